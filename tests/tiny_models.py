@@ -1,0 +1,426 @@
+"""Tiny random text encoders, tokenizers and a Stable Diffusion pipeline, built offline.
+
+Why this module exists
+----------------------
+The test machines have no internet and no model hub, so the usual small test checkpoints
+(``hf-internal-testing/tiny-random-clip`` and friends) cannot be downloaded.  Instead, like
+diffusers' own ``get_dummy_components()``, each builder here makes a model with random
+weights from a tiny config, makes a small tokenizer from a vocabulary written on the spot,
+and saves both with ``save_pretrained`` (safetensors) into a folder.  That folder then
+loads back offline with ``AutoModel`` / ``AutoTokenizer`` (or the matching model class, or
+``StableDiffusionPipeline.from_pretrained``), just as a downloaded checkpoint would.
+
+Every builder takes the target folder ``path`` (a :class:`pathlib.Path`), calls
+``torch.manual_seed(0)`` before creating any weights, and returns ``path``.  The weights
+are therefore the same on every run on a given torch version.
+
+The tokenizers share one small English vocabulary (:data:`WORDS`); each word in it is a
+single token, and any other text still tokenizes (it splits into characters or pieces,
+never raising), so prompts like "a photo of the acme mascot" or "canada's prime minister"
+map onto real token positions, and offset mappings work (all tokenizers are "fast").
+
+Builders
+--------
+- :func:`build_tiny_clip`   - ``CLIPTextModel`` / ``CLIPTextModelWithProjection`` + CLIP BPE tokenizer
+- :func:`build_tiny_t5`     - ``T5EncoderModel`` (relu or gated-gelu) + T5 unigram tokenizer
+- :func:`build_tiny_bert`   - ``BertModel`` + WordPiece tokenizer
+- :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x pipeline folder around the tiny CLIP
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import string
+from collections import Counter
+from pathlib import Path
+
+import torch
+from transformers import (
+    BertConfig,
+    BertModel,
+    BertTokenizer,
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
+
+__all__ = [
+    "SEED",
+    "WORDS",
+    "build_tiny_clip",
+    "build_tiny_t5",
+    "build_tiny_bert",
+    "build_tiny_sd_pipeline",
+]
+
+SEED = 0
+
+# Tiny model sizes (shared by the CLIP builder and the SD pipeline's text encoder).
+CLIP_HIDDEN_SIZE = 32
+CLIP_MAX_LENGTH = 77
+
+#: ~300 common lowercase English words (plus the names used by edit tests).  Each becomes a
+#: single token in every tiny tokenizer.
+WORDS: tuple[str, ...] = (
+    # function words
+    "the", "a", "an", "of", "in", "on", "at", "to", "for", "with", "by", "from", "and", "or",
+    "but", "not", "no", "is", "are", "was", "were", "be", "been", "being", "has", "have",
+    "had", "do", "does", "did", "this", "that", "these", "those", "it", "its", "he", "she",
+    "they", "we", "you", "i", "his", "her", "their", "our", "your", "my", "who", "what",
+    "which", "where", "when", "why", "how", "as", "than", "then", "there", "here", "into",
+    "over", "under", "near", "next", "behind", "above", "below", "between", "through",
+    "about", "after", "before", "while", "very", "some", "many", "one", "two", "three",
+    "four", "five", "all", "each", "every", "other", "new", "old", "first", "last",
+    # image / prompt words
+    "photo", "picture", "image", "painting", "drawing", "sketch", "portrait", "illustration",
+    "render", "style", "art", "artist", "poster", "logo", "icon", "cartoon", "anime",
+    "realistic", "detailed", "high", "quality", "beautiful", "close", "up", "view", "shot",
+    "light", "dark", "bright", "night", "day", "sunset", "sunrise", "background",
+    "foreground", "scene", "landscape", "color", "colorful", "black", "white", "red",
+    "green", "blue", "yellow", "orange", "purple", "pink", "brown", "gray", "gold",
+    "silver", "small", "big", "large", "tiny", "huge", "tall", "short", "long", "happy",
+    "sad", "cute", "famous", "wearing", "holding", "sitting", "standing", "running",
+    "walking", "flying", "smiling", "looking",
+    # animals and things
+    "dog", "cat", "bird", "horse", "cow", "sheep", "fish", "lion", "tiger", "bear",
+    "elephant", "monkey", "rabbit", "mouse", "duck", "owl", "fox", "wolf", "car", "truck",
+    "bus", "train", "plane", "boat", "ship", "bicycle", "house", "building", "tower",
+    "bridge", "street", "road", "city", "town", "village", "park", "garden", "forest",
+    "tree", "flower", "grass", "mountain", "river", "lake", "sea", "ocean", "beach",
+    "sky", "cloud", "sun", "moon", "star", "rain", "snow", "water", "fire", "table",
+    "chair", "book", "cup", "bottle", "hat", "shirt", "dress", "shoes", "glasses",
+    "apple", "banana", "pizza", "cake", "coffee", "bread", "food", "computer", "phone",
+    "camera", "clock", "door", "window", "room", "kitchen", "bed",
+    # people, roles, institutions
+    "man", "woman", "boy", "girl", "child", "baby", "person", "people", "king", "queen",
+    "prince", "princess", "president", "prime", "minister", "leader", "chancellor",
+    "governor", "mayor", "ceo", "founder", "doctor", "teacher", "student", "player",
+    "singer", "actor", "team", "company", "brand", "product", "mascot", "character",
+    "name", "country", "capital", "government", "world", "united", "states",
+    # places and names
+    "canada", "france", "germany", "japan", "china", "india", "italy", "spain", "england",
+    "america", "australia", "brazil", "mexico", "russia", "london", "paris", "tokyo",
+    "berlin", "rome", "ottawa", "washington", "york", "acme", "google",
+    "trudeau", "carney", "biden", "trump", "obama", "macron", "scholz", "merz", "sunak",
+    "starmer",
+)
+
+
+def _unique_words() -> list[str]:
+    """WORDS without duplicates, order kept."""
+    return list(dict.fromkeys(WORDS))
+
+
+# --------------------------------------------------------------------------------------
+# CLIP: byte-level BPE with "</w>" word-end suffix, as in openai/clip-vit-large-patch14
+# --------------------------------------------------------------------------------------
+
+CLIP_BOS = "<|startoftext|>"
+CLIP_EOS = "<|endoftext|>"
+# Contractions are split off by CLIP's pre-tokenizer regex; give them tokens as CLIP does.
+_CLIP_EXTRA_PIECES = ("'s", "'t", "'re", "'ve", "'m", "'ll", "'d")
+
+
+def _bytes_to_unicode() -> list[str]:
+    """The 256 printable stand-ins for bytes used by GPT-2/CLIP byte-level BPE, in CLIP's order."""
+    bs = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+@functools.lru_cache(maxsize=None)
+def _clip_bpe_merges(words: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Merges that turn each word into one ``word</w>`` token.
+
+    A plain BPE training loop over the word list (each word counted once): merge the most
+    frequent adjacent pair, ties going to the pair seen first, until every word is a single
+    symbol.  Written out here rather than using ``tokenizers.trainers.BpeTrainer``, whose
+    tie-breaking differs from run to run.
+    """
+    seqs = [list(w[:-1]) + [w[-1] + "</w>"] for w in words if w]
+    merges: list[tuple[str, str]] = []
+    while True:
+        seqs = [s for s in seqs if len(s) > 1]
+        counts: Counter[tuple[str, str]] = Counter()
+        for s in seqs:
+            counts.update(zip(s, s[1:]))
+        if not counts:
+            return tuple(merges)
+        best = max(counts, key=counts.__getitem__)  # first seen wins a tie
+        merges.append(best)
+        a, b = best
+        for s in seqs:
+            i = 0
+            while i < len(s) - 1:
+                if s[i] == a and s[i + 1] == b:
+                    s[i : i + 2] = [a + b]
+                i += 1
+
+
+def _write_clip_vocab(folder: Path) -> tuple[Path, Path]:
+    """Write CLIP-style ``vocab.json`` and ``merges.txt`` into ``folder``.
+
+    Layout follows the real CLIP vocabulary: the 256 byte characters, the same with
+    ``</w>``, one entry per merge (in merge order), then ``<|startoftext|>``,
+    ``<|endoftext|>`` as the last two ids.  With every byte (and byte + ``</w>``) present,
+    any text tokenizes; unknown words fall back to characters.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    merges = _clip_bpe_merges(tuple(_unique_words()) + _CLIP_EXTRA_PIECES)
+    chars = _bytes_to_unicode()
+    tokens = chars + [c + "</w>" for c in chars] + ["".join(m) for m in merges]
+    tokens = list(dict.fromkeys(tokens)) + [CLIP_BOS, CLIP_EOS]
+    vocab_file = folder / "vocab.json"
+    merges_file = folder / "merges.txt"
+    vocab_file.write_text(json.dumps({t: i for i, t in enumerate(tokens)}, ensure_ascii=False), "utf-8")
+    merges_file.write_text(
+        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), "utf-8"
+    )
+    return vocab_file, merges_file
+
+
+def _make_clip_tokenizer(folder: Path) -> CLIPTokenizer:
+    """A fast CLIPTokenizer from a vocab.json + merges.txt written into ``folder``."""
+    vocab_file, merges_file = _write_clip_vocab(folder)
+    vocab = json.loads(vocab_file.read_text("utf-8"))
+    merges = [
+        tuple(line.split(" "))
+        for line in merges_file.read_text("utf-8").splitlines()
+        if line and not line.startswith("#version")
+    ]
+    # Same special tokens as Stable Diffusion's CLIP tokenizer: pad = unk = eos.
+    return CLIPTokenizer(
+        vocab=vocab,
+        merges=merges,
+        bos_token=CLIP_BOS,
+        eos_token=CLIP_EOS,
+        unk_token=CLIP_EOS,
+        pad_token=CLIP_EOS,
+        model_max_length=CLIP_MAX_LENGTH,
+    )
+
+
+def _make_clip_text_model(tokenizer: CLIPTokenizer, with_projection: bool = False):
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=CLIP_HIDDEN_SIZE,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        max_position_embeddings=CLIP_MAX_LENGTH,
+        projection_dim=16,
+        hidden_act="quick_gelu",
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    cls = CLIPTextModelWithProjection if with_projection else CLIPTextModel
+    return cls(config).eval()
+
+
+def build_tiny_clip(path: Path, with_projection: bool = False) -> Path:
+    """Save a tiny random ``CLIPTextModel`` (or ``CLIPTextModelWithProjection``) + tokenizer.
+
+    hidden 32, MLP 64, 3 layers, 4 heads, 77 positions, projection_dim 16.  The tokenizer
+    pads to 77 with ``<|endoftext|>`` like Stable Diffusion's.  Besides the model and
+    ``tokenizer.json``, ``path`` holds the ``vocab.json`` / ``merges.txt`` it was built from.
+    """
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_clip_tokenizer(path)
+    model = _make_clip_text_model(tokenizer, with_projection=with_projection)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# T5: SentencePiece-style unigram ("▁word" pieces), as in google/t5-v1_1-*
+# --------------------------------------------------------------------------------------
+
+_T5_EXTRA_IDS = 100
+
+
+def _t5_vocab() -> list[tuple[str, float]]:
+    """Unigram pieces with log-probability-like scores.
+
+    Ids 0/1/2 are ``<pad>``, ``</s>``, ``<unk>`` as in T5.  Whole words (lowercase and
+    capitalised) score far better than characters, so a known word is one piece and any
+    other ASCII word splits into characters.  The 100 sentinels ``<extra_id_N>`` come last,
+    ``<extra_id_0>`` being the last id, as in T5.
+    """
+    words = _unique_words()
+    chars = [c for c in string.printable if not c.isspace()]
+    vocab: list[tuple[str, float]] = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -4.0)]
+    vocab += [("▁" + w, -5.0 - 0.001 * i) for i, w in enumerate(words)]
+    vocab += [("▁" + w.capitalize(), -6.0 - 0.001 * i) for i, w in enumerate(words) if w.capitalize() != w]
+    vocab += [("▁" + c, -10.0) for c in chars]
+    vocab += [(c, -10.5) for c in chars]
+    vocab = list({piece: (piece, score) for piece, score in vocab}.values())  # dedupe, keep first
+    vocab += [(f"<extra_id_{i}>", 0.0) for i in reversed(range(_T5_EXTRA_IDS))]
+    return vocab
+
+
+def _make_t5_tokenizer() -> T5Tokenizer:
+    return T5Tokenizer(
+        vocab=_t5_vocab(),
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        extra_ids=_T5_EXTRA_IDS,
+        model_max_length=512,
+    )
+
+
+def build_tiny_t5(path: Path, gated: bool = False) -> Path:
+    """Save a tiny random ``T5EncoderModel`` + unigram tokenizer.
+
+    d_model 32, d_ff 64, d_kv 8, 2 layers, 4 heads; ``gated=True`` uses
+    ``feed_forward_proj="gated-gelu"`` (T5 v1.1, as in SD3/FLUX: MLP ``wi_0``/``wi_1``/``wo``),
+    otherwise ``"relu"`` (original T5: ``wi``/``wo``).
+    """
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_t5_tokenizer()
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_ff=64,
+        d_kv=8,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu" if gated else "relu",
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    model = T5EncoderModel(config).eval()
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# BERT: WordPiece, lowercase
+# --------------------------------------------------------------------------------------
+
+BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _write_bert_vocab(folder: Path) -> Path:
+    """Write ``vocab.txt``: special tokens, punctuation/digits/letters, ``##`` letters, words.
+
+    Every printable ASCII character (and ``##`` + each letter or digit) is present, so any
+    lowercase ASCII text tokenizes without ``[UNK]``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    singles = [c for c in string.printable if not c.isspace() and not c.isupper()]
+    pieces = ["##" + c for c in string.ascii_lowercase + string.digits]
+    tokens = list(dict.fromkeys([*BERT_SPECIAL_TOKENS, *singles, *pieces, *_unique_words()]))
+    vocab_file = folder / "vocab.txt"
+    vocab_file.write_text("".join(t + "\n" for t in tokens), "utf-8")
+    return vocab_file
+
+
+def _make_bert_tokenizer(folder: Path) -> BertTokenizer:
+    vocab_file = _write_bert_vocab(folder)
+    vocab = {t: i for i, t in enumerate(vocab_file.read_text("utf-8").splitlines())}
+    return BertTokenizer(vocab=vocab, do_lower_case=True, model_max_length=512)
+
+
+def build_tiny_bert(path: Path) -> Path:
+    """Save a tiny random ``BertModel`` (hidden 32, MLP 64, 2 layers, 4 heads) + WordPiece tokenizer."""
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_bert_tokenizer(path)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = BertModel(config).eval()
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Stable Diffusion 1.x pipeline (as diffusers' StableDiffusionPipelineFastTests)
+# --------------------------------------------------------------------------------------
+
+
+def build_tiny_sd_pipeline(path: Path) -> Path:
+    """Save a tiny random ``StableDiffusionPipeline`` folder (64x64 images by default).
+
+    Components as in diffusers' ``get_dummy_components()``: a 2-block UNet with
+    ``cross_attention_dim=32`` (the tiny CLIP's hidden size), a 2-block ``AutoencoderKL``
+    (latent 32x32 -> image 64x64), a ``DDIMScheduler``, the tiny CLIP text encoder and
+    tokenizer of :func:`build_tiny_clip`, and no safety checker / feature extractor.
+    ``path / "text_encoder"`` loads with ``CLIPTextModel.from_pretrained``.
+    """
+    # Imported here so that the text-encoder builders don't pay for importing diffusers.
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    unet = UNet2DConditionModel(
+        block_out_channels=(4, 8),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=CLIP_HIDDEN_SIZE,
+        norm_num_groups=2,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,  # as in SD 1.x's scheduler config (0 draws a deprecation warning)
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[4, 8],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        norm_num_groups=2,
+    )
+    tokenizer = _make_clip_tokenizer(path / "tokenizer")
+    text_encoder = _make_clip_text_model(tokenizer)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path

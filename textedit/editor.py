@@ -1,0 +1,185 @@
+"""Orchestration: requests → keys K, values V → one closed-form solve per layer → Patch.
+
+For layers ``l_1 < … < l_m`` (the last one ``L``) and n requests:
+
+1. read the template-averaged keys and streams at every request's key token;
+2. fix the target: per-layer target values (``direct``) or a target stream z*_L after the
+   last layer (``match``, ``optimize``; see ``values.py``);
+3. for each layer in order, with the updates of earlier layers already in the weights,
+   re-read keys K [d_in, n] and the current stream z_L, give this layer the share
+   (z*_L − z_L) / (m − i) of what is left (MEMIT's spreading), so V = v_l + share, and
+   solve for ΔW_l with the chosen solver;
+4. put the original weights back and return the deltas as a :class:`Patch`.
+
+The user's model is left exactly as it was; applying the patch is a separate step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Sequence
+
+import torch
+
+from .corpus import Corpus
+from .encoders.base import EncoderAdapter
+from .errors import SpecError
+from .patch import ENCODER, ModuleDelta, Patch
+from .requests import EditRequest
+from .solvers import LowRankDelta, batched, null_space, null_space_projector, rank_one, ridge
+from .stats import SecondMoment, compute_stats
+from .values import EDIT_TEMPLATES, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas, read_states
+
+METHODS = ("rome", "memit", "alphaedit", "ridge")
+
+#: the hyperparameters each method reads; setting any other one is an error, never a no-op
+METHOD_HYPERPARAMETERS = {
+    "rome": (),
+    "memit": ("lam",),
+    "alphaedit": ("threshold", "alpha"),
+    "ridge": ("lam",),
+}
+VALUE_HYPERPARAMETERS = {"direct": (), "match": (), "optimize": ("steps", "lr", "clamp", "weight_decay")}
+NEEDS_STATISTICS = {"rome", "memit", "alphaedit"}
+
+#: default layers as fractions of the depth; chosen by measurement on the default model
+#: (docs/defaults.md): the lower-middle MLPs carry the subject's meaning into the sentence
+DEFAULT_LAYER_FRACTIONS = (0.2, 0.4)
+
+
+@dataclass
+class EditConfig:
+    """How to edit. ``None`` fields take the method's defaults (see ``DEFAULTS``)."""
+
+    method: str = "memit"
+    layers: Sequence[int] | None = None
+    value: str = "optimize"
+    lam: float | None = None
+    threshold: float | None = None
+    alpha: float | None = None
+    steps: int | None = None
+    lr: float | None = None
+    clamp: float | None = None
+    weight_decay: float | None = None
+    templates: Sequence[str] = EDIT_TEMPLATES
+    scope: str = "prompt"
+    seed: int = 0
+
+    DEFAULTS = {"lam": {"memit": 1e4, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise SpecError(f"unknown method '{self.method}': use one of {', '.join(METHODS)}")
+        if self.value not in VALUE_STRATEGIES:
+            raise SpecError(f"unknown value strategy '{self.value}': use one of {', '.join(VALUE_STRATEGIES)}")
+        used = set(METHOD_HYPERPARAMETERS[self.method]) | set(VALUE_HYPERPARAMETERS[self.value])
+        for name in ("lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"):
+            if getattr(self, name) is not None and name not in used:
+                raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value "
+                                f"'{self.value}'")
+        if not self.templates or any(t.count("{}") != 1 for t in self.templates):
+            raise SpecError("every template must contain '{}' exactly once")
+
+    def get(self, name: str):
+        value = getattr(self, name)
+        if value is not None:
+            return value
+        default = self.DEFAULTS[name]
+        return default[self.method] if isinstance(default, dict) else default
+
+    def hyperparameters(self, layers: Sequence[int]) -> dict:
+        """Every knob this edit actually used, with its value (goes into patch.json)."""
+        used = METHOD_HYPERPARAMETERS[self.method] + VALUE_HYPERPARAMETERS[self.value]
+        return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
+                "seed": self.seed, **{name: self.get(name) for name in used}}
+
+
+def default_layers(adapter: EncoderAdapter) -> list[int]:
+    """Layers edited when none are given: ``DEFAULT_LAYER_FRACTIONS`` of the depth."""
+    n = adapter.num_layers
+    return sorted({min(n - 1, int(round(f * n))) for f in DEFAULT_LAYER_FRACTIONS})
+
+
+def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
+         stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
+         component: str = ENCODER, progress: bool = False) -> Patch:
+    """Compute the patch that makes every request's key produce its target.
+
+    ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
+    the cache) for the methods that need them. The model is unchanged on return.
+    """
+    config = config or EditConfig()
+    if not requests:
+        raise SpecError("no edit requests given")
+    layers = adapter.check_layers(config.layers if config.layers is not None else default_layers(adapter))
+    if config.method == "rome" and len(layers) != 1:
+        raise SpecError(f"method 'rome' edits one layer, got layers {layers}: use 'memit' for several")
+    fingerprint = adapter.fingerprint()
+    if config.method in NEEDS_STATISTICS:
+        missing = [layer for layer in layers if stats is None or layer not in stats]
+        if missing:
+            stats = dict(stats or {})
+            stats.update(compute_stats(adapter, missing, corpus, scope=config.scope, cache_dir=cache_dir,
+                                       progress=progress, fingerprint=fingerprint))
+
+    queries = Sites.for_queries(adapter, requests, config.templates)
+    targets = Sites.for_targets(adapter, requests, config.templates)
+    last = layers[-1]
+
+    originals = {layer: adapter.down_proj_module(layer).weight.detach().clone() for layer in layers}
+    deltas: list[ModuleDelta] = []
+    try:
+        target_values, target_stream = _targets(adapter, queries, targets, layers, config)
+        for i, layer in enumerate(layers):
+            now = read_states(adapter, queries, sorted({layer, last}))
+            keys = queries.average(now[layer].keys)  # [n, d_in]
+            if target_values is not None:
+                values = target_values[layer]
+            else:
+                share = (target_stream - queries.average(now[last].streams)) / (len(layers) - i)
+                values = queries.average(now[layer].values) + share
+            module = adapter.down_proj_module(layer)
+            C = stats[layer].mean if config.method in NEEDS_STATISTICS else None
+            delta = _solve(config, module.weight, C, keys.T, values.T)
+            with torch.no_grad():
+                module.weight.copy_((module.weight.double() + delta.dense()).to(module.weight.dtype))
+            deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta))
+    finally:
+        with torch.no_grad():
+            for layer, weight in originals.items():
+                adapter.down_proj_module(layer).weight.copy_(weight)
+
+    return Patch(deltas=deltas, base_fingerprints={component: fingerprint}, family=adapter.family,
+                 method=config.method, hyperparameters=config.hyperparameters(layers),
+                 requests=[r.to_dict() for r in requests])
+
+
+def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config: EditConfig):
+    """``(per-layer target values, None)`` for ``direct``, else ``(None, z*_L [n, d])``."""
+    last = layers[-1]
+    if config.value == "direct":
+        states = read_states(adapter, targets, layers)
+        return {layer: targets.average(states[layer].values) for layer in layers}, None
+    if config.value == "match":
+        return None, targets.average(read_states(adapter, targets, [last])[last].streams)
+    streams = queries.average(read_states(adapter, queries, [last])[last].streams)
+    optimize = OptimizeConfig(**{name: config.get(name) for name in ("steps", "lr", "clamp", "weight_decay")})
+    return None, streams + optimize_deltas(adapter, queries, targets, last, streams, optimize, seed=config.seed)
+
+
+def _solve(config: EditConfig, W: torch.Tensor, C: torch.Tensor | None, K: torch.Tensor, V: torch.Tensor
+           ) -> LowRankDelta:
+    """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n]."""
+    if config.method == "memit":
+        return batched(W, C, K, V, config.get("lam"))
+    if config.method == "ridge":
+        return ridge(W, K, V, config.get("lam"))
+    if config.method == "alphaedit":
+        return null_space(W, C, K, V, threshold=config.get("threshold"), alpha=config.get("alpha"))
+    # rome: one rank-one update per request, each on the weights left by the previous one
+    total = None
+    W = W.double()
+    for j in range(K.shape[1]):
+        step = rank_one(W if total is None else W + total.dense(), C, K[:, j], V[:, j])
+        total = step if total is None else total + step
+    return total

@@ -1,0 +1,243 @@
+"""The encoder adapter: everything textedit needs to know about one encoder family.
+
+An adapter wraps a Hugging Face encoder and its (fast) tokenizer and answers, for its
+family only:
+
+* where the MLP down-projection of layer ``i`` is (its input is the *key* ``k``, its output
+  the *value* ``v``), and where the residual stream that ``v`` is added to enters;
+* how the downstream consumer tokenizes (CLIP in Stable Diffusion pads to 77 and passes no
+  attention mask; a sentence model passes one) and where a substring's tokens are;
+* what the encoder's *output* is: the per-token hidden states a pipeline reads, and a
+  sentence vector for similarity (pooled EOS for CLIP, mean pooling otherwise).
+
+Adding a family means writing one subclass with ``@register_adapter``; nothing else
+branches on the model's name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import LayerError, SubjectError
+
+
+@dataclass(frozen=True)
+class ConsumerTokenization:
+    """How the model that reads this encoder tokenizes and calls it."""
+
+    max_length: int
+    pad_to_max_length: bool
+    passes_attention_mask: bool
+
+
+@dataclass
+class TokenBatch:
+    """Tokenized prompts. ``attention_mask`` marks real tokens (BOS..EOS), always."""
+
+    input_ids: torch.Tensor  # [batch, tokens]
+    attention_mask: torch.Tensor  # [batch, tokens], 1 on real tokens
+    offsets: list[list[tuple[int, int]]]  # per prompt, per token: character span
+
+    def __len__(self) -> int:
+        return self.input_ids.shape[0]
+
+
+ADAPTERS: list[type["EncoderAdapter"]] = []
+
+
+def register_adapter(cls: type["EncoderAdapter"]) -> type["EncoderAdapter"]:
+    """Class decorator: make an adapter known to :func:`adapter_for` and the loader."""
+    ADAPTERS.append(cls)
+    return cls
+
+
+def adapter_for(model: nn.Module, tokenizer, name: str = "", **kwargs) -> "EncoderAdapter":
+    """Wrap ``model`` in the adapter registered for its class."""
+    for cls in ADAPTERS:
+        if isinstance(model, cls.model_classes()):
+            return cls(model, tokenizer, name=name, **kwargs)
+    known = ", ".join(c.__name__ for a in ADAPTERS for c in a.model_classes())
+    raise LayerError(f"no adapter for {type(model).__name__}; supported classes: {known}")
+
+
+class EncoderAdapter:
+    """Base class. Subclasses fill in the class variables and :meth:`sentence_vector`."""
+
+    family: ClassVar[str]
+    #: ``config.model_type`` values this adapter loads
+    model_types: ClassVar[tuple[str, ...]]
+    #: suffix of the name of the ``nn.ModuleList`` holding the transformer blocks
+    layer_list: ClassVar[str]
+    #: path, inside one block, of the MLP down-projection ``nn.Linear``
+    down_proj: ClassVar[str]
+    #: (path inside one block, positional argument) of the residual stream the MLP output
+    #: is added to, so that ``z = residual + v`` is the stream right after the MLP.
+    residual: ClassVar[tuple[str, int]]
+    #: default consumer tokenization for this family
+    default_consumer: ClassVar[ConsumerTokenization]
+    #: causal attention: real-token states do not depend on trailing padding
+    causal: ClassVar[bool] = False
+
+    @classmethod
+    def model_classes(cls) -> tuple[type, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def model_class_for_config(cls, config) -> type:
+        """The transformers class to instantiate for a checkpoint with this config."""
+        return cls.model_classes()[0]
+
+    def __init__(self, model: nn.Module, tokenizer, *, name: str = "", consumer: ConsumerTokenization | None = None,
+                 hidden_state_index: int = -1):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
+        self.consumer = consumer or self.default_consumer
+        #: which hidden state the consumer reads: -1 the last, -2 the penultimate (SDXL, SD3)
+        self.hidden_state_index = hidden_state_index
+        self._blocks = self._find_blocks()
+
+    # -- structure ---------------------------------------------------------------------
+
+    def _find_blocks(self) -> nn.ModuleList:
+        matches = [(n, m) for n, m in self.model.named_modules()
+                   if isinstance(m, nn.ModuleList) and (n == self.layer_list or n.endswith("." + self.layer_list))]
+        if len(matches) != 1:
+            raise LayerError(f"{type(self.model).__name__}: expected one '{self.layer_list}' block list, found {len(matches)}")
+        self._blocks_name = matches[0][0]
+        return matches[0][1]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self._blocks)
+
+    def check_layers(self, layers: Sequence[int]) -> list[int]:
+        """Validate layer indices (negative ones count from the end); return them sorted."""
+        if not layers:
+            raise LayerError("no layers given")
+        out = []
+        for layer in layers:
+            if not -self.num_layers <= int(layer) < self.num_layers:
+                raise LayerError(f"layer {layer} is out of range: {self.name} has layers 0..{self.num_layers - 1}")
+            out.append(int(layer) % self.num_layers)
+        return sorted(set(out))
+
+    def down_proj_name(self, layer: int) -> str:
+        return f"{self._blocks_name}.{layer}.{self.down_proj}"
+
+    def down_proj_module(self, layer: int) -> nn.Linear:
+        return self._blocks[layer].get_submodule(self.down_proj)
+
+    def residual_module(self, layer: int) -> nn.Module:
+        return self._blocks[layer].get_submodule(self.residual[0])
+
+    def block(self, layer: int) -> nn.Module:
+        return self._blocks[layer]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.down_proj_module(0).weight.dtype
+
+    # -- tokenization ------------------------------------------------------------------
+
+    def tokenize(self, prompts: Sequence[str], *, pad_to_consumer: bool = False) -> TokenBatch:
+        """Tokenize as the consumer does; pad to its length only when asked.
+
+        ``pad_to_consumer=False`` pads to the longest prompt, which gives the same states on
+        real tokens whenever the consumer passes an attention mask or the model is causal.
+        """
+        pad_full = pad_to_consumer or (self.consumer.pad_to_max_length and not self.consumer.passes_attention_mask
+                                       and not self.causal)
+        enc = self.tokenizer(list(prompts), padding="max_length" if pad_full else "longest", truncation=True,
+                             max_length=self.consumer.max_length, return_offsets_mapping=True, return_tensors="pt")
+        offsets = [[(int(a), int(b)) for a, b in row] for row in enc["offset_mapping"]]
+        return TokenBatch(enc["input_ids"], enc["attention_mask"], offsets)
+
+    @staticmethod
+    def last_token_in_span(offsets: list[tuple[int, int]], attention_mask: torch.Tensor, start: int, end: int,
+                           text: str = "") -> int:
+        """Index of the last real token overlapping characters ``[start, end)``."""
+        last = -1
+        for i, (a, b) in enumerate(offsets):
+            if attention_mask[i] and b > a and a < end and b > start:
+                last = i
+        if last < 0:
+            raise SubjectError(f"'{text}' has no tokens left after tokenization (truncated?)")
+        return last
+
+
+    # -- running the model -------------------------------------------------------------
+
+    def forward(self, batch: TokenBatch, **kwargs):
+        """Call the model as the consumer does (with or without the attention mask)."""
+        device = self.device
+        mask = batch.attention_mask.to(device) if self.consumer.passes_attention_mask else None
+        return self.model(input_ids=batch.input_ids.to(device), attention_mask=mask, **kwargs)
+
+    def hidden_states(self, batch: TokenBatch) -> torch.Tensor:
+        """Per-token hidden states the consumer reads, ``[batch, tokens, d_model]``."""
+        if self.hidden_state_index == -1:
+            return self.forward(batch).last_hidden_state
+        return self.forward(batch, output_hidden_states=True).hidden_states[self.hidden_state_index]
+
+    def sentence_vector(self, batch: TokenBatch, outputs) -> torch.Tensor:
+        """``[batch, d]`` vector that stands for each prompt in similarity measurements."""
+        raise NotImplementedError
+
+    def embed(self, prompts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Sentence vectors ``[len(prompts), d]`` in float32 (no gradient)."""
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(prompts), batch_size):
+                batch = self.tokenize(prompts[i:i + batch_size])
+                out.append(self.sentence_vector(batch, self.forward(batch)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0)
+
+    # -- identity ----------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """A content hash of the encoder's weights (sampled, dtype-independent).
+
+        Every parameter contributes its name, shape and up to 2**16 evenly strided values
+        cast to float16, so fp32 and fp16 copies of one checkpoint share a fingerprint
+        while any edit or fine-tune changes it. Patches and statistics are keyed by it.
+        """
+        h = hashlib.sha256()
+        for name, param in sorted(self.model.named_parameters(), key=lambda item: item[0]):
+            flat = param.detach().reshape(-1)
+            step = max(1, flat.numel() // 65536)
+            sample = flat[::step].to("cpu", torch.float16)
+            h.update(name.encode())
+            h.update(str(tuple(param.shape)).encode())
+            h.update(sample.numpy().tobytes())
+        return h.hexdigest()[:32]
+
+    def describe_layers(self) -> list[dict]:
+        """One row per editable layer: module name, weight shape, dtype."""
+        rows = []
+        for i in range(self.num_layers):
+            w = self.down_proj_module(i).weight
+            rows.append({"layer": i, "module": self.down_proj_name(i), "d_out": w.shape[0], "d_in": w.shape[1],
+                         "dtype": str(w.dtype).replace("torch.", "")})
+        return rows
+
+
+def find_span(prompt: str, subject: str | None) -> tuple[int, int]:
+    """Character span of ``subject`` in ``prompt`` (case-insensitive fallback); whole prompt if ``None``."""
+    if subject is None:
+        return 0, len(prompt)
+    start = prompt.find(subject)
+    if start < 0:
+        start = prompt.lower().find(subject.lower())
+    if start < 0 or not subject.strip():
+        raise SubjectError(f"subject '{subject}' is not in prompt '{prompt}'")
+    return start, start + len(subject)

@@ -1,0 +1,39 @@
+"""User-facing errors.
+
+Everything a user can get wrong (a path, a spec field, a layer index, a patch for another
+model) raises a :class:`TexteditError` subclass whose message is one line naming the
+problem. The CLI prints that line and exits non-zero without a traceback; library users
+catch the class they care about.
+"""
+
+
+class TexteditError(Exception):
+    """Base class: a problem the user can fix, described in one line."""
+
+
+class SpecError(TexteditError):
+    """An edit spec (JSON file or API arguments) is malformed."""
+
+
+class ModelLoadError(TexteditError):
+    """A model reference could not be resolved or loaded."""
+
+
+class LayerError(TexteditError):
+    """A requested layer does not exist in the encoder."""
+
+
+class SubjectError(TexteditError):
+    """A subject string is not found in its prompt."""
+
+
+class PatchError(TexteditError):
+    """A patch is malformed, or does not belong to the model it is applied to."""
+
+
+class CacheError(TexteditError):
+    """A statistics cache file is corrupt or does not match its key."""
+
+
+class NumericalError(TexteditError):
+    """A solve met NaN/Inf or a singular system."""

@@ -1,0 +1,226 @@
+"""Patches: ΔW per edited module as low-rank factors, saved as safetensors + JSON.
+
+A patch directory holds
+
+    patch.safetensors   ``{component}.layers.{i}.left`` [d_out, r] and ``.right`` [d_in, r]
+                        with ΔW = left @ rightᵀ (float32)
+    patch.json          format, textedit version, encoder family, base fingerprint per
+                        component, method, hyperparameters, requests, module list
+
+Applying adds ΔW to the down-projection weights of the user's own model (in its dtype,
+summed in float64); the original weights are kept aside so :meth:`Patch.revert` restores
+them bit for bit. Patches stack and are reverted in reverse order. A patch refuses a model
+whose fingerprint differs from the one it was made on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from . import __version__
+from .encoders.base import EncoderAdapter, adapter_for
+from .errors import PatchError
+from .io import atomic_save_tensors, atomic_write_text
+from .solvers import LowRankDelta
+
+PATCH_FORMAT = "textedit-patch-1"
+WEIGHTS_FILE = "patch.safetensors"
+CONFIG_FILE = "patch.json"
+ENCODER = "encoder"  # component key of a patch made on a bare encoder
+
+
+@dataclass
+class ModuleDelta:
+    """ΔW for the down-projection of ``layer`` in ``component`` (``"encoder"`` for a bare one)."""
+
+    component: str
+    layer: int
+    module: str
+    delta: LowRankDelta
+
+    @property
+    def key(self) -> str:
+        return f"{self.component}.layers.{self.layer}"
+
+
+@dataclass
+class Patch:
+    """A set of low-rank weight deltas plus the metadata that says what they are."""
+
+    deltas: list[ModuleDelta]
+    base_fingerprints: dict[str, str]
+    family: str
+    method: str
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    requests: list[dict] = field(default_factory=list)
+    version: str = __version__
+
+    # -- identity ----------------------------------------------------------------------
+
+    @property
+    def components(self) -> list[str]:
+        return sorted({d.component for d in self.deltas})
+
+    @property
+    def id(self) -> str:
+        """Content hash: equal patches (same spec, model and seed) have equal ids."""
+        h = hashlib.sha256(json.dumps(self._config(), sort_keys=True).encode())
+        for d in self.deltas:
+            h.update(d.delta.left.float().numpy().tobytes())
+            h.update(d.delta.right.float().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    def _config(self) -> dict:
+        return {
+            "format": PATCH_FORMAT,
+            "textedit_version": self.version,
+            "family": self.family,
+            "base_fingerprints": self.base_fingerprints,
+            "method": self.method,
+            "hyperparameters": self.hyperparameters,
+            "requests": self.requests,
+            "modules": [{"component": d.component, "layer": d.layer, "module": d.module, "rank": d.delta.rank}
+                        for d in self.deltas],
+        }
+
+    # -- files -------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``patch.safetensors`` and ``patch.json`` atomically into ``directory``."""
+        directory = Path(directory)
+        tensors = {}
+        for d in self.deltas:
+            tensors[f"{d.key}.left"] = d.delta.left.float()
+            tensors[f"{d.key}.right"] = d.delta.right.float()
+        atomic_save_tensors(tensors, directory / WEIGHTS_FILE, {"format": PATCH_FORMAT})
+        atomic_write_text(json.dumps(self._config(), indent=2, ensure_ascii=False) + "\n", directory / CONFIG_FILE)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Patch":
+        """Read a patch directory; every problem is a :class:`PatchError` naming the file."""
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise PatchError(f"patch '{directory}' has no {path.name}")
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise PatchError(f"'{config_path}' is not valid JSON ({exc})") from None
+        if not isinstance(config, dict) or config.get("format") != PATCH_FORMAT:
+            raise PatchError(f"'{config_path}' is not a textedit patch (format must be '{PATCH_FORMAT}')")
+        for name in ("family", "base_fingerprints", "method", "modules"):
+            if name not in config:
+                raise PatchError(f"'{config_path}' lacks the field '{name}'")
+        deltas = []
+        try:
+            with safe_open(str(weights_path), framework="pt") as f:
+                names = set(f.keys())
+                for i, entry in enumerate(config["modules"]):
+                    key = f"{entry['component']}.layers.{entry['layer']}"
+                    if f"{key}.left" not in names or f"{key}.right" not in names:
+                        raise PatchError(f"'{weights_path}' lacks the tensors of {key}")
+                    delta = LowRankDelta(f.get_tensor(f"{key}.left"), f.get_tensor(f"{key}.right"))
+                    if not (torch.isfinite(delta.left).all() and torch.isfinite(delta.right).all()):
+                        raise PatchError(f"'{weights_path}': {key} holds NaN or Inf")
+                    deltas.append(ModuleDelta(entry["component"], int(entry["layer"]), entry["module"], delta))
+        except PatchError:
+            raise
+        except (KeyError, TypeError) as exc:
+            raise PatchError(f"'{config_path}': malformed module entry ({exc})") from None
+        except Exception as exc:  # safetensors' own errors for corrupt files
+            raise PatchError(f"'{weights_path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+        return cls(deltas, config["base_fingerprints"], config["family"], config["method"],
+                   config.get("hyperparameters", {}), config.get("requests", []),
+                   config.get("textedit_version", "unknown"))
+
+    # -- applying ----------------------------------------------------------------------
+
+    def _targets(self, target, component: str | None) -> dict[str, EncoderAdapter]:
+        """Map each component of the patch to the adapter of the model it edits."""
+        if isinstance(target, EncoderAdapter) or isinstance(target, nn.Module):
+            adapter = target if isinstance(target, EncoderAdapter) else adapter_for(target, None)
+            wanted = component or (self.components[0] if len(self.components) == 1 else None)
+            if wanted is None:
+                raise PatchError(f"this patch edits {', '.join(self.components)}: apply it to a pipeline or name "
+                                 "the component")
+            if wanted not in self.components:
+                raise PatchError(f"this patch has no edits for component '{wanted}' (it has {', '.join(self.components)})")
+            return {wanted: adapter}
+        out = {}
+        for name in self.components:  # a diffusers pipeline: components are attributes
+            model = getattr(target, name, None)
+            if model is None:
+                raise PatchError(f"the pipeline has no component '{name}' that this patch edits")
+            out[name] = adapter_for(model, None)
+        return out
+
+    def apply(self, target, component: str | None = None, *, check_fingerprint: bool = True) -> None:
+        """Add ΔW to an encoder (adapter or bare model) or to a pipeline's named components."""
+        targets = self._targets(target, component)
+        for name, adapter in targets.items():
+            state = _state(adapter.model)
+            if check_fingerprint:
+                current = state.get("base_fingerprint") or adapter.fingerprint()
+                expected = self.base_fingerprints.get(name)
+                if current != expected:
+                    raise PatchError(f"patch made on model {str(expected)[:12]}… cannot be applied to "
+                                     f"{name} with fingerprint {current[:12]}… (another model or other weights)")
+                state.setdefault("base_fingerprint", current)
+            originals = {}
+            for d in self.deltas:
+                if d.component != name:
+                    continue
+                module = _module(adapter, d)
+                originals[d.layer] = module.weight.detach().clone()
+            for d in self.deltas:
+                if d.component == name:
+                    module = _module(adapter, d)
+                    with torch.no_grad():
+                        updated = module.weight.double() + d.delta.dense().to(module.weight.device, torch.float64)
+                        module.weight.copy_(updated.to(module.weight.dtype))
+            state.setdefault("stack", []).append((self.id, originals))
+
+    def revert(self, target, component: str | None = None) -> None:
+        """Restore the weights this patch changed, bit for bit (last applied, first reverted)."""
+        for name, adapter in self._targets(target, component).items():
+            state = _state(adapter.model)
+            stack = state.get("stack", [])
+            if not stack or stack[-1][0] != self.id:
+                applied = [entry[0] for entry in stack]
+                if self.id in applied:
+                    raise PatchError("revert the patches applied after this one first")
+                raise PatchError(f"this patch is not applied to {name}")
+            _, originals = stack.pop()
+            for d in self.deltas:
+                if d.component == name:
+                    with torch.no_grad():
+                        _module(adapter, d).weight.copy_(originals[d.layer])
+            if not stack:
+                state.pop("base_fingerprint", None)
+
+
+def _state(model: nn.Module) -> dict:
+    """Per-model bookkeeping of applied patches (lives and dies with the model object)."""
+    if not hasattr(model, "_textedit_state"):
+        object.__setattr__(model, "_textedit_state", {})
+    return model._textedit_state
+
+
+def _module(adapter: EncoderAdapter, d: ModuleDelta) -> nn.Linear:
+    if not 0 <= d.layer < adapter.num_layers:
+        raise PatchError(f"patch edits layer {d.layer} but the model has layers 0..{adapter.num_layers - 1}")
+    module = adapter.down_proj_module(d.layer)
+    if tuple(module.weight.shape) != (d.delta.left.shape[0], d.delta.right.shape[0]):
+        raise PatchError(f"patch delta for layer {d.layer} has shape {(d.delta.left.shape[0], d.delta.right.shape[0])}"
+                         f" but the module weight is {tuple(module.weight.shape)}")
+    return module

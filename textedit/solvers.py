@@ -1,0 +1,164 @@
+"""Closed-form weight updates, as pure tensor functions (no model in sight).
+
+Notation (column convention, as in the papers):
+
+    W  [d_out, d_in]   the MLP down-projection        k  [d_in]   a key (its input)
+    K  [d_in, n]       n keys as columns              V  [d_out, n] their target values
+    R = V − W K        residuals                      C  [d_in, d_in] = E[k kᵀ] of the corpus
+
+Every solver returns a :class:`LowRankDelta` ``ΔW = left @ rightᵀ`` of rank ≤ n, computed in
+float64 with Cholesky or LU solves; none forms an explicit inverse. Inputs are checked for
+NaN/Inf, singular systems raise :class:`NumericalError`, and ill-conditioned ones (estimated
+condition number above ``COND_WARN``) emit an :class:`IllConditionedWarning`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from .errors import NumericalError
+
+COND_WARN = 1e12
+
+
+class IllConditionedWarning(UserWarning):
+    """A linear system was solved but its condition number makes the result imprecise."""
+
+
+@dataclass
+class LowRankDelta:
+    """``ΔW = left @ rightᵀ`` with ``left [d_out, r]``, ``right [d_in, r]``."""
+
+    left: torch.Tensor
+    right: torch.Tensor
+
+    def dense(self) -> torch.Tensor:
+        return self.left @ self.right.T
+
+    @property
+    def rank(self) -> int:
+        return self.left.shape[1]
+
+    def __add__(self, other: "LowRankDelta") -> "LowRankDelta":
+        return LowRankDelta(torch.cat([self.left, other.left], 1), torch.cat([self.right, other.right], 1))
+
+
+def _f64(name: str, x: torch.Tensor) -> torch.Tensor:
+    x = x.detach().to(torch.float64)
+    if not torch.isfinite(x).all():
+        raise NumericalError(f"{name} holds NaN or Inf")
+    return x
+
+
+def _check_shapes(W: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> None:
+    if K.ndim != 2 or V.ndim != 2 or K.shape[0] != W.shape[1] or V.shape[0] != W.shape[0] or K.shape[1] != V.shape[1]:
+        raise NumericalError(f"shape mismatch: W {tuple(W.shape)}, K {tuple(K.shape)}, V {tuple(V.shape)}; "
+                             "expected K [d_in, n] and V [d_out, n]")
+
+
+def spd_solve(A: torch.Tensor, B: torch.Tensor, what: str) -> torch.Tensor:
+    """Solve ``A X = B`` for symmetric positive definite ``A`` (float64, Cholesky)."""
+    L, info = torch.linalg.cholesky_ex(A)
+    if info.item() != 0:
+        raise NumericalError(f"{what} is not positive definite (singular): use more corpus prompts or a larger λ")
+    diag = L.diagonal()
+    cond_estimate = (diag.max() / diag.min()).item() ** 2
+    if cond_estimate > COND_WARN:
+        warnings.warn(f"{what} is ill-conditioned (condition number ≳ {cond_estimate:.1e}); the edit may be "
+                      "imprecise: use more corpus prompts or a larger λ", IllConditionedWarning, stacklevel=3)
+    X = torch.cholesky_solve(B, L)
+    if not torch.isfinite(X).all():
+        raise NumericalError(f"solving {what} produced NaN/Inf")
+    return X
+
+
+def rank_one(W: torch.Tensor, C: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> LowRankDelta:
+    """ROME: the smallest change in the C-norm that maps ``k`` exactly to ``v``.
+
+        u = C⁻¹ k,    ΔW = (v − W k) uᵀ / (uᵀ k)
+
+    Shapes: W [d_out, d_in], C [d_in, d_in], k [d_in], v [d_out].
+    """
+    W, C, k, v = _f64("W", W), _f64("C", C), _f64("key", k).reshape(-1, 1), _f64("value", v).reshape(-1, 1)
+    _check_shapes(W, k, v)
+    u = spd_solve(C, k, "the key covariance C")
+    denominator = (u.T @ k).item()
+    if not denominator > 0:
+        raise NumericalError("the key has zero norm in the C⁻¹ metric; it cannot be edited")
+    return LowRankDelta(v - W @ k, u / denominator)
+
+
+def batched(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lam: float) -> LowRankDelta:
+    """MEMIT / EMCID: least squares on the edits plus λ-weighted preservation of C.
+
+        ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹  =  R · [(λ C + K Kᵀ)⁻¹ K]ᵀ
+
+    Shapes: W [d_out, d_in], C [d_in, d_in], K [d_in, n], V [d_out, n]. For one key this is
+    ROME's update scaled by ``uᵀk / (λ + uᵀk)`` (Sherman–Morrison), so λ → 0 gives ROME.
+    """
+    W, C, K, V = _f64("W", W), _f64("C", C), _f64("keys", K), _f64("values", V)
+    _check_shapes(W, K, V)
+    if lam < 0:
+        raise NumericalError(f"λ must be ≥ 0, got {lam}")
+    right = spd_solve(lam * C + K @ K.T, K, "λC + KKᵀ")
+    return LowRankDelta(V - W @ K, right)
+
+
+def null_space_projector(C: torch.Tensor, threshold: float) -> torch.Tensor:
+    """AlphaEdit's P: projector onto the eigenvectors of C with eigenvalue < threshold·λ_max.
+
+    The threshold is relative to the spectrum, so it means the same for every model and
+    corpus size. Raises if the null space is empty (nothing can be edited without
+    disturbing the corpus keys).
+    """
+    C = _f64("C", C)
+    eigenvalues, eigenvectors = torch.linalg.eigh(C)
+    basis = eigenvectors[:, eigenvalues < threshold * eigenvalues.max()]
+    if basis.shape[1] == 0:
+        raise NumericalError(f"the null space of C is empty at relative threshold {threshold:g}: raise the threshold")
+    return basis @ basis.T
+
+
+def null_space(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, threshold: float = 1e-2,
+               alpha: float = 1.0, previous_keys: torch.Tensor | None = None,
+               projector: torch.Tensor | None = None) -> LowRankDelta:
+    """AlphaEdit: the update lives in the (approximate) null space of the corpus keys.
+
+        ΔWᵀ = (P (K Kᵀ + K_p K_pᵀ) + α I)⁻¹ P K Rᵀ     ⇒ ΔW = R · [M⁻¹ P K]ᵀ
+
+    so ``ΔW k₀ = 0`` for every ``k₀`` with ``P k₀ = 0``. ``previous_keys`` ``K_p [d_in, m]`` are
+    keys of earlier edits that must keep their values (sequential editing). Shapes as in
+    :func:`batched`. ``projector`` may be passed to reuse P across calls.
+    """
+    W, K, V = _f64("W", W), _f64("keys", K), _f64("values", V)
+    _check_shapes(W, K, V)
+    P = _f64("P", projector) if projector is not None else null_space_projector(C, threshold)
+    gram = K @ K.T
+    if previous_keys is not None and previous_keys.numel():
+        Kp = _f64("previous keys", previous_keys)
+        gram = gram + Kp @ Kp.T
+    M = P @ gram + alpha * torch.eye(P.shape[0], dtype=torch.float64)
+    right = torch.linalg.solve(M, P @ K)
+    if not torch.isfinite(right).all():
+        raise NumericalError("the null-space system is singular: raise α")
+    return LowRankDelta(V - W @ K, right)
+
+
+def ridge(W: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lam: float) -> LowRankDelta:
+    """TIME / Diff-QuickFix / UltraEdit: identity-ridge regression toward the old weights.
+
+        W' = (λ W + V Kᵀ)(λ I + K Kᵀ)⁻¹   ⇔   ΔW = R (λ I_n + Kᵀ K)⁻¹ Kᵀ
+
+    (push-through identity), so only an ``n × n`` system is solved. Shapes as in
+    :func:`batched`.
+    """
+    W, K, V = _f64("W", W), _f64("keys", K), _f64("values", V)
+    _check_shapes(W, K, V)
+    if lam <= 0:
+        raise NumericalError(f"λ must be > 0 for the ridge solver, got {lam}")
+    gram = lam * torch.eye(K.shape[1], dtype=torch.float64) + K.T @ K
+    right = spd_solve(gram, K.T, "λI + KᵀK").T
+    return LowRankDelta(V - W @ K, right)

@@ -1,0 +1,223 @@
+"""Second-moment statistics of MLP keys: C = E[k kᵀ] over a prompt corpus.
+
+The preservation term of every closed-form editor. For each requested layer ``l`` the key
+``k`` (``d_in``) is the input of the MLP down-projection at one token; we accumulate
+
+    S_l = Σ_tokens k kᵀ   (d_in × d_in, float64)      n_l = number of tokens
+
+for all requested layers in ONE forward pass per batch, stopping after the deepest one,
+and ``C_l = S_l / n_l``. Products are formed in float32 per batch (a few thousand tokens)
+and summed into float64, so long corpora do not lose precision.
+
+Sums are cached on disk (safetensors, atomic writes) keyed by the model fingerprint, the
+layer, the corpus hash, the token scope and the model dtype. A run that stops midway leaves
+its partial sums with the number of prompts done, and the next run resumes from there;
+because sums add, shards (or distributed ranks) merge with ``+``.
+
+Token scopes:
+    ``prompt``    real tokens only (BOS..EOS), what the prompt itself is made of;
+    ``pipeline``  every position the consumer feeds (CLIP in Stable Diffusion: all 77,
+                  padding included, since the denoiser cross-attends to all of them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors import safe_open
+
+from .corpus import Corpus, load_corpus
+from .encoders.base import EncoderAdapter
+from .errors import CacheError, SpecError
+from .hooks import record_inputs, stop_after
+from .io import atomic_save_tensors
+
+SCOPES = ("prompt", "pipeline")
+CACHE_FORMAT = "textedit-stats-1"
+
+
+@dataclass
+class SecondMoment:
+    """Running ``Σ k kᵀ`` (float64, ``[d, d]``) over ``count`` tokens."""
+
+    sum: torch.Tensor
+    count: int
+
+    @classmethod
+    def zeros(cls, dim: int) -> "SecondMoment":
+        return cls(torch.zeros(dim, dim, dtype=torch.float64), 0)
+
+    def __add__(self, other: "SecondMoment") -> "SecondMoment":
+        return SecondMoment(self.sum + other.sum, self.count + other.count)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """``C = E[k kᵀ]``, float64 ``[d, d]``."""
+        if self.count == 0:
+            raise SpecError("statistics hold no tokens")
+        return self.sum / self.count
+
+    def add_keys(self, keys: torch.Tensor) -> None:
+        """Accumulate rows of ``keys [n, d]`` (any float dtype)."""
+        keys = keys.float()
+        self.sum += (keys.T @ keys).double()
+        self.count += keys.shape[0]
+
+
+def default_cache_dir() -> Path:
+    """``$TEXTEDIT_CACHE``, else ``$XDG_CACHE_HOME/textedit``, else ``~/.cache/textedit``."""
+    if os.environ.get("TEXTEDIT_CACHE"):
+        return Path(os.environ["TEXTEDIT_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "textedit"
+
+
+@dataclass(frozen=True)
+class StatsKey:
+    fingerprint: str
+    layer: int
+    corpus_hash: str
+    scope: str
+    dtype: str
+
+    def path(self, cache_dir: Path) -> Path:
+        return cache_dir / "stats" / self.fingerprint / f"{self.corpus_hash}-{self.scope}-{self.dtype}" / \
+            f"layer{self.layer}.safetensors"
+
+    def metadata(self) -> dict[str, str]:
+        return {"format": CACHE_FORMAT, "fingerprint": self.fingerprint, "layer": str(self.layer),
+                "corpus_hash": self.corpus_hash, "scope": self.scope, "dtype": self.dtype}
+
+
+def _read_cache(path: Path, key: StatsKey, dim: int) -> tuple[SecondMoment, int] | None:
+    """``(partial sums, prompts done)`` from a cache file; ``None`` (with a warning) if unusable."""
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            total = f.get_tensor("sum")
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        warnings.warn(f"statistics cache '{path}' is corrupt ({str(exc).splitlines()[0][:120]}); recomputing")
+        return None
+    problems = [k for k, v in key.metadata().items() if meta.get(k) != v]
+    if total.shape != (dim, dim) or total.dtype != torch.float64:
+        problems.append(f"shape {tuple(total.shape)} {total.dtype}")
+    if not torch.isfinite(total).all():
+        problems.append("non-finite values")
+    try:
+        count, done = int(meta["count"]), int(meta["prompts_done"])
+    except (KeyError, ValueError):
+        problems.append("count")
+    if problems:
+        warnings.warn(f"statistics cache '{path}' does not match its key ({', '.join(problems)}); recomputing")
+        return None
+    return SecondMoment(total, count), done
+
+
+def _write_cache(path: Path, key: StatsKey, moment: SecondMoment, done: int, total: int) -> None:
+    meta = key.metadata() | {"count": str(moment.count), "prompts_done": str(done), "prompts_total": str(total)}
+    atomic_save_tensors({"sum": moment.sum}, path, meta)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus | None = None, *,
+                  scope: str = "prompt", batch_size: int = 64, cache_dir: str | Path | None = None,
+                  use_cache: bool = True, checkpoint_seconds: float = 60.0, progress: bool = False,
+                  fingerprint: str | None = None) -> dict[int, SecondMoment]:
+    """Key second moments for ``layers`` over ``corpus`` (default: the shipped corpus).
+
+    One forward pass per batch serves all layers and stops after the deepest. With
+    ``use_cache`` finished sums are read from / written to ``cache_dir`` and unfinished ones
+    are check-pointed every ``checkpoint_seconds`` so an interrupted run resumes.
+    Returns ``{layer: SecondMoment}``.
+    """
+    if scope not in SCOPES:
+        raise SpecError(f"unknown token scope '{scope}': use one of {', '.join(SCOPES)}")
+    layers = adapter.check_layers(layers)
+    corpus = corpus or load_corpus()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    fingerprint = fingerprint or adapter.fingerprint()
+    dims = {layer: adapter.down_proj_module(layer).weight.shape[1] for layer in layers}
+    keys = {layer: StatsKey(fingerprint, layer, corpus.hash, scope, _dtype_name(adapter.dtype)) for layer in layers}
+
+    result: dict[int, SecondMoment] = {}
+    start_at: dict[int, int] = {}
+    for layer in layers:
+        cached = _read_cache(keys[layer].path(cache_dir), keys[layer], dims[layer]) if use_cache else None
+        moment, done = cached if cached else (SecondMoment.zeros(dims[layer]), 0)
+        result[layer] = moment
+        start_at[layer] = done
+    todo = [layer for layer in layers if start_at[layer] < len(corpus)]
+    if not todo:
+        return result
+
+    modules = {layer: adapter.down_proj_module(layer) for layer in todo}
+    first = min(start_at[layer] for layer in todo)
+    pad = scope == "pipeline"
+    last_save = time.monotonic()
+    bar = _progress_bar() if progress else None
+    with bar if bar is not None else contextlib.nullcontext():
+        task = bar.add_task("statistics", total=len(corpus) - first) if bar is not None else None
+        with torch.no_grad():
+            for begin in range(first, len(corpus), batch_size):
+                prompts = corpus.prompts[begin:begin + batch_size]
+                batch = adapter.tokenize(prompts, pad_to_consumer=pad)
+                positions = torch.ones_like(batch.attention_mask) if pad else batch.attention_mask
+                prompt_index = torch.arange(begin, begin + len(prompts)).unsqueeze(1)
+                with record_inputs(modules) as recorded, stop_after(modules[max(todo)]):
+                    adapter.forward(batch)
+                tokens = 0
+                for layer in todo:
+                    # a layer resumed from a later checkpoint skips prompts it already holds
+                    mask = (positions.bool() & (prompt_index >= start_at[layer])).to(recorded[layer].device)
+                    selected = recorded[layer][mask]
+                    result[layer].add_keys(selected)
+                    tokens = max(tokens, selected.shape[0])
+                done = begin + len(prompts)
+                if bar is not None:
+                    bar.update(task, advance=len(prompts), tokens=tokens)
+                if use_cache and time.monotonic() - last_save > checkpoint_seconds and done < len(corpus):
+                    for layer in todo:
+                        _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], done, len(corpus))
+                    last_save = time.monotonic()
+    for layer in todo:
+        if not torch.isfinite(result[layer].sum).all():
+            raise CacheError(f"statistics of layer {layer} hold NaN/Inf: the model produces non-finite activations")
+        if use_cache:
+            _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], len(corpus), len(corpus))
+    return result
+
+
+def _progress_bar():
+    """A rich progress bar over prompts with tokens/s and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    class TokensPerSecond(TextColumn):
+        def __init__(self):
+            super().__init__("")
+
+        def render(self, task):
+            from rich.text import Text
+            elapsed = task.elapsed or 0.0
+            tokens = task.fields.get("tokens_total", 0)
+            return Text(f"{tokens / elapsed:,.0f} tok/s" if elapsed > 0 else "")
+
+    class Bar(Progress):
+        def update(self, task_id, *, tokens=0, **kwargs):
+            task = self._tasks[task_id]
+            task.fields["tokens_total"] = task.fields.get("tokens_total", 0) + tokens
+            super().update(task_id, **kwargs)
+
+    return Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TokensPerSecond(),
+               TimeElapsedColumn(), TimeRemainingColumn(), transient=False)

@@ -1,0 +1,169 @@
+"""Reading keys and states at edit sites, and the target-value strategies.
+
+An *edit site* is one prompt (a request's query placed in a context template) at one
+token (the subject's last). At a site and layer ``l`` we read
+
+    k_l  the key, input of the down-projection            [d_in]
+    v_l  the value, its output                            [d_out]
+    z_l  the residual stream right after the MLP: z = r + v, r the stream the MLP output
+         is added to (pre-norm sum for post-LN BERT)       [d_model]
+
+Keys and states of a request are averaged over its context templates (as ROME/MEMIT do).
+A value strategy says what the stream should be after the *last* edited layer L:
+
+    direct     each edited layer writes the target's own value: v*_l = v_l(target)
+    match      z*_L = z_L(target): the stream at the key takes the target's state
+    optimize   z*_L = z_L + δ, δ trained so that the encoder's sentence vector of every
+               templated query moves to the frozen vector of the templated target
+               (cosine loss, Adam, ‖δ‖ clamped to ``clamp``·‖z_L‖, weight decay).
+
+The editor (``editor.py``) spreads z*_L − z_L over the edited layers, MEMIT-style.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .encoders.base import EncoderAdapter, find_span
+from .hooks import add_to_output, record_inputs, record_outputs, stop_after
+from .requests import EditRequest
+
+VALUE_STRATEGIES = ("direct", "match", "optimize")
+
+#: contexts the keys and targets are averaged over (caption-like, prefix and suffix)
+EDIT_TEMPLATES = (
+    "{}",
+    "a photo of {}",
+    "a painting of {}",
+    "{} on the beach",
+    "a picture of {} in the city at night",
+    "a drawing of {}, in a garden",
+    "a close-up photo of {} on a table",
+    "an illustration of {} in the snow",
+)
+
+
+@dataclass
+class Sites:
+    """Templated prompts of each request and the token index of the key in each."""
+
+    prompts: list[str]  # n_requests * n_templates prompts, request-major
+    positions: list[int]
+    n_requests: int
+    n_templates: int
+
+    @classmethod
+    def for_queries(cls, adapter: EncoderAdapter, requests: Sequence[EditRequest], templates: Sequence[str]) -> "Sites":
+        return cls._place(adapter, [(r.prompt, r.subject) for r in requests], templates)
+
+    @classmethod
+    def for_targets(cls, adapter: EncoderAdapter, requests: Sequence[EditRequest], templates: Sequence[str]) -> "Sites":
+        return cls._place(adapter, [(r.target, None) for r in requests], templates)
+
+    @classmethod
+    def _place(cls, adapter: EncoderAdapter, texts: Sequence[tuple[str, str | None]], templates: Sequence[str]) -> "Sites":
+        """Put each text in each template; the key is the last token of its subject span."""
+        prompts, spans = [], []
+        for text, subject in texts:
+            sub_start, sub_end = find_span(text, subject)
+            for template in templates:
+                offset = template.index("{}")
+                prompts.append(template.format(text))
+                spans.append((offset + sub_start, offset + sub_end))
+        batch = adapter.tokenize(prompts)
+        positions = [adapter.last_token_in_span(batch.offsets[i], batch.attention_mask[i], a, b, prompts[i])
+                     for i, (a, b) in enumerate(spans)]
+        return cls(prompts, positions, len(texts), len(templates))
+
+    def average(self, x: torch.Tensor) -> torch.Tensor:
+        """``[n_requests * n_templates, d]`` → ``[n_requests, d]`` (mean over templates)."""
+        return x.reshape(self.n_requests, self.n_templates, -1).mean(1)
+
+
+@dataclass
+class SiteStates:
+    keys: torch.Tensor  # [n_sites, d_in]
+    values: torch.Tensor  # [n_sites, d_out]
+    streams: torch.Tensor  # [n_sites, d_model]  z = r + v
+
+
+def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], batch_size: int = 64
+                ) -> dict[int, SiteStates]:
+    """Keys, values and post-MLP streams at every site for ``layers`` (float64, no grad)."""
+    down = {layer: adapter.down_proj_module(layer) for layer in layers}
+    resid = {layer: adapter.residual_module(layer) for layer in layers}
+    out: dict[int, dict[str, list]] = {layer: {"k": [], "v": [], "z": []} for layer in layers}
+    with torch.no_grad():
+        for begin in range(0, len(sites.prompts), batch_size):
+            batch = adapter.tokenize(sites.prompts[begin:begin + batch_size])
+            pos = torch.tensor(sites.positions[begin:begin + batch_size])
+            rows = torch.arange(len(pos))
+            with record_inputs(down) as keys, record_outputs(down) as values, \
+                    record_inputs(resid, arg=adapter.residual[1]) as residuals, stop_after(down[max(layers)]):
+                adapter.forward(batch)
+            for layer in layers:
+                v = values[layer][rows, pos].double()
+                out[layer]["k"].append(keys[layer][rows, pos].double())
+                out[layer]["v"].append(v)
+                out[layer]["z"].append(residuals[layer][rows, pos].double() + v)
+    return {layer: SiteStates(*(torch.cat(out[layer][x]) for x in "kvz")) for layer in layers}
+
+
+@dataclass
+class OptimizeConfig:
+    steps: int = 40
+    lr: float = 0.1
+    clamp: float = 2.0
+    weight_decay: float = 0.01
+
+
+def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,
+                    config: OptimizeConfig, seed: int = 0) -> torch.Tensor:
+    """Train one δ per request (shared by its templates) added to the stream at ``layer``.
+
+    Loss per request: mean over templates of ``1 − cos(s(query + δ), s̄(target))`` with ``s``
+    the sentence vector, ``s̄`` that of the frozen encoder, plus ``weight_decay·‖δ‖²/‖z‖²``.
+    δ is parametrised relative to ``‖z‖`` (``streams``, ``[n_requests, d]``) so ``lr`` and
+    ``clamp`` are unitless. Returns δ ``[n_requests, d_model]`` in float64.
+    """
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        goal = F.normalize(adapter.embed(targets.prompts).to(adapter.device), dim=-1)
+    scale = streams.norm(dim=-1, keepdim=True).float().to(adapter.device)  # [n_requests, 1]
+    unit_delta = torch.zeros(queries.n_requests, streams.shape[1], device=adapter.device, requires_grad=True)
+    optimizer = torch.optim.Adam([unit_delta], lr=config.lr)
+    batch = adapter.tokenize(queries.prompts)
+    rows = torch.arange(len(queries.prompts))
+    pos = torch.tensor(queries.positions)
+    request_of_row = rows // queries.n_templates
+    module = adapter.down_proj_module(layer)
+    params = [p for p in adapter.model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        for _ in range(config.steps):
+            optimizer.zero_grad()
+            delta = unit_delta * scale
+
+            def add_delta(output: torch.Tensor) -> torch.Tensor:
+                plus = torch.zeros_like(output)
+                plus[rows, pos] = delta[request_of_row].to(output.dtype)
+                return plus
+
+            with add_to_output(module, add_delta):
+                outputs = adapter.forward(batch)
+            vec = F.normalize(adapter.sentence_vector(batch, outputs).float(), dim=-1)
+            loss = (1 - (vec * goal).sum(-1)).mean() + config.weight_decay * (unit_delta ** 2).sum(-1).mean()
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():  # project back into the ball of radius clamp
+                norms = unit_delta.norm(dim=-1, keepdim=True)
+                unit_delta.mul_(torch.clamp(config.clamp / norms.clamp(min=1e-12), max=1.0))
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+    return (unit_delta.detach() * scale).double().cpu()
