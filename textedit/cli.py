@@ -1,0 +1,202 @@
+"""The ``textedit`` command line: ``apply``, ``stats``, ``inspect``.
+
+Every user error ends as one line on stderr and exit code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import TexteditError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Edit what text encoders know, in closed form, as small revertible patches.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _parse_layers(text: str | None) -> list[int] | None:
+    """``"1,2"`` or ``"1-3"`` → ``[1, 2]`` / ``[1, 2, 3]``."""
+    if text is None:
+        return None
+    layers: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-")[0],
+                                                                              part[1:].split("-", 1)[1])
+                layers.extend(range(int(lo), int(hi) + 1))
+            else:
+                layers.append(int(part))
+    except ValueError:
+        raise TexteditError(f"--layers '{text}': expected indices like '1,2' or '1-3'") from None
+    return layers
+
+
+def _load(model: str, component: str | None, dtype: str | None, device: str, trust_remote_code: bool):
+    from .encoders import load_encoder
+    with err.status(f"loading {model}{f' ({component})' if component else ''}"):
+        return load_encoder(model, component=component, dtype=dtype, device=device,
+                            trust_remote_code=trust_remote_code)
+
+
+@app.command()
+def apply(
+    spec: Path = typer.Argument(..., help="edit spec (JSON)"),
+    model: Optional[str] = typer.Option(None, help="model id or folder; overrides the spec's 'model'"),
+    component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ..."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
+    method: Optional[str] = typer.Option(None, help="rome | memit | alphaedit | ridge"),
+    layers: Optional[str] = typer.Option(None, help="layers to edit, e.g. '1,2' or '1-3'"),
+    value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
+    lam: Optional[float] = typer.Option(None, help="λ: preservation weight (memit, ridge)"),
+    steps: Optional[int] = typer.Option(None, help="optimisation steps (value optimize)"),
+    seed: Optional[int] = typer.Option(None, help="random seed"),
+    corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
+    cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
+    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    trust_remote_code: bool = typer.Option(False, help="allow custom model code from the model repo"),
+):
+    """Edit the encoder as SPEC says, write the patch, and report what moved."""
+    from .corpus import load_corpus
+    from .editor import EditConfig, edit
+    from .encoders import DEFAULT_MODEL
+    from .metrics import NEUTRAL_PROMPTS, measure
+    from .spec import load_spec
+
+    parsed = load_spec(spec)
+    settings = dict(parsed.settings)
+    overrides = {"method": method, "layers": _parse_layers(layers), "value": value, "lam": lam, "steps": steps,
+                 "seed": seed}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    config = EditConfig(**settings)
+    stats_corpus = load_corpus(corpus) if corpus else None
+    model_ref = model or parsed.model or DEFAULT_MODEL
+    component = component or parsed.component
+    adapter = _load(model_ref, component, dtype, device, trust_remote_code)
+    out_dir = out_dir or Path("patches") / spec.stem
+
+    started = time.perf_counter()
+    patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
+                 component=component or "encoder", progress=True)
+    seconds = time.perf_counter() - started
+    patch.save(out_dir)
+    report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component)
+
+    table = Table(title=f"{spec.name} on {adapter.name}: {patch.method}, layers "
+                        f"{patch.hyperparameters['layers']}, value {patch.hyperparameters['value']}")
+    table.add_column("query")
+    table.add_column("target")
+    table.add_column("similarity before", justify="right")
+    table.add_column("after", justify="right")
+    for score in report.requests:
+        gain = score.after - score.before
+        table.add_row(score.prompt, score.target, f"{score.before:.3f}",
+                      f"[{'green' if gain > 0 else 'red'}]{score.after:.3f}[/] ({gain:+.3f})")
+    out.print(table)
+    drift = Table(title="neutral prompts (drift = 1 − cos(after, before))")
+    drift.add_column("prompt")
+    drift.add_column("drift", justify="right")
+    for prompt, d in report.neutral:
+        drift.add_row(prompt, f"{d:.4f}")
+    out.print(drift)
+    out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
+
+
+@app.command()
+def stats(
+    model: str = typer.Argument(..., help="model id or folder"),
+    layers: str = typer.Option(..., help="layers, e.g. '0-5' or '1,2'"),
+    component: Optional[str] = typer.Option(None, help="pipeline component"),
+    corpus: Optional[Path] = typer.Option(None, help="corpus (.txt or .jsonl); default: shipped"),
+    scope: str = typer.Option("prompt", help="prompt (real tokens) | pipeline (every position the consumer feeds)"),
+    batch_size: int = typer.Option(64, help="prompts per forward pass"),
+    cache_dir: Optional[Path] = typer.Option(None, help="cache (default: ~/.cache/textedit)"),
+    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+):
+    """Compute (or resume) and cache the key statistics of LAYERS."""
+    from .corpus import load_corpus
+    from .stats import compute_stats, default_cache_dir
+
+    adapter = _load(model, component, dtype, device, False)
+    layer_list = adapter.check_layers(_parse_layers(layers))
+    result = compute_stats(adapter, layer_list, load_corpus(corpus), scope=scope, batch_size=batch_size,
+                           cache_dir=cache_dir, progress=True)
+    table = Table(title=f"key statistics of {adapter.name} (scope {scope})")
+    for column in ("layer", "d_in", "tokens", "trace(C)"):
+        table.add_column(column, justify="right")
+    for layer, moment in result.items():
+        table.add_row(str(layer), str(moment.sum.shape[0]), f"{moment.count:,}", f"{moment.mean.trace().item():.4g}")
+    out.print(table)
+    out.print(f"cached under {cache_dir or default_cache_dir()}")
+
+
+@app.command()
+def inspect(
+    model: str = typer.Argument(..., help="model id or folder"),
+    component: Optional[str] = typer.Option(None, help="pipeline component"),
+):
+    """List the editable MLP layers of MODEL."""
+    adapter = _load(model, component, None, "cpu", False)
+    table = Table(title=f"{adapter.name}: {adapter.family} encoder, {adapter.num_layers} layers, "
+                        f"fingerprint {adapter.fingerprint()[:12]}")
+    for column in ("layer", "module", "d_out", "d_in", "dtype"):
+        table.add_column(column, justify="right" if column in ("layer", "d_out", "d_in") else "left")
+    for row in adapter.describe_layers():
+        table.add_row(*(str(row[c]) for c in ("layer", "module", "d_out", "d_in", "dtype")))
+    out.print(table)
+
+
+def _quiet_libraries() -> None:
+    """Keep the terminal for textedit's own output: no load bars or library chatter."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    try:
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        err.print(f"[yellow]warning:[/] {message}", highlight=False)
+    warnings.showwarning = one_line
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning user errors into one line."""
+    _quiet_libraries()
+    try:
+        app(standalone_mode=False)
+    except TexteditError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except (typer.Abort,):
+        sys.exit(1)
+    except Exception as exc:  # click usage errors and the like
+        import click
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

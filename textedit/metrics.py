@@ -1,0 +1,93 @@
+"""Text-space measurements of an edit, with the unedited encoder as the judge.
+
+For each request, on held-out context templates (not the ones the edit trained on):
+
+    before  = cos(s(query), s̄(target))   with the unedited encoder
+    after   = cos(s'(query), s̄(target))  with the patch applied
+    s̄ is the *unedited* sentence vector of the target, so the target cannot move to meet
+    the query.
+
+For neutral prompts, ``drift = 1 − cos(s'(p), s(p))``: how far the patch moved what it
+should not touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .encoders.base import EncoderAdapter
+from .patch import Patch
+from .requests import EditRequest
+
+#: contexts for measuring, disjoint from values.EDIT_TEMPLATES
+EVAL_TEMPLATES = (
+    "an oil painting of {}",
+    "{} playing in the park",
+    "a photograph of {} near a river, golden hour",
+    "a cartoon of {} wearing a hat",
+)
+
+#: default neutral prompts: everyday captions that share no words with the demo specs
+NEUTRAL_PROMPTS = (
+    "a dog running on the grass",
+    "a bowl of soup on a wooden table",
+    "the president of france giving a speech",
+    "a red sports car on a mountain road",
+    "a giant panda eating bamboo",
+    "a lighthouse on a cliff at sunset",
+    "a child reading a book in bed",
+    "the logo of a tech company",
+    "a fox in the snow",
+    "an astronaut floating in space",
+    "a cup of coffee and a croissant",
+    "a crowded market in morocco",
+)
+
+
+@dataclass
+class RequestScore:
+    prompt: str
+    target: str
+    before: float
+    after: float
+
+
+@dataclass
+class EditReport:
+    requests: list[RequestScore]
+    neutral: list[tuple[str, float]]  # (prompt, drift)
+
+    @property
+    def max_drift(self) -> float:
+        return max((d for _, d in self.neutral), default=0.0)
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)
+
+
+def measure(adapter: EncoderAdapter, patch: Patch, requests: Sequence[EditRequest],
+            neutral: Sequence[str] = NEUTRAL_PROMPTS, templates: Sequence[str] = EVAL_TEMPLATES,
+            component: str | None = None) -> EditReport:
+    """Score ``patch`` on ``adapter``'s model (applied and reverted here)."""
+    queries = [t.format(r.prompt) for r in requests for t in templates]
+    goals = [t.format(r.target) for r in requests for t in templates]
+    n_t = len(templates)
+    judge = adapter.embed(goals)
+    before_q = adapter.embed(queries)
+    before_n = adapter.embed(list(neutral)) if neutral else None
+    patch.apply(adapter, component)
+    try:
+        after_q = adapter.embed(queries)
+        after_n = adapter.embed(list(neutral)) if neutral else None
+    finally:
+        patch.revert(adapter, component)
+    before = _cos(before_q, judge).reshape(-1, n_t).mean(1)
+    after = _cos(after_q, judge).reshape(-1, n_t).mean(1)
+    scores = [RequestScore(r.prompt, r.target, float(b), float(a)) for r, b, a in zip(requests, before, after)]
+    drift = [] if before_n is None else [(p, float(1 - c)) for p, c in zip(neutral, _cos(after_n, before_n))]
+    return EditReport(scores, drift)

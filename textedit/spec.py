@@ -1,0 +1,166 @@
+"""Edit specs: JSON files → validated requests and settings; errors name file and field.
+
+A spec is a JSON object::
+
+    {
+      "model": "sentence-transformers/all-MiniLM-L6-v2",   # optional; --model overrides
+      "component": "text_encoder",                         # optional, for pipeline folders
+      "edits": [{"prompt": "Canada's Prime Minister", "target": "Beyonce",
+                 "subject": "Canada"}],                    # world-knowledge style
+      "anchor": "a red panda",                             # customization shorthand:
+      "knowledge": ["the mascot of Acme",                  #   every query → the anchor
+                    {"prompt": "Acme's lucky animal", "subject": "Acme"}],
+      "neutral": ["a dog on a beach"],                     # prompts that must not move
+      "method": "memit", "layers": [1, 2], "value": "optimize",
+      "hyperparameters": {"lam": 3000},
+      "seed": 0
+    }
+
+``edits`` and ``anchor``/``knowledge`` may be combined; at least one edit is required.
+Unknown fields are errors, so a typo never becomes a setting that silently does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+from .requests import EditRequest
+
+TOP_LEVEL = {"model", "component", "edits", "anchor", "knowledge", "neutral", "method", "layers", "value",
+             "hyperparameters", "seed", "templates", "description"}
+EDIT_FIELDS = {"prompt", "target", "subject"}
+HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"}
+
+
+@dataclass
+class EditSpec:
+    """A validated spec. ``settings`` holds method/layers/value/hyperparameters/seed as given."""
+
+    requests: list[EditRequest]
+    model: str | None = None
+    component: str | None = None
+    neutral: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    source: str = "<spec>"
+
+
+def load_spec(path: str | Path) -> EditSpec:
+    """Read and validate a spec file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file '{path}' does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not UTF-8 text") from None
+    return parse_spec(data, source=str(path))
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
+    """Validate a spec already parsed from JSON."""
+    def fail(where: str, message: str):
+        raise SpecError(f"{source}: {where}: {message}")
+
+    if not isinstance(data, dict):
+        fail("top level", "expected a JSON object")
+    for key in data:
+        if key not in TOP_LEVEL:
+            fail(f"field '{key}'", f"unknown field (known: {', '.join(sorted(TOP_LEVEL))})")
+
+    requests: list[EditRequest] = []
+    edits = data.get("edits", [])
+    if not isinstance(edits, list):
+        fail("field 'edits'", "expected a list of {prompt, target, subject?} objects")
+    for i, item in enumerate(edits):
+        where = f"edits[{i}]"
+        if not isinstance(item, dict):
+            fail(where, "expected an object with 'prompt' and 'target'")
+        for key in item:
+            if key not in EDIT_FIELDS:
+                fail(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(EDIT_FIELDS))})")
+        prompt = _text(item.get("prompt"), f"{where}.prompt", fail)
+        target = _text(item.get("target"), f"{where}.target", fail)
+        subject = _subject(item.get("subject"), prompt, f"{where}.subject", fail)
+        requests.append(EditRequest(prompt, target, subject))
+
+    if "knowledge" in data or "anchor" in data:
+        anchor = _text(data.get("anchor"), "field 'anchor'", fail)
+        knowledge = data.get("knowledge")
+        if not isinstance(knowledge, list):
+            fail("field 'knowledge'", "expected a list of knowledge queries bound to the anchor")
+        if not knowledge:
+            fail("field 'knowledge'", "is empty: give at least one knowledge query")
+        for i, item in enumerate(knowledge):
+            where = f"knowledge[{i}]"
+            if isinstance(item, dict):
+                for key in item:
+                    if key not in {"prompt", "subject"}:
+                        fail(f"{where}.{key}", "unknown field (known: prompt, subject)")
+                prompt = _text(item.get("prompt"), f"{where}.prompt", fail)
+                subject = _subject(item.get("subject"), prompt, f"{where}.subject", fail)
+            else:
+                prompt, subject = _text(item, where, fail), None
+            requests.append(EditRequest(prompt, anchor, subject))
+    if not requests:
+        fail("top level", "no edits: give 'edits' or 'anchor' with 'knowledge'")
+
+    neutral = data.get("neutral", [])
+    if not isinstance(neutral, list) or not all(isinstance(p, str) and p.strip() for p in neutral):
+        fail("field 'neutral'", "expected a list of non-empty prompts")
+
+    settings: dict[str, Any] = {}
+    for key, kind in (("method", str), ("value", str), ("seed", int)):
+        if key in data:
+            if not isinstance(data[key], kind) or isinstance(data[key], bool):
+                fail(f"field '{key}'", f"expected {kind.__name__}")
+            settings[key] = data[key]
+    if "layers" in data:
+        layers = data["layers"]
+        if not isinstance(layers, list) or not layers or not all(isinstance(x, int) and not isinstance(x, bool)
+                                                                  for x in layers):
+            fail("field 'layers'", "expected a non-empty list of layer indices")
+        settings["layers"] = layers
+    if "templates" in data:
+        templates = data["templates"]
+        if not isinstance(templates, list) or not templates or not all(
+                isinstance(t, str) and t.count("{}") == 1 for t in templates):
+            fail("field 'templates'", "expected a list of strings each containing '{}' once")
+        settings["templates"] = templates
+    hyper = data.get("hyperparameters", {})
+    if not isinstance(hyper, dict):
+        fail("field 'hyperparameters'", "expected an object")
+    for key, value in hyper.items():
+        if key not in HYPERPARAMETERS:
+            fail(f"hyperparameters.{key}", f"unknown hyperparameter (known: {', '.join(sorted(HYPERPARAMETERS))})")
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            fail(f"hyperparameters.{key}", "expected a number")
+        settings[key] = int(value) if key == "steps" else float(value)
+
+    model = data.get("model")
+    if model is not None and not (isinstance(model, str) and model.strip()):
+        fail("field 'model'", "expected a model id or folder")
+    component = data.get("component")
+    if component is not None and not isinstance(component, str):
+        fail("field 'component'", "expected a component name such as 'text_encoder'")
+    return EditSpec(requests, model, component, list(neutral), settings, source)
+
+
+def _text(value: Any, where: str, fail) -> str:
+    if not isinstance(value, str) or not value.strip():
+        fail(where, "expected a non-empty string" if value is not None else "is missing")
+    return value.strip()
+
+
+def _subject(value: Any, prompt: str, where: str, fail) -> str | None:
+    if value is None:
+        return None
+    subject = _text(value, where, fail)
+    if subject not in prompt and subject.lower() not in prompt.lower():
+        fail(where, f"'{subject}' is not in the prompt '{prompt}'")
+    return subject
