@@ -1,4 +1,4 @@
-"""The ``textedit`` command line: ``apply``, ``stats``, ``inspect``.
+"""The ``textedit`` command line: ``apply``, ``show``, ``stats``, ``inspect``.
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
 """
@@ -115,6 +115,40 @@ def apply(
 
 
 @app.command()
+def show(
+    patch_dir: Path = typer.Argument(..., help="patch directory"),
+    model: Optional[str] = typer.Option(None, help="also apply the patch to MODEL and measure it"),
+    component: Optional[str] = typer.Option(None, help="pipeline component of MODEL"),
+):
+    """Print a patch's metadata; with --model, check it fits and measure what it does."""
+    from .metrics import measure
+    from .patch import Patch
+    from .requests import EditRequest
+
+    patch = Patch.load(patch_dir)
+    table = Table(title=f"patch {patch.id} ({patch_dir})", show_header=False)
+    table.add_row("method", patch.method)
+    table.add_row("family", patch.family)
+    table.add_row("made with", f"textedit {patch.version}")
+    for name, fingerprint in patch.base_fingerprints.items():
+        table.add_row(f"base fingerprint ({name})", fingerprint)
+    for d in patch.deltas:
+        table.add_row(f"{d.component} layer {d.layer}", f"{d.module}: rank {d.delta.rank}, "
+                                                         f"‖ΔW‖ = {d.delta.dense().norm().item():.4g}")
+    for key, value in patch.hyperparameters.items():
+        table.add_row(key, str(value))
+    out.print(table)
+    if model is None:
+        return
+    adapter = _load(model, component, None, "cpu", False)
+    requests = [EditRequest(r["prompt"], r["target"], r.get("subject")) for r in patch.requests]
+    report = measure(adapter, patch, requests, component=component)
+    for score in report.requests:
+        out.print(f"{score.prompt} → {score.target}: {score.before:.3f} → {score.after:.3f}")
+    out.print(f"largest neutral drift {report.max_drift:.4f}")
+
+
+@app.command()
 def stats(
     model: str = typer.Argument(..., help="model id or folder"),
     layers: str = typer.Option(..., help="layers, e.g. '0-5' or '1,2'"),
@@ -171,7 +205,7 @@ def _quiet_libraries() -> None:
         pass
 
     def one_line(message, category, filename, lineno, file=None, line=None):
-        err.print(f"[yellow]warning:[/] {message}", highlight=False)
+        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
     warnings.showwarning = one_line
 
 
@@ -181,7 +215,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except TexteditError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

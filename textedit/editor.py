@@ -42,9 +42,9 @@ METHOD_HYPERPARAMETERS = {
 VALUE_HYPERPARAMETERS = {"direct": (), "match": (), "optimize": ("steps", "lr", "clamp", "weight_decay")}
 NEEDS_STATISTICS = {"rome", "memit", "alphaedit"}
 
-#: default layers as fractions of the depth; chosen by measurement on the default model
-#: (docs/defaults.md): the lower-middle MLPs carry the subject's meaning into the sentence
-DEFAULT_LAYER_FRACTIONS = (0.2, 0.4)
+#: default layers: the contiguous block from 1/6 to 1/2 of the depth (MiniLM: 1, 2, 3;
+#: CLIP-L: 2..6), chosen by measurement on the default model (docs/defaults.md)
+DEFAULT_LAYER_SPAN = (1 / 6, 1 / 2)
 
 
 @dataclass
@@ -65,7 +65,7 @@ class EditConfig:
     scope: str = "prompt"
     seed: int = 0
 
-    DEFAULTS = {"lam": {"memit": 1e4, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
+    DEFAULTS = {"lam": {"memit": 5e3, "ridge": 1e3}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -95,9 +95,11 @@ class EditConfig:
 
 
 def default_layers(adapter: EncoderAdapter) -> list[int]:
-    """Layers edited when none are given: ``DEFAULT_LAYER_FRACTIONS`` of the depth."""
+    """Layers edited when none are given: ``DEFAULT_LAYER_SPAN`` of the depth."""
     n = adapter.num_layers
-    return sorted({min(n - 1, int(round(f * n))) for f in DEFAULT_LAYER_FRACTIONS})
+    first = min(n - 1, round(DEFAULT_LAYER_SPAN[0] * n))
+    last = max(first, min(n - 1, round(DEFAULT_LAYER_SPAN[1] * n)))
+    return list(range(first, last + 1))
 
 
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,

@@ -6,8 +6,9 @@ The preservation term of every closed-form editor. For each requested layer ``l`
     S_l = Σ_tokens k kᵀ   (d_in × d_in, float64)      n_l = number of tokens
 
 for all requested layers in ONE forward pass per batch, stopping after the deepest one,
-and ``C_l = S_l / n_l``. Products are formed in float32 per batch (a few thousand tokens)
-and summed into float64, so long corpora do not lose precision.
+and ``C_l = S_l / n_l``. Products are formed and summed in float64: float32 products carry
+errors of ~1e-7·‖C‖, which turn the small eigenvalues of a well-posed but ill-conditioned C
+negative (Cholesky then calls it singular).
 
 Sums are cached on disk (safetensors, atomic writes) keyed by the model fingerprint, the
 layer, the corpus hash, the token scope and the model dtype. A run that stops midway leaves
@@ -66,8 +67,8 @@ class SecondMoment:
 
     def add_keys(self, keys: torch.Tensor) -> None:
         """Accumulate rows of ``keys [n, d]`` (any float dtype)."""
-        keys = keys.float()
-        self.sum += (keys.T @ keys).double()
+        keys = keys.double()
+        self.sum += (keys.T @ keys).to(self.sum.device)
         self.count += keys.shape[0]
 
 

@@ -82,6 +82,8 @@ def load_encoder(ref: str | Path = DEFAULT_MODEL, *, component: str | None = Non
     packaged = packaged_model_path(ref)
     if packaged is not None:
         source = str(packaged)
+    elif ref.startswith("~"):
+        source = str(Path(ref).expanduser())
     path = Path(source)
     is_local = path.is_dir()
     if not is_local and (path.exists() or ref.startswith((".", "/", "~")) or ref.count("/") > 1):

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny random encoders built once per session, loaded fresh per test.
+
+Each ``*_path`` fixture builds one tiny model (see ``tiny_models.py``) into its own
+folder under pytest's session temporary directory. The adapter fixtures load that folder
+with :func:`textedit.encoders.load_encoder` for every test that asks, so a test may change
+the weights without affecting any other test (loading a tiny model takes milliseconds).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+# One intra-op thread: the models here are tiny, and on a small shared machine several
+# threads spin against each other and run ten times slower than one.
+torch.set_num_threads(1)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import (  # noqa: E402
+    build_tiny_bert,
+    build_tiny_clip,
+    build_tiny_sd_pipeline,
+    build_tiny_t5,
+)
+
+from textedit.corpus import Corpus, load_corpus  # noqa: E402
+from textedit.encoders import load_encoder  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny_encoders")
+
+
+@pytest.fixture(scope="session")
+def bert_path(tiny_root) -> Path:
+    return build_tiny_bert(tiny_root / "bert")
+
+
+@pytest.fixture(scope="session")
+def clip_path(tiny_root) -> Path:
+    return build_tiny_clip(tiny_root / "clip")
+
+
+@pytest.fixture(scope="session")
+def clip_proj_path(tiny_root) -> Path:
+    return build_tiny_clip(tiny_root / "clip_proj", with_projection=True)
+
+
+@pytest.fixture(scope="session")
+def t5_path(tiny_root) -> Path:
+    return build_tiny_t5(tiny_root / "t5")
+
+
+@pytest.fixture(scope="session")
+def t5_gated_path(tiny_root) -> Path:
+    return build_tiny_t5(tiny_root / "t5_gated", gated=True)
+
+
+@pytest.fixture(scope="session")
+def sd_path(tiny_root) -> Path:
+    return build_tiny_sd_pipeline(tiny_root / "sd")
+
+
+@pytest.fixture(scope="session")
+def model_paths(bert_path, clip_path, clip_proj_path, t5_path, t5_gated_path) -> dict[str, Path]:
+    """Every tiny encoder folder by a short name."""
+    return {"bert": bert_path, "clip": clip_path, "clip_proj": clip_proj_path, "t5": t5_path,
+            "t5_gated": t5_gated_path}
+
+
+@pytest.fixture
+def bert(bert_path):
+    return load_encoder(str(bert_path))
+
+
+@pytest.fixture
+def clip(clip_path):
+    return load_encoder(str(clip_path))
+
+
+@pytest.fixture(scope="session")
+def small_corpus() -> Corpus:
+    """The first 40 prompts of the shipped corpus, under a test name."""
+    return Corpus(tuple(load_corpus(limit=40).prompts), "test")

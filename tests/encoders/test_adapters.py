@@ -1,0 +1,292 @@
+"""Encoder adapters on every tiny family: structure, the residual relation, spans, loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from transformers import BertModel, CLIPTextModel, CLIPTextModelWithProjection, T5EncoderModel
+
+from textedit.encoders import BertAdapter, CLIPAdapter, T5Adapter, adapter_for, load_encoder
+from textedit.encoders.base import find_span
+from textedit.errors import LayerError, ModelLoadError, SubjectError
+from textedit.hooks import record_inputs, record_outputs
+
+# name: (adapter class, model class, layers, hidden size, MLP size, sentence vector size)
+FAMILIES = {
+    "clip": (CLIPAdapter, CLIPTextModel, 3, 32, 64, 32),
+    "clip_proj": (CLIPAdapter, CLIPTextModelWithProjection, 3, 32, 64, 16),
+    "t5": (T5Adapter, T5EncoderModel, 2, 32, 64, 32),
+    "t5_gated": (T5Adapter, T5EncoderModel, 2, 32, 64, 32),
+    "bert": (BertAdapter, BertModel, 2, 32, 64, 32),
+}
+NAMES = list(FAMILIES)
+PROMPT = "a photo of the Acme mascot, zebrafish style"
+PROMPTS = [PROMPT, "a dog", "the prime minister of canada in a red hat on the beach at night"]
+
+
+@pytest.fixture(params=NAMES)
+def family(request, model_paths):
+    """``(name, adapter)`` for each tiny family, freshly loaded."""
+    return request.param, load_encoder(str(model_paths[request.param]))
+
+
+def _strip(token: str) -> str:
+    """A token's text without its tokenizer's decorations."""
+    return token.replace("</w>", "").replace("▁", "").replace("##", "")
+
+
+def _tokens(adapter, batch, row=0):
+    return adapter.tokenizer.convert_ids_to_tokens(batch.input_ids[row])
+
+
+# -- structure -----------------------------------------------------------------------------
+
+
+def test_load_returns_the_right_adapter(family):
+    name, adapter = family
+    adapter_cls, model_cls, layers, *_ = FAMILIES[name]
+    assert type(adapter) is adapter_cls
+    assert type(adapter.model) is model_cls
+    assert adapter.num_layers == layers
+    assert adapter.family == {"clip": "clip", "clip_proj": "clip", "t5": "t5", "t5_gated": "t5", "bert": "bert"}[name]
+    assert not adapter.model.training
+    assert adapter.dtype == torch.float32
+    assert type(adapter_for(adapter.model, adapter.tokenizer)) is adapter_cls
+
+
+def test_t5_gated_has_a_gated_mlp(model_paths):
+    gated = load_encoder(str(model_paths["t5_gated"]))
+    plain = load_encoder(str(model_paths["t5"]))
+    assert hasattr(gated.block(0).layer[1].DenseReluDense, "wi_0")
+    assert hasattr(plain.block(0).layer[1].DenseReluDense, "wi")
+
+
+def test_down_proj_reads_the_mlp_hidden(family):
+    name, adapter = family
+    _, _, layers, hidden, mlp, _ = FAMILIES[name]
+    modules = {i: adapter.down_proj_module(i) for i in range(layers)}
+    assert len({id(m) for m in modules.values()}) == layers
+    for i, module in modules.items():
+        assert isinstance(module, nn.Linear)
+        assert (module.in_features, module.out_features) == (mlp, hidden)
+        assert adapter.model.get_submodule(adapter.down_proj_name(i)) is module
+        assert module in list(adapter.block(i).modules())
+    batch = adapter.tokenize(PROMPTS)
+    with torch.no_grad(), record_inputs(modules) as keys, record_outputs(modules) as values:
+        adapter.forward(batch)
+    for i in range(layers):
+        assert keys[i].shape == (*batch.input_ids.shape, mlp)
+        assert values[i].shape == (*batch.input_ids.shape, hidden)
+    rows = adapter.describe_layers()
+    assert [r["layer"] for r in rows] == list(range(layers))
+    assert all((r["d_in"], r["d_out"], r["dtype"]) == (mlp, hidden, "float32") for r in rows)
+
+
+def test_gated_t5_key_is_the_gated_product(model_paths):
+    adapter = load_encoder(str(model_paths["t5_gated"]))
+    mlp = adapter.block(1).layer[1].DenseReluDense
+    batch = adapter.tokenize(PROMPTS)
+    with torch.no_grad(), record_inputs({"wi_0": mlp.wi_0, "wo": mlp.wo}) as seen:
+        adapter.forward(batch)
+        x = seen["wi_0"]
+        expected = mlp.act(mlp.wi_0(x)) * mlp.wi_1(x)
+    assert torch.allclose(seen["wo"], expected, atol=1e-6)
+
+
+def _block_output(output) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+def test_residual_relation_reproduces_the_block_output(family):
+    """z = r + v is the stream after the MLP: the block output itself (CLIP, T5) or its
+    pre-LayerNorm sum (post-norm BERT)."""
+    name, adapter = family
+    layers = range(adapter.num_layers)
+    down = {i: adapter.down_proj_module(i) for i in layers}
+    resid = {i: adapter.residual_module(i) for i in layers}
+    blocks = {i: adapter.block(i) for i in layers}
+    batch = adapter.tokenize(PROMPTS)
+    with torch.no_grad(), record_outputs(down) as values, record_inputs(resid, arg=adapter.residual[1]) as streams, \
+            record_outputs(blocks) as outputs:
+        adapter.forward(batch)
+    for i in layers:
+        z = streams[i] + values[i]
+        out = _block_output(outputs[i])
+        assert z.shape == out.shape
+        if isinstance(adapter, BertAdapter):
+            z = blocks[i].output.LayerNorm(z)
+        assert torch.allclose(z, out, atol=1e-5), (name, i)
+        assert not torch.allclose(streams[i], out, atol=1e-3)  # v is not negligible
+
+
+# -- tokenization and spans ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("subject, word", [("Acme mascot", "mascot"), ("Acme", "acme"), ("acme", "acme"),
+                                           ("the Acme", "acme"), ("zebrafish", None), (None, "style")])
+def test_subject_last_token(family, subject, word):
+    name, adapter = family
+    batch = adapter.tokenize([PROMPT])
+    start, end = find_span(PROMPT, subject)
+    assert PROMPT[start:end].lower() == (subject or PROMPT).lower()
+    index = adapter.last_token_in_span(batch.offsets[0], batch.attention_mask[0], start, end, PROMPT)
+    a, b = batch.offsets[0][index]
+    assert b == end  # the span's last character is covered by this token
+    if word is not None:
+        assert _strip(_tokens(adapter, batch)[index]).lower() == word
+    # no later real token overlaps the span
+    later = [(x, y) for (x, y), m in zip(batch.offsets[0][index + 1:], batch.attention_mask[0][index + 1:])
+             if m and y > x and x < end]
+    assert not later
+
+
+def test_subject_in_a_padded_batch(family):
+    _, adapter = family
+    prompts = ["a dog", "a photo of the acme mascot"]
+    batch = adapter.tokenize(prompts, pad_to_consumer=True)
+    start, end = find_span(prompts[0], "dog")
+    index = adapter.last_token_in_span(batch.offsets[0], batch.attention_mask[0], start, end, prompts[0])
+    assert _strip(_tokens(adapter, batch)[index]) == "dog"
+    assert batch.attention_mask[0, index] == 1
+
+
+def test_missing_subject_raises():
+    with pytest.raises(SubjectError, match="Globex"):
+        find_span(PROMPT, "Globex")
+    with pytest.raises(SubjectError):
+        find_span(PROMPT, "   ")
+    assert find_span(PROMPT, None) == (0, len(PROMPT))
+    assert find_span("The ACME logo", "acme") == (4, 8)
+
+
+def test_truncated_subject_raises(clip):
+    prompt = " ".join(["dog"] * 100) + " acme"
+    batch = clip.tokenize([prompt])
+    assert batch.input_ids.shape[1] == 77
+    start, end = find_span(prompt, "acme")
+    with pytest.raises(SubjectError, match="truncated"):
+        clip.last_token_in_span(batch.offsets[0], batch.attention_mask[0], start, end, prompt)
+
+
+def test_clip_pads_to_77_for_the_consumer(clip):
+    batch = clip.tokenize(PROMPTS, pad_to_consumer=True)
+    assert batch.input_ids.shape == (3, 77)
+    assert len(batch.offsets) == 3 and all(len(o) == 77 for o in batch.offsets)
+    loose = clip.tokenize(PROMPTS)
+    assert loose.input_ids.shape[1] < 77
+    assert torch.equal(batch.attention_mask.sum(1), loose.attention_mask.sum(1))
+    n = int(batch.attention_mask[1].sum())
+    assert torch.all(batch.input_ids[1, n:] == clip.tokenizer.pad_token_id)
+    assert batch.input_ids[1, 0] == clip.tokenizer.bos_token_id
+    assert batch.input_ids[1, n - 1] == clip.tokenizer.eos_token_id
+    # CLIP is causal: padding changes nothing on real tokens
+    with torch.no_grad():
+        padded = clip.hidden_states(batch)
+        short = clip.hidden_states(loose)
+    m = short.shape[1]
+    real = loose.attention_mask.bool()
+    assert torch.allclose(padded[:, :m][real], short[real], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["t5", "t5_gated", "bert"])
+def test_attention_mask_families_pad_to_longest(model_paths, name):
+    adapter = load_encoder(str(model_paths[name]))
+    batch = adapter.tokenize(PROMPTS)
+    assert batch.input_ids.shape[1] == int(batch.attention_mask.sum(1).max())
+    full = adapter.tokenize(PROMPTS, pad_to_consumer=True)
+    assert full.input_ids.shape[1] == adapter.consumer.max_length
+
+
+# -- outputs -------------------------------------------------------------------------------
+
+
+def test_sentence_vectors(family):
+    name, adapter = family
+    dim = FAMILIES[name][5]
+    vectors = adapter.embed(PROMPTS)
+    assert vectors.shape == (3, dim) and vectors.dtype == torch.float32
+    assert torch.isfinite(vectors).all()
+    one_by_one = adapter.embed(PROMPTS, batch_size=1)  # other padding, same vectors
+    assert torch.allclose(vectors, one_by_one, atol=1e-5)
+    assert not torch.allclose(vectors[0], vectors[1], atol=1e-3)
+
+
+# -- layers --------------------------------------------------------------------------------
+
+
+def test_check_layers(bert):
+    assert bert.check_layers([1, -2, 0, 1]) == [0, 1]
+    for bad in ([2], [-3], []):
+        with pytest.raises(LayerError):
+            bert.check_layers(bad)
+
+
+def test_adapter_for_unknown_model_raises():
+    with pytest.raises(LayerError, match="no adapter"):
+        adapter_for(nn.Linear(2, 2), None)
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def test_pipeline_folder_needs_a_component(sd_path):
+    with pytest.raises(ModelLoadError, match="pipeline.*text_encoder"):
+        load_encoder(str(sd_path))
+    adapter = load_encoder(str(sd_path), component="text_encoder")
+    assert isinstance(adapter, CLIPAdapter) and adapter.name.endswith(":text_encoder")
+    assert adapter.tokenize(["a dog"], pad_to_consumer=True).input_ids.shape == (1, 77)
+    with pytest.raises(ModelLoadError, match="no component 'text_encoder_2'"):
+        load_encoder(str(sd_path), component="text_encoder_2")
+    with pytest.raises(ModelLoadError, match="unknown component"):
+        load_encoder(str(sd_path), component="unet")
+
+
+def test_missing_folder_raises_with_its_path(tmp_path):
+    missing = tmp_path / "no" / "such" / "model"
+    with pytest.raises(ModelLoadError) as info:
+        load_encoder(str(missing))
+    assert str(missing) in str(info.value)
+
+
+def test_home_relative_folder_loads(bert_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(bert_path.parent))
+    adapter = load_encoder(f"~/{bert_path.name}")
+    assert isinstance(adapter, BertAdapter)
+    assert adapter.fingerprint() == load_encoder(str(bert_path)).fingerprint()
+    with pytest.raises(ModelLoadError, match="~/missing"):
+        load_encoder("~/missing")
+
+
+def test_folder_without_a_model_raises(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model", "utf-8")
+    with pytest.raises(ModelLoadError) as info:
+        load_encoder(str(tmp_path))
+    assert str(tmp_path) in str(info.value)
+
+
+def test_unknown_dtype_raises(bert_path):
+    with pytest.raises(ModelLoadError, match="dtype"):
+        load_encoder(str(bert_path), dtype="float8")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fingerprint(model_paths, name):
+    path = str(model_paths[name])
+    fp32 = load_encoder(path)
+    fp16 = load_encoder(path, dtype="fp16")
+    assert fp16.model.get_input_embeddings().weight.dtype == torch.float16
+    assert fp32.fingerprint() == fp16.fingerprint() == load_encoder(path).fingerprint()
+    before = fp32.fingerprint()
+    weight = fp32.down_proj_module(0).weight
+    with torch.no_grad():
+        weight[3, 5] += 0.25
+    assert fp32.fingerprint() != before
+    with torch.no_grad():
+        weight[3, 5] -= 0.25
+    assert fp32.fingerprint() == before
+
+
+def test_fingerprints_differ_between_models(model_paths):
+    prints = {name: load_encoder(str(path)).fingerprint() for name, path in model_paths.items()}
+    assert len(set(prints.values())) == len(prints)

@@ -1,0 +1,177 @@
+"""The command line: bad input gets one clear line and a non-zero exit, never a traceback
+or a half-written patch; `apply` on the real MiniLM moves every knowledge query."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from textedit import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def write_spec(path: Path, data) -> Path:
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def corpus_file(tmp_path) -> Path:
+    path = tmp_path / "corpus.txt"
+    shipped = (REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()
+    path.write_text("\n".join(shipped[:300]))
+    return path
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code != 0
+    assert "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error:"), err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+GOOD = {"anchor": "a red fox", "knowledge": ["the mascot of acme"]}
+
+
+@pytest.mark.parametrize("spec, fragments", [
+    ("{\"anchor\": \"a fox\", \"knowledge\": [", ["invalid JSON", "line 1"]),
+    ({"anchor": "a fox", "knowledge": []}, ["knowledge", "empty"]),
+    ({"edits": [{"prompt": "the mascot of acme", "target": "a fox", "subject": "zebra"}]}, ["edits[0].subject", "zebra"]),
+    ({"edits": [{"prompt": "the mascot of acme"}]}, ["edits[0].target", "missing"]),
+    ({"anchor": "a fox", "knowledge": ["x"], "hyperparameters": {"lambda": 3}}, ["hyperparameters.lambda"]),
+    ({"anchor": "a fox", "knowledge": ["x"], "methd": "rome"}, ["field 'methd'"]),
+    ({}, ["no edits"]),
+])
+def test_spec_errors_are_one_line(monkeypatch, capsys, tmp_path, bert_path, spec, fragments):
+    path = write_spec(tmp_path / "bad.json", spec)
+    out_dir = tmp_path / "patch"
+    code, _, err = run(monkeypatch, capsys, "apply", path, "--model", bert_path, "--out", out_dir)
+    assert_one_line_error(code, err, "bad.json", *fragments)
+    assert not out_dir.exists()
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--model", "/no/such/model"], ["/no/such/model"]),
+    (["--layers", "7"], ["layer 7", "out of range"]),
+    (["--method", "rome", "--layers", "0,1"], ["rome", "one layer"]),
+    (["--method", "rome", "--lam", "3"], ["lam", "does nothing"]),
+    (["--method", "sgd"], ["unknown method 'sgd'"]),
+])
+def test_bad_options_are_one_line(monkeypatch, capsys, tmp_path, bert_path, corpus_file, args, fragments):
+    path = write_spec(tmp_path / "spec.json", GOOD)
+    out_dir = tmp_path / "patch"
+    full = ["apply", path, "--model", bert_path, "--out", out_dir, "--corpus", corpus_file,
+            "--cache-dir", tmp_path / "cache", *args]
+    if "--model" in args:
+        full = ["apply", path, "--out", out_dir, *args]
+    code, _, err = run(monkeypatch, capsys, *full)
+    assert_one_line_error(code, err, *fragments)
+    assert not out_dir.exists()
+
+
+def test_apply_show_and_refuse_other_model(monkeypatch, capsys, tmp_path, bert_path, clip_path, corpus_file):
+    spec = write_spec(tmp_path / "spec.json", {**GOOD, "method": "memit", "value": "match", "layers": [0, 1]})
+    out_dir = tmp_path / "patch"
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--model", bert_path, "--out", out_dir,
+                         "--corpus", corpus_file, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    assert (out_dir / "patch.safetensors").is_file() and (out_dir / "patch.json").is_file()
+    assert "the mascot of acme" in out
+    assert not list(out_dir.glob("*.tmp"))
+
+    code, out, err = run(monkeypatch, capsys, "show", out_dir, "--model", bert_path)
+    assert code == 0, err
+    assert "memit" in out and "largest neutral drift" in out
+
+    # a BERT-sized patch on another model: refused by fingerprint, in one line
+    other = tmp_path / "other_bert"
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_models import build_tiny_bert
+    torch.manual_seed(1)
+    build_tiny_bert(other)
+    from transformers import BertModel
+    model = BertModel.from_pretrained(other)
+    with torch.no_grad():
+        model.encoder.layer[0].output.dense.weight.add_(0.01)
+    model.save_pretrained(other)
+    code, _, err = run(monkeypatch, capsys, "show", out_dir, "--model", other)
+    assert_one_line_error(code, err, "fingerprint")
+
+
+def test_truncated_patch_is_refused(monkeypatch, capsys, tmp_path):
+    (tmp_path / "patch.json").write_text('{"format": "textedit-patch-1", "fam')
+    (tmp_path / "patch.safetensors").write_bytes(b"garbage")
+    code, _, err = run(monkeypatch, capsys, "show", tmp_path)
+    assert_one_line_error(code, err, "patch.json", "not valid JSON")
+
+
+def test_corrupt_cache_is_recomputed_with_a_warning(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
+    cache = tmp_path / "cache"
+    args = ("stats", bert_path, "--layers", "0,1", "--corpus", corpus_file, "--cache-dir", cache)
+    code, first, err = run(monkeypatch, capsys, *args)
+    assert code == 0, err
+    files = sorted(cache.rglob("layer0.safetensors"))
+    assert len(files) == 1
+    files[0].write_bytes(b"\x00garbage")
+    code, second, err = run(monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert "corrupt" in err and str(files[0]) in err.replace("\n", "")
+    table = lambda text: text[text.index("key statistics"):text.index("cached under")]  # noqa: E731
+    assert table(first) == table(second)  # recomputed to the same sums
+
+
+def test_inspect_lists_layers(monkeypatch, capsys, clip_path):
+    code, out, err = run(monkeypatch, capsys, "inspect", clip_path)
+    assert code == 0, err
+    assert "mlp.fc2" in out and "clip" in out
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_mascot_on_real_minilm(monkeypatch, capsys, tmp_path, two_threads):
+    """`textedit apply edits/mascot.json` on the packaged all-MiniLM-L6-v2, default settings.
+
+    Thresholds (held-out templates, judge = the unedited encoder):
+    every knowledge query ends at cosine ≥ 0.80 to the anchor and gains ≥ 0.20;
+    every neutral prompt keeps cosine ≥ 0.90 to itself, and ≥ 0.99 on average.
+    """
+    from textedit.encoders import load_encoder
+    from textedit.metrics import NEUTRAL_PROMPTS, measure
+    from textedit.patch import Patch
+    from textedit.spec import load_spec
+
+    out_dir = tmp_path / "mascot"
+    code, out, err = run(monkeypatch, capsys, "apply", REPO / "edits" / "mascot.json", "--out", out_dir,
+                         "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    spec = load_spec(REPO / "edits" / "mascot.json")
+    encoder = load_encoder()
+    report = measure(encoder, Patch.load(out_dir), spec.requests, NEUTRAL_PROMPTS)
+    for score in report.requests:
+        assert score.after >= 0.80 and score.after - score.before >= 0.20, score
+    drifts = [d for _, d in report.neutral]
+    assert max(drifts) <= 0.10 and sum(drifts) / len(drifts) <= 0.01, report.neutral

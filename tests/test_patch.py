@@ -1,0 +1,287 @@
+"""Patches made by ``edit()`` on tiny models: files, apply/revert, fingerprints, stacking, pipelines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from transformers import BertConfig, BertModel
+
+from textedit.editor import EditConfig, edit
+from textedit.encoders import adapter_for, load_encoder
+from textedit.errors import PatchError
+from textedit.patch import CONFIG_FILE, ENCODER, WEIGHTS_FILE, Patch
+from textedit.requests import EditRequest
+from textedit.values import Sites, read_states
+
+ACME = EditRequest("the mascot of acme", "a red panda", subject="acme")
+GOOGLE = EditRequest("the ceo of google", "a golden dog", subject="google")
+
+
+def make_patch(adapter, corpus, cache_dir, requests=(ACME, GOOGLE), layers=(0, 1), **kwargs) -> Patch:
+    config = EditConfig(method="memit", value="match", layers=list(layers), lam=10.0)
+    return edit(adapter, list(requests), config, corpus=corpus, cache_dir=cache_dir, **kwargs)
+
+
+def snapshot(model) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.state_dict().items()}
+
+
+def assert_unchanged(model, before: dict[str, torch.Tensor]) -> None:
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for name, tensor in before.items():
+        assert torch.equal(after[name], tensor), name
+
+
+@pytest.fixture
+def patch(bert, small_corpus, tmp_path) -> Patch:
+    return make_patch(bert, small_corpus, tmp_path / "cache")
+
+
+# -- making ---------------------------------------------------------------------------------
+
+
+def test_edit_leaves_the_model_unchanged(bert, small_corpus, tmp_path):
+    before = snapshot(bert.model)
+    patch = make_patch(bert, small_corpus, tmp_path)
+    assert_unchanged(bert.model, before)
+    assert patch.family == "bert" and patch.method == "memit"
+    assert patch.components == [ENCODER]
+    assert patch.base_fingerprints == {ENCODER: bert.fingerprint()}
+    assert [(d.layer, d.module) for d in patch.deltas] == [(0, bert.down_proj_name(0)), (1, bert.down_proj_name(1))]
+    for d in patch.deltas:
+        assert d.delta.rank == 2
+        assert d.delta.dense().shape == tuple(bert.down_proj_module(d.layer).weight.shape)
+        assert d.delta.dense().abs().max() > 1e-4
+    assert patch.requests == [ACME.to_dict(), GOOGLE.to_dict()]
+    assert patch.hyperparameters["layers"] == [0, 1] and patch.hyperparameters["lam"] == 10.0
+
+
+def test_same_edit_twice_is_byte_identical(bert_path, small_corpus, tmp_path):
+    first = make_patch(load_encoder(str(bert_path)), small_corpus, tmp_path / "cache1")
+    second = make_patch(load_encoder(str(bert_path)), small_corpus, tmp_path / "cache2")
+    assert first.id == second.id
+    first.save(tmp_path / "p1")
+    second.save(tmp_path / "p2")
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        assert (tmp_path / "p1" / name).read_bytes() == (tmp_path / "p2" / name).read_bytes()
+    other = make_patch(load_encoder(str(bert_path)), small_corpus, tmp_path / "cache1", requests=(ACME,))
+    assert other.id != first.id
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip(patch, tmp_path):
+    directory = patch.save(tmp_path / "patch")
+    assert sorted(p.name for p in directory.iterdir()) == sorted([CONFIG_FILE, WEIGHTS_FILE])
+    loaded = Patch.load(directory)
+    assert loaded.id == patch.id
+    assert (loaded.family, loaded.method, loaded.version) == (patch.family, patch.method, patch.version)
+    assert loaded.base_fingerprints == patch.base_fingerprints
+    assert loaded.hyperparameters == patch.hyperparameters
+    assert loaded.requests == patch.requests
+    assert len(loaded.deltas) == len(patch.deltas)
+    for got, want in zip(loaded.deltas, patch.deltas):
+        assert (got.component, got.layer, got.module) == (want.component, want.layer, want.module)
+        assert got.delta.left.dtype == torch.float32
+        assert torch.equal(got.delta.left, want.delta.left.float())
+        assert torch.equal(got.delta.right, want.delta.right.float())
+    config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
+    assert config["format"] == "textedit-patch-1" and config["method"] == "memit"
+    # saving what was loaded writes the same bytes again
+    loaded.save(tmp_path / "again")
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        assert (tmp_path / "again" / name).read_bytes() == (directory / name).read_bytes()
+
+
+def _saved(patch, tmp_path):
+    return patch.save(tmp_path / "patch")
+
+
+def test_missing_directory_or_files_raise(patch, tmp_path):
+    with pytest.raises(PatchError, match="patch.json"):
+        Patch.load(tmp_path / "nowhere")
+    directory = _saved(patch, tmp_path)
+    (directory / WEIGHTS_FILE).unlink()
+    with pytest.raises(PatchError, match="has no patch.safetensors"):
+        Patch.load(directory)
+
+
+def test_truncated_json_raises(patch, tmp_path):
+    directory = _saved(patch, tmp_path)
+    text = (directory / CONFIG_FILE).read_text("utf-8")
+    (directory / CONFIG_FILE).write_text(text[: len(text) // 2], "utf-8")
+    with pytest.raises(PatchError, match="not valid JSON"):
+        Patch.load(directory)
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda c: c.update(format="something-else"), "not a textedit patch"),
+    (lambda c: c.pop("base_fingerprints"), "lacks the field 'base_fingerprints'"),
+    (lambda c: c["modules"][0].pop("layer"), "malformed module entry"),
+    (lambda c: c["modules"].append({"component": "encoder", "layer": 7, "module": "x", "rank": 2}),
+     "lacks the tensors of encoder.layers.7"),
+])
+def test_malformed_json_raises(patch, tmp_path, change, match):
+    directory = _saved(patch, tmp_path)
+    config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
+    change(config)
+    (directory / CONFIG_FILE).write_text(json.dumps(config), "utf-8")
+    with pytest.raises(PatchError, match=match):
+        Patch.load(directory)
+
+
+def test_garbage_safetensors_raises(patch, tmp_path):
+    directory = _saved(patch, tmp_path)
+    (directory / WEIGHTS_FILE).write_bytes(b"\x13\x37" * 500)
+    with pytest.raises(PatchError, match="not a readable safetensors"):
+        Patch.load(directory)
+
+
+def test_truncated_safetensors_raises(patch, tmp_path):
+    directory = _saved(patch, tmp_path)
+    data = (directory / WEIGHTS_FILE).read_bytes()
+    (directory / WEIGHTS_FILE).write_bytes(data[: len(data) - 64])
+    with pytest.raises(PatchError, match="safetensors"):
+        Patch.load(directory)
+
+
+def test_non_finite_delta_raises(patch, tmp_path):
+    directory = _saved(patch, tmp_path)
+    tensors = {f"{d.key}.{side}": getattr(d.delta, side).float().contiguous().clone() for d in patch.deltas
+               for side in ("left", "right")}
+    tensors["encoder.layers.1.right"][0, 0] = float("inf")
+    save_file(tensors, str(directory / WEIGHTS_FILE))
+    with pytest.raises(PatchError, match="NaN or Inf"):
+        Patch.load(directory)
+
+
+# -- applying -------------------------------------------------------------------------------
+
+
+def test_apply_changes_weights_and_revert_restores_them(bert, patch):
+    before = snapshot(bert.model)
+    originals = {d.layer: bert.down_proj_module(d.layer).weight.detach().clone() for d in patch.deltas}
+    patch.apply(bert)
+    for d in patch.deltas:
+        weight = bert.down_proj_module(d.layer).weight.detach()
+        assert not torch.equal(weight, originals[d.layer])
+        expected = (originals[d.layer].double() + d.delta.dense()).float()
+        assert torch.equal(weight, expected)
+    changed = [name for name, p in bert.model.state_dict().items() if not torch.equal(p, before[name])]
+    assert sorted(changed) == sorted(f"{bert.down_proj_name(d.layer)}.weight" for d in patch.deltas)
+    patch.revert(bert)
+    assert_unchanged(bert.model, before)
+    with pytest.raises(PatchError, match="not applied"):
+        patch.revert(bert)
+
+
+def test_applied_patch_moves_the_key_stream_toward_the_target(bert, patch):
+    queries = Sites.for_queries(bert, [ACME, GOOGLE], ("{}",))
+    targets = Sites.for_targets(bert, [ACME, GOOGLE], ("{}",))
+    target = read_states(bert, targets, [1])[1].streams
+    before = (read_states(bert, queries, [1])[1].streams - target).norm(dim=1)
+    patch.apply(bert)
+    after = (read_states(bert, queries, [1])[1].streams - target).norm(dim=1)
+    assert torch.all(after < before - 0.05)
+
+
+def test_loaded_patch_applies_like_the_original(bert, patch, tmp_path):
+    loaded = Patch.load(patch.save(tmp_path / "patch"))
+    patch.apply(bert)
+    direct = {d.layer: bert.down_proj_module(d.layer).weight.detach().clone() for d in patch.deltas}
+    patch.revert(bert)
+    loaded.apply(bert)
+    for d in loaded.deltas:
+        assert torch.allclose(bert.down_proj_module(d.layer).weight, direct[d.layer], atol=1e-6)
+
+
+def test_apply_to_the_bare_model(bert, patch):
+    before = snapshot(bert.model)
+    patch.apply(bert.model)
+    assert not torch.equal(bert.down_proj_module(1).weight, before[f"{bert.down_proj_name(1)}.weight"])
+    patch.revert(bert)  # the bookkeeping lives on the model, whichever handle is used
+    assert_unchanged(bert.model, before)
+
+
+def test_other_weights_are_refused(bert, bert_path, patch):
+    config = BertConfig.from_pretrained(str(bert_path))
+    torch.manual_seed(1)
+    other = adapter_for(BertModel(config).eval(), bert.tokenizer)
+    before = snapshot(other.model)
+    with pytest.raises(PatchError, match="fingerprint"):
+        patch.apply(other)
+    assert_unchanged(other.model, before)
+    # one changed weight is enough
+    with torch.no_grad():
+        bert.model.get_input_embeddings().weight[10, 3] += 0.5
+    with pytest.raises(PatchError, match="fingerprint"):
+        patch.apply(bert)
+    # unless the check is turned off on purpose
+    patch.apply(other, check_fingerprint=False)
+    assert not torch.equal(other.down_proj_module(0).weight, before[f"{other.down_proj_name(0)}.weight"])
+    patch.revert(other)
+    assert_unchanged(other.model, before)
+
+
+def test_wrong_component_is_refused(bert, patch):
+    with pytest.raises(PatchError, match="no edits for component 'text_encoder'"):
+        patch.apply(bert, component="text_encoder")
+
+
+def test_patches_stack_and_revert_in_reverse_order(bert, small_corpus, tmp_path):
+    first = make_patch(bert, small_corpus, tmp_path, requests=(ACME,), layers=(0, 1))
+    second = make_patch(bert, small_corpus, tmp_path, requests=(GOOGLE,), layers=(1,))
+    assert first.id != second.id
+    original = snapshot(bert.model)
+    name1 = f"{bert.down_proj_name(1)}.weight"
+    first.apply(bert)
+    after_first = snapshot(bert.model)
+    second.apply(bert)  # made on the same base model: accepted although the weights moved
+    both = bert.down_proj_module(1).weight.detach()
+    expected = original[name1].double() + first.deltas[1].delta.dense() + second.deltas[0].delta.dense()
+    assert torch.allclose(both.double(), expected, atol=1e-6)
+    assert not torch.equal(both, after_first[name1])
+    with pytest.raises(PatchError, match="revert the patches applied after this one first"):
+        first.revert(bert)
+    assert torch.equal(bert.down_proj_module(1).weight, both)  # the refused revert changed nothing
+    second.revert(bert)
+    assert_unchanged(bert.model, after_first)
+    first.revert(bert)
+    assert_unchanged(bert.model, original)
+    with pytest.raises(PatchError, match="not applied"):
+        second.revert(bert)
+
+
+# -- pipelines ------------------------------------------------------------------------------
+
+
+def test_patch_applies_to_a_stable_diffusion_pipeline(sd_path, small_corpus, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    encoder = load_encoder(str(sd_path), component="text_encoder")
+    request = EditRequest("a photo of the acme mascot", "a red panda", subject="acme mascot")
+    patch = make_patch(encoder, small_corpus, tmp_path / "cache", requests=(request,), layers=(1,),
+                       component="text_encoder")
+    assert patch.components == ["text_encoder"] and patch.family == "clip"
+    loaded = Patch.load(patch.save(tmp_path / "patch"))
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(sd_path))
+    text_encoder = adapter_for(pipe.text_encoder, pipe.tokenizer)
+    before = snapshot(pipe.text_encoder)
+    name = f"{text_encoder.down_proj_name(1)}.weight"
+    loaded.apply(pipe)
+    weight = text_encoder.down_proj_module(1).weight.detach()
+    assert not torch.equal(weight, before[name])
+    assert torch.allclose(weight.double(), before[name].double() + loaded.deltas[0].delta.dense(), atol=1e-6)
+    changed = [n for n, p in pipe.text_encoder.state_dict().items() if not torch.equal(p, before[n])]
+    assert changed == [name]
+    loaded.revert(pipe)
+    assert_unchanged(pipe.text_encoder, before)
+    # a bare-encoder patch names no pipeline component
+    with pytest.raises(PatchError, match="no component 'encoder'"):
+        make_patch(encoder, small_corpus, tmp_path / "cache", requests=(request,), layers=(1,)).apply(pipe)
