@@ -61,6 +61,12 @@ def apply(
     value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
     lam: Optional[float] = typer.Option(None, help="λ: preservation weight (memit, ridge)"),
     steps: Optional[int] = typer.Option(None, help="optimisation steps (value optimize)"),
+    lr: Optional[float] = typer.Option(None, help="learning rate, relative to ‖z‖ (value optimize)"),
+    clamp: Optional[float] = typer.Option(None, help="max ‖δ‖ / ‖z‖ (value optimize)"),
+    weight_decay: Optional[float] = typer.Option(None, help="penalty on ‖δ‖²/‖z‖² (value optimize)"),
+    threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
+    alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
+    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
     seed: Optional[int] = typer.Option(None, help="random seed"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
@@ -78,7 +84,8 @@ def apply(
     parsed = load_spec(spec)
     settings = dict(parsed.settings)
     overrides = {"method": method, "layers": _parse_layers(layers), "value": value, "lam": lam, "steps": steps,
-                 "seed": seed}
+                 "lr": lr, "clamp": clamp, "weight_decay": weight_decay, "threshold": threshold, "alpha": alpha,
+                 "scope": scope, "seed": seed}
     settings.update({k: v for k, v in overrides.items() if v is not None})
     config = EditConfig(**settings)
     stats_corpus = load_corpus(corpus) if corpus else None

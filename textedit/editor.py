@@ -27,7 +27,7 @@ from .errors import SpecError
 from .patch import ENCODER, ModuleDelta, Patch
 from .requests import EditRequest
 from .solvers import LowRankDelta, batched, null_space, null_space_projector, rank_one, ridge
-from .stats import SecondMoment, compute_stats
+from .stats import SCOPES, SecondMoment, compute_stats
 from .values import EDIT_TEMPLATES, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas, read_states
 
 METHODS = ("rome", "memit", "alphaedit", "ridge")
@@ -77,6 +77,8 @@ class EditConfig:
             if getattr(self, name) is not None and name not in used:
                 raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value "
                                 f"'{self.value}'")
+        if self.scope not in SCOPES:
+            raise SpecError(f"unknown token scope '{self.scope}': use one of {', '.join(SCOPES)}")
         if not self.templates or any(t.count("{}") != 1 for t in self.templates):
             raise SpecError("every template must contain '{}' exactly once")
 

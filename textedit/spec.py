@@ -31,7 +31,7 @@ from .errors import SpecError
 from .requests import EditRequest
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "knowledge", "neutral", "method", "layers", "value",
-             "hyperparameters", "seed", "templates", "description"}
+             "hyperparameters", "seed", "templates", "scope", "description"}
 EDIT_FIELDS = {"prompt", "target", "subject"}
 HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"}
 
@@ -115,7 +115,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         fail("field 'neutral'", "expected a list of non-empty prompts")
 
     settings: dict[str, Any] = {}
-    for key, kind in (("method", str), ("value", str), ("seed", int)):
+    for key, kind in (("method", str), ("value", str), ("scope", str), ("seed", int)):
         if key in data:
             if not isinstance(data[key], kind) or isinstance(data[key], bool):
                 fail(f"field '{key}'", f"expected {kind.__name__}")
