@@ -23,9 +23,10 @@ class Corpus:
     @property
     def hash(self) -> str:
         h = hashlib.sha256()
-        for prompt in self.prompts:
-            h.update(prompt.encode())
-            h.update(b"\n")
+        for prompt in self.prompts:  # length-prefixed, so ("a\nb",) and ("a", "b") differ
+            data = prompt.encode()
+            h.update(len(data).to_bytes(8, "little"))
+            h.update(data)
         return h.hexdigest()[:16]
 
     def __len__(self) -> int:
@@ -38,7 +39,7 @@ def load_corpus(path: str | Path | None = None, limit: int | None = None) -> Cor
     txt: one prompt a line, blank lines skipped. jsonl: one JSON string or object a line,
     the prompt under ``prompt``, ``text`` or ``caption``. ``limit`` keeps the first N.
     """
-    path = Path(path) if path is not None else DEFAULT_CORPUS
+    path = Path(path).expanduser() if path is not None else DEFAULT_CORPUS
     if not path.is_file():
         raise SpecError(f"corpus file '{path}' does not exist")
     prompts: list[str] = []

@@ -144,9 +144,11 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 values = queries.average(now[layer].values) + share
             module = adapter.down_proj_module(layer)
             C = stats[layer].mean if config.method in NEEDS_STATISTICS else None
-            delta = _solve(config, module.weight, C, keys.T, values.T)
+            # solves run on the CPU in float64 whatever the model's device and dtype
+            delta = _solve(config, module.weight.detach().cpu(), C, keys.T.cpu(), values.T.cpu())
             with torch.no_grad():
-                module.weight.copy_((module.weight.double() + delta.dense()).to(module.weight.dtype))
+                updated = module.weight.double() + delta.dense().to(module.weight.device)
+                module.weight.copy_(updated.to(module.weight.dtype))
             deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta))
     finally:
         with torch.no_grad():

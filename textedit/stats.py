@@ -147,7 +147,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
         raise SpecError(f"unknown token scope '{scope}': use one of {', '.join(SCOPES)}")
     layers = adapter.check_layers(layers)
     corpus = corpus or load_corpus()
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     fingerprint = fingerprint or adapter.fingerprint()
     dims = {layer: adapter.down_proj_module(layer).weight.shape[1] for layer in layers}
     keys = {layer: StatsKey(fingerprint, layer, corpus.hash, scope, _dtype_name(adapter.dtype)) for layer in layers}

@@ -93,7 +93,7 @@ class SiteStates:
 
 def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], batch_size: int = 64
                 ) -> dict[int, SiteStates]:
-    """Keys, values and post-MLP streams at every site for ``layers`` (float64, no grad)."""
+    """Keys, values and post-MLP streams at every site for ``layers`` (float64 on the CPU)."""
     down = {layer: adapter.down_proj_module(layer) for layer in layers}
     resid = {layer: adapter.residual_module(layer) for layer in layers}
     out: dict[int, dict[str, list]] = {layer: {"k": [], "v": [], "z": []} for layer in layers}
@@ -105,11 +105,11 @@ def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], ba
             with record_inputs(down) as keys, record_outputs(down) as values, \
                     record_inputs(resid, arg=adapter.residual[1]) as residuals, stop_after(down[max(layers)]):
                 adapter.forward(batch)
-            for layer in layers:
-                v = values[layer][rows, pos].double()
-                out[layer]["k"].append(keys[layer][rows, pos].double())
+            for layer in layers:  # gathered to the CPU in float64, where the solvers run
+                v = values[layer][rows, pos].double().cpu()
+                out[layer]["k"].append(keys[layer][rows, pos].double().cpu())
                 out[layer]["v"].append(v)
-                out[layer]["z"].append(residuals[layer][rows, pos].double() + v)
+                out[layer]["z"].append(residuals[layer][rows, pos].double().cpu() + v)
     return {layer: SiteStates(*(torch.cat(out[layer][x]) for x in "kvz")) for layer in layers}
 
 

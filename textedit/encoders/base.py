@@ -145,7 +145,8 @@ class EncoderAdapter:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.down_proj_module(0).weight.dtype
+        """The dtype the model was loaded in (T5 keeps ``wo`` in float32 even then)."""
+        return self.model.dtype
 
     # -- tokenization ------------------------------------------------------------------
 
