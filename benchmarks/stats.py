@@ -56,6 +56,7 @@ from tests import tiny_models  # noqa: E402
 from textedit.corpus import Corpus, load_corpus  # noqa: E402
 from textedit.editor import EditConfig, edit  # noqa: E402
 from textedit.encoders import adapter_for  # noqa: E402
+from textedit.errors import NumericalError  # noqa: E402
 from textedit.hooks import record_inputs  # noqa: E402
 from textedit.requests import EditRequest  # noqa: E402
 from textedit.stats import SecondMoment, compute_stats  # noqa: E402
@@ -294,10 +295,16 @@ def main(argv=None) -> int:
         return edit(adapter, REQUESTS, EditConfig(method="memit", value=value, layers=edit_layers, scope=scope),
                     stats=stats)
 
-    run_edit("direct")  # warm-up
     edits = {}
-    for value in ("direct", "match", "optimize"):
-        _, edits[value] = timed(run_edit, value)
+    if keys_counted > adapter.down_proj_module(edit_layers[-1]).weight.shape[1]:
+        try:
+            run_edit("direct")  # warm-up
+            for value in ("direct", "match", "optimize"):
+                _, edits[value] = timed(run_edit, value)
+        except NumericalError as exc:  # a small corpus can leave C singular
+            print(f"  (edits skipped: {exc})")
+    else:  # C = E[kkᵀ] is singular with fewer keys than its dimension: the solve would refuse
+        print(f"  (edits skipped: {keys_counted} keys a layer is too few for a 3072-dimensional C)")
 
     # -- report --------------------------------------------------------------------------------
     threads = torch.get_num_threads()
@@ -349,6 +356,8 @@ def main(argv=None) -> int:
     for name, value, goal, ok in ratios:
         print(f"{name:<56}{value:>8.2f}  {goal:<8} {verdict(ok) if ok is not None else ''}")
     for value, goal in (("direct", "edit_direct"), ("match", None), ("optimize", "edit_optimize")):
+        if value not in edits:
+            continue
         seconds = edits[value].wall
         limit = GOALS.get(goal) if goal else None
         tail = f"<= {limit} s  {verdict(seconds <= limit)}" if limit else "(info)"

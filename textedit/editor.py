@@ -26,7 +26,7 @@ from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .patch import ENCODER, ModuleDelta, Patch
 from .requests import EditRequest
-from .solvers import LowRankDelta, batched, null_space, null_space_projector, rank_one, ridge
+from .solvers import LowRankDelta, batched, constrained, null_space, rank_one, ridge
 from .stats import SCOPES, SecondMoment, compute_stats
 from .values import EDIT_TEMPLATES, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas, read_states
 
@@ -65,7 +65,7 @@ class EditConfig:
     scope: str = "prompt"
     seed: int = 0
 
-    DEFAULTS = {"lam": {"memit": 5e3, "ridge": 1e3}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
+    DEFAULTS = {"lam": {"memit": 5e3, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -179,13 +179,9 @@ def _solve(config: EditConfig, W: torch.Tensor, C: torch.Tensor | None, K: torch
     if config.method == "memit":
         return batched(W, C, K, V, config.get("lam"))
     if config.method == "ridge":
-        return ridge(W, K, V, config.get("lam"))
+        # λ is relative to the mean squared key norm, so one value means the same on every model
+        return ridge(W, K, V, config.get("lam") * K.double().pow(2).sum(0).mean().item())
     if config.method == "alphaedit":
         return null_space(W, C, K, V, threshold=config.get("threshold"), alpha=config.get("alpha"))
-    # rome: one rank-one update per request, each on the weights left by the previous one
-    total = None
-    W = W.double()
-    for j in range(K.shape[1]):
-        step = rank_one(W if total is None else W + total.dense(), C, K[:, j], V[:, j])
-        total = step if total is None else total + step
-    return total
+    # rome: exact on every key, least change in the C-norm (rank one per request)
+    return rank_one(W, C, K[:, 0], V[:, 0]) if K.shape[1] == 1 else constrained(W, C, K, V)

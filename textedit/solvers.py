@@ -91,6 +91,23 @@ def rank_one(W: torch.Tensor, C: torch.Tensor, k: torch.Tensor, v: torch.Tensor)
     return LowRankDelta(v - W @ k, u / denominator)
 
 
+def constrained(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> LowRankDelta:
+    """ROME for n keys: the smallest change in the C-norm that maps every key exactly.
+
+        U = C⁻¹ K,    ΔW = R (Kᵀ U)⁻¹ Uᵀ        (so ΔW K = R exactly)
+
+    Shapes: W [d_out, d_in], C [d_in, d_in], K [d_in, n ≤ d_in], V [d_out, n]. For n = 1
+    this is :func:`rank_one`; unlike n sequential rank-one updates, a later key never
+    undoes an earlier one.
+    """
+    W, C, K, V = _f64("W", W), _f64("C", C), _f64("keys", K), _f64("values", V)
+    _check_shapes(W, K, V)
+    U = spd_solve(C, K, "the key covariance C")
+    gram = K.T @ U
+    left = spd_solve(gram, (V - W @ K).T, "KᵀC⁻¹K (are two keys equal?)").T
+    return LowRankDelta(left, U)
+
+
 def batched(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lam: float) -> LowRankDelta:
     """MEMIT / EMCID: least squares on the edits plus λ-weighted preservation of C.
 
