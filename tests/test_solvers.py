@@ -328,3 +328,22 @@ def test_low_rank_delta_dense_and_sum(gen):
     assert total.rank == 3 and total.dense().shape == (D_OUT, D_IN)
     assert torch.allclose(total.dense(), a.dense() + b.dense(), atol=1e-12)
     assert torch.linalg.matrix_rank(total.dense()) == 3
+
+
+# -- constrained (ROME for n keys) -----------------------------------------------------------
+
+
+def test_constrained_maps_every_key_exactly_and_is_rome_for_one_key(data, gen):
+    from textedit.solvers import constrained
+    W, C, k, v = data
+    one = constrained(W, C, k.reshape(-1, 1), v.reshape(-1, 1))
+    assert _rel(one.dense(), rank_one(W, C, k, v).dense()) < 1e-10
+    K, V = _keys_values(gen, 3)
+    delta = constrained(W, C, K, V)
+    assert torch.allclose((W + delta.dense()) @ K, V, rtol=0, atol=1e-9)
+    # the least change in the C-norm: the λ → 0 limit of MEMIT
+    assert _rel(delta.dense(), batched(W, C, K, V, lam=1e-9).dense()) < 1e-5
+    # a key orthogonal to all edit keys in the C⁻¹ metric is untouched
+    U = torch.linalg.solve(C, K)
+    k0 = torch.linalg.svd(U.T).Vh[-1]  # Uᵀ k0 = 0
+    assert (delta.dense() @ k0).abs().max() < 1e-9
