@@ -198,10 +198,12 @@ def machine_line() -> str:
             f"transformers {transformers.__version__}, python {platform.python_version()}")
 
 
-def load_line() -> str:
+def load_line(own_threads: int = 0) -> str:
+    """Load average; flagged when more runnable work than this run's own threads and the CPUs allow."""
     one, five, fifteen = os.getloadavg()
-    busy = "  <- busy machine: other processes compete for the CPUs" if one > (os.cpu_count() or 1) * 0.75 else ""
-    return f"{one:.1f} / {five:.1f} / {fifteen:.1f} (1/5/15 min){busy}"
+    busy = one - own_threads > 0.5 * (os.cpu_count() or 1)
+    flag = "  <- busy machine: other processes compete for the CPUs (see util)" if busy else ""
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f} (1/5/15 min){flag}"
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -209,15 +211,23 @@ def load_line() -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prompts", type=int, default=2000, help="corpus prompts for (a), (b) (default 2000)")
+    parser.add_argument("--prompts", type=int, default=None,
+                        help="corpus prompts for (a), (b) (default 2000 for scope prompt, 1000 for pipeline)")
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward pass (default 64)")
     parser.add_argument("--scope", choices=("prompt", "pipeline"), default="prompt", help="token scope (default prompt)")
-    parser.add_argument("--baseline-prompts", type=int, default=128,
-                        help="prompts for the per-layer baselines (c) (default 128; capped at --prompts)")
+    parser.add_argument("--baseline-prompts", type=int, default=None,
+                        help="prompts for the per-layer baselines (c) (default 128 for scope prompt, 64 for "
+                             "pipeline; capped at --prompts)")
     parser.add_argument("--chunks", type=int, default=4, help="alternate (a) and (b) over this many chunks (default 4)")
     parser.add_argument("--edit-layers", default="3,4", help="layers edited in (d) (default 3,4)")
     parser.add_argument("--profile", action="store_true", help="also profile compute_stats on 2 batches (torch.profiler)")
     args = parser.parse_args(argv)
+    # pipeline scope runs all 77 positions (~3.5x the tokens of prompt scope): smaller defaults
+    # keep either default run to a few minutes on a 2-core machine
+    if args.prompts is None:
+        args.prompts = 2000 if args.scope == "prompt" else 1000
+    if args.baseline_prompts is None:
+        args.baseline_prompts = 128 if args.scope == "prompt" else 64
     scope, bs = args.scope, args.batch_size
     edit_layers = [int(x) for x in args.edit_layers.split(",")]
     started = time.perf_counter()
@@ -311,13 +321,12 @@ def main(argv=None) -> int:
     scale = one_pass.wall / sub_one_wall  # N-prompt one pass / M-prompt one pass
 
     def row(name, n_prompts, clock_wall, clock_cpu, tokens, note=""):
-        busy = clock_cpu / (clock_wall * threads) if clock_wall else 0.0
         cpu = f"{clock_cpu:9.1f}" if clock_cpu is not None else f"{'-':>9}"
-        util = f"{busy:5.2f}" if clock_cpu is not None else f"{'-':>5}"
+        util = f"{clock_cpu / (clock_wall * threads):5.2f}" if clock_cpu is not None else f"{'-':>5}"
         print(f"{name:<52}{n_prompts:>8}{clock_wall:>10.2f}{cpu}{util}{tokens / clock_wall:>11,.0f}  {note}")
 
     print()
-    print(f"load    : {load_line()}")
+    print(f"load    : {load_line(own_threads=torch.get_num_threads())} (this run's threads included)")
     print(f"{'step':<52}{'prompts':>8}{'wall s':>10}{'cpu s':>9}{'util':>5}{'tok/s':>11}")
     print("-" * 100)
     row("(a) bare forward", len(prompts), bare.wall, bare.cpu, tokens_run, f"{tokens_run:,} tokens run")

@@ -175,3 +175,17 @@ def test_mascot_on_real_minilm(monkeypatch, capsys, tmp_path, two_threads):
         assert score.after >= 0.80 and score.after - score.before >= 0.20, score
     drifts = [d for _, d in report.neutral]
     assert max(drifts) <= 0.10 and sum(drifts) / len(drifts) <= 0.01, report.neutral
+
+
+def test_unreachable_hub_id_is_one_line_from_the_console_script(tmp_path):
+    """The real `textedit` executable, a hub id, no hub: one line, exit 2, no traceback."""
+    import os
+    import shutil
+    import subprocess
+    exe = shutil.which("textedit") or str(Path(sys.executable).parent / "textedit")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    result = subprocess.run([exe, "inspect", "some-org/no-such-model"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot load model 'some-org/no-such-model'")

@@ -205,9 +205,11 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     try:
+        from huggingface_hub.utils import logging as hub_logging
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
+        hub_logging.set_verbosity_error()  # its retry chatter when the hub is unreachable
     except ImportError:
         pass
 
