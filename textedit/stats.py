@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
 from safetensors import safe_open
 
 from .corpus import Corpus, load_corpus
@@ -179,6 +182,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     first = min(start_at[layer] for layer in todo)
     pad = scope == "pipeline"
     last_save = time.monotonic()
+    tokens_seen = 0
     bar = _progress_bar() if progress else None
     with bar if bar is not None else contextlib.nullcontext():
         task = bar.add_task("statistics", total=len(corpus) - first) if bar is not None else None
@@ -190,16 +194,15 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
                 prompt_index = torch.arange(begin, begin + len(prompts)).unsqueeze(1)
                 with record_inputs(modules) as recorded, stop_after(modules[max(todo)]):
                     adapter.forward(batch)
-                tokens = 0
                 for layer in todo:
                     # a layer resumed from a later checkpoint skips prompts it already holds
                     mask = (positions.bool() & (prompt_index >= start_at[layer])).to(recorded[layer].device)
                     selected = recorded[layer][mask]
                     result[layer].add_keys(selected)
-                    tokens = max(tokens, selected.shape[0])
+                tokens_seen += int(positions.sum())
                 done = begin + len(prompts)
                 if bar is not None:
-                    bar.update(task, advance=len(prompts), tokens=tokens)
+                    bar.update(task, advance=len(prompts), tokens=tokens_seen)
                 if use_cache and time.monotonic() - last_save > checkpoint_seconds and done < len(corpus):
                     for layer in todo:
                         _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], done, len(corpus))
@@ -212,25 +215,15 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     return result
 
 
-def _progress_bar():
+class _TokensPerSecond(ProgressColumn):
+    """Throughput column: the task's ``tokens`` field over its elapsed time."""
+
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0.0
+        return Text(f"{task.fields.get('tokens', 0) / elapsed:,.0f} tok/s" if elapsed > 0 else "")
+
+
+def _progress_bar() -> Progress:
     """A rich progress bar over prompts with tokens/s and ETA."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    class TokensPerSecond(TextColumn):
-        def __init__(self):
-            super().__init__("")
-
-        def render(self, task):
-            from rich.text import Text
-            elapsed = task.elapsed or 0.0
-            tokens = task.fields.get("tokens_total", 0)
-            return Text(f"{tokens / elapsed:,.0f} tok/s" if elapsed > 0 else "")
-
-    class Bar(Progress):
-        def update(self, task_id, *, tokens=0, **kwargs):
-            task = self._tasks[task_id]
-            task.fields["tokens_total"] = task.fields.get("tokens_total", 0) + tokens
-            super().update(task_id, **kwargs)
-
-    return Bar(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TokensPerSecond(),
-               TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _TokensPerSecond(),
+                    TimeElapsedColumn(), TimeRemainingColumn())
