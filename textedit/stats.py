@@ -190,7 +190,9 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
             for begin in range(first, len(corpus), batch_size):
                 prompts = corpus.prompts[begin:begin + batch_size]
                 batch = adapter.tokenize(prompts, pad_to_consumer=pad)
-                positions = torch.ones_like(batch.attention_mask) if pad else batch.attention_mask
+                # the consumer feeds every padded position only if it pads to a fixed length
+                feeds_padding = pad and adapter.consumer.pad_to_max_length
+                positions = torch.ones_like(batch.attention_mask) if feeds_padding else batch.attention_mask
                 prompt_index = torch.arange(begin, begin + len(prompts)).unsqueeze(1)
                 with record_inputs(modules) as recorded, stop_after(modules[max(todo)]):
                     adapter.forward(batch)

@@ -151,13 +151,15 @@ class EncoderAdapter:
     # -- tokenization ------------------------------------------------------------------
 
     def tokenize(self, prompts: Sequence[str], *, pad_to_consumer: bool = False) -> TokenBatch:
-        """Tokenize as the consumer does; pad to its length only when asked.
+        """Tokenize as the consumer does.
 
-        ``pad_to_consumer=False`` pads to the longest prompt, which gives the same states on
-        real tokens whenever the consumer passes an attention mask or the model is causal.
+        ``pad_to_consumer=True`` pads exactly as the consumer does (CLIP in Stable Diffusion:
+        to 77). ``False`` pads to the longest prompt wherever that gives the same states on
+        real tokens: the consumer passes an attention mask, or the model is causal.
         """
-        pad_full = pad_to_consumer or (self.consumer.pad_to_max_length and not self.consumer.passes_attention_mask
-                                       and not self.causal)
+        consumer = self.consumer
+        pad_full = consumer.pad_to_max_length and (
+            pad_to_consumer or (not consumer.passes_attention_mask and not self.causal))
         enc = self.tokenizer(list(prompts), padding="max_length" if pad_full else "longest", truncation=True,
                              max_length=self.consumer.max_length, return_offsets_mapping=True, return_tensors="pt")
         offsets = [[(int(a), int(b)) for a, b in row] for row in enc["offset_mapping"]]
