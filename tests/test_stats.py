@@ -358,3 +358,13 @@ def test_no_warning_on_clean_cache(bert, small_corpus, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compute_stats(bert, [0], small_corpus, cache_dir=tmp_path)
+
+
+def test_pipeline_scope_of_a_masked_consumer_is_its_real_tokens(bert, small_corpus):
+    """BERT's consumer passes an attention mask and pads to the longest prompt: padding is
+    never read, so the pipeline scope equals the prompt scope."""
+    corpus = Corpus(small_corpus.prompts[:12], "twelve")
+    pipeline = compute_stats(bert, [0], corpus, scope="pipeline", batch_size=5, use_cache=False)[0]
+    prompt = compute_stats(bert, [0], corpus, scope="prompt", batch_size=5, use_cache=False)[0]
+    assert pipeline.count == prompt.count
+    assert torch.allclose(pipeline.sum, prompt.sum, rtol=1e-9, atol=1e-12)
