@@ -143,9 +143,9 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 share = (target_stream - queries.average(now[last].streams)) / (len(layers) - i)
                 values = queries.average(now[layer].values) + share
             module = adapter.down_proj_module(layer)
-            C = stats[layer].mean if config.method in NEEDS_STATISTICS else None
+            moment = stats[layer] if config.method in NEEDS_STATISTICS else None
             # solves run on the CPU in float64 whatever the model's device and dtype
-            delta = _solve(config, module.weight.detach().cpu(), C, keys.T.cpu(), values.T.cpu())
+            delta = _solve(config, module.weight.detach().cpu(), moment, keys.T.cpu(), values.T.cpu())
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
@@ -173,15 +173,18 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
     return None, streams + optimize_deltas(adapter, queries, targets, last, streams, optimize, seed=config.seed)
 
 
-def _solve(config: EditConfig, W: torch.Tensor, C: torch.Tensor | None, K: torch.Tensor, V: torch.Tensor
+def _solve(config: EditConfig, W: torch.Tensor, moment: SecondMoment | None, K: torch.Tensor, V: torch.Tensor
            ) -> LowRankDelta:
     """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n]."""
-    if config.method == "memit":
-        return batched(W, C, K, V, config.get("lam"))
     if config.method == "ridge":
         # λ is relative to the mean squared key norm, so one value means the same on every model
         return ridge(W, K, V, config.get("lam") * K.double().pow(2).sum(0).mean().item())
+    C = moment.mean
     if config.method == "alphaedit":
         return null_space(W, C, K, V, threshold=config.get("threshold"), alpha=config.get("alpha"))
+    factor = moment.cholesky()
+    if config.method == "memit":
+        return batched(W, C, K, V, config.get("lam"), factor=factor)
     # rome: exact on every key, least change in the C-norm (rank one per request)
-    return rank_one(W, C, K[:, 0], V[:, 0]) if K.shape[1] == 1 else constrained(W, C, K, V)
+    return rank_one(W, C, K[:, 0], V[:, 0], factor=factor) if K.shape[1] == 1 else constrained(W, C, K, V,
+                                                                                                factor=factor)

@@ -59,9 +59,13 @@ def _check_shapes(W: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> None:
                              "expected K [d_in, n] and V [d_out, n]")
 
 
-def spd_solve(A: torch.Tensor, B: torch.Tensor, what: str) -> torch.Tensor:
-    """Solve ``A X = B`` for symmetric positive definite ``A`` (float64, Cholesky)."""
-    L, info = torch.linalg.cholesky_ex(A)
+def cholesky(A: torch.Tensor, what: str) -> torch.Tensor:
+    """Lower Cholesky factor of symmetric positive definite ``A`` (float64), checked.
+
+    Raises :class:`NumericalError` if ``A`` is not positive definite; warns if the
+    condition number, estimated from the factor's diagonal, exceeds ``COND_WARN``.
+    """
+    L, info = torch.linalg.cholesky_ex(_f64(what, A))
     if info.item() != 0:
         raise NumericalError(f"{what} is not positive definite (singular): use more corpus prompts or a larger λ")
     diag = L.diagonal()
@@ -69,58 +73,72 @@ def spd_solve(A: torch.Tensor, B: torch.Tensor, what: str) -> torch.Tensor:
     if cond_estimate > COND_WARN:
         warnings.warn(f"{what} is ill-conditioned (condition number ≳ {cond_estimate:.1e}); the edit may be "
                       "imprecise: use more corpus prompts or a larger λ", IllConditionedWarning, stacklevel=3)
+    return L
+
+
+def spd_solve(A: torch.Tensor, B: torch.Tensor, what: str, factor: torch.Tensor | None = None) -> torch.Tensor:
+    """Solve ``A X = B`` for symmetric positive definite ``A`` (float64, Cholesky).
+
+    ``factor`` is ``A``'s lower Cholesky factor when the caller already holds it.
+    """
+    L = factor if factor is not None else cholesky(A, what)
     X = torch.cholesky_solve(B, L)
     if not torch.isfinite(X).all():
         raise NumericalError(f"solving {what} produced NaN/Inf")
     return X
 
 
-def rank_one(W: torch.Tensor, C: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> LowRankDelta:
+def rank_one(W: torch.Tensor, C: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+             factor: torch.Tensor | None = None) -> LowRankDelta:
     """ROME: the smallest change in the C-norm that maps ``k`` exactly to ``v``.
 
         u = C⁻¹ k,    ΔW = (v − W k) uᵀ / (uᵀ k)
 
-    Shapes: W [d_out, d_in], C [d_in, d_in], k [d_in], v [d_out].
+    Shapes: W [d_out, d_in], C [d_in, d_in], k [d_in], v [d_out]. ``factor``: C's
+    Cholesky factor, if already computed (see ``SecondMoment.cholesky``).
     """
     W, C, k, v = _f64("W", W), _f64("C", C), _f64("key", k).reshape(-1, 1), _f64("value", v).reshape(-1, 1)
     _check_shapes(W, k, v)
-    u = spd_solve(C, k, "the key covariance C")
+    u = spd_solve(C, k, "the key covariance C", factor)
     denominator = (u.T @ k).item()
     if not denominator > 0:
         raise NumericalError("the key has zero norm in the C⁻¹ metric; it cannot be edited")
     return LowRankDelta(v - W @ k, u / denominator)
 
 
-def constrained(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -> LowRankDelta:
+def constrained(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *,
+                factor: torch.Tensor | None = None) -> LowRankDelta:
     """ROME for n keys: the smallest change in the C-norm that maps every key exactly.
 
         U = C⁻¹ K,    ΔW = R (Kᵀ U)⁻¹ Uᵀ        (so ΔW K = R exactly)
 
     Shapes: W [d_out, d_in], C [d_in, d_in], K [d_in, n ≤ d_in], V [d_out, n]. For n = 1
     this is :func:`rank_one`; unlike n sequential rank-one updates, a later key never
-    undoes an earlier one.
+    undoes an earlier one. It is :func:`batched` at λ = 0.
     """
-    W, C, K, V = _f64("W", W), _f64("C", C), _f64("keys", K), _f64("values", V)
-    _check_shapes(W, K, V)
-    U = spd_solve(C, K, "the key covariance C")
-    gram = K.T @ U
-    left = spd_solve(gram, (V - W @ K).T, "KᵀC⁻¹K (are two keys equal?)").T
-    return LowRankDelta(left, U)
+    return batched(W, C, K, V, 0.0, factor=factor)
 
 
-def batched(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lam: float) -> LowRankDelta:
+def batched(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lam: float, *,
+            factor: torch.Tensor | None = None) -> LowRankDelta:
     """MEMIT / EMCID: least squares on the edits plus λ-weighted preservation of C.
 
-        ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹  =  R · [(λ C + K Kᵀ)⁻¹ K]ᵀ
+        ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹  =  R · [U (λ I_n + Kᵀ U)⁻¹]ᵀ,   U = C⁻¹ K
 
-    Shapes: W [d_out, d_in], C [d_in, d_in], K [d_in, n], V [d_out, n]. For one key this is
-    ROME's update scaled by ``uᵀk / (λ + uᵀk)`` (Sherman–Morrison), so λ → 0 gives ROME.
+    (Woodbury: (λC + KKᵀ) U (λI + KᵀU)⁻¹ = K), so with C's Cholesky factor at hand
+    (``factor``, cached by ``SecondMoment.cholesky``) an edit costs two triangular solves
+    and an ``n × n`` system instead of a ``d_in × d_in`` factorisation. Shapes: W
+    [d_out, d_in], C [d_in, d_in], K [d_in, n], V [d_out, n]. For one key this is ROME's
+    update scaled by ``uᵀk / (λ + uᵀk)`` (Sherman–Morrison), so λ → 0 gives ROME.
     """
-    W, C, K, V = _f64("W", W), _f64("C", C), _f64("keys", K), _f64("values", V)
+    W, K, V = _f64("W", W), _f64("keys", K), _f64("values", V)
     _check_shapes(W, K, V)
     if lam < 0:
         raise NumericalError(f"λ must be ≥ 0, got {lam}")
-    right = spd_solve(lam * C + K @ K.T, K, "λC + KKᵀ")
+    U = spd_solve(C, K, "the key covariance C", factor)
+    gram = lam * torch.eye(K.shape[1], dtype=torch.float64) + K.T @ U
+    gram = (gram + gram.T) / 2  # symmetric in exact arithmetic; keep it so for Cholesky
+    right = spd_solve(gram, U.T, "λI + KᵀC⁻¹K (are two keys equal?)").T
     return LowRankDelta(V - W @ K, right)
 
 

@@ -27,7 +27,7 @@ import contextlib
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -55,6 +55,7 @@ class SecondMoment:
 
     sum: torch.Tensor
     count: int
+    _factor: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def zeros(cls, dim: int) -> "SecondMoment":
@@ -69,6 +70,14 @@ class SecondMoment:
         if self.count == 0:
             raise SpecError("statistics hold no tokens")
         return self.sum / self.count
+
+    def cholesky(self) -> torch.Tensor:
+        """Lower Cholesky factor of ``C`` (float64), computed once and kept: edits that reuse
+        these statistics then solve in O(d² n) instead of factorising a d × d matrix."""
+        if self._factor is None:
+            from .solvers import cholesky
+            self._factor = cholesky(self.mean, "the key covariance C")
+        return self._factor
 
     def add_keys(self, keys: torch.Tensor) -> None:
         """Accumulate rows of ``keys [n, d]`` (any float dtype).
