@@ -4,14 +4,17 @@
     python benchmarks/stats.py [--prompts N] [--batch-size B] [--scope prompt|pipeline]
                                [--baseline-prompts M] [--chunks R] [--edit-layers 3,4] [--profile]
 
-Everything runs in one process with torch's default number of threads, after a warm-up:
+Defaults: N = 2000 prompts and M = 128 for ``--scope prompt`` (~12 tokens a prompt), N = 1000
+and M = 64 for ``--scope pipeline`` (all 77 positions), each a few minutes on an idle 2-core
+machine. Everything runs in one process with torch's default number of threads, after a
+warm-up:
 
 (a) bare forward passes over the first N prompts of the shipped corpus, tokenized exactly as
     ``compute_stats`` tokenizes for the scope (tokenization included, as in compute_stats);
 (b) ``compute_stats`` for all 12 layers: one forward pass per batch (``use_cache=False``);
 (c) the per-layer way of older editors, on the first M prompts next to a one-pass run on the
     same M prompts (they cost ~7 and ~12 passes, too long for N on a small machine; the
-    ratio is measured on M and the N-prompt time extrapolated from it):
+    ratio is measured on M, and the N-prompt time extrapolated by tokens run):
       - 12 calls ``compute_stats(adapter, [layer])``, each stopping after its layer;
       - 12 full forward passes with a hook on one layer (ROME/MEMIT ``layer_stats`` style),
         accumulating with the same ``SecondMoment.add_keys`` so only the pass structure differs;
@@ -39,6 +42,7 @@ import contextlib
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -123,7 +127,8 @@ def per_layer_full_forward(adapter, layer: int, prompts, batch_size: int, scope:
         for begin in range(0, len(prompts), batch_size):
             batch = adapter.tokenize(prompts[begin:begin + batch_size], pad_to_consumer=pad)
             adapter.forward(batch)
-            positions = torch.ones_like(batch.attention_mask) if pad else batch.attention_mask
+            feeds_padding = pad and adapter.consumer.pad_to_max_length  # as compute_stats decides
+            positions = torch.ones_like(batch.attention_mask) if feeds_padding else batch.attention_mask
             moment.add_keys(recorded[layer][positions.bool()])
     return moment
 
@@ -137,7 +142,8 @@ def brute_force(adapter, layers, prompts, batch_size: int, scope: str) -> dict[i
         for begin in range(0, len(prompts), batch_size):
             batch = adapter.tokenize(prompts[begin:begin + batch_size], pad_to_consumer=pad)
             adapter.forward(batch)
-            positions = torch.ones_like(batch.attention_mask) if pad else batch.attention_mask
+            feeds_padding = pad and adapter.consumer.pad_to_max_length  # as compute_stats decides
+            positions = torch.ones_like(batch.attention_mask) if feeds_padding else batch.attention_mask
             for layer in layers:
                 keys = recorded[layer][positions.bool()].double()
                 sums[layer] = sums[layer] + keys.T @ keys
@@ -262,20 +268,23 @@ def main(argv=None) -> int:
 
     # -- (a) + (b), alternating over chunks ---------------------------------------------------
     bare, one_pass = Clock(), Clock()
-    tokens_run, stats = 0, None
+    tokens_run, stats, chunk_ratios = 0, None, []
     for part in chunk_prompts(prompts, args.chunks, bs):
+        bare_before, one_pass_before = bare.wall, one_pass.wall
         with bare():
             tokens_run += bare_forward(adapter, part, bs, scope)
         with one_pass():
             result = compute_stats(adapter, layers, Corpus(part, "chunk"), scope=scope, batch_size=bs, use_cache=False)
         stats = merge(stats, result)
-        print(f"  ... chunk of {len(part)} prompts: bare {bare.wall:7.1f} s, one pass {one_pass.wall:7.1f} s (cumulative)",
-              flush=True)
+        chunk_ratios.append((one_pass.wall - one_pass_before) / (bare.wall - bare_before))
+        print(f"  ... chunk of {len(part)} prompts: bare {bare.wall:7.1f} s, one pass {one_pass.wall:7.1f} s "
+              f"(cumulative); this chunk one pass / bare {chunk_ratios[-1]:.2f}", flush=True)
     keys_counted = stats[0].count
 
     # -- (c) per-layer baselines on the subset -------------------------------------------------
     sub_bare_tokens, sub_bare = timed(bare_forward, adapter, subset.prompts, bs, scope)
-    sub_one, sub_one_clock = timed(compute_stats, adapter, layers, subset, scope=scope, batch_size=bs, use_cache=False)
+    sub_one, clock = timed(compute_stats, adapter, layers, subset, scope=scope, batch_size=bs, use_cache=False)
+    sub_one_clocks = [clock]  # one-pass runs on the subset: before, halfway through and after the per-layer runs
     early, naive = Clock(), Clock()
     worst = {"early stop": 0.0, "full forward": 0.0}
     for layer in layers:
@@ -290,9 +299,11 @@ def main(argv=None) -> int:
         print(f"  ... per-layer baselines, layer {layer:2d}: early stop {early.wall:6.1f} s, "
               f"full forward {naive.wall:6.1f} s (cumulative)", flush=True)
         del got
-    _, sub_one_again = timed(compute_stats, adapter, layers, subset, scope=scope, batch_size=bs, use_cache=False)
-    sub_one_wall = (sub_one_clock.wall + sub_one_again.wall) / 2  # before and after the per-layer runs
-    sub_one_cpu = (sub_one_clock.cpu + sub_one_again.cpu) / 2
+        if layer in (NUM_LAYERS // 2 - 1, NUM_LAYERS - 1):
+            _, clock = timed(compute_stats, adapter, layers, subset, scope=scope, batch_size=bs, use_cache=False)
+            sub_one_clocks.append(clock)
+    median = sorted(sub_one_clocks, key=lambda c: c.wall)[1]
+    sub_one_wall, sub_one_cpu = median.wall, median.cpu
     for name, err in worst.items():
         assert err <= TOLERANCE, f"per-layer ({name}) statistics differ from one pass: relative error {err:.2e}"
     brute = brute_force(adapter, [layers[0], layers[-1]], subset.prompts, bs, scope)
@@ -318,7 +329,7 @@ def main(argv=None) -> int:
 
     # -- report --------------------------------------------------------------------------------
     threads = torch.get_num_threads()
-    scale = one_pass.wall / sub_one_wall  # N-prompt one pass / M-prompt one pass
+    scale = tokens_run / sub_bare_tokens  # the per-layer runs at the subset's speed, over N prompts
 
     def row(name, n_prompts, clock_wall, clock_cpu, tokens, note=""):
         cpu = f"{clock_cpu:9.1f}" if clock_cpu is not None else f"{'-':>9}"
@@ -334,12 +345,12 @@ def main(argv=None) -> int:
         f"{keys_counted:,} keys a layer")
     row("(c) bare forward (subset)", len(subset), sub_bare.wall, sub_bare.cpu, sub_bare_tokens)
     row("    compute_stats, 12 layers, one pass (subset)", len(subset), sub_one_wall, sub_one_cpu, sub_bare_tokens,
-        "mean of a run before and one after the per-layer runs")
+        "median of 3 runs among the per-layer runs")
     row("    per layer, early stop: 12 x compute_stats([l])", len(subset), early.wall, early.cpu, sub_bare_tokens,
         "tok/s: corpus tokens / time")
     row("    per layer, full forward: 12 passes (layer_stats)", len(subset), naive.wall, naive.cpu, sub_bare_tokens)
     row("    per layer, early stop, extrapolated", len(prompts), early.wall * scale, None, tokens_run,
-        "x one-pass(N)/one-pass(M)")
+        "x tokens run (N) / tokens run (M)")
     row("    per layer, full forward, extrapolated", len(prompts), naive.wall * scale, None, tokens_run)
     for value, clock in edits.items():
         print(f"{'(d) edit memit, value=' + value + ', layers ' + args.edit_layers:<52}{'':>8}{clock.wall:>10.2f}"
@@ -352,9 +363,11 @@ def main(argv=None) -> int:
     def verdict(ok):
         return "ok" if ok else "MISSED"
 
+    chunk_median = statistics.median(chunk_ratios)
     ratios = [
-        ("one pass / bare forward", one_pass.wall / bare.wall, f"<= {GOALS['one_pass_over_bare']}",
-         one_pass.wall / bare.wall <= GOALS["one_pass_over_bare"]),
+        ("one pass / bare forward (median over the chunks)", chunk_median, f"<= {GOALS['one_pass_over_bare']}",
+         chunk_median <= GOALS["one_pass_over_bare"]),
+        ("one pass / bare forward (totals)", one_pass.wall / bare.wall, "(info: a burst of load skews it)", None),
         ("per layer full forward / one pass (same M prompts)", naive.wall / sub_one_wall,
          f">= {GOALS['per_layer_over_one_pass']}", naive.wall / sub_one_wall >= GOALS["per_layer_over_one_pass"]),
         ("per layer early stop / one pass (same M prompts)", early.wall / sub_one_wall,
