@@ -94,6 +94,7 @@ class SecondMoment:
             total[i:j, i:] += band
             total[j:, i:j] += band[:, _BAND:].T
         self.count += keys.shape[0]
+        self._factor = None  # the cached Cholesky factor of C no longer matches
 
 
 def default_cache_dir() -> Path:
