@@ -181,7 +181,8 @@ def _solve(config: EditConfig, W: torch.Tensor, moment: SecondMoment | None, K: 
         return ridge(W, K, V, config.get("lam") * K.double().pow(2).sum(0).mean().item())
     C = moment.mean
     if config.method == "alphaedit":
-        return null_space(W, C, K, V, threshold=config.get("threshold"), alpha=config.get("alpha"))
+        return null_space(W, C, K, V, alpha=config.get("alpha"),
+                          projector=moment.null_space_projector(config.get("threshold")))
     factor = moment.cholesky()
     if config.method == "memit":
         return batched(W, C, K, V, config.get("lam"), factor=factor)

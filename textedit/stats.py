@@ -56,6 +56,7 @@ class SecondMoment:
     sum: torch.Tensor
     count: int
     _factor: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
+    _projectors: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def zeros(cls, dim: int) -> "SecondMoment":
@@ -79,6 +80,13 @@ class SecondMoment:
             self._factor = cholesky(self.mean, "the key covariance C")
         return self._factor
 
+    def null_space_projector(self, threshold: float) -> torch.Tensor:
+        """AlphaEdit's projector for this C (see ``solvers.null_space_projector``), kept per threshold."""
+        if threshold not in self._projectors:
+            from .solvers import null_space_projector
+            self._projectors[threshold] = null_space_projector(self.mean, threshold)
+        return self._projectors[threshold]
+
     def add_keys(self, keys: torch.Tensor) -> None:
         """Accumulate rows of ``keys [n, d]`` (any float dtype).
 
@@ -94,7 +102,8 @@ class SecondMoment:
             total[i:j, i:] += band
             total[j:, i:j] += band[:, _BAND:].T
         self.count += keys.shape[0]
-        self._factor = None  # the cached Cholesky factor of C no longer matches
+        self._factor = None  # the cached Cholesky factor and projectors of C no longer match
+        self._projectors.clear()
 
 
 def default_cache_dir() -> Path:
