@@ -16,6 +16,7 @@ branches on the model's name.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 from dataclasses import dataclass
 from typing import ClassVar, Sequence
@@ -65,8 +66,9 @@ def adapter_for(model: nn.Module, tokenizer, name: str = "", **kwargs) -> "Encod
     raise LayerError(f"no adapter for {type(model).__name__}; supported classes: {known}")
 
 
-class EncoderAdapter:
-    """Base class. Subclasses fill in the class variables and :meth:`sentence_vector`."""
+class EncoderAdapter(abc.ABC):
+    """Base class. Subclasses fill in the class variables, :meth:`model_classes` and
+    :meth:`sentence_vector`."""
 
     family: ClassVar[str]
     #: ``config.model_type`` values this adapter loads
@@ -84,8 +86,9 @@ class EncoderAdapter:
     causal: ClassVar[bool] = False
 
     @classmethod
+    @abc.abstractmethod
     def model_classes(cls) -> tuple[type, ...]:
-        raise NotImplementedError
+        """The transformers classes this adapter wraps."""
 
     @classmethod
     def model_class_for_config(cls, config) -> type:
@@ -192,9 +195,9 @@ class EncoderAdapter:
             return self.forward(batch).last_hidden_state
         return self.forward(batch, output_hidden_states=True).hidden_states[self.hidden_state_index]
 
+    @abc.abstractmethod
     def sentence_vector(self, batch: TokenBatch, outputs) -> torch.Tensor:
         """``[batch, d]`` vector that stands for each prompt in similarity measurements."""
-        raise NotImplementedError
 
     def embed(self, prompts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """Sentence vectors ``[len(prompts), d]`` in float32 (no gradient)."""
