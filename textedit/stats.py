@@ -182,7 +182,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     layers = adapter.check_layers(layers)
     corpus = corpus or load_corpus()
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    fingerprint = fingerprint or adapter.fingerprint()
+    fingerprint = fingerprint or (adapter.fingerprint() if use_cache else "uncached")
     dims = {layer: adapter.down_proj_module(layer).weight.shape[1] for layer in layers}
     keys = {layer: StatsKey(fingerprint, layer, corpus.hash, scope, _dtype_name(adapter.dtype)) for layer in layers}
 
@@ -229,7 +229,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
                         _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], done, len(corpus))
                     last_save = time.monotonic()
     for layer in todo:
-        if not torch.isfinite(result[layer].sum).all():
+        if not torch.isfinite(result[layer].sum.sum()):  # one reduction: any NaN/Inf makes the sum non-finite
             raise CacheError(f"statistics of layer {layer} hold NaN/Inf: the model produces non-finite activations")
         if use_cache:
             _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], len(corpus), len(corpus))
