@@ -424,3 +424,150 @@ def build_tiny_sd_pipeline(path: Path) -> Path:
     )
     pipe.save_pretrained(path, safe_serialization=True)
     return path
+
+
+# --------------------------------------------------------------------------------------
+# SDXL, SD3 and FLUX pipelines (as diffusers' get_dummy_components(), with textedit's
+# tiny tokenizers so they load offline) and a tiny CLIPModel for image metrics
+# --------------------------------------------------------------------------------------
+
+
+def _tiny_t5_encoder(tokenizer, d_model: int) -> T5EncoderModel:
+    """A gated-gelu (T5 v1.1, as in SD3 and FLUX) 2-layer encoder with ``d_model`` channels."""
+    config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_ff=2 * d_model, d_kv=8, num_layers=2,
+                      num_heads=4, feed_forward_proj="gated-gelu", pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)
+    return T5EncoderModel(config).eval()
+
+
+def _tiny_vae(latent_channels: int, flow: bool):
+    """A one-block ``AutoencoderKL`` (scale factor 1: latents as large as the image)."""
+    from diffusers import AutoencoderKL
+
+    extra = {"use_quant_conv": False, "use_post_quant_conv": False, "shift_factor": 0.0609,
+             "scaling_factor": 1.5035} if flow else {}
+    return AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1,
+                         latent_channels=latent_channels, norm_num_groups=1, **extra)
+
+
+def build_tiny_sdxl_pipeline(path: Path) -> Path:
+    """Save a tiny random ``StableDiffusionXLPipeline`` folder (64x64 images by default).
+
+    As diffusers' SDXL ``get_dummy_components()``: a UNet with ``addition_embed_type="text_time"``
+    and ``cross_attention_dim`` = 32 + 32 (the penultimate states of both encoders,
+    concatenated), ``text_encoder`` a tiny ``CLIPTextModel`` and ``text_encoder_2`` a tiny
+    ``CLIPTextModelWithProjection`` (its 16-d ``text_embeds`` are the pooled vector:
+    ``projection_class_embeddings_input_dim`` = 6·8 + 16), an ``EulerDiscreteScheduler``, a
+    small VAE (latent 32x32).
+    """
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    unet = UNet2DConditionModel(
+        block_out_channels=(2, 4), layers_per_block=2, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=6 * 8 + 16, cross_attention_dim=2 * CLIP_HIDDEN_SIZE, norm_num_groups=1,
+    )
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", timestep_spacing="leading")
+    vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, norm_num_groups=2)
+    tokenizer = _make_clip_tokenizer(path / "tokenizer")
+    tokenizer_2 = _make_clip_tokenizer(path / "tokenizer_2")
+    text_encoder = _make_clip_text_model(tokenizer)
+    text_encoder_2 = _make_clip_text_model(tokenizer_2, with_projection=True)
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2,
+                                     tokenizer=tokenizer, tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler,
+                                     image_encoder=None, feature_extractor=None)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def build_tiny_sd3_pipeline(path: Path) -> Path:
+    """Save a tiny random ``StableDiffusion3Pipeline`` folder (32x32 images by default).
+
+    As diffusers' SD3 ``get_dummy_components()``: a one-layer ``SD3Transformer2DModel``, two
+    tiny ``CLIPTextModelWithProjection`` (pooled: 16 + 16 = ``pooled_projection_dim``), a
+    tiny gated T5 ``text_encoder_3`` with ``d_model`` 64, so the concatenated CLIP states
+    (32 + 32) pad to the T5 width = ``joint_attention_dim``, a ``FlowMatchEulerDiscreteScheduler``.
+    """
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    transformer = SD3Transformer2DModel(sample_size=32, patch_size=1, in_channels=4, num_layers=1,
+                                        attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
+                                        joint_attention_dim=2 * CLIP_HIDDEN_SIZE, pooled_projection_dim=2 * 16,
+                                        out_channels=4)
+    tokenizer = _make_clip_tokenizer(path / "tokenizer")
+    tokenizer_2 = _make_clip_tokenizer(path / "tokenizer_2")
+    tokenizer_3 = _make_t5_tokenizer()
+    text_encoder = _make_clip_text_model(tokenizer, with_projection=True)
+    text_encoder_2 = _make_clip_text_model(tokenizer_2, with_projection=True)
+    text_encoder_3 = _tiny_t5_encoder(tokenizer_3, d_model=2 * CLIP_HIDDEN_SIZE)
+    pipe = StableDiffusion3Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                                    vae=_tiny_vae(4, flow=True), text_encoder=text_encoder, tokenizer=tokenizer,
+                                    text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
+                                    text_encoder_3=text_encoder_3, tokenizer_3=tokenizer_3)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def build_tiny_flux_pipeline(path: Path) -> Path:
+    """Save a tiny random ``FluxPipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' FLUX ``get_dummy_components()``: a ``FluxTransformer2DModel`` with one
+    double and one single block, ``text_encoder`` a tiny ``CLIPTextModel`` (FLUX reads only
+    its 32-d pooled output = ``pooled_projection_dim``), ``text_encoder_2`` a tiny gated T5
+    with ``d_model`` 32 = ``joint_attention_dim``, a VAE with one latent channel (packed 2x2
+    into the transformer's 4 input channels), a ``FlowMatchEulerDiscreteScheduler``.
+    """
+    from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    transformer = FluxTransformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
+                                         attention_head_dim=16, num_attention_heads=2,
+                                         joint_attention_dim=CLIP_HIDDEN_SIZE, pooled_projection_dim=CLIP_HIDDEN_SIZE,
+                                         axes_dims_rope=[4, 4, 8])
+    tokenizer = _make_clip_tokenizer(path / "tokenizer")
+    tokenizer_2 = _make_t5_tokenizer()
+    text_encoder = _make_clip_text_model(tokenizer)
+    text_encoder_2 = _tiny_t5_encoder(tokenizer_2, d_model=CLIP_HIDDEN_SIZE)
+    pipe = FluxPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                        vae=_tiny_vae(1, flow=True), text_encoder=text_encoder, tokenizer=tokenizer,
+                        text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def build_tiny_clip_model(path: Path, image_size: int = 32) -> Path:
+    """Save a tiny random ``CLIPModel`` (text and vision towers, 16-d shared space) with its
+    processor: the tiny CLIP tokenizer and a ``CLIPImageProcessor`` resizing to ``image_size``.
+
+    Loads back with ``CLIPModel.from_pretrained`` / ``CLIPProcessor.from_pretrained``, as
+    ``openai/clip-vit-base-patch32`` would; for CLIP-T / CLIP-I in tests.
+    """
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPVisionConfig
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_clip_tokenizer(path)
+    text_config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=CLIP_HIDDEN_SIZE, intermediate_size=64,
+                                 num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=CLIP_MAX_LENGTH,
+                                 bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                                 pad_token_id=tokenizer.pad_token_id)
+    vision_config = CLIPVisionConfig(hidden_size=CLIP_HIDDEN_SIZE, intermediate_size=64, num_hidden_layers=2,
+                                     num_attention_heads=4, image_size=image_size, patch_size=8)
+    config = CLIPConfig(text_config=text_config.to_dict(), vision_config=vision_config.to_dict(), projection_dim=16)
+    model = CLIPModel(config).eval()
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": image_size},
+                                                                 crop_size={"height": image_size, "width": image_size}),
+                              tokenizer=tokenizer)
+    model.save_pretrained(path, safe_serialization=True)
+    processor.save_pretrained(path)
+    return path

@@ -91,6 +91,30 @@ class Patch:
                         for d in self.deltas],
         }
 
+    @classmethod
+    def combine(cls, patches: list["Patch"]) -> "Patch":
+        """One patch holding the edits of several components (e.g. both CLIPs of SDXL).
+
+        Each part must edit its own components with the same method; ``hyperparameters``
+        become a dict keyed by component, ``requests`` the union of the parts' requests.
+        """
+        if len(patches) == 1:
+            return patches[0]
+        seen: set[str] = set()
+        for part in patches:
+            if seen & set(part.components):
+                raise PatchError(f"two parts edit component {sorted(seen & set(part.components))[0]}")
+            seen |= set(part.components)
+            if part.method != patches[0].method:
+                raise PatchError(f"cannot combine a {part.method} patch with a {patches[0].method} patch")
+        by_component = lambda field: {c: getattr(p, field) for p in patches for c in p.components}  # noqa: E731
+        requests = [r for p in patches for r in p.requests]
+        return cls(deltas=[d for p in patches for d in p.deltas],
+                   base_fingerprints={c: f for p in patches for c, f in p.base_fingerprints.items()},
+                   family="+".join(dict.fromkeys(p.family for p in patches)), method=patches[0].method,
+                   hyperparameters=by_component("hyperparameters"),
+                   requests=[r for i, r in enumerate(requests) if r not in requests[:i]])
+
     # -- files -------------------------------------------------------------------------
 
     def save(self, directory: str | Path) -> Path:
@@ -167,15 +191,23 @@ class Patch:
     def apply(self, target, component: str | None = None, *, check_fingerprint: bool = True) -> None:
         """Add ΔW to an encoder (adapter or bare model) or to a pipeline's named components."""
         targets = self._targets(target, component)
+        # every component is checked before any is changed: a misfit leaves the target untouched
+        fingerprints = {}
         for name, adapter in targets.items():
-            state = _state(adapter.model)
             if check_fingerprint:
-                current = state.get("base_fingerprint") or adapter.fingerprint()
+                current = _state(adapter.model).get("base_fingerprint") or adapter.fingerprint()
                 expected = self.base_fingerprints.get(name)
                 if current != expected:
                     raise PatchError(f"patch made on model {str(expected)[:12]}… cannot be applied to "
                                      f"{name} with fingerprint {current[:12]}… (another model or other weights)")
-                state.setdefault("base_fingerprint", current)
+                fingerprints[name] = current
+            for d in self.deltas:
+                if d.component == name:
+                    _module(adapter, d)  # shape and layer checks
+        for name, adapter in targets.items():
+            state = _state(adapter.model)
+            if name in fingerprints:
+                state.setdefault("base_fingerprint", fingerprints[name])
             originals = {}
             for d in self.deltas:
                 if d.component != name:

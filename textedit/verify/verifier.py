@@ -1,0 +1,148 @@
+"""``verify``: draw the same prompts with the same seeds before and after a patch, and score.
+
+    rows × seeds ──► before images ─┐
+    patch.apply(pipe)               ├─► pixel change, pixel distance to the anchor,
+    rows × seeds ──► after images ──┘   CLIP-T / CLIP-I / CLIP change (with a CLIPModel)
+    patch.revert(pipe)  (bit-exact: the pipeline draws exactly what it drew before)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings as _warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..encoders.base import adapter_for
+from ..errors import PatchError
+from ..patch import ENCODER, Patch
+from .generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, Row, Sampling, build_rows, draw_grid
+from .metrics import CLIPScorer, pixel_change
+from .pipelines import Family, ReachWarning, family_of, reach_warnings
+
+
+@dataclass
+class VerifyResult:
+    """Everything a report shows. ``before``/``after``: ``[rows, seeds, 3, H, W]`` in [0, 1]."""
+
+    family: Family
+    rows: list[Row]
+    seeds: list[int]
+    sampling: Sampling
+    before: torch.Tensor
+    after: torch.Tensor
+    scores: list[dict[str, float]]  # per row, see ``score``
+    summary: dict[str, dict[str, float]]  # per kind: the mean of each score over its rows
+    warnings: list[str] = field(default_factory=list)
+    clip_model: str | None = None
+    reference: str = "anchor"  # what CLIP-I compares to: "anchor" images or a folder name
+
+
+def edited_layers(patch: Patch, pipe) -> dict[str, tuple[list[int], int]]:
+    """Per component of ``patch``: (its edited layers, the pipeline encoder's number of layers)."""
+    out = {}
+    for component in patch.components:
+        if component == ENCODER:
+            raise PatchError("this patch was made on a bare encoder: make it on the pipeline's own encoder "
+                             "(textedit apply SPEC --pipeline-path PIPELINE --component ...) so it names the "
+                             "component it edits")
+        model = getattr(pipe, component, None)
+        if model is None:
+            raise PatchError(f"the pipeline has no component '{component}' that this patch edits")
+        layers = sorted(d.layer for d in patch.deltas if d.component == component)
+        out[component] = (layers, adapter_for(model, None).num_layers)
+    return out
+
+
+def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Sequence[str] = VERIFY_TEMPLATES,
+           neutral: Sequence[str] = VERIFY_NEUTRAL, seeds: Sequence[int] = (0, 1, 2), steps: int | None = None,
+           guidance_scale: float | None = None, height: int | None = None, width: int | None = None,
+           clip: CLIPScorer | None = None, reference_images: Sequence | None = None, reference_name: str = "",
+           progress: bool = False) -> VerifyResult:
+    """Draw every row at every seed without and with ``patch`` on ``pipe``, and score the change.
+
+    The pipeline is left as it was (the patch is reverted, bit-exactly, even on errors).
+    """
+    family = family or family_of(pipe)
+    edited = edited_layers(patch, pipe)
+    warnings = reach_warnings(family, edited)
+    for message in warnings:
+        _warnings.warn(message, ReachWarning, stacklevel=2)
+    patch.apply(pipe)  # fail on a foreign pipeline before spending minutes drawing
+    patch.revert(pipe)
+
+    rows = build_rows(patch.requests, templates, neutral)
+    seeds = list(seeds)
+    sampling = Sampling(steps or family.steps, family.guidance_scale if guidance_scale is None else guidance_scale,
+                        height, width)
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn()) if progress else None
+    with bar if bar is not None else contextlib.nullcontext():
+        task = bar.add_task("generating", total=2 * len(rows) * len(seeds)) if bar is not None else None
+        advance = (lambda: bar.update(task, advance=1)) if bar is not None else None
+        before = draw_grid(pipe, rows, seeds, sampling, advance)
+        patch.apply(pipe)
+        try:
+            after = draw_grid(pipe, rows, seeds, sampling, advance)
+        finally:
+            patch.revert(pipe)
+
+    scores = score(rows, before, after, clip, reference_images)
+    return VerifyResult(family, rows, seeds, sampling, before, after, scores, summarize(rows, scores), warnings,
+                        clip.name if clip is not None else None,
+                        reference_name or ("reference images" if reference_images else "anchor"))
+
+
+def score(rows: Sequence[Row], before: torch.Tensor, after: torch.Tensor, clip: CLIPScorer | None = None,
+          reference_images: Sequence | None = None) -> list[dict[str, float]]:
+    """Per row, averaged over seeds (see ``metrics.py`` for the definitions):
+
+    ``pixel_change`` every row; ``pixel_to_anchor_before/after`` query rows; with ``clip``:
+    ``clip_change`` every row, ``clip_t_before/after`` anchor and query rows,
+    ``clip_i_before/after`` query rows.
+    """
+    n_rows, n_seeds = before.shape[:2]
+    scores: list[dict[str, float]] = []
+    for i, row in enumerate(rows):
+        s = {"pixel_change": pixel_change(before[i], after[i])}
+        if row.anchor_row is not None:
+            anchor = before[row.anchor_row]  # the unedited anchor images are the reference
+            s["pixel_to_anchor_before"] = pixel_change(before[i], anchor)
+            s["pixel_to_anchor_after"] = pixel_change(after[i], anchor)
+        scores.append(s)
+    if clip is None:
+        return scores
+
+    flat = lambda grid: list(grid.reshape(n_rows * n_seeds, *grid.shape[2:]))  # noqa: E731
+    e_before = clip.image_embeds(flat(before)).reshape(n_rows, n_seeds, -1)
+    e_after = clip.image_embeds(flat(after)).reshape(n_rows, n_seeds, -1)
+    targets = sorted({row.target for row in rows if row.target is not None})
+    text = dict(zip(targets, clip.text_embeds(targets))) if targets else {}
+    reference = None
+    if reference_images:
+        reference = torch.nn.functional.normalize(clip.image_embeds(reference_images).mean(0), dim=-1)
+    for i, row in enumerate(rows):
+        s = scores[i]
+        s["clip_change"] = float(1 - (e_before[i] * e_after[i]).sum(-1).mean())
+        if row.target is not None:
+            s["clip_t_before"] = float((e_before[i] @ text[row.target]).mean())
+            s["clip_t_after"] = float((e_after[i] @ text[row.target]).mean())
+        if row.kind == "query":
+            ref = reference if reference is not None else e_before[row.anchor_row]  # [d] or [seeds, d]
+            s["clip_i_before"] = float((e_before[i] * ref).sum(-1).mean())
+            s["clip_i_after"] = float((e_after[i] * ref).sum(-1).mean())
+    return scores
+
+
+def summarize(rows: Sequence[Row], scores: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean of every score over the rows of each kind."""
+    summary: dict[str, dict[str, float]] = {}
+    for kind in ("query", "anchor", "neutral"):
+        of_kind = [s for row, s in zip(rows, scores) if row.kind == kind]
+        if of_kind:
+            names = list(dict.fromkeys(name for s in of_kind for name in s))
+            summary[kind] = {name: sum(s[name] for s in of_kind) / len(of_kind) for name in names}
+    return summary
