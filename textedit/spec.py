@@ -18,6 +18,17 @@ A spec is a JSON object::
 
 ``edits`` and ``anchor``/``knowledge`` may be combined; at least one edit is required.
 Unknown fields are errors, so a typo never becomes a setting that silently does nothing.
+
+Three more forms build requests the same way (see docs/spec.md):
+
+* ``"anchor": "<acme-mascot>", "anchor_embedding": "learned_embeds.safetensors"``: the
+  anchor is a token learned by textual inversion (``textedit learn-anchor``); the file
+  (relative to the spec) is loaded into the encoder before editing;
+* ``"concept": {"name": "zorblat", "description": "a six-legged blue fox"}`` with optional
+  ``knowledge``: a virtual concept, the name and every query bound to the description;
+* ``"erase": {"concepts": ["Van Gogh", {"concept": "Monet", "to": "a painter"}],
+  "to": "", "preserve": ["Picasso"]}``: concept erasure (``textedit/erase.py``), alone in
+  its spec.
 """
 
 from __future__ import annotations
@@ -30,8 +41,9 @@ from typing import Any
 from .errors import SpecError
 from .requests import EditRequest
 
-TOP_LEVEL = {"model", "component", "edits", "anchor", "knowledge", "neutral", "method", "layers", "value",
-             "hyperparameters", "seed", "templates", "scope", "description"}
+TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
+             "method", "layers", "value", "hyperparameters", "seed", "templates", "scope", "description"}
+ERASE_FIELDS = {"concepts", "to", "preserve"}
 EDIT_FIELDS = {"prompt", "target", "subject"}
 HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"}
 
@@ -46,6 +58,11 @@ class EditSpec:
     neutral: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     source: str = "<spec>"
+    #: a textual-inversion embedding file for the anchor token (``anchor_embedding``)
+    anchor_embedding: Path | None = None
+    anchor: str | None = None
+    #: a concept erasure (``erase``); its requests are built against the encoder
+    erasure: Any = None
 
 
 def load_spec(path: str | Path) -> EditSpec:
@@ -89,12 +106,28 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         subject = _subject(item.get("subject"), prompt, f"{where}.subject", fail)
         requests.append(EditRequest(prompt, target, subject))
 
-    if "knowledge" in data or "anchor" in data:
-        anchor = _text(data.get("anchor"), "field 'anchor'", fail)
-        knowledge = data.get("knowledge")
+    anchor = None
+    if "concept" in data:
+        if "anchor" in data:
+            fail("field 'concept'", "a virtual concept's description is its anchor: give 'concept' or 'anchor', "
+                                    "not both")
+        concept = data["concept"]
+        if not isinstance(concept, dict):
+            fail("field 'concept'", "expected {\"name\": ..., \"description\": ...}")
+        for key in concept:
+            if key not in {"name", "description"}:
+                fail(f"concept.{key}", "unknown field (known: description, name)")
+        name = _text(concept.get("name"), "concept.name", fail)
+        description = _text(concept.get("description"), "concept.description", fail)
+        if name.lower() in description.lower():
+            fail("concept.description", f"describes '{name}' by its own name: describe what it looks like")
+        requests.append(EditRequest(name, description))
+    if "knowledge" in data or "anchor" in data or "concept" in data:
+        anchor = description if "concept" in data else _text(data.get("anchor"), "field 'anchor'", fail)
+        knowledge = data.get("knowledge", [] if "concept" in data else None)
         if not isinstance(knowledge, list):
             fail("field 'knowledge'", "expected a list of knowledge queries bound to the anchor")
-        if not knowledge:
+        if not knowledge and "concept" not in data:
             fail("field 'knowledge'", "is empty: give at least one knowledge query")
         for i, item in enumerate(knowledge):
             where = f"knowledge[{i}]"
@@ -107,8 +140,23 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
             else:
                 prompt, subject = _text(item, where, fail), None
             requests.append(EditRequest(prompt, anchor, subject))
-    if not requests:
-        fail("top level", "no edits: give 'edits' or 'anchor' with 'knowledge'")
+    anchor_embedding = None
+    if "anchor_embedding" in data:
+        if "anchor" not in data:
+            fail("field 'anchor_embedding'", "needs 'anchor': the token the embedding file holds")
+        relative = Path(_text(data["anchor_embedding"], "field 'anchor_embedding'", fail)).expanduser()
+        anchor_embedding = relative if relative.is_absolute() or source.startswith("<") else \
+            Path(source).parent / relative
+        if not anchor_embedding.is_file():
+            fail("field 'anchor_embedding'", f"file '{anchor_embedding}' does not exist")
+    erasure = None
+    if "erase" in data:
+        if requests:
+            fail("field 'erase'", "an erasure is its own spec: move 'edits'/'anchor'/'knowledge'/'concept' to "
+                                  "another spec (the patches stack)")
+        erasure = _erasure(data["erase"], fail)
+    elif not requests:
+        fail("top level", "no edits: give 'edits', 'anchor' with 'knowledge', 'concept' or 'erase'")
 
     neutral = data.get("neutral", [])
     if not isinstance(neutral, list) or not all(isinstance(p, str) and p.strip() for p in neutral):
@@ -148,7 +196,45 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
     component = data.get("component")
     if component is not None and not isinstance(component, str):
         fail("field 'component'", "expected a component name such as 'text_encoder'")
-    return EditSpec(requests, model, component, list(neutral), settings, source)
+    return EditSpec(requests, model, component, list(neutral), settings, source, anchor_embedding,
+                    anchor if anchor_embedding else None, erasure)
+
+
+def _erasure(value: Any, fail):
+    """The ``erase`` object → :class:`textedit.erase.Erasure`."""
+    from .erase import Concept, Erasure  # erase.py imports the editor; specs load without it until needed
+
+    if not isinstance(value, dict):
+        fail("field 'erase'", "expected {\"concepts\": [...], \"to\"?: ..., \"preserve\"?: [...]}")
+    for key in value:
+        if key not in ERASE_FIELDS:
+            fail(f"erase.{key}", f"unknown field (known: {', '.join(sorted(ERASE_FIELDS))})")
+    default_to = value.get("to", "")
+    if not isinstance(default_to, str):
+        fail("erase.to", "expected a surrogate description (\"\" for the empty prompt)")
+    items = value.get("concepts")
+    if not isinstance(items, list) or not items:
+        fail("erase.concepts", "expected a non-empty list of concepts")
+    concepts = []
+    for i, item in enumerate(items):
+        where = f"erase.concepts[{i}]"
+        if isinstance(item, dict):
+            for key in item:
+                if key not in {"concept", "to"}:
+                    fail(f"{where}.{key}", "unknown field (known: concept, to)")
+            to = item.get("to", default_to)
+            if not isinstance(to, str):
+                fail(f"{where}.to", "expected a surrogate description")
+            concepts.append(Concept(_text(item.get("concept"), f"{where}.concept", fail), to.strip()))
+        else:
+            concepts.append(Concept(_text(item, where, fail), default_to.strip()))
+    preserve = value.get("preserve", [])
+    if not isinstance(preserve, list) or not all(isinstance(p, str) for p in preserve):
+        fail("erase.preserve", "expected a list of concepts to keep")
+    try:
+        return Erasure(concepts, [p.strip() for p in preserve])
+    except SpecError as exc:
+        fail("field 'erase'", str(exc))
 
 
 def _text(value: Any, where: str, fail) -> str:

@@ -1,0 +1,255 @@
+"""Concept erasure: rebind concepts, and the ways prompts refer to them, to a surrogate.
+
+Erasure is one more way of building edit requests (the solve is :func:`textedit.edit`).
+For a concept ``c`` with surrogate ``s`` and each context phrase ``p`` of
+:data:`ERASE_CONTEXTS` (``"{}"``, ``"a painting by {}"``, ``"the style of {}"``, ...):
+
+    erase request     p(c) → p(s)   key at the last token of c
+    preserve request  p(q) → p(q)   for every preserved concept q
+
+A preserve request's target is its own unedited output, so in MEMIT's terms it is an extra
+key ``k_q`` whose target value is the current ``W k_q``: the batched solve
+``ΔW = R Kᵀ (λC + KKᵀ)⁻¹`` then keeps ``ΔW k_q ≈ 0`` (its residual is zero) while moving the
+erased keys. Every context ends with the concept, so the key (last token of ``c``) and the
+target site (last token of ``p(q)``) are the same token and preserve requests are
+identities under every value strategy.
+
+The default surrogate is the empty prompt ``""``: erasing ``c`` means a prompt should read
+as if ``c`` were not in it (``"a painting by Van Gogh"`` → ``"a painting by"``), which needs
+no knowledge of ``c``'s class. A class description (``--to "a painter"``, or ``"to"`` per
+concept in a spec) is the alternative when the image model should still draw *something*
+of the kind. Contexts whose surrogate form is empty (the bare ``"{}"`` with ``s = ""``) are
+left out, since there is nothing to read there.
+
+Measured in text space, with the unedited encoder as judge, on held-out contexts
+(:data:`ERASE_EVAL_TEMPLATES`, none used for editing):
+
+    erased     t(c) with the patch is closer (cosine) to judge(t(s)) than to judge(t(c))
+    preserved  t(q) with the patch is still closer to judge(t(q)) than to judge(t(s)),
+               and its drift 1 − cos(t(q)', judge(t(q)))
+    neutral    drift of metrics.NEUTRAL_PROMPTS
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .editor import EditConfig, edit
+from .encoders.base import EncoderAdapter
+from .errors import SpecError
+from .metrics import EVAL_TEMPLATES, NEUTRAL_PROMPTS
+from .patch import Patch
+from .requests import EditRequest
+
+#: the phrases an erased concept is rebound in; each ends with the concept (see above)
+ERASE_CONTEXTS = (
+    "{}",
+    "a painting by {}",
+    "a photo of {}",
+    "the style of {}",
+    "artwork by {}",
+    "a picture of {}",
+)
+
+#: held-out contexts for measuring, disjoint from ERASE_CONTEXTS and values.EDIT_TEMPLATES
+ERASE_EVAL_TEMPLATES = EVAL_TEMPLATES + ("an image in the style of {}", "{}'s famous work")
+
+#: the editor's own context templates for erasure: the contexts above already vary the
+#: phrasing, so each request is read as it stands
+ERASE_TEMPLATES = ("{}",)
+
+
+def fill(template: str, text: str) -> str:
+    """``template`` with ``text`` in place of ``{}``, spaces tidied (``text`` may be ``""``)."""
+    return re.sub(r"\s+", " ", template.format(text)).strip()
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A concept to erase and the surrogate it is rebound to (``""``: the empty prompt)."""
+
+    name: str
+    to: str = ""
+
+
+@dataclass
+class Erasure:
+    """What to erase and what to keep. ``concepts`` share one edit (one batched solve)."""
+
+    concepts: list[Concept]
+    preserve: list[str] = field(default_factory=list)
+    contexts: Sequence[str] = ERASE_CONTEXTS
+
+    def __post_init__(self):
+        names = [c.name.strip() for c in self.concepts]
+        if not names:
+            raise SpecError("nothing to erase: give at least one concept")
+        for concept in self.concepts:
+            if not concept.name.strip():
+                raise SpecError("an erase concept is empty")
+            if concept.to.strip().lower() == concept.name.strip().lower():
+                raise SpecError(f"concept '{concept.name}' cannot be its own surrogate")
+        seen: set[str] = set()
+        for name in names:
+            if name.lower() in seen:
+                raise SpecError(f"concept '{name}' is listed twice")
+            seen.add(name.lower())
+        for kept in self.preserve:
+            if not kept.strip():
+                raise SpecError("a preserved concept is empty")
+            if kept.strip().lower() in seen:
+                raise SpecError(f"'{kept.strip()}' is both erased and preserved: remove it from the preserve list")
+        if any(c.count("{}") != 1 or not c.endswith("{}") for c in self.contexts):
+            raise SpecError("every erase context must end with '{}' and contain it once")
+
+    def requests(self, adapter: EncoderAdapter | None = None) -> list[EditRequest]:
+        """Erase requests (concept-major), then preserve requests.
+
+        With ``adapter``, first check that every concept has tokens in its tokenizer.
+        """
+        if adapter is not None:
+            for name in [c.name for c in self.concepts] + list(self.preserve):
+                check_has_tokens(adapter, name)
+        out = []
+        for concept in self.concepts:
+            for context in self.contexts:
+                target = fill(context, concept.to)
+                if target:
+                    out.append(EditRequest(fill(context, concept.name), target, subject=concept.name.strip()))
+        for kept in self.preserve:
+            for context in self.contexts:
+                prompt = fill(context, kept)
+                out.append(EditRequest(prompt, prompt, subject=kept.strip()))
+        return out
+
+    def to_dict(self) -> dict:
+        return {"concepts": [{"concept": c.name, "to": c.to} for c in self.concepts], "preserve": list(self.preserve),
+                "contexts": list(self.contexts)}
+
+
+def check_has_tokens(adapter: EncoderAdapter, text: str) -> None:
+    """Raise :class:`SpecError` if ``text`` tokenizes to nothing but special tokens."""
+    batch = adapter.tokenize([text])
+    if not any(b > a for (a, b), real in zip(batch.offsets[0], batch.attention_mask[0]) if real):
+        raise SpecError(f"concept '{text}' has no tokens in {adapter.name}'s tokenizer")
+
+
+def erase(adapter: EncoderAdapter, erasure: Erasure, config: EditConfig | None = None, **edit_kwargs) -> Patch:
+    """One patch that erases every concept of ``erasure`` and keeps its preserved ones.
+
+    ``config`` defaults to ``EditConfig(templates=ERASE_TEMPLATES)``; ``edit_kwargs`` go to
+    :func:`textedit.edit` (``stats``, ``corpus``, ``cache_dir``, ``component``, ``progress``).
+    """
+    config = config or EditConfig(templates=ERASE_TEMPLATES)
+    patch = edit(adapter, erasure.requests(adapter), config, **edit_kwargs)
+    patch.hyperparameters = {**patch.hyperparameters, "erase_contexts": list(erasure.contexts)}
+    return patch
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+@dataclass
+class ConceptScore:
+    concept: str
+    surrogate: str
+    erased: float  # fraction of held-out prompts closer to the surrogate than to the concept
+    to_concept: float  # mean cos(edited t(c), judge t(c))
+    to_surrogate_before: float  # mean cos(judge t(c), judge t(s))
+    to_surrogate_after: float  # mean cos(edited t(c), judge t(s))
+
+
+@dataclass
+class PreservedScore:
+    concept: str
+    kept: float  # fraction of held-out prompts still closer to themselves than to the surrogate
+    drift: float  # mean 1 − cos(edited t(q), judge t(q))
+
+
+@dataclass
+class ErasureReport:
+    concepts: list[ConceptScore]
+    preserved: list[PreservedScore]
+    neutral: list[tuple[str, float]]  # (prompt, drift)
+
+    @property
+    def erasure_rate(self) -> float:
+        return sum(s.erased for s in self.concepts) / len(self.concepts)
+
+    @property
+    def preservation_rate(self) -> float | None:
+        return sum(s.kept for s in self.preserved) / len(self.preserved) if self.preserved else None
+
+    @property
+    def preserved_drift(self) -> float | None:
+        return sum(s.drift for s in self.preserved) / len(self.preserved) if self.preserved else None
+
+    @property
+    def max_drift(self) -> float:
+        return max((d for _, d in self.neutral), default=0.0)
+
+    @property
+    def mean_drift(self) -> float:
+        return sum(d for _, d in self.neutral) / len(self.neutral) if self.neutral else 0.0
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)
+
+
+def measure_erasure(adapter: EncoderAdapter, patch: Patch, erasure: Erasure, *,
+                    neutral: Sequence[str] = NEUTRAL_PROMPTS, templates: Sequence[str] = ERASE_EVAL_TEMPLATES,
+                    component: str | None = None) -> ErasureReport:
+    """Score an erasure patch (applied and reverted here); the judge is the unedited encoder.
+
+    For concept c, surrogate s and held-out template t (n_t of them), with e' the edited and
+    e the judge's sentence vectors: erased = mean over t of [cos(e'(t(c)), e(t(s))) >
+    cos(e'(t(c)), e(t(c)))]. Preserved concepts q are compared with the surrogate of the
+    first concept (the batch's default surrogate when one ``--to`` was given).
+    """
+    n_t = len(templates)
+    default_to = erasure.concepts[0].to
+    concept_prompts = [fill(t, c.name) for c in erasure.concepts for t in templates]
+    surrogate_prompts = [fill(t, c.to) for c in erasure.concepts for t in templates]
+    kept_prompts = [fill(t, q) for q in erasure.preserve for t in templates]
+    kept_surrogates = [fill(t, default_to) for _ in erasure.preserve for t in templates]
+
+    judge_c, judge_s = adapter.embed(concept_prompts), adapter.embed(surrogate_prompts)
+    judge_q, judge_qs = adapter.embed(kept_prompts), adapter.embed(kept_surrogates)
+    judge_n = adapter.embed(list(neutral))
+    patch.apply(adapter, component)
+    try:
+        edited_c, edited_q, edited_n = adapter.embed(concept_prompts), adapter.embed(kept_prompts), \
+            adapter.embed(list(neutral))
+    finally:
+        patch.revert(adapter, component)
+
+    def per_concept(x: torch.Tensor) -> list[float]:
+        return x.reshape(-1, n_t).mean(1).tolist()
+
+    to_concept, to_surrogate = _cos(edited_c, judge_c), _cos(edited_c, judge_s)
+    scores = [ConceptScore(c.name, c.to, *values) for c, *values in zip(
+        erasure.concepts, per_concept((to_surrogate > to_concept).double()), per_concept(to_concept),
+        per_concept(_cos(judge_c, judge_s)), per_concept(to_surrogate))]
+    preserved = []
+    if erasure.preserve:
+        own, other = _cos(edited_q, judge_q), _cos(edited_q, judge_qs)
+        preserved = [PreservedScore(q, kept, 1 - cos) for q, kept, cos in zip(
+            erasure.preserve, per_concept((own > other).double()), per_concept(own))]
+    drift = [(p, float(1 - c)) for p, c in zip(neutral, _cos(edited_n, judge_n))]
+    return ErasureReport(scores, preserved, drift)
+
+
+def parse_concept_list(text: str) -> list[str]:
+    """Concepts from a comma-separated list or a file's lines (blank lines and ``#`` comments skipped)."""
+    parts = text.splitlines() if "\n" in text else text.split(",")
+    return [p.strip() for p in parts if p.strip() and not p.strip().startswith("#")]
+
+
+__all__ = ["Concept", "Erasure", "ErasureReport", "ERASE_CONTEXTS", "ERASE_EVAL_TEMPLATES", "erase", "fill",
+           "measure_erasure", "parse_concept_list"]
