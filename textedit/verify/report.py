@@ -136,7 +136,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _number(value) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
+    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
 
 
 def render_html(result: VerifyResult, document: dict) -> str:
