@@ -62,6 +62,9 @@ class Patch:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     requests: list[dict] = field(default_factory=list)
     version: str = __version__
+    #: what a component needs before the patch fits, per component: a textual-inversion
+    #: anchor ``{"token", "file", "sha256"}`` that was loaded into it when the edit was made
+    requires: dict[str, dict] = field(default_factory=dict)
 
     # -- identity ----------------------------------------------------------------------
 
@@ -89,6 +92,7 @@ class Patch:
             "requests": self.requests,
             "modules": [{"component": d.component, "layer": d.layer, "module": d.module, "rank": d.delta.rank}
                         for d in self.deltas],
+            **({"requires": self.requires} if self.requires else {}),
         }
 
     @classmethod
@@ -113,7 +117,8 @@ class Patch:
                    base_fingerprints={c: f for p in patches for c, f in p.base_fingerprints.items()},
                    family="+".join(dict.fromkeys(p.family for p in patches)), method=patches[0].method,
                    hyperparameters=by_component("hyperparameters"),
-                   requests=[r for i, r in enumerate(requests) if r not in requests[:i]])
+                   requests=[r for i, r in enumerate(requests) if r not in requests[:i]],
+                   requires={c: r for p in patches for c, r in p.requires.items()})
 
     # -- files -------------------------------------------------------------------------
 
@@ -165,7 +170,7 @@ class Patch:
             raise PatchError(f"'{weights_path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
         return cls(deltas, config["base_fingerprints"], config["family"], config["method"],
                    config.get("hyperparameters", {}), config.get("requests", []),
-                   config.get("textedit_version", "unknown"))
+                   config.get("textedit_version", "unknown"), config.get("requires", {}))
 
     # -- applying ----------------------------------------------------------------------
 
@@ -198,8 +203,12 @@ class Patch:
                 current = _state(adapter.model).get("base_fingerprint") or adapter.fingerprint()
                 expected = self.base_fingerprints.get(name)
                 if current != expected:
+                    needs = self.requires.get(name)
+                    hint = (f"; it needs the anchor embedding '{needs['file']}' (token {needs['token']}, sha256 "
+                            f"{needs['sha256'][:12]}…) loaded first" if needs else
+                            " (another model or other weights)")
                     raise PatchError(f"patch made on model {str(expected)[:12]}… cannot be applied to "
-                                     f"{name} with fingerprint {current[:12]}… (another model or other weights)")
+                                     f"{name} with fingerprint {current[:12]}…{hint}")
                 fingerprints[name] = current
             for d in self.deltas:
                 if d.component == name:
