@@ -96,12 +96,15 @@ class EditConfig:
                 "seed": self.seed, **{name: self.get(name) for name in used}}
 
 
-def default_layers(adapter: EncoderAdapter) -> list[int]:
-    """Layers edited when none are given: ``DEFAULT_LAYER_SPAN`` of the depth."""
+def default_layers(adapter: EncoderAdapter, method: str = "memit") -> list[int]:
+    """Layers edited when none are given: ``DEFAULT_LAYER_SPAN`` of the depth.
+
+    ROME edits one layer: the first of that block.
+    """
     n = adapter.num_layers
     first = min(n - 1, round(DEFAULT_LAYER_SPAN[0] * n))
     last = max(first, min(n - 1, round(DEFAULT_LAYER_SPAN[1] * n)))
-    return list(range(first, last + 1))
+    return [first] if method == "rome" else list(range(first, last + 1))
 
 
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
@@ -115,7 +118,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     config = config or EditConfig()
     if not requests:
         raise SpecError("no edit requests given")
-    layers = adapter.check_layers(config.layers if config.layers is not None else default_layers(adapter))
+    layers = adapter.check_layers(config.layers if config.layers is not None else
+                                default_layers(adapter, config.method))
     if config.method == "rome" and len(layers) != 1:
         raise SpecError(f"method 'rome' edits one layer, got layers {layers}: use 'memit' for several")
     fingerprint = adapter.fingerprint()

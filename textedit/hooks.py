@@ -95,9 +95,12 @@ def add_to_output(module: nn.Module, delta_fn: Callable[[torch.Tensor], torch.Te
     """Replace the output ``y`` of ``module`` with ``y + delta_fn(y)`` during the block.
 
     ``delta_fn`` returns a tensor of ``y``'s shape (zero where nothing is added); it is
-    how a trainable vector is injected at chosen token positions.
+    how a trainable vector is injected at chosen token positions. A module that returns a
+    tuple (a transformer block) has the delta added to its first element, the hidden states.
     """
     def hook(_module, _args, output):
+        if isinstance(output, tuple):
+            return (output[0] + delta_fn(output[0]),) + output[1:]
         return output + delta_fn(output)
 
     handle = module.register_forward_hook(hook)

@@ -77,6 +77,9 @@ class EncoderAdapter(abc.ABC):
     layer_list: ClassVar[str]
     #: path, inside one block, of the MLP down-projection ``nn.Linear``
     down_proj: ClassVar[str]
+    #: path, inside one block, of the attention sublayer's output projection (its output is
+    #: what attention adds to the stream; ``textedit locate`` restores it)
+    attention_out: ClassVar[str]
     #: (path inside one block, positional argument) of the residual stream the MLP output
     #: is added to, so that ``z = residual + v`` is the stream right after the MLP.
     residual: ClassVar[tuple[str, int]]
@@ -138,6 +141,9 @@ class EncoderAdapter(abc.ABC):
 
     def residual_module(self, layer: int) -> nn.Module:
         return self._blocks[layer].get_submodule(self.residual[0])
+
+    def attention_out_module(self, layer: int) -> nn.Module:
+        return self._blocks[layer].get_submodule(self.attention_out)
 
     def block(self, layer: int) -> nn.Module:
         return self._blocks[layer]

@@ -28,6 +28,7 @@ class BertAdapter(EncoderAdapter):
     model_types = ("bert",)
     layer_list = "encoder.layer"
     down_proj = "output.dense"
+    attention_out = "attention.output.dense"
     residual = ("output", 1)
     default_consumer = ConsumerTokenization(max_length=256, pad_to_max_length=False, passes_attention_mask=True)
 

@@ -23,6 +23,7 @@ class CLIPAdapter(EncoderAdapter):
     model_types = ("clip_text_model", "clip")
     layer_list = "encoder.layers"
     down_proj = "mlp.fc2"
+    attention_out = "self_attn.out_proj"
     residual = ("layer_norm2", 0)
     default_consumer = ConsumerTokenization(max_length=77, pad_to_max_length=True, passes_attention_mask=False)
     causal = True

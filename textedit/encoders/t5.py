@@ -24,6 +24,7 @@ class T5Adapter(EncoderAdapter):
     model_types = ("t5", "umt5", "mt5")
     layer_list = "encoder.block"
     down_proj = "layer.1.DenseReluDense.wo"
+    attention_out = "layer.0.SelfAttention.o"
     residual = ("layer.1", 0)
     default_consumer = ConsumerTokenization(max_length=512, pad_to_max_length=False, passes_attention_mask=True)
 
