@@ -7,15 +7,22 @@ pooled vector, and how the pipeline tokenizes for it (padded to a fixed length, 
 attention mask). Everything family-specific lives in :data:`FAMILIES`; no code branches on
 a family's name.
 
-What reaches the denoiser. Encoder layers are ``0 … n−1`` and ``hidden_states[j]`` is the
-output of layer ``j − 1`` (``hidden_states[0]`` the embeddings), so ``hidden_states[h]`` for
-``h < 0`` depends on layers ``0 … n + h``: the penultimate state (``h = −2``) never sees
-the last layer. The pooled vector is the final layer norm of the *last* layer's output at
-the EOS token (CLIP, then the projection for ``…WithProjection``), so every layer reaches
-it. Hence, for an edit of layer ``l``:
+What reaches the denoiser. An edit of layer ``l`` changes the MLP output at the key token
+(the subject's last token) and, through the attention of layers ``l+1 … n−1``, the states
+of the tokens after it. ``hidden_states[j]`` is the output of layer ``j − 1``
+(``hidden_states[0]``: the embeddings), so ``hidden_states[h]`` for ``h < 0`` is computed by
+layers ``0 … n + h``: the penultimate state (``h = −2``) never sees the last layer. The
+pooled vector is the final layer norm of the last layer's output *at the EOS token* (CLIP,
+then the projection of ``…WithProjection``). The graph from the last layer to it exists,
+but the MLP acts on each token alone, so a last-layer edit at the key token has no later
+attention to carry it to EOS: it never reaches the pooled vector. Hence
 
-    per-token conditioning changes   iff  hidden_state is not None and l ≤ n + hidden_state
-    pooled conditioning changes      iff  pooled
+    per-token states hidden_states[h] change   iff  l ≤ n + h
+    the pooled vector changes                  iff  l ≤ n − 2
+
+(measured on the tiny pipelines: a perturbation of the last layer's MLP output at the key
+token leaves ``hidden_states[-2]`` and the pooled vector bit-identical; see
+``tests/verify/test_verify_pipelines.py``).
 """
 
 from __future__ import annotations
@@ -65,11 +72,11 @@ class Reading:
         return tuple(names)
 
     def reached_by(self, layer: int, num_layers: int) -> tuple[str, ...]:
-        """The outputs an edit of ``layer`` changes (see the module docstring)."""
+        """The outputs an edit of ``layer`` at the key token changes (see the module docstring)."""
         reached = []
         if self.hidden_state is not None and layer <= num_layers + self.hidden_state:
             reached.append(self.outputs()[0])
-        if self.pooled:
+        if self.pooled and layer <= num_layers - 2:  # a later layer's attention carries it to EOS
             reached.append("pooled vector")
         return tuple(reached)
 
@@ -238,9 +245,15 @@ def reach_warnings(family: Family, edited: Mapping[str, tuple[list[int], int]]) 
         unseen = [layer for layer in layers if not reading.reached_by(layer, num_layers)]
         pooled_only = [layer for layer in layers if reading.reached_by(layer, num_layers) == ("pooled vector",)]
         if unseen:
-            messages.append(f"{component} layer{_layers(unseen)} cannot reach the {family.title} denoiser: it reads "
-                            f"only the {' and '.join(reading.outputs())} of {component}, computed before that "
-                            "layer; this part of the edit changes nothing in the images")
+            why = []
+            if reading.hidden_state is not None:
+                why.append(f"its per-token states come from hidden_states[{reading.hidden_state}], computed by "
+                           f"layers ≤ {num_layers + reading.hidden_state}")
+            if reading.pooled:
+                why.append("its pooled vector is read at the EOS token, and no attention after the last layer "
+                           "carries the edit there")
+            messages.append(f"{component} layer{_layers(unseen)} cannot reach the {family.title} denoiser: "
+                            f"{'; '.join(why)}. This part of the edit changes nothing in the images")
         if pooled_only and reading.hidden_state is None:
             messages.append(f"{family.title} reads only the pooled vector of {component}: its edit (layer"
                             f"{_layers(pooled_only)}) changes the global conditioning, not the per-token states "

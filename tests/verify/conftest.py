@@ -1,0 +1,57 @@
+"""Tiny SD 1.x / SDXL / SD3 / FLUX pipelines and a tiny CLIPModel, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tiny_models import (build_tiny_clip_model, build_tiny_flux_pipeline, build_tiny_sd3_pipeline,
+                         build_tiny_sdxl_pipeline)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def image_sizes() -> dict[str, int | None]:
+    """Image size per family: the tiny pipeline's default, or 32 for FLUX (its default is 128·VAE scale)."""
+    return {"sd": None, "sdxl": None, "sd3": None, "flux": 32}
+
+
+@pytest.fixture(scope="session")
+def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
+    """Every tiny pipeline folder by family name."""
+    return {"sd": sd_path, "sdxl": build_tiny_sdxl_pipeline(tiny_root / "sdxl"),
+            "sd3": build_tiny_sd3_pipeline(tiny_root / "sd3"), "flux": build_tiny_flux_pipeline(tiny_root / "flux")}
+
+
+@pytest.fixture(scope="session")
+def clip_model_path(tiny_root) -> Path:
+    return build_tiny_clip_model(tiny_root / "clip_model")
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory) -> Path:
+    """The first 300 prompts of the shipped corpus: statistics in a second on the tiny encoders."""
+    path = tmp_path_factory.mktemp("verify_corpus") / "corpus.txt"
+    shipped = (REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()
+    path.write_text("\n".join(shipped[:300]))
+    return path
+
+
+@pytest.fixture
+def textedit_cli(monkeypatch, capsys):
+    """Run ``textedit ARGS…`` in-process; returns (exit code, stdout, stderr)."""
+    import sys
+
+    from textedit import cli
+
+    def run(*args) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = exc.code or 0
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return run

@@ -1,0 +1,110 @@
+"""Every family end to end on tiny random pipelines: `textedit apply --pipeline-path` edits
+the pipeline's own encoders (all of them, into one patch), the edit moves the prompt
+embeddings of the query (through the pipeline's own ``encode_prompt``) far more than those
+of neutral prompts, `textedit verify` writes the grid and the report, and reverting the
+patch gives the original images bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+from textedit.patch import Patch
+from textedit.verify import detect_family, load_pipeline
+from textedit.verify.generate import Sampling, draw
+
+QUERY = "a photo of the mascot of acme on the beach"
+NEUTRAL = ("a dog running on the grass", "a red sports car on a mountain road", "a bowl of soup on a wooden table")
+
+
+def encode(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(per-token prompt embeddings, pooled embeddings or None) from the pipeline's own encode_prompt."""
+    with torch.no_grad():
+        if family == "sd":
+            return pipe.encode_prompt(prompt, "cpu", 1, False)[0], None
+        if family == "flux":
+            embeds, pooled, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device="cpu", num_images_per_prompt=1)
+            return embeds, pooled
+        out = pipe.encode_prompt(prompt=prompt, prompt_2=None, **({"prompt_3": None} if family == "sd3" else {}),
+                                 device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
+        return out[0], out[2]
+
+
+def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    return float((after - before).norm() / before.norm())
+
+
+@pytest.fixture(scope="module")
+def spec_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("verify_spec") / "mascot.json"
+    path.write_text(json.dumps({"anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme",
+                                                                       "subject": "acme"}],
+                                "neutral": list(NEUTRAL), "layers": [0, 1]}))
+    return path
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux"])
+def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_file, corpus_file, textedit_cli,
+                                    tmp_path):
+    path = pipeline_paths[family]
+    code, out, err = textedit_cli("apply", spec_file, "--pipeline-path", path, "--component", "all", "--corpus",
+                                  corpus_file, "--cache-dir", tmp_path / "cache", "--out", tmp_path / "patch")
+    assert code == 0, err
+    patch = Patch.load(tmp_path / "patch")
+    expected = {"sd": ["text_encoder"], "sdxl": ["text_encoder", "text_encoder_2"],
+                "sd3": ["text_encoder", "text_encoder_2", "text_encoder_3"],
+                "flux": ["text_encoder", "text_encoder_2"]}[family]
+    assert patch.components == expected and sorted(patch.base_fingerprints) == expected
+    assert all(patch.hyperparameters[c]["scope"] == "pipeline" for c in expected) if len(expected) > 1 else \
+        patch.hyperparameters["scope"] == "pipeline"
+
+    pipe = load_pipeline(path, detect_family(path))
+    prompts = (QUERY, *NEUTRAL)
+    before = {p: encode(pipe, family, p) for p in prompts}
+    patch.apply(pipe)
+    after = {p: encode(pipe, family, p) for p in prompts}
+    patch.revert(pipe)
+    per_token = {p: relative_change(before[p][0], after[p][0]) for p in prompts}
+    assert per_token[QUERY] > 2 * max(per_token[p] for p in NEUTRAL), per_token
+    if before[QUERY][1] is not None:  # SDXL, SD3, FLUX read a pooled vector too: the edit reaches it
+        assert relative_change(before[QUERY][1], after[QUERY][1]) > 1e-4
+    if family == "sdxl":  # one patch edits both encoders: each half of the concatenated states moves
+        width = pipe.text_encoder.config.hidden_size
+        halves = before[QUERY][0][..., :width], after[QUERY][0][..., :width]
+        assert relative_change(*halves) > 1e-3
+        assert relative_change(before[QUERY][0][..., width:], after[QUERY][0][..., width:]) > 1e-3
+
+    # bit-exact revert: the same seed draws the same image before the patch and after its revert
+    sampling = Sampling(steps=2, guidance_scale=5.0, height=image_sizes[family], width=image_sizes[family])
+    first = draw(pipe, QUERY, 0, sampling)
+    patch.apply(pipe)
+    patched = draw(pipe, QUERY, 0, sampling)
+    patch.revert(pipe)
+    third = draw(pipe, QUERY, 0, sampling)
+    assert torch.equal(first, third)
+    assert not torch.equal(first, patched)
+
+    size = ["--size", image_sizes[family]] if image_sizes[family] else []
+    report = tmp_path / "report"
+    code, out, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", path, "--pipeline", family,
+                                  "--seeds", "0,1", "--steps", "2", "--out", report, *size)
+    assert code == 0, err
+    metrics = json.loads((report / "metrics.json").read_text())
+    kinds = [row["kind"] for row in metrics["rows"]]
+    assert kinds == ["anchor", "query", "neutral", "neutral", "neutral"]
+    query = metrics["rows"][1]
+    assert query["prompt"] == QUERY and query["pixel_change"] > 0
+    assert metrics["pipeline"]["family"] == family and metrics["patch"]["id"] == patch.id
+    sheet = Image.open(report / "contact_sheet.png")
+    height = first.shape[1]
+    cell = max(128, min(256, height))
+    assert sheet.height >= 5 * cell and sheet.width >= 4 * cell  # 5 prompts, (before, after) × 2 seeds
+    page = (report / "index.html").read_text()
+    assert patch.id in page and QUERY in page and "contact_sheet.png" in page
+    assert (report / "images" / "r01_s1_after.png").is_file()
+    assert "report written to" in out
+    # the verified pipeline was left as it was
+    assert torch.equal(draw(pipe, QUERY, 0, sampling), first)
