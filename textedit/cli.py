@@ -1,4 +1,4 @@
-"""The ``textedit`` command line: ``apply``, ``show``, ``stats``, ``inspect``.
+"""The ``textedit`` command line: ``apply``, ``show``, ``stats``, ``inspect``, ``eval``, ``locate``.
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
 """
@@ -198,6 +198,125 @@ def inspect(
     for row in adapter.describe_layers():
         table.add_row(*(str(row[c]) for c in ("layer", "module", "d_out", "d_in", "dtype")))
     out.print(table)
+
+
+@app.command("eval")
+def eval_(
+    benchmark: Path = typer.Argument(..., help="TIMED or RoAD CSV (format told from the header)"),
+    model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)"),
+    component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ..."),
+    method: str = typer.Option("memit", help="one or more methods, comma-separated: rome,memit,alphaedit,ridge"),
+    layers: Optional[list[str]] = typer.Option(None, help="layer set, e.g. '1-3'; repeat for several sets"),
+    value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
+    mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit); "
+                                            "'single,batch' runs both"),
+    limit: Optional[int] = typer.Option(None, help="only the first N rows"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write every setting's per-row results here"),
+    seed: Optional[int] = typer.Option(None, help="random seed"),
+    corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
+    cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
+    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+):
+    """Edit every row of BENCHMARK and score efficacy, generality and specificity (frozen judge)."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .corpus import load_corpus
+    from .editor import EditConfig, resolve_layers
+    from .encoders import DEFAULT_MODEL
+    from .eval.benchmark import FORMAT_NAMES, load_benchmark
+    from .eval.run import MODES, Evaluator
+    from .io import atomic_write_text
+
+    fmt, cases = load_benchmark(benchmark, limit)
+    modes = [m.strip() for m in mode.split(",")]
+    for m in modes:
+        if m not in MODES:
+            raise TexteditError(f"--mode '{m}': use single, batch or single,batch")
+    layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
+    settings = [{k: v for k, v in {"method": name.strip(), "layers": layer_set, "value": value,
+                                   "seed": seed}.items() if v is not None}
+                for name in method.split(",") for layer_set in layer_sets]
+    configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
+    stats_corpus = load_corpus(corpus) if corpus else None
+    adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
+    for config in configs:
+        resolve_layers(adapter, config)
+    with err.status("judging the unedited encoder"):
+        evaluator = Evaluator(adapter, cases, corpus=stats_corpus, cache_dir=cache_dir)
+    results = [evaluator.baseline()]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        for config in configs:
+            for m in modes:
+                task = bar.add_task(f"{config.method} {m}", total=len(cases))
+                results.append(evaluator.run(config, m, on_case=lambda: bar.advance(task)))
+                bar.remove_task(task)
+
+    table = Table(title=f"{benchmark.name} ({FORMAT_NAMES[fmt]}, {len(cases)} rows) on "
+                        f"{adapter.name}")
+    for column in ("setting", "mode", "efficacy", "generality", "specificity", "drift", "s / edit"):
+        table.add_column(column, justify="left" if column in ("setting", "mode") else "right")
+    for r in results:
+        s = r.summary
+        table.add_row(r.label, r.mode, f"{s.efficacy:.1%}", f"{s.generality:.1%}", f"{s.specificity:.1%}",
+                      f"{s.drift:.4f}", "-" if not r.edits else f"{r.seconds_per_edit:.2f}")
+    out.print(table)
+    if json_out is not None:
+        report = {"benchmark": str(benchmark), "format": fmt, "model": model or DEFAULT_MODEL,
+                  "fingerprint": adapter.fingerprint(), "rows": len(cases),
+                  "results": [r.to_dict() for r in results]}
+        atomic_write_text(json.dumps(report, indent=1), json_out)
+        out.print(f"per-row results written to {json_out}")
+
+
+@app.command()
+def locate(
+    model: str = typer.Argument(..., help="model id or folder ('default': the packaged MiniLM)"),
+    prompt: str = typer.Option(..., help="the prompt to trace"),
+    subject: Optional[str] = typer.Option(None, help="substring of PROMPT whose embeddings are corrupted "
+                                                     "(default: the whole prompt)"),
+    component: Optional[str] = typer.Option(None, help="pipeline component"),
+    sites: str = typer.Option("hidden,mlp,attention", help="states to restore, comma-separated"),
+    samples: int = typer.Option(10, help="noise samples"),
+    noise: float = typer.Option(3.0, help="noise std, in units of the embedding matrix's std"),
+    window: int = typer.Option(1, help="consecutive layers restored together (mlp, attention)"),
+    seed: int = typer.Option(0, help="seed of the noise"),
+    out_png: Path = typer.Option(Path("locate.png"), "--out", help="heatmap PNG"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the scores here"),
+    top: int = typer.Option(5, help="how many best sites to print"),
+    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+):
+    """Causal tracing: which layer and token of MODEL carry SUBJECT's meaning in PROMPT."""
+    import json
+
+    from .encoders import DEFAULT_MODEL
+    from .io import atomic_write_text
+    from .locate import save_heatmap, trace
+
+    adapter = _load(DEFAULT_MODEL if model == "default" else model, component, dtype, device, False)
+    with err.status("tracing"):
+        result = trace(adapter, prompt, subject, sites=[s.strip() for s in sites.split(",")], samples=samples,
+                       noise=noise, window=window, seed=seed)
+    save_heatmap(result, out_png)
+    table = Table(title=f"best sites (corrupted output keeps cos {result.corrupted_similarity:.3f} to the clean one)")
+    for column in ("site", "layer", "token", "score"):
+        table.add_column(column, justify="right" if column in ("layer", "score") else "left")
+    for site, layer, t, score in result.best(top):
+        table.add_row(site, str(layer), f"{t}: {result.tokens[t]}", f"{score:.3f}")
+    out.print(table)
+    if "mlp" in result.scores:
+        by_layer = result.at_last_subject_token("mlp")
+        ranked = sorted(range(len(by_layer)), key=lambda l: -float(by_layer[l]))
+        out.print(f"mlp at the subject's last token ('{result.tokens[result.subject_positions[-1]]}'): layers by "
+                  f"score {', '.join(f'{l} ({float(by_layer[l]):.3f})' for l in ranked[:3])}")
+    out.print(f"heatmap written to {out_png}")
+    if json_out is not None:
+        atomic_write_text(json.dumps({"model": model, **result.to_dict()}, indent=1), json_out)
+        out.print(f"scores written to {json_out}")
 
 
 def _quiet_libraries() -> None:

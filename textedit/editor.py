@@ -107,6 +107,15 @@ def default_layers(adapter: EncoderAdapter, method: str = "memit") -> list[int]:
     return [first] if method == "rome" else list(range(first, last + 1))
 
 
+def resolve_layers(adapter: EncoderAdapter, config: EditConfig) -> list[int]:
+    """The layers ``config`` edits on ``adapter`` (its own or the defaults), checked."""
+    layers = adapter.check_layers(config.layers if config.layers is not None else
+                                  default_layers(adapter, config.method))
+    if config.method == "rome" and len(layers) != 1:
+        raise SpecError(f"method 'rome' edits one layer, got layers {layers}: use 'memit' for several")
+    return layers
+
+
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False) -> Patch:
@@ -118,10 +127,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     config = config or EditConfig()
     if not requests:
         raise SpecError("no edit requests given")
-    layers = adapter.check_layers(config.layers if config.layers is not None else
-                                default_layers(adapter, config.method))
-    if config.method == "rome" and len(layers) != 1:
-        raise SpecError(f"method 'rome' edits one layer, got layers {layers}: use 'memit' for several")
+    layers = resolve_layers(adapter, config)
     fingerprint = adapter.fingerprint()
     if config.method in NEEDS_STATISTICS:
         missing = [layer for layer in layers if stats is None or layer not in stats]

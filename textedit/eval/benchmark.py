@@ -63,6 +63,7 @@ ROAD_COLUMNS = ["Prompt", "Old", "New"] + [f"{name}{i}" for i in range(1, N_PROB
     "Positive", "Positive_old", "Positive_new")] + [f"{name}{i}" for i in range(1, N_PROBES + 1)
                                                      for name in ("Negative", "Negative_new")] + ["Type", "Oracle"]
 FORMATS = {"timed": TIMED_COLUMNS, "road": ROAD_COLUMNS}
+FORMAT_NAMES = {"timed": "TIMED", "road": "RoAD"}
 
 
 def _timed_case(row: int, cell) -> EvalCase:
@@ -100,7 +101,7 @@ def detect_format(header: list[str], source: str = "<csv>") -> str:
             f"{source}: not a TIMED or RoAD benchmark; expected the columns "
             f"TIMED: old,new,positive1..5,gt1..5,negative1..5,gn1..5 or RoAD: Prompt,Old,New,Positive1..5,"
             f"Positive_old1..5,Positive_new1..5,Negative1..5,Negative_new1..5,Type,Oracle")
-    raise BenchmarkError(f"{source}: looks like {best.upper() if best == 'road' else 'TIMED'} but lacks the "
+    raise BenchmarkError(f"{source}: looks like {FORMAT_NAMES[best]} but lacks the "
                          f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
 
 

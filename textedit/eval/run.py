@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..editor import NEEDS_STATISTICS, EditConfig, default_layers, edit
+from ..editor import NEEDS_STATISTICS, EditConfig, edit, resolve_layers
 from ..encoders.base import EncoderAdapter
 from ..requests import EditRequest
 from ..stats import compute_stats
@@ -75,8 +75,7 @@ class Evaluator:
         """Edit and score every case under ``config`` in ``mode``; ``on_case`` ticks a progress bar."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        layers = self.adapter.check_layers(config.layers if config.layers is not None else
-                                           default_layers(self.adapter, config.method))
+        layers = resolve_layers(self.adapter, config)
         stats = None
         if config.method in NEEDS_STATISTICS:
             stats = compute_stats(self.adapter, layers, self.corpus, scope=config.scope, cache_dir=self.cache_dir)

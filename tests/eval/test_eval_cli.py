@@ -1,0 +1,61 @@
+"""`textedit eval` end to end on a tiny encoder: the side-by-side table and the per-row JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from textedit import cli
+
+REPO = Path(__file__).resolve().parents[2]
+ROAD_SAMPLE = REPO / "tests" / "data" / "road_sample.csv"
+
+
+def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
+    monkeypatch.setattr(cli, "out", Console(width=200))  # a wide terminal: table cells unabridged
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_eval_compares_methods_and_modes(monkeypatch, capsys, tmp_path, bert_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join((REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()[:200]))
+    report = tmp_path / "out" / "eval.json"
+    code, out, err = run(monkeypatch, capsys, "eval", ROAD_SAMPLE, "--model", bert_path, "--method",
+                         "memit,alphaedit", "--layers", "0-1", "--layers", "1", "--value", "direct", "--mode",
+                         "single,batch", "--json", report, "--corpus", corpus, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    for column in ("unedited", "efficacy", "generality", "specificity", "drift"):
+        assert column in out, out
+    data = json.loads(report.read_text())
+    assert {r["label"] for r in data["results"]} == {"unedited", "memit L0,1 direct", "memit L1 direct",
+                                                    "alphaedit L0,1 direct", "alphaedit L1 direct"}
+    assert data["format"] == "road" and data["rows"] == 3
+    results = data["results"]
+    assert len(results) == 1 + 2 * 2 * 2  # baseline + methods × layer sets × modes
+    assert {r["mode"] for r in results[1:]} == {"single", "batch"}
+    assert all(len(r["rows"]) == 3 for r in results)
+    assert all(set(r["summary"]) >= {"efficacy", "generality", "specificity", "drift"} for r in results)
+
+
+def test_eval_bad_input_is_one_line(monkeypatch, capsys, tmp_path, bert_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\nwho,me\n")
+    for args, fragment in [((bad,), "not a TIMED or RoAD"),
+                           ((ROAD_SAMPLE, "--mode", "all"), "--mode 'all'"),
+                           ((ROAD_SAMPLE, "--method", "memit,rome", "--layers", "0-1"), "one layer"),
+                           ((ROAD_SAMPLE, "--layers", "0-9"), "out of range")]:
+        report = tmp_path / "never.json"
+        code, out, err = run(monkeypatch, capsys, "eval", *args, "--model", bert_path, "--json", report)
+        assert code == 2 and "Traceback" not in err and fragment in err, err
+        assert err.strip().splitlines()[-1].startswith("error:")
+        assert not report.exists()
