@@ -54,7 +54,12 @@ def _load(model: str, component: str | None, dtype: str | None, device: str, tru
 def apply(
     spec: Path = typer.Argument(..., help="edit spec (JSON)"),
     model: Optional[str] = typer.Option(None, help="model id or folder; overrides the spec's 'model'"),
-    component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ..."),
+    component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ...; "
+                                                       "with --pipeline-path also 'all'"),
+    pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline (hub id or "
+                                                "folder): edit its own encoders, as it reads them"),
+    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path: sd | sd2 | sdxl | sd3 | flux "
+                                              "| auto"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
     method: Optional[str] = typer.Option(None, help="rome | memit | alphaedit | ridge"),
     layers: Optional[str] = typer.Option(None, help="layers to edit, e.g. '1,2' or '1-3'"),
@@ -66,7 +71,8 @@ def apply(
     weight_decay: Optional[float] = typer.Option(None, help="penalty on ‖δ‖²/‖z‖² (value optimize)"),
     threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
     alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
-    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
+    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
+                                                   "--pipeline-path)"),
     seed: Optional[int] = typer.Option(None, help="random seed"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
@@ -87,22 +93,45 @@ def apply(
                  "lr": lr, "clamp": clamp, "weight_decay": weight_decay, "threshold": threshold, "alpha": alpha,
                  "scope": scope, "seed": seed}
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
+        settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
     stats_corpus = load_corpus(corpus) if corpus else None
-    model_ref = model or parsed.model or DEFAULT_MODEL
     component = component or parsed.component
-    adapter = _load(model_ref, component, dtype, device, trust_remote_code)
     out_dir = out_dir or Path("patches") / spec.stem
+    if pipeline_path is not None:
+        if model is not None or trust_remote_code:
+            raise TexteditError("--pipeline-path names the model: drop --model / --trust-remote-code")
+        if parsed.anchor_embedding is not None or parsed.erasure is not None:
+            raise TexteditError(f"{spec.name} edits one encoder (anchor_embedding or erase): use --model "
+                                f"{pipeline_path} --component text_encoder")
+        return _apply_to_pipeline(spec.name, parsed, config, pipeline_path, pipeline, component, out_dir,
+                                  stats_corpus, cache_dir, dtype, device)
+    model_ref = model or parsed.model or DEFAULT_MODEL
+    adapter = _load(model_ref, component, dtype, device, trust_remote_code)
+    if parsed.erasure is not None:
+        return _erase_and_report(f"{spec.name} on {adapter.name}", adapter, parsed.erasure, settings, out_dir,
+                                 component, stats_corpus, cache_dir)
+    requires = {}
+    if parsed.anchor_embedding is not None:  # the learned anchor token joins the encoder before the edit
+        from .anchor import add_anchor
+        requires[component or "encoder"] = add_anchor(adapter, parsed.anchor_embedding, parsed.anchor, component)
 
     started = time.perf_counter()
     patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
                  component=component or "encoder", progress=True)
     seconds = time.perf_counter() - started
+    patch.requires = requires
     patch.save(out_dir)
     report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component)
+    _print_measure(f"{spec.name} on {adapter.name}: {patch.method}, layers {patch.hyperparameters['layers']}, "
+                   f"value {patch.hyperparameters['value']}", report)
+    out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
 
-    table = Table(title=f"{spec.name} on {adapter.name}: {patch.method}, layers "
-                        f"{patch.hyperparameters['layers']}, value {patch.hyperparameters['value']}")
+
+def _print_measure(title: str, report) -> None:
+    """The before/after table of a :class:`~textedit.metrics.EditReport` and its neutral drift."""
+    table = Table(title=title)
     table.add_column("query")
     table.add_column("target")
     table.add_column("similarity before", justify="right")
@@ -118,7 +147,6 @@ def apply(
     for prompt, d in report.neutral:
         drift.add_row(prompt, f"{d:.4f}")
     out.print(drift)
-    out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
 
 
 @app.command()
@@ -144,6 +172,8 @@ def show(
                                                          f"‖ΔW‖ = {d.delta.dense().norm().item():.4g}")
     for key, value in patch.hyperparameters.items():
         table.add_row(key, str(value))
+    for name, needs in patch.requires.items():
+        table.add_row(f"requires ({name})", f"anchor {needs['token']} from {needs['file']} (sha256 {needs['sha256'][:12]}…)")
     out.print(table)
     if model is None:
         return
@@ -270,6 +300,260 @@ def eval_(
                   "results": [r.to_dict() for r in results]}
         atomic_write_text(json.dumps(report, indent=1), json_out)
         out.print(f"per-row results written to {json_out}")
+
+
+def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipeline: str, component: str | None,
+                       out_dir: Path, corpus, cache_dir: Path | None, dtype: str | None, device: str) -> None:
+    """``apply --pipeline-path``: edit the pipeline's own encoder(s) and write one patch for all."""
+    from .metrics import NEUTRAL_PROMPTS, measure
+    from .patch import Patch
+    from .verify.pipelines import detect_family, edit_pipeline, present_components
+
+    family = detect_family(pipeline_path, pipeline)
+    present = present_components(pipeline_path, family)
+    if component is None:
+        raise TexteditError(f"choose what to edit in the {family.title} pipeline: --component "
+                            f"{'|'.join(present + ['all'])}")
+    if component != "all" and component not in present:
+        raise TexteditError(f"the {family.title} pipeline '{pipeline_path}' has no text encoder '{component}' "
+                            f"(it has {', '.join(present)}; or use all)")
+    parts, seconds = [], 0.0
+    edits = edit_pipeline(pipeline_path, family, parsed.requests, config, present if component == "all" else
+                          [component], corpus=corpus, cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
+    while True:
+        started = time.perf_counter()
+        part = next(edits, None)
+        seconds += time.perf_counter() - started
+        if part is None:
+            break
+        requests = [r for r in parsed.requests if r.component in (None, part.component)]
+        report = measure(part.adapter, part.patch, requests, parsed.neutral or NEUTRAL_PROMPTS,
+                         component=part.component)
+        _print_measure(f"{spec_name} on {part.adapter.name} ({family.title}): {part.patch.method}, layers "
+                       f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}", report)
+        parts.append(part.patch)
+    if not parts:
+        raise TexteditError(f"no request of the spec is for {component}")
+    patch = Patch.combine(parts)
+    patch.save(out_dir)
+    out.print(f"patch {patch.id} for {', '.join(patch.components)} written to {out_dir} ({seconds:.1f} s to edit)")
+
+
+@app.command()
+def verify(
+    patch_dir: Path = typer.Argument(..., help="patch directory"),
+    pipeline_path: str = typer.Option(..., "--pipeline-path", help="diffusers pipeline: hub id or folder"),
+    pipeline: str = typer.Option("auto", help="sd | sd2 | sdxl | sd3 | flux | auto"),
+    prompts: Optional[Path] = typer.Option(None, help="prompts file: a line with {} is a template for the queries "
+                                                      "and anchors, any other line a neutral prompt"),
+    seeds: str = typer.Option("0,1,2", help="seeds, each drawn before and after"),
+    steps: Optional[int] = typer.Option(None, help="denoising steps (default: the family's usual)"),
+    guidance_scale: Optional[float] = typer.Option(None, help="guidance scale (default: the family's usual)"),
+    size: Optional[int] = typer.Option(None, help="image height = width in pixels (default: the pipeline's)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default: reports/<patch name>)"),
+    clip: Optional[str] = typer.Option(None, help="CLIP model (hub id or folder) for CLIP-T and CLIP-I"),
+    reference_images: Optional[Path] = typer.Option(None, help="folder of images of the anchor concept: the "
+                                                               "CLIP-I reference (default: the anchor's own images)"),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16 (default: float32 on cpu, the "
+                                                   "family's usual half type on cuda / mps)"),
+):
+    """Draw the patch's queries, anchors and neutral prompts with the same seeds before and after
+    the patch; write a contact sheet, metrics.json and index.html."""
+    from .patch import Patch
+    from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
+    from .verify.metrics import CLIPScorer, load_reference_images
+    from .verify.pipelines import detect_family, load_pipeline, resolve_dtype
+    from .verify.report import SCORE_NAMES, write_report
+    from .verify.verifier import verify as run_verify
+
+    patch = Patch.load(patch_dir)
+    seed_list = parse_seeds(seeds)
+    for name, number in (("--steps", steps), ("--size", size)):
+        if number is not None and number < 1:
+            raise TexteditError(f"{name} must be a positive integer, got {number}")
+    if reference_images is not None and clip is None:
+        raise TexteditError("--reference-images needs --clip MODEL to compare images")
+    templates, neutral = read_prompts_file(prompts) if prompts else ([], [])
+    references = load_reference_images(reference_images) if reference_images else None
+    family = detect_family(pipeline_path, pipeline)
+    torch_dtype = resolve_dtype(dtype, device, family)
+    scorer = None
+    if clip is not None:
+        with err.status(f"loading {clip}"):
+            scorer = CLIPScorer.load(clip, device)
+    from diffusers.utils import logging as diffusers_logging
+    diffusers_logging.disable_progress_bar()  # our own bar counts the images
+    with err.status(f"loading {pipeline_path} ({family.title}, {str(torch_dtype).replace('torch.', '')})"):
+        pipe = load_pipeline(pipeline_path, family, device=device, dtype=torch_dtype)
+    result = run_verify(patch, pipe, family=family, templates=templates or VERIFY_TEMPLATES,
+                        neutral=neutral or VERIFY_NEUTRAL, seeds=seed_list, steps=steps, guidance_scale=guidance_scale,
+                        height=size, width=size, clip=scorer, reference_images=references,
+                        reference_name=str(reference_images or ""), progress=True)
+    out_dir = out_dir or Path("reports") / patch_dir.resolve().name
+    write_report(result, patch, out_dir, pipeline_path)
+
+    kinds = list(result.summary)
+    table = Table(title=f"patch {patch.id} on {pipeline_path} ({family.title}, {result.sampling.steps} steps, "
+                        f"seeds {', '.join(map(str, seed_list))}): mean over prompts and seeds")
+    table.add_column("score")
+    for kind in kinds:
+        table.add_column(kind, justify="right")
+    for name, title in SCORE_NAMES.items():
+        if any(name in s for s in result.summary.values()):
+            table.add_row(title, *(f"{result.summary[k][name]:.4g}" if name in result.summary[k] else ""
+                                   for k in kinds))
+    out.print(table)
+    out.print(f"report written to {out_dir / 'index.html'} (contact sheet: {out_dir / 'contact_sheet.png'})")
+
+
+def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Path, component: str | None,
+                      corpus, cache_dir: Path | None) -> None:
+    """Erase, write the patch and ``erasure.json``, print erasure rate, preservation and drift."""
+    import json
+
+    from .editor import EditConfig
+    from .erase import ERASE_TEMPLATES, erase, measure_erasure
+    from .io import atomic_write_text
+
+    config = EditConfig(**{"templates": ERASE_TEMPLATES, **settings})
+    started = time.perf_counter()
+    patch = erase(adapter, erasure, config, corpus=corpus, cache_dir=cache_dir, component=component or "encoder",
+                  progress=True)
+    seconds = time.perf_counter() - started
+    report = measure_erasure(adapter, patch, erasure, component=component)
+    patch.save(out_dir)
+    summary = {"concepts": len(erasure.concepts), "preserved": len(erasure.preserve), "seconds": round(seconds, 1),
+               "erasure_rate": report.erasure_rate, "preservation_rate": report.preservation_rate,
+               "preserved_drift": report.preserved_drift, "neutral_drift_mean": report.mean_drift,
+               "neutral_drift_max": report.max_drift, "patch": patch.id,
+               "per_concept": [vars(s) for s in report.concepts], "per_preserved": [vars(s) for s in report.preserved]}
+    atomic_write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", out_dir / "erasure.json")
+
+    table = Table(title=f"{title}: {patch.method}, layers {patch.hyperparameters['layers']}, value "
+                        f"{patch.hyperparameters['value']} (held-out contexts; judge: the unedited encoder)")
+    for column in ("concept", "surrogate", "erased", "cos to concept", "cos to surrogate before → after"):
+        table.add_column(column, justify="left" if column in ("concept", "surrogate") else "right")
+    shown = report.concepts[:25]
+    for s in shown:
+        table.add_row(s.concept, repr(s.surrogate), f"{s.erased:.0%}", f"{s.to_concept:.3f}",
+                      f"{s.to_surrogate_before:.3f} → {s.to_surrogate_after:.3f}")
+    if len(report.concepts) > len(shown):
+        table.add_row(f"… {len(report.concepts) - len(shown)} more in erasure.json", "", "", "", "")
+    out.print(table)
+    if report.preserved:
+        kept = Table(title="preserved concepts")
+        for column in ("concept", "kept", "drift"):
+            kept.add_column(column, justify="left" if column == "concept" else "right")
+        for s in report.preserved:
+            kept.add_row(s.concept, f"{s.kept:.0%}", f"{s.drift:.4f}")
+        out.print(kept)
+    preservation = ("" if report.preservation_rate is None else
+                    f", preservation {report.preservation_rate:.1%} (mean drift {report.preserved_drift:.4f})")
+    out.print(f"erasure rate {report.erasure_rate:.1%} over {len(erasure.concepts)} concepts{preservation}, "
+              f"neutral drift mean {report.mean_drift:.4f} max {report.max_drift:.4f}")
+    out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
+
+
+@app.command("erase")
+def erase_(
+    concepts: Optional[list[str]] = typer.Argument(None, help="concepts to erase (one edit for all)"),
+    to: str = typer.Option("", "--to", help="surrogate: a neutral description such as 'a painter'; default: the "
+                                            "empty prompt (the concept is read as absent)"),
+    concepts_file: Optional[Path] = typer.Option(None, help="more concepts to erase, one per line"),
+    preserve: Optional[str] = typer.Option(None, help="concepts to keep, comma-separated"),
+    preserve_file: Optional[Path] = typer.Option(None, help="concepts to keep, one per line"),
+    model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)"),
+    pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline folder or id: "
+                                                "erase from its text encoder (--component to choose)"),
+    component: Optional[str] = typer.Option(None, help="pipeline component (default text_encoder)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/erase-<concept>)"),
+    method: Optional[str] = typer.Option(None, help="rome | memit | alphaedit | ridge"),
+    layers: Optional[str] = typer.Option(None, help="layers to edit, e.g. '1,2' or '1-3'"),
+    value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
+    lam: Optional[float] = typer.Option(None, help="λ: preservation weight (memit, ridge)"),
+    steps: Optional[int] = typer.Option(None, help="optimisation steps (value optimize)"),
+    lr: Optional[float] = typer.Option(None, help="learning rate, relative to ‖z‖ (value optimize)"),
+    clamp: Optional[float] = typer.Option(None, help="max ‖δ‖ / ‖z‖ (value optimize)"),
+    weight_decay: Optional[float] = typer.Option(None, help="penalty on ‖δ‖²/‖z‖² (value optimize)"),
+    threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
+    alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
+    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
+    seed: Optional[int] = typer.Option(None, help="random seed"),
+    corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
+    cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
+    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+):
+    """Erase CONCEPTs: rebind them and their usual phrasings to a surrogate, keeping --preserve."""
+    import re
+
+    from .corpus import load_corpus
+    from .encoders import DEFAULT_MODEL
+    from .erase import Concept, Erasure, parse_concept_list
+
+    def read_list(path: Path, what: str) -> list[str]:
+        if not path.is_file():
+            raise TexteditError(f"{what} file '{path}' does not exist")
+        try:
+            return parse_concept_list(path.read_text(encoding="utf-8") + "\n")
+        except UnicodeDecodeError:
+            raise TexteditError(f"{what} file '{path}' is not UTF-8 text") from None
+
+    names = list(concepts or []) + (read_list(concepts_file, "concepts") if concepts_file else [])
+    if not names:
+        raise TexteditError("nothing to erase: give concepts or --concepts-file")
+    if preserve is not None and preserve_file is not None:
+        raise TexteditError("give --preserve or --preserve-file, not both")
+    kept = parse_concept_list(preserve) if preserve is not None else \
+        read_list(preserve_file, "preserve") if preserve_file is not None else []
+    erasure = Erasure([Concept(name, to.strip()) for name in names], kept)
+    if model is not None and pipeline_path is not None:
+        raise TexteditError("give --model or --pipeline-path, not both")
+    if pipeline_path is not None:
+        model, component = pipeline_path, component or "text_encoder"
+    overrides = {"method": method, "layers": _parse_layers(layers), "value": value, "lam": lam, "steps": steps,
+                 "lr": lr, "clamp": clamp, "weight_decay": weight_decay, "threshold": threshold, "alpha": alpha,
+                 "scope": scope, "seed": seed}
+    settings = {k: v for k, v in overrides.items() if v is not None}
+    stats_corpus = load_corpus(corpus) if corpus else None
+    slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-") or "concepts"
+    out_dir = out_dir or Path("patches") / f"erase-{slug}"
+    adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
+    _erase_and_report(f"erasing {len(names)} concept{'s' * (len(names) > 1)} from {adapter.name}", adapter, erasure,
+                      settings, out_dir, component, stats_corpus, cache_dir)
+
+
+@app.command("learn-anchor")
+def learn_anchor_(
+    images_dir: Path = typer.Argument(..., help="folder of PNG/JPEG images of the concept"),
+    token: str = typer.Option(..., help="the new anchor token, e.g. '<acme-mascot>'"),
+    init: str = typer.Option(..., help="initial meaning of the token, e.g. 'dog' (mean of its tokens' embeddings)"),
+    pipeline_path: str = typer.Option(..., "--pipeline-path", help="Stable Diffusion 1.x/2.x pipeline folder or id"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default: anchors/<token>)"),
+    steps: int = typer.Option(500, help="optimisation steps"),
+    lr: float = typer.Option(5e-3, help="AdamW learning rate"),
+    batch_size: int = typer.Option(1, help="images per step"),
+    weight_decay: float = typer.Option(1e-2, help="AdamW weight decay"),
+    resolution: Optional[int] = typer.Option(None, help="training resolution (default: the pipeline's)"),
+    checkpoint_every: int = typer.Option(100, help="save a checkpoint every N steps"),
+    seed: int = typer.Option(0, help="random seed"),
+    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+):
+    """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format)."""
+    import re
+
+    from .anchor import AnchorConfig, learn_anchor
+
+    config = AnchorConfig(steps=steps, lr=lr, batch_size=batch_size, weight_decay=weight_decay, resolution=resolution,
+                          checkpoint_every=checkpoint_every, seed=seed)
+    out_dir = out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token) or "anchor")
+    result = learn_anchor(pipeline_path, images_dir, token, init, out_dir, config, device=device, progress=True)
+    first, last = result.losses[:10], result.losses[-10:]
+    out.print(f"loss: first 10 steps {sum(first) / len(first):.4f}, last 10 {sum(last) / len(last):.4f}; "
+              f"on the fixed draws {result.fixed_loss_before:.4f} → {result.fixed_loss_after:.4f}")
+    out.print(f"anchor {result.token} written to {result.embedding_file} (pipe.load_textual_inversion reads it; "
+              f"in a spec: \"anchor\": \"{result.token}\", \"anchor_embedding\": \"{result.embedding_file}\")")
 
 
 @app.command()
