@@ -320,7 +320,7 @@ def edit_pipeline(ref: str | Path, family: Family, requests: Sequence[EditReques
         adapter = load_pipeline_encoder(ref, component, family, dtype=dtype, device=device)
         layers = config.layers
         if layers is None:
-            layers = default_pipeline_layers(default_layers(adapter), reading, adapter.num_layers)
+            layers = default_pipeline_layers(default_layers(adapter, config.method), reading, adapter.num_layers)
         layers = adapter.check_layers(layers)
         for message in reach_warnings(family, {component: (layers, adapter.num_layers)}):
             warnings.warn(message, ReachWarning, stacklevel=2)
