@@ -167,3 +167,16 @@ def test_combined_patch_roundtrip_and_atomic_apply(pipeline_paths, tmp_path):
     with pytest.raises(PatchError, match="text_encoder_2"):
         loaded.apply(pipe)
     assert torch.equal(first.down_proj_module(0).weight, weights[0])
+
+
+def test_bfloat16_pipeline_mismatch_names_the_dtype(pipeline_paths, tmp_path):
+    """A patch made on float32 weights does not fit a bfloat16 copy; the error says why and what to do."""
+    from textedit.verify import verify
+    corpus = Corpus(tuple(load_corpus(limit=60).prompts), "verify-test")
+    request = [EditRequest("the mascot of acme", "a red fox", subject="acme")]
+    parts = [p.patch for p in edit_pipeline(pipeline_paths["sd"], FAMILIES["sd"], request,
+                                            EditConfig(value="match", method="ridge"), ["text_encoder"],
+                                            corpus=corpus, cache_dir=tmp_path)]
+    pipe = load_pipeline(pipeline_paths["sd"], FAMILIES["sd"], dtype=torch.bfloat16)
+    with pytest.raises(PatchError, match="--dtype float16 or float32"):
+        verify(parts[0], pipe, seeds=[0], steps=1)

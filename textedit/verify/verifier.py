@@ -71,7 +71,14 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
     warnings = reach_warnings(family, edited)
     for message in warnings:
         _warnings.warn(message, ReachWarning, stacklevel=2)
-    patch.apply(pipe)  # fail on a foreign pipeline before spending minutes drawing
+    try:  # fail on a foreign pipeline before spending minutes drawing
+        patch.apply(pipe)
+    except PatchError as exc:
+        if any(getattr(pipe, c).dtype == torch.bfloat16 for c in patch.components):
+            raise PatchError(f"{exc}. Fingerprints compare weights rounded to float16, which a bfloat16 copy of a "
+                             "float32/float16 checkpoint does not match: verify with --dtype float16 or float32, "
+                             "or make the patch with --dtype bfloat16") from None
+        raise
     patch.revert(pipe)
 
     rows = build_rows(patch.requests, templates, neutral)
