@@ -32,8 +32,6 @@ VERIFY_NEUTRAL = (
     "a lighthouse on a cliff at sunset",
 )
 
-KINDS = ("anchor", "query", "neutral")
-
 
 @dataclass(frozen=True)
 class Row:

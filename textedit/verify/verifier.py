@@ -123,9 +123,10 @@ def score(rows: Sequence[Row], before: torch.Tensor, after: torch.Tensor, clip: 
     if clip is None:
         return scores
 
-    flat = lambda grid: list(grid.reshape(n_rows * n_seeds, *grid.shape[2:]))  # noqa: E731
-    e_before = clip.image_embeds(flat(before)).reshape(n_rows, n_seeds, -1)
-    e_after = clip.image_embeds(flat(after)).reshape(n_rows, n_seeds, -1)
+    def embed(grid: torch.Tensor) -> torch.Tensor:  # [rows, seeds, 3, H, W] → [rows, seeds, d]
+        return clip.image_embeds(list(grid.reshape(n_rows * n_seeds, *grid.shape[2:]))).reshape(n_rows, n_seeds, -1)
+
+    e_before, e_after = embed(before), embed(after)
     targets = sorted({row.target for row in rows if row.target is not None})
     text = dict(zip(targets, clip.text_embeds(targets))) if targets else {}
     reference = None
