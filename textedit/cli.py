@@ -1,4 +1,4 @@
-"""The ``textedit`` command line: ``apply``, ``show``, ``stats``, ``inspect``, ``eval``, ``locate``.
+"""The ``textedit`` command line: ``apply``, ``show``, ``stats``, ``inspect``, ``eval``, ``locate``, ``verify``.
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
 """
