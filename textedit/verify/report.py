@@ -177,7 +177,7 @@ img {{ width: 160px; image-rendering: pixelated; }}
 .warn {{ background: #fff4e0; border-left: 4px solid #e69500; padding: .5em 1em; }}
 </style></head><body>
 <h1>textedit verify: patch {e(patch['id'])}</h1>
-{_table(["", ""], meta)}
+{_table(["", "value"], meta)}
 <h2>Requests</h2>
 {requests}
 {f'<h2>Warnings</h2><ul class="warn">{warnings}</ul>' if warnings else ''}
