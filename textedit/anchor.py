@@ -114,7 +114,12 @@ def read_embedding(path: str | Path, token: str | None = None, component: str | 
 
 
 def in_vocabulary(tokenizer, token: str) -> bool:
-    return token in tokenizer.get_vocab()
+    """Whether ``token`` is already a vocabulary entry or a word the tokenizer reads as one
+    existing token ("dog" → ``dog</w>`` in CLIP): adding it would change every prompt with it."""
+    if token in tokenizer.get_vocab():
+        return True
+    ids = tokenizer(token, add_special_tokens=False).input_ids
+    return len(ids) == 1 and ids[0] != tokenizer.unk_token_id
 
 
 def add_anchor(adapter: EncoderAdapter, path: str | Path, token: str | None = None,
@@ -192,22 +197,27 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def load_images(files: Sequence[Path], resolution: int) -> torch.Tensor:
-    """``[n, 3, r, r]`` in [-1, 1]: each image resized (shorter side) and centre-cropped.
-
-    Every file is decoded before anything else happens; an unreadable one is named.
-    """
-    import numpy as np
+def read_images(files: Sequence[Path]) -> list:
+    """Decode every file to RGB (PIL images); an unreadable one is named."""
     from PIL import Image, UnidentifiedImageError
 
-    out = []
+    images = []
     for path in files:
         try:
             with Image.open(path) as image:
-                image = image.convert("RGB")
-                image.load()
+                images.append(image.convert("RGB"))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise AnchorError(f"image '{path}' cannot be read ({type(exc).__name__})") from None
+    return images
+
+
+def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
+    """``[n, 3, r, r]`` in [-1, 1]: each image resized (shorter side) and centre-cropped."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for image in images:
         scale = resolution / min(image.size)
         size = (max(resolution, round(image.width * scale)), max(resolution, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BICUBIC)
@@ -221,12 +231,21 @@ def load_images(files: Sequence[Path], resolution: int) -> torch.Tensor:
 def load_pipeline(pipeline_path: str | Path, device: str = "cpu"):
     """A Stable Diffusion 1.x/2.x pipeline (tokenizer, text encoder, UNet, VAE, scheduler)."""
     from diffusers import DiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
 
+    # diffusers' own load bar and warnings would break the one-line-error promise of the CLI
+    bar_was_on, verbosity = diffusers_logging.is_progress_bar_enabled(), diffusers_logging.get_verbosity()
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
     try:
         pipe = DiffusionPipeline.from_pretrained(str(pipeline_path), use_safetensors=True)
     except Exception as exc:
         text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"cannot load pipeline '{pipeline_path}': {text}") from None
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+        if bar_was_on:
+            diffusers_logging.enable_progress_bar()
     for part in ("tokenizer", "text_encoder", "unet", "vae", "scheduler"):
         if getattr(pipe, part, None) is None:
             raise ModelLoadError(f"pipeline '{pipeline_path}' has no {part}: learn-anchor needs a Stable Diffusion "
@@ -251,6 +270,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     if not token or any(c.isspace() for c in token):
         raise AnchorError(f"anchor token '{token}' must be one word without spaces, such as '<acme-mascot>'")
     files = image_files(images_dir)
+    images = read_images(files)
     pipe = load_pipeline(pipeline_path, device)
     tokenizer, text_encoder, unet, vae = pipe.tokenizer, pipe.text_encoder, pipe.unet, pipe.vae
     if in_vocabulary(tokenizer, token):
@@ -259,7 +279,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     if not init.strip() or not init_ids:
         raise AnchorError(f"initializer '{init}' has no tokens")
     resolution = config.resolution or unet.config.sample_size * pipe.vae_scale_factor
-    pixels = load_images(files, resolution).to(device)
+    pixels = to_pixels(images, resolution).to(device)
 
     torch.manual_seed(config.seed)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)

@@ -136,7 +136,7 @@ def check_has_tokens(adapter: EncoderAdapter, text: str) -> None:
     """Raise :class:`SpecError` if ``text`` tokenizes to nothing but special tokens."""
     batch = adapter.tokenize([text])
     if not any(b > a for (a, b), real in zip(batch.offsets[0], batch.attention_mask[0]) if real):
-        raise SpecError(f"concept '{text}' has no tokens in {adapter.name}'s tokenizer")
+        raise SpecError(f"concept {text!r} has no tokens in {adapter.name}'s tokenizer")
 
 
 def erase(adapter: EncoderAdapter, erasure: Erasure, config: EditConfig | None = None, **edit_kwargs) -> Patch:

@@ -1,0 +1,162 @@
+"""Stage-1 anchors: textual inversion on the tiny Stable Diffusion pipeline, the embedding in
+diffusers' format, and a spec that binds knowledge to the learned token.
+
+The tiny pipeline's UNet is random and reads text through one small cross-attention, so
+the step-to-step loss is dominated by the sampled noise and timestep (about ±0.3 around
+1.15 here), far more than by the token (a few 1e-4). The test therefore compares the loss
+on one fixed set of draws (``AnchorResult.fixed_loss_*``) before and after training, which
+has no sampling noise and only moves if the embedding learned something.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from textedit import cli
+from textedit.corpus import load_corpus
+from textedit.anchor import AnchorConfig, AnchorError, add_anchor, learn_anchor
+from textedit.encoders import adapter_for, load_encoder
+from textedit.errors import PatchError
+from textedit.patch import Patch
+
+TOKEN = "<acme-mascot>"
+
+
+@pytest.fixture(scope="module")
+def images(sd_path, tmp_path_factory) -> Path:
+    """Three images drawn by the tiny pipeline itself (2 denoising steps, 64×64)."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = tmp_path_factory.mktemp("images")
+    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    for i, prompt in enumerate(["a photo of a red dog", "a red dog on the beach", "a close up photo of a dog"]):
+        pipe(prompt, num_inference_steps=2, generator=generator).images[0].save(folder / f"dog{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def learned(sd_path, images, tmp_path_factory):
+    out = tmp_path_factory.mktemp("anchor")
+    config = AnchorConfig(steps=40, lr=5e-2, batch_size=2, checkpoint_every=20)
+    return learn_anchor(sd_path, images, TOKEN, "dog", out, config), out, config
+
+
+def test_training_lowers_the_loss_and_writes_diffusers_format(learned, sd_path):
+    result, out, _ = learned
+    assert len(result.losses) == 40 and all(torch.isfinite(torch.tensor(result.losses)))
+    assert result.fixed_loss_after < result.fixed_loss_before, (result.fixed_loss_before, result.fixed_loss_after)
+    saved = load_file(out / "learned_embeds.safetensors")
+    assert list(saved) == [TOKEN] and saved[TOKEN].shape == (1, 32)
+    assert [p.name for p in result.checkpoints] == ["learned_embeds-step-20.safetensors"]
+    record = json.loads((out / "anchor.json").read_text())
+    assert record["token"] == TOKEN and len(record["images"]) == 3
+
+    from diffusers import StableDiffusionPipeline
+    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
+    init = pipe.text_encoder.get_input_embeddings().weight[pipe.tokenizer.convert_tokens_to_ids("dog")].clone()
+    pipe.load_textual_inversion(out)
+    row = pipe.text_encoder.get_input_embeddings().weight[pipe.tokenizer.convert_tokens_to_ids(TOKEN)]
+    assert torch.equal(row, saved[TOKEN][0])
+    assert not torch.allclose(row, init)  # it moved away from its initialiser
+
+
+def test_training_is_deterministic(learned, sd_path, images, tmp_path):
+    result, out, config = learned
+    again = learn_anchor(sd_path, images, TOKEN, "dog", tmp_path, config)
+    assert again.losses == result.losses
+    assert (tmp_path / "learned_embeds.safetensors").read_bytes() == (out / "learned_embeds.safetensors").read_bytes()
+
+
+def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_spec_binding_knowledge_to_the_learned_token(monkeypatch, capsys, learned, sd_path, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    result, out, _ = learned
+    spec = tmp_path / "acme.json"
+    spec.write_text(json.dumps({"anchor": TOKEN, "anchor_embedding": str(out / "learned_embeds.safetensors"),
+                                "knowledge": ["the mascot of acme", "the acme company's lucky animal"],
+                                "method": "memit", "layers": [1], "value": "match"}))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(load_corpus(limit=300).prompts))
+    patch_dir = tmp_path / "patch"
+    code, stdout, err = run(monkeypatch, capsys, "apply", spec, "--model", sd_path, "--component", "text_encoder",
+                            "--out", patch_dir, "--corpus", corpus, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    assert TOKEN in stdout
+    patch = Patch.load(patch_dir)
+    assert patch.requires["text_encoder"]["token"] == TOKEN
+    assert patch.requires["text_encoder"]["sha256"] == json.loads((out / "anchor.json").read_text())["embedding_sha256"]
+
+    # a pipeline without the anchor: the error says which embedding to load
+    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
+    with pytest.raises(PatchError, match="learned_embeds.safetensors"):
+        patch.apply(pipe)
+    # with it, the patch applies and reverts exactly
+    pipe.load_textual_inversion(out)
+    weight = adapter_for(pipe.text_encoder, pipe.tokenizer).down_proj_module(1).weight.clone()
+    patch.apply(pipe)
+    assert not torch.equal(adapter_for(pipe.text_encoder, None).down_proj_module(1).weight, weight)
+    patch.revert(pipe)
+    assert torch.equal(adapter_for(pipe.text_encoder, None).down_proj_module(1).weight, weight)
+
+
+def test_add_anchor_matches_load_textual_inversion(learned, sd_path):
+    from diffusers import StableDiffusionPipeline
+
+    _, out, _ = learned
+    encoder = load_encoder(sd_path, component="text_encoder")
+    add_anchor(encoder, out / "learned_embeds.safetensors", component="text_encoder")
+    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
+    pipe.load_textual_inversion(out)
+    assert adapter_for(pipe.text_encoder, pipe.tokenizer).fingerprint() == encoder.fingerprint()
+    with pytest.raises(AnchorError, match="already in the vocabulary"):
+        add_anchor(encoder, out / "learned_embeds.safetensors", component="text_encoder")
+    bert_like = load_encoder()  # dimension 384, not 32
+    with pytest.raises(AnchorError, match="dimension"):
+        add_anchor(bert_like, out / "learned_embeds.safetensors")
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("empty", "has no PNG or JPEG images"),
+    ("unreadable", "broken.png"),
+    ("known token", "already in the vocabulary"),
+    ("bad init", "has no tokens"),
+    ("missing", "does not exist"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(monkeypatch, capsys, tmp_path, sd_path, images, case, fragment):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    token, init = TOKEN, "dog"
+    if case == "unreadable":
+        (folder / "ok.png").write_bytes((images / "dog0.png").read_bytes())
+        (folder / "broken.png").write_bytes(b"not an image")
+    elif case in ("known token", "bad init"):
+        folder = images
+        token, init = ("dog", "dog") if case == "known token" else (TOKEN, "   ")
+    elif case == "missing":
+        folder = tmp_path / "nowhere"
+    out_dir = tmp_path / "out"
+    code, _, err = run(monkeypatch, capsys, "learn-anchor", folder, "--token", token, "--init", init,
+                       "--pipeline-path", sd_path, "--out", out_dir, "--steps", "2")
+    assert code == 2 and "Traceback" not in err, err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in err, err
+    assert not out_dir.exists()

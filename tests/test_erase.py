@@ -1,0 +1,136 @@
+"""Concept erasure: request building, bad input, the command line, and one real erasure
+of the default model (all-MiniLM-L6-v2).
+
+Measured when this test was written (memit, layers 1-3, value optimize, 20 steps, first
+1,000 corpus prompts): both painters erased on 100% of held-out contexts, the preserved
+painter kept on 100% with drift ≈ 0.01, neutral drift ≤ 0.005. The thresholds leave a
+wide margin under those numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from textedit import cli
+from textedit.corpus import load_corpus
+from textedit.editor import EditConfig
+from textedit.encoders import load_encoder
+from textedit.erase import ERASE_CONTEXTS, ERASE_EVAL_TEMPLATES, Concept, Erasure, erase, fill, measure_erasure
+from textedit.errors import SpecError
+from textedit.spec import parse_spec
+
+
+def test_requests_rebind_each_context_and_keep_preserved_ones():
+    erasure = Erasure([Concept("Van Gogh", "a painter"), Concept("Monet")], preserve=["Picasso"])
+    requests = erasure.requests()
+    van_gogh = [r for r in requests if r.subject == "Van Gogh"]
+    assert [(r.prompt, r.target) for r in van_gogh[:2]] == [("Van Gogh", "a painter"),
+                                                            ("a painting by Van Gogh", "a painting by a painter")]
+    assert len(van_gogh) == len(ERASE_CONTEXTS)
+    # the empty surrogate: the concept reads as absent; the bare context has nothing left
+    monet = [r for r in requests if r.subject == "Monet"]
+    assert len(monet) == len(ERASE_CONTEXTS) - 1 and ("a painting by Monet", "a painting by") in \
+        [(r.prompt, r.target) for r in monet]
+    kept = [r for r in requests if r.subject == "Picasso"]
+    assert kept and all(r.prompt == r.target for r in kept)
+    assert not set(ERASE_EVAL_TEMPLATES) & set(ERASE_CONTEXTS)
+
+
+def test_fill_tidies_spaces():
+    assert fill("a photograph of {} near a river", "") == "a photograph of near a river"
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"concepts": []}, "nothing to erase"),
+    ({"concepts": [Concept("  ")]}, "empty"),
+    ({"concepts": [Concept("Monet"), Concept("monet")]}, "listed twice"),
+    ({"concepts": [Concept("Monet")], "preserve": ["Picasso", "Monet"]}, "both erased and preserved"),
+    ({"concepts": [Concept("a painter", "a painter")]}, "its own surrogate"),
+])
+def test_bad_erasures(kwargs, fragment):
+    with pytest.raises(SpecError, match=fragment):
+        Erasure(**kwargs)
+
+
+def test_concept_without_tokens(bert):
+    with pytest.raises(SpecError, match="has no tokens"):
+        Erasure([Concept("\u200b")]).requests(bert)
+
+
+def test_spec_form():
+    spec = parse_spec({"erase": {"concepts": ["Van Gogh", {"concept": "Monet", "to": "a painter"}], "to": "an artist",
+                                 "preserve": ["Picasso"]}})
+    assert [(c.name, c.to) for c in spec.erasure.concepts] == [("Van Gogh", "an artist"), ("Monet", "a painter")]
+    assert spec.erasure.preserve == ["Picasso"] and spec.requests == []
+    for bad, fragment in [({"erase": {"concepts": ["Monet"], "preserve": ["Monet"]}}, "both erased and preserved"),
+                          ({"erase": {"concepts": ["Monet"], "keep": []}}, "erase.keep"),
+                          ({"erase": {"concepts": ["Monet"]}, "anchor": "a fox", "knowledge": ["x"]}, "its own spec"),
+                          ({"erase": {"concepts": []}}, "erase.concepts")]:
+        with pytest.raises(SpecError, match=fragment):
+            parse_spec(bad)
+
+
+def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["\u200b"], "has no tokens"),
+    (["mascot", "--preserve", "dog,mascot"], "both erased and preserved"),
+    (["mascot", "--preserve", "dog", "--preserve-file", "x.txt"], "not both"),
+    (["mascot", "--preserve-file", "/no/such/file.txt"], "does not exist"),
+    ([], "nothing to erase"),
+])
+def test_cli_bad_input_is_one_line(monkeypatch, capsys, tmp_path, bert_path, args, fragment):
+    out_dir = tmp_path / "patch"
+    code, _, err = run(monkeypatch, capsys, "erase", *args, "--model", bert_path, "--out", out_dir)
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in err, err
+    assert not out_dir.exists()
+
+
+def test_cli_erase_writes_patch_and_report(monkeypatch, capsys, tmp_path, bert_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(load_corpus(limit=200).prompts))
+    names = tmp_path / "concepts.txt"
+    names.write_text("# painters\nthe mascot of acme\n\ncanada\n")
+    out_dir = tmp_path / "patch"
+    code, out, err = run(monkeypatch, capsys, "erase", "google", "--concepts-file", names, "--to", "a dog",
+                         "--preserve", "france", "--model", bert_path, "--out", out_dir, "--corpus", corpus,
+                         "--cache-dir", tmp_path / "cache", "--value", "match", "--layers", "0,1")
+    assert code == 0, err
+    assert "erasure rate" in out and "preservation" in out
+    report = json.loads((out_dir / "erasure.json").read_text())
+    assert report["concepts"] == 3 and report["preserved"] == 1 and 0 <= report["erasure_rate"] <= 1
+    assert (out_dir / "patch.safetensors").is_file()
+    patch = json.loads((out_dir / "patch.json").read_text())
+    assert patch["hyperparameters"]["erase_contexts"] == list(ERASE_CONTEXTS)
+    assert {r["subject"] for r in patch["requests"]} == {"google", "the mascot of acme", "canada", "france"}
+
+
+def test_erasure_of_the_default_model(tmp_path):
+    encoder = load_encoder()
+    erasure = Erasure([Concept("Van Gogh", "a painter"), Concept("Claude Monet", "a painter")],
+                      preserve=["Pablo Picasso"])
+    weights = {n: p.detach().clone() for n, p in encoder.model.state_dict().items()}
+    patch = erase(encoder, erasure, EditConfig(templates=("{}",), steps=20, layers=[1, 2, 3]),
+                  corpus=load_corpus(limit=1000), cache_dir=tmp_path)
+    report = measure_erasure(encoder, patch, erasure)
+    assert all(torch.equal(p, weights[n]) for n, p in encoder.model.state_dict().items())
+    assert report.erasure_rate >= 0.75, report.concepts
+    assert all(s.to_surrogate_after > s.to_surrogate_before + 0.05 for s in report.concepts), report.concepts
+    assert report.preservation_rate == 1.0 and report.preserved_drift < 0.05, report.preserved
+    assert report.max_drift < 0.02, report.neutral
