@@ -160,3 +160,29 @@ def test_bad_input_is_one_line_and_writes_nothing(monkeypatch, capsys, tmp_path,
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and fragment in err, err
     assert not out_dir.exists()
+
+
+def test_sdxl_anchor_in_both_encoders(images, tiny_root, tmp_path):
+    from diffusers import StableDiffusionXLPipeline
+    from tiny_models import build_tiny_sdxl_pipeline
+
+    path = tiny_root / "sdxl_anchor"
+    if not path.exists():
+        build_tiny_sdxl_pipeline(path)
+    result = learn_anchor(path, images, TOKEN, "dog", tmp_path, AnchorConfig(steps=20, lr=5e-2, batch_size=2))
+    assert result.fixed_loss_after < result.fixed_loss_before, (result.fixed_loss_before, result.fixed_loss_after)
+    saved = load_file(tmp_path / "learned_embeds.safetensors")
+    assert sorted(saved) == ["clip_g", "clip_l"] and saved["clip_l"].shape == saved["clip_g"].shape == (1, 32)
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(path)
+    pipe.load_textual_inversion(saved["clip_l"], token=TOKEN, text_encoder=pipe.text_encoder,
+                                tokenizer=pipe.tokenizer)
+    pipe.load_textual_inversion(saved["clip_g"], token=TOKEN, text_encoder=pipe.text_encoder_2,
+                                tokenizer=pipe.tokenizer_2)
+    for component, encoder, tokenizer in (("text_encoder", pipe.text_encoder, pipe.tokenizer),
+                                          ("text_encoder_2", pipe.text_encoder_2, pipe.tokenizer_2)):
+        row = encoder.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids(TOKEN)]
+        assert torch.equal(row, saved["clip_l" if component == "text_encoder" else "clip_g"][0])
+        adapter = load_encoder(path, component=component)
+        add_anchor(adapter, tmp_path / "learned_embeds.safetensors", TOKEN, component)
+        assert adapter.fingerprint() == adapter_for(encoder, tokenizer).fingerprint()

@@ -4,19 +4,22 @@ MoKus binds knowledge to an *anchor*: a token whose meaning is the concept's app
 learned from a few images. This module learns it by textual inversion (Gal et al. 2022,
 as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
 
-* :func:`learn_anchor` adds a new token to a Stable Diffusion pipeline's tokenizer, starts
+* :func:`learn_anchor` adds a new token to a Stable Diffusion pipeline's tokenizer (SDXL:
+  to both tokenizers, one row per encoder, trained together), starts
   its embedding row ``e ∈ R^d`` at the embedding of ``init`` (the mean over its tokens) and
   trains only that row with the denoising loss
 
       L(e) = E_{x, ε ~ N(0, I), t} ‖ε_θ(√ᾱ_t·z(x) + √(1−ᾱ_t)·ε, t, c(prompt(e))) − ε‖²
 
-  (``z(x)`` the VAE latent of image ``x``, ``c`` the text encoder's last hidden state
-  ``[1, 77, d]``, ``prompt`` a caption template holding the token; the target is the
+  (``z(x)`` the VAE latent of image ``x``, ``c`` what the denoiser reads: the text encoder's
+  last hidden state ``[1, 77, d]``, for SDXL the conditioning of :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is the
   velocity for ``v_prediction`` schedulers), with AdamW. Every other embedding row is put
   back after each step, as in the diffusers example (weight decay and Adam moments would
   otherwise move them).
 * The result is ``learned_embeds.safetensors`` = ``{token: [1, d]}``, the format of
-  diffusers' ``pipe.load_textual_inversion(path)``; checkpoints go to
+  diffusers' ``pipe.load_textual_inversion(path)`` (SDXL: ``{"clip_l": [1, d_1], "clip_g":
+  [1, d_2]}``, each loaded with ``load_textual_inversion(file["clip_g"], token=...,
+  text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)``); checkpoints go to
   ``checkpoints/learned_embeds-step-N.safetensors``, every write atomic.
 * :func:`add_anchor` loads such a file into an encoder adapter (a bare encoder or a
   pipeline's text encoder) exactly as ``load_textual_inversion`` does (grow the embedding
@@ -229,7 +232,7 @@ def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
 
 
 def load_pipeline(pipeline_path: str | Path, device: str = "cpu"):
-    """A Stable Diffusion 1.x/2.x pipeline (tokenizer, text encoder, UNet, VAE, scheduler)."""
+    """A Stable Diffusion 1.x/2.x or SDXL pipeline (tokenizer(s), text encoder(s), UNet, VAE, scheduler)."""
     from diffusers import DiffusionPipeline
     from diffusers.utils import logging as diffusers_logging
 
@@ -249,11 +252,22 @@ def load_pipeline(pipeline_path: str | Path, device: str = "cpu"):
     for part in ("tokenizer", "text_encoder", "unet", "vae", "scheduler"):
         if getattr(pipe, part, None) is None:
             raise ModelLoadError(f"pipeline '{pipeline_path}' has no {part}: learn-anchor needs a Stable Diffusion "
-                                 "pipeline")
-    if getattr(pipe, "text_encoder_2", None) is not None:
-        raise ModelLoadError(f"pipeline '{pipeline_path}' has two text encoders (SDXL); learn-anchor supports "
-                             "Stable Diffusion 1.x/2.x pipelines")
+                                 "1.x/2.x or SDXL pipeline")
+    if getattr(pipe, "text_encoder_2", None) is not None and pipe.unet.config.addition_embed_type != "text_time":
+        raise ModelLoadError(f"pipeline '{pipeline_path}' is not a Stable Diffusion 1.x/2.x or SDXL pipeline")
     return pipe.to(device)
+
+
+def text_encoders(pipe) -> list[tuple[str, object, object]]:
+    """``(file key, tokenizer, text encoder)`` of every encoder the denoiser reads.
+
+    SD 1.x/2.x: one, saved under the token itself; SDXL: CLIP-L and bigG, saved as
+    ``clip_l`` and ``clip_g`` (the layout SDXL embeddings are shared in).
+    """
+    if getattr(pipe, "text_encoder_2", None) is None:
+        return [(None, pipe.tokenizer, pipe.text_encoder)]
+    return [(SDXL_KEYS["text_encoder"], pipe.tokenizer, pipe.text_encoder),
+            (SDXL_KEYS["text_encoder_2"], pipe.tokenizer_2, pipe.text_encoder_2)]
 
 
 def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, init: str, out_dir: str | Path,
@@ -262,6 +276,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
 
     Every input is checked (images decoded, token new, ``init`` tokenizable) before the
     first file is written. Same pipeline, images, config and seed → the same embedding.
+    With SDXL the token gets a row in both encoders and both rows learn together.
     """
     from diffusers import DDPMScheduler
 
@@ -272,60 +287,71 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     files = image_files(images_dir)
     images = read_images(files)
     pipe = load_pipeline(pipeline_path, device)
-    tokenizer, text_encoder, unet, vae = pipe.tokenizer, pipe.text_encoder, pipe.unet, pipe.vae
-    if in_vocabulary(tokenizer, token):
-        raise AnchorError(f"token '{token}' is already in the vocabulary of '{pipeline_path}': choose another")
-    init_ids = tokenizer(init, add_special_tokens=False).input_ids
-    if not init.strip() or not init_ids:
-        raise AnchorError(f"initializer '{init}' has no tokens")
-    resolution = config.resolution or unet.config.sample_size * pipe.vae_scale_factor
+    encoders = text_encoders(pipe)
+    init_ids = []
+    for _, tokenizer, _ in encoders:
+        if in_vocabulary(tokenizer, token):
+            raise AnchorError(f"token '{token}' is already in the vocabulary of '{pipeline_path}': choose another")
+        init_ids.append(tokenizer(init, add_special_tokens=False).input_ids)
+        if not init.strip() or not init_ids[-1]:
+            raise AnchorError(f"initializer '{init}' has no tokens")
+    resolution = config.resolution or pipe.unet.config.sample_size * pipe.vae_scale_factor
     pixels = to_pixels(images, resolution).to(device)
 
     torch.manual_seed(config.seed)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
 
-    # The new token, initialised at the mean embedding of the initializer's tokens; the
-    # same growth and order as load_textual_inversion.
-    text_encoder.resize_token_embeddings(len(tokenizer) + 1, mean_resizing=False)
-    tokenizer.add_tokens(token)
-    token_id = tokenizer.convert_tokens_to_ids(token)
-    table = text_encoder.get_input_embeddings().weight
-    with torch.no_grad():
-        table[token_id] = table[init_ids].mean(0)
-    original = table.detach().clone()
-    keep = torch.ones(table.shape[0], dtype=torch.bool, device=table.device)
-    keep[token_id] = False
+    # The new token in every encoder, initialised at the mean embedding of the
+    # initializer's tokens; the same growth and order as load_textual_inversion.
+    rows = []  # (file key, embedding table, token id, original table, rows to put back)
+    for (key, tokenizer, encoder), ids in zip(encoders, init_ids):
+        encoder.resize_token_embeddings(len(tokenizer) + 1, mean_resizing=False)
+        tokenizer.add_tokens(token)
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        table = encoder.get_input_embeddings().weight
+        with torch.no_grad():
+            table[token_id] = table[ids].mean(0)
+        keep = torch.ones(table.shape[0], dtype=torch.bool, device=table.device)
+        keep[token_id] = False
+        rows.append((key, table, token_id, table.detach().clone(), keep))
 
-    for module in (unet, vae, text_encoder):
+    for module in (pipe.unet, pipe.vae, *(encoder for _, _, encoder in encoders)):
         module.requires_grad_(False)
-    unet.eval()
-    vae.eval()
-    text_encoder.train()  # CLIP has no dropout by default; the embedding is what trains
-    table.requires_grad_(True)
-    optimizer = torch.optim.AdamW([table], lr=config.lr, weight_decay=config.weight_decay)
+    pipe.unet.eval()
+    pipe.vae.eval()
+    for _, table, *_ in rows:
+        table.requires_grad_(True)
+    optimizer = torch.optim.AdamW([table for _, table, *_ in rows], lr=config.lr, weight_decay=config.weight_decay)
 
     with torch.no_grad():  # the images' latent distributions, once
-        latent_dist = vae.encode(pixels).latent_dist
-    scaling = vae.config.scaling_factor
+        latent_dist = pipe.vae.encode(pixels).latent_dist
+    scaling = pipe.vae.config.scaling_factor
     out_dir = Path(out_dir)
     result = AnchorResult(token, out_dir / EMBEDDING_FILE)
-    result.fixed_loss_before = fixed_loss(pipe, scheduler, latent_dist, scaling, token, config)
+    result.fixed_loss_before = fixed_loss(pipe, scheduler, latent_dist, scaling, token, config, resolution)
+
+    def embedding() -> dict[str, torch.Tensor]:
+        return {key or token: table[token_id].detach().float().cpu().unsqueeze(0)
+                for key, table, token_id, _, _ in rows}
+
     bar = _progress_bar() if progress else None
     task = bar.add_task("textual inversion", total=config.steps, loss=math.nan) if bar else None
     if bar:
         bar.start()
     try:
         for step in range(1, config.steps + 1):
-            rows = torch.randint(len(files), (config.batch_size,), generator=generator)
+            images_in_batch = torch.randint(len(files), (config.batch_size,), generator=generator)
             captions = [config.templates[i].format(token) for i in
                         torch.randint(len(config.templates), (config.batch_size,), generator=generator)]
-            loss = denoising_loss(pipe, scheduler, latent_dist, rows, captions, scaling, generator)
+            loss = denoising_loss(pipe, scheduler, latent_dist, images_in_batch, captions, scaling, generator,
+                                  resolution)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
-            with torch.no_grad():  # only the anchor's row learns
-                table[keep] = original[keep]
+            with torch.no_grad():  # only the anchor's rows learn
+                for _, table, _, original, keep in rows:
+                    table[keep] = original[keep]
             value = loss.item()
             if not math.isfinite(value):
                 raise TexteditError(f"the loss became {value} at step {step}: lower --lr")
@@ -334,13 +360,13 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
                 bar.update(task, advance=1, loss=value)
             if step % config.checkpoint_every == 0 and step < config.steps:
                 path = out_dir / "checkpoints" / f"learned_embeds-step-{step}.safetensors"
-                _save_embedding(table[token_id], token, path)
+                atomic_save_tensors(embedding(), path)
                 result.checkpoints.append(path)
     finally:
         if bar:
             bar.stop()
-    result.fixed_loss_after = fixed_loss(pipe, scheduler, latent_dist, scaling, token, config)
-    _save_embedding(table[token_id], token, result.embedding_file)
+    result.fixed_loss_after = fixed_loss(pipe, scheduler, latent_dist, scaling, token, config, resolution)
+    atomic_save_tensors(embedding(), result.embedding_file)
     record = {"token": token, "init": init, "pipeline": str(pipeline_path), "resolution": resolution,
               "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files],
               "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
@@ -350,8 +376,31 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     return result
 
 
+def encode_captions(pipe, captions: list[str], resolution: int) -> tuple[torch.Tensor, dict | None]:
+    """What the denoiser is conditioned on: ``(states [b, 77, d], added_cond_kwargs)``.
+
+    SD: the encoder's last hidden state, no extra conditioning. SDXL (as its pipeline does):
+    the penultimate states of both encoders concatenated, the pooled projection of encoder 2
+    as ``text_embeds`` and ``time_ids`` = (size, crop top-left, target size) of a centred crop.
+    """
+    device = pipe.unet.device
+    encoders = text_encoders(pipe)
+    states, pooled = [], None
+    for _, tokenizer, encoder in encoders:
+        ids = tokenizer(captions, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
+                        return_tensors="pt").input_ids.to(device)
+        if len(encoders) == 1:
+            return encoder(ids)[0], None
+        outputs = encoder(ids, output_hidden_states=True)
+        states.append(outputs.hidden_states[-2])
+        pooled = outputs[0]  # text_embeds of the encoder with projection (the last one)
+    time_ids = torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]] * len(captions),
+                            dtype=states[0].dtype, device=device)
+    return torch.cat(states, dim=-1), {"text_embeds": pooled, "time_ids": time_ids}
+
+
 def denoising_loss(pipe, scheduler, latent_dist, rows: torch.Tensor, captions: list[str], scaling: float,
-                   generator: torch.Generator) -> torch.Tensor:
+                   generator: torch.Generator, resolution: int) -> torch.Tensor:
     """One batch of the textual-inversion loss (see the module docstring); noise from ``generator``."""
     device = pipe.unet.device
     mean, std = latent_dist.mean[rows], latent_dist.std[rows]
@@ -359,10 +408,8 @@ def denoising_loss(pipe, scheduler, latent_dist, rows: torch.Tensor, captions: l
     noise = torch.randn(latents.shape, generator=generator).to(device)
     timesteps = torch.randint(scheduler.config.num_train_timesteps, (len(rows),), generator=generator).to(device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    ids = pipe.tokenizer(captions, padding="max_length", truncation=True, max_length=pipe.tokenizer.model_max_length,
-                         return_tensors="pt").input_ids.to(device)
-    states = pipe.text_encoder(ids)[0]
-    prediction = pipe.unet(noisy, timesteps, states).sample
+    states, added = encode_captions(pipe, captions, resolution)
+    prediction = pipe.unet(noisy, timesteps, states, added_cond_kwargs=added).sample
     kind = scheduler.config.prediction_type
     if kind == "epsilon":
         target = noise
@@ -373,7 +420,7 @@ def denoising_loss(pipe, scheduler, latent_dist, rows: torch.Tensor, captions: l
     return F.mse_loss(prediction.float(), target.float())
 
 
-def fixed_loss(pipe, scheduler, latent_dist, scaling: float, token: str, config: AnchorConfig,
+def fixed_loss(pipe, scheduler, latent_dist, scaling: float, token: str, config: AnchorConfig, resolution: int,
                draws: int = FIXED_DRAWS) -> float:
     """The loss on ``draws`` fixed (image, caption, t, ε) draws (seed ``config.seed + 1``), no gradient."""
     generator = torch.Generator(device="cpu").manual_seed(config.seed + 1)
@@ -381,11 +428,7 @@ def fixed_loss(pipe, scheduler, latent_dist, scaling: float, token: str, config:
     rows = torch.arange(draws) % n_images
     captions = [config.templates[i % len(config.templates)].format(token) for i in range(draws)]
     with torch.no_grad():
-        return denoising_loss(pipe, scheduler, latent_dist, rows, captions, scaling, generator).item()
-
-
-def _save_embedding(row: torch.Tensor, token: str, path: Path) -> None:
-    atomic_save_tensors({token: row.detach().float().cpu().unsqueeze(0)}, path)
+        return denoising_loss(pipe, scheduler, latent_dist, rows, captions, scaling, generator, resolution).item()
 
 
 def _progress_bar():
