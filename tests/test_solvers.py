@@ -131,7 +131,9 @@ def test_batched_more_keys_than_dims_is_least_squares(data, gen):
     K, V = _keys_values(gen, 12)
     new_W = W + batched(W, C, K, V, 1e-9).dense()
     lstsq = torch.linalg.lstsq(K.T, V.T).solution.T  # argmin ‖W' K − V‖
-    assert _rel(new_W, lstsq) < 1e-6
+    # λ = 1e-9 moves the answer by O(1e-6) from the exact least squares (measured 0.3–1.4e-6,
+    # depending on the BLAS thread count), so the bound leaves that room
+    assert _rel(new_W, lstsq) < 1e-5
 
 
 def test_batched_larger_lambda_changes_less(data, gen):
