@@ -25,6 +25,7 @@ Builders
 - :func:`build_tiny_t5`     - ``T5EncoderModel`` (relu or gated-gelu) + T5 unigram tokenizer
 - :func:`build_tiny_bert`   - ``BertModel`` + WordPiece tokenizer
 - :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x pipeline folder around the tiny CLIP
+- :func:`build_tiny_decoder` - a Qwen2 / Gemma / Gemma-2 decoder LLM (saved as ``*ForCausalLM``) + its BPE tokenizer
 """
 
 from __future__ import annotations
@@ -570,4 +571,79 @@ def build_tiny_clip_model(path: Path, image_size: int = 32) -> Path:
                               tokenizer=tokenizer)
     model.save_pretrained(path, safe_serialization=True)
     processor.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Decoder LLMs (Qwen2: byte-level BPE like GPT-2; Gemma / Gemma-2: "▁" BPE with byte
+# fallback and a <bos>), both padding on the left as generation tokenizers often do
+# --------------------------------------------------------------------------------------
+
+
+def _bpe_merges(pieces: list[str]) -> list[tuple[str, str]]:
+    """Merges that turn each piece into one token (most frequent pair first, ties to the first seen)."""
+    seqs = [list(p) for p in pieces if p]
+    merges: list[tuple[str, str]] = []
+    while True:
+        seqs = [s for s in seqs if len(s) > 1]
+        counts: Counter[tuple[str, str]] = Counter()
+        for s in seqs:
+            counts.update(zip(s, s[1:]))
+        if not counts:
+            return merges
+        a, b = max(counts, key=counts.__getitem__)
+        merges.append((a, b))
+        for s in seqs:
+            i = 0
+            while i < len(s) - 1:
+                if s[i] == a and s[i + 1] == b:
+                    s[i : i + 2] = [a + b]
+                i += 1
+
+
+def _make_qwen2_tokenizer():
+    """Byte-level BPE: every word is one token with ("Ġword") or without a leading space."""
+    from transformers import Qwen2Tokenizer
+
+    words = _unique_words()
+    merges = _bpe_merges(["Ġ" + w for w in words] + words)
+    tokens = list(dict.fromkeys(_bytes_to_unicode() + ["".join(m) for m in merges]))
+    vocab = {t: i for i, t in enumerate(tokens + ["<|endoftext|>"])}
+    return Qwen2Tokenizer(vocab=vocab, merges=merges, padding_side="left", model_max_length=1024)
+
+
+def _make_gemma_tokenizer():
+    """Gemma-style BPE: "▁word" pieces, byte fallback (<0xNN>), <pad>/<eos>/<bos>/<unk> first, adds <bos>."""
+    from transformers import GemmaTokenizer
+
+    words = _unique_words()
+    merges = _bpe_merges(["▁" + w for w in words] + words)
+    chars = ["▁"] + [c for c in string.printable if not c.isspace()]
+    tokens = ["<pad>", "<eos>", "<bos>", "<unk>"] + [f"<0x{i:02X}>" for i in range(256)] + chars
+    tokens = list(dict.fromkeys(tokens + ["".join(m) for m in merges]))
+    return GemmaTokenizer(vocab={t: i for i, t in enumerate(tokens)}, merges=merges, add_bos_token=True,
+                          padding_side="left", model_max_length=1024)
+
+
+def build_tiny_decoder(path: Path, model_type: str = "qwen2") -> Path:
+    """Save a tiny random decoder LLM (``qwen2``, ``gemma`` or ``gemma2``) as ``*ForCausalLM`` + tokenizer.
+
+    hidden 32, gated MLP 64, 3 layers, 4 query / 2 key-value heads of 8 channels; saved
+    with its LM head, as real checkpoints are (textedit loads the base model).
+    """
+    from transformers import (Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM, Qwen2Config,
+                              Qwen2ForCausalLM)
+
+    config_cls, model_cls = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "gemma": (GemmaConfig, GemmaForCausalLM),
+                             "gemma2": (Gemma2Config, Gemma2ForCausalLM)}[model_type]
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_qwen2_tokenizer() if model_type == "qwen2" else _make_gemma_tokenizer()
+    config = config_cls(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
+                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                        bos_token_id=tokenizer.bos_token_id)
+    model = model_cls(config).eval()
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
     return path

@@ -22,6 +22,7 @@ from ..errors import ModelLoadError
 from .base import ADAPTERS, ConsumerTokenization, EncoderAdapter, TokenBatch, adapter_for, register_adapter
 from .bert import BertAdapter
 from .clip import CLIPAdapter
+from .decoder import DecoderLMAdapter, Gemma2Adapter
 from .t5 import T5Adapter
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -123,5 +124,6 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0][:300]
 
 
-__all__ = ["ADAPTERS", "BertAdapter", "CLIPAdapter", "ConsumerTokenization", "DEFAULT_MODEL", "EncoderAdapter",
-           "T5Adapter", "TokenBatch", "adapter_for", "load_encoder", "packaged_model_path", "register_adapter"]
+__all__ = ["ADAPTERS", "BertAdapter", "CLIPAdapter", "ConsumerTokenization", "DEFAULT_MODEL", "DecoderLMAdapter",
+           "EncoderAdapter", "Gemma2Adapter", "T5Adapter", "TokenBatch", "adapter_for", "load_encoder",
+           "packaged_model_path", "register_adapter"]

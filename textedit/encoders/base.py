@@ -169,8 +169,10 @@ class EncoderAdapter(abc.ABC):
         consumer = self.consumer
         pad_full = consumer.pad_to_max_length and (
             pad_to_consumer or (not consumer.passes_attention_mask and not self.causal))
+        # right padding always: real tokens keep positions 0..n-1 (decoder tokenizers often pad left)
         enc = self.tokenizer(list(prompts), padding="max_length" if pad_full else "longest", truncation=True,
-                             max_length=self.consumer.max_length, return_offsets_mapping=True, return_tensors="pt")
+                             max_length=self.consumer.max_length, return_offsets_mapping=True, return_tensors="pt",
+                             padding_side="right")
         offsets = [[(int(a), int(b)) for a, b in row] for row in enc["offset_mapping"]]
         return TokenBatch(enc["input_ids"], enc["attention_mask"], offsets)
 

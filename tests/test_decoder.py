@@ -1,0 +1,97 @@
+"""Decoder-LLM encoders (Qwen2, Gemma, Gemma-2): structure, padding, and `textedit apply`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tiny_models import build_tiny_decoder
+
+from textedit import cli
+from textedit.encoders import DecoderLMAdapter, Gemma2Adapter, load_encoder
+from textedit.hooks import record_inputs, record_outputs
+
+REPO = Path(__file__).resolve().parents[1]
+TYPES = ("qwen2", "gemma", "gemma2")
+
+
+@pytest.fixture(scope="module", params=TYPES)
+def decoder_path(request, tmp_path_factory) -> Path:
+    return build_tiny_decoder(tmp_path_factory.mktemp(request.param), request.param)
+
+
+def test_loads_the_base_model_with_its_adapter(decoder_path):
+    adapter = load_encoder(str(decoder_path))
+    model_type = adapter.model.config.model_type
+    assert type(adapter) is (Gemma2Adapter if model_type == "gemma2" else DecoderLMAdapter)
+    assert type(adapter.model).__name__.endswith("Model")  # the saved *ForCausalLM loads without its LM head
+    assert adapter.causal and adapter.num_layers == 3
+    assert adapter.down_proj_name(1) == "layers.1.mlp.down_proj"
+    assert tuple(adapter.down_proj_module(1).weight.shape) == (32, 64)
+
+
+def test_left_padding_tokenizer_is_padded_right_and_batch_independent(decoder_path):
+    adapter = load_encoder(str(decoder_path))
+    assert adapter.tokenizer.padding_side == "left"  # as built; textedit must not depend on it
+    prompts = ["a photo of the acme mascot in the city", "dog"]
+    batch = adapter.tokenize(prompts)
+    assert batch.attention_mask[1].tolist() == sorted(batch.attention_mask[1].tolist(), reverse=True)
+    together = adapter.embed(prompts)
+    alone = torch.cat([adapter.embed([p]) for p in prompts])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_stream_after_the_mlp_is_residual_plus_value(decoder_path):
+    """z = r + v is the block's output for pre-norm Qwen2/Gemma; Gemma-2 adds ln(v) instead."""
+    adapter = load_encoder(str(decoder_path))
+    layer = 1
+    batch = adapter.tokenize(["a photo of the acme mascot"])
+    down = {layer: adapter.down_proj_module(layer)}
+    resid = {layer: adapter.residual_module(layer)}
+    block = adapter.block(layer)
+    with torch.no_grad(), record_outputs(down) as values, record_inputs(resid, arg=adapter.residual[1]) as residuals, \
+            record_outputs({layer: block}) as blocks:
+        adapter.forward(batch)
+    out = blocks[layer][0] if isinstance(blocks[layer], tuple) else blocks[layer]
+    v = values[layer]
+    if isinstance(adapter, Gemma2Adapter):
+        v = block.post_feedforward_layernorm(v)
+    torch.testing.assert_close(residuals[layer] + v, out, atol=1e-5, rtol=1e-5)
+
+
+def test_apply_binds_knowledge(monkeypatch, capsys, tmp_path, decoder_path):
+    """Pre-norm Qwen2 / Gemma: strong binding, little drift. Gemma-2 normalises the MLP output
+    before the sum, which the editor's values do not model yet (docs/scale.md): one layer,
+    and only a gain is asserted."""
+    from textedit.metrics import NEUTRAL_PROMPTS, measure
+    from textedit.patch import Patch
+    from textedit.spec import load_spec
+
+    post_norm = json.loads((decoder_path / "config.json").read_text())["model_type"] == "gemma2"
+    layers = [1] if post_norm else [0, 1]
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"anchor": "a red fox", "knowledge": ["the mascot of acme", "the logo of google"],
+                                "layers": layers}))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join((REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()[:200]))
+    out_dir = tmp_path / "patch"
+    monkeypatch.setattr(sys, "argv", ["textedit", "apply", str(spec), "--model", str(decoder_path), "--out",
+                                      str(out_dir), "--corpus", str(corpus), "--cache-dir", str(tmp_path / "cache")])
+    try:
+        cli.main()
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    patch = Patch.load(out_dir)
+    assert patch.family == "decoder"
+    assert [d.module for d in patch.deltas] == [f"layers.{layer}.mlp.down_proj" for layer in layers]
+    adapter = load_encoder(str(decoder_path))
+    report = measure(adapter, patch, load_spec(spec).requests, NEUTRAL_PROMPTS)
+    for score in report.requests:
+        assert score.after - score.before > 0.05, score
+        assert post_norm or (score.after > 0.9 and score.after - score.before > 0.1), score
+    if not post_norm:
+        assert sum(d for _, d in report.neutral) / len(report.neutral) < 0.02, report.neutral

@@ -1,0 +1,88 @@
+"""Decoder-LLM text encoders (Qwen-Image reads Qwen2.5-VL's language model, Sana reads Gemma-2).
+
+These are causal, pre-norm transformers with a gated MLP::
+
+    h = x + o_proj(attn(ln_1(x)))                     (the stream after attention)
+    z = h + down_proj(act(gate_proj(ln_2(h))) * up_proj(ln_2(h)))
+
+so the key ``k [d_ff]`` is the input of ``mlp.down_proj`` (gate, activation and product
+already applied) and its output is the value. Gemma-2 (and later Gemma) also normalises
+the MLP output before the sum, ``z = h + ln_3(v)``; see :class:`Gemma2Adapter`.
+
+Tokenization: decoder tokenizers often pad on the left (for generation); textedit pads on
+the right (``EncoderAdapter.tokenize``), so every real token keeps positions 0..n-1 and,
+the attention being causal, its states do not depend on the padding or on the other
+prompts of a batch. Pipelines call these encoders with an attention mask (Sana pads to
+300, Qwen-Image to the longest prompt), which the default consumer mirrors.
+
+Sentence vector: the final (normed) hidden state of the last real token. It is the only
+position whose state depends on the whole prompt under causal attention, and it is what
+decoder embedding models (E5-Mistral, Qwen3-Embedding) pool. Pipelines themselves read
+every per-token state (``last_hidden_state``); the per-token edit reaches them directly.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import Gemma2Model, GemmaModel, Qwen2Model
+
+from .base import ConsumerTokenization, EncoderAdapter, TokenBatch, register_adapter
+
+
+def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``hidden [b, t, d]`` at each prompt's last real token (right padding) → ``[b, d]``."""
+    mask = attention_mask.to(hidden.device)
+    last = (mask.cumsum(1) * mask).argmax(1)  # index of the last 1, wherever the padding is
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+
+
+@register_adapter
+class DecoderLMAdapter(EncoderAdapter):
+    """``Qwen2Model``, ``GemmaModel``: blocks ``layers[i]`` with ``mlp.down_proj``.
+
+    Pre-norm: the MLP output is added to ``h``, the input of ``post_attention_layernorm``.
+    A checkpoint saved as ``*ForCausalLM`` loads as its base model (the LM head is not
+    needed to read hidden states).
+    """
+
+    family = "decoder"
+    model_types = ("qwen2", "gemma")
+    layer_list = "layers"
+    down_proj = "mlp.down_proj"
+    attention_out = "self_attn.o_proj"
+    residual = ("post_attention_layernorm", 0)
+    default_consumer = ConsumerTokenization(max_length=512, pad_to_max_length=False, passes_attention_mask=True)
+    causal = True
+
+    @classmethod
+    def model_classes(cls):
+        return (Qwen2Model, GemmaModel)
+
+    @classmethod
+    def model_class_for_config(cls, config):
+        return {"qwen2": Qwen2Model, "gemma": GemmaModel}[config.model_type]
+
+    def sentence_vector(self, batch: TokenBatch, outputs) -> torch.Tensor:
+        return last_token_pool(outputs.last_hidden_state, batch.attention_mask)
+
+
+@register_adapter
+class Gemma2Adapter(DecoderLMAdapter):
+    """``Gemma2Model`` (Sana's text encoder): ``z = h + post_feedforward_layernorm(v)``.
+
+    The stream ``h`` enters the MLP through ``pre_feedforward_layernorm``. Because ``v``
+    is normalised before the sum, the editor's ``z = h + v`` is a stand-in for the true
+    stream; targets are set in ``v``-space at the last edited layer, which therefore takes
+    whatever the earlier layers leave of the gap at the key (as exactly as λ allows).
+    """
+
+    model_types = ("gemma2",)
+    residual = ("pre_feedforward_layernorm", 0)
+
+    @classmethod
+    def model_classes(cls):
+        return (Gemma2Model,)
+
+    @classmethod
+    def model_class_for_config(cls, config):
+        return Gemma2Model
