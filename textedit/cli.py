@@ -197,20 +197,33 @@ def stats(
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
 ):
-    """Compute (or resume) and cache the key statistics of LAYERS."""
+    """Compute (or resume) and cache the key statistics of LAYERS.
+
+    Under ``torchrun`` (e.g. ``torchrun --nproc_per_node 4 -m textedit.cli stats ...``) each
+    process takes a shard of the corpus and rank 0 writes the summed statistics (docs/scale.md).
+    """
     from .corpus import load_corpus
+    from .distributed import init_from_env, shutdown
     from .stats import compute_stats, default_cache_dir
 
-    adapter = _load(model, component, dtype, device, False)
-    layer_list = adapter.check_layers(_parse_layers(layers))
-    result = compute_stats(adapter, layer_list, load_corpus(corpus), scope=scope, batch_size=batch_size,
-                           cache_dir=cache_dir, progress=True)
+    shard = init_from_env(device)
+    try:
+        adapter = _load(model, component, dtype, device, False)
+        layer_list = adapter.check_layers(_parse_layers(layers))
+        result = compute_stats(adapter, layer_list, load_corpus(corpus), scope=scope, batch_size=batch_size,
+                               cache_dir=cache_dir, progress=True)
+    finally:
+        shutdown()
+    if shard is not None and not shard.is_main:
+        return
     table = Table(title=f"key statistics of {adapter.name} (scope {scope})")
     for column in ("layer", "d_in", "tokens", "trace(C)"):
         table.add_column(column, justify="right")
     for layer, moment in result.items():
         table.add_row(str(layer), str(moment.sum.shape[0]), f"{moment.count:,}", f"{moment.mean.trace().item():.4g}")
     out.print(table)
+    if shard is not None:
+        out.print(f"summed over {shard.world_size} processes, each reading its shard of the corpus")
     out.print(f"cached under {cache_dir or default_cache_dir()}")
 
 
@@ -412,11 +425,10 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
     """Erase, write the patch and ``erasure.json``, print erasure rate, preservation and drift."""
     import json
 
-    from .editor import EditConfig
-    from .erase import ERASE_TEMPLATES, erase, measure_erasure
+    from .erase import erase, erase_config, measure_erasure
     from .io import atomic_write_text
 
-    config = EditConfig(**{"templates": ERASE_TEMPLATES, **settings})
+    config = erase_config(**settings)
     started = time.perf_counter()
     patch = erase(adapter, erasure, config, corpus=corpus, cache_dir=cache_dir, component=component or "encoder",
                   progress=True)

@@ -38,6 +38,7 @@ from rich.text import Text
 from safetensors import safe_open
 
 from .corpus import Corpus, load_corpus
+from .distributed import current_shard
 from .encoders.base import EncoderAdapter
 from .errors import CacheError, SpecError
 from .hooks import record_inputs, stop_after
@@ -175,6 +176,9 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     One forward pass per batch serves all layers and stops after the deepest. With
     ``use_cache`` finished sums are read from / written to ``cache_dir`` and unfinished ones
     are check-pointed every ``checkpoint_seconds`` so an interrupted run resumes.
+    Inside a ``torch.distributed`` group (``torchrun``; see ``distributed.py``) each rank
+    reads its contiguous shard of the corpus, the sums are all-reduced and rank 0 writes
+    the cache; such a run starts over rather than resuming a partial cache.
     Returns ``{layer: SecondMoment}``.
     """
     if scope not in SCOPES:
@@ -186,10 +190,13 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     dims = {layer: adapter.down_proj_module(layer).weight.shape[1] for layer in layers}
     keys = {layer: StatsKey(fingerprint, layer, corpus.hash, scope, _dtype_name(adapter.dtype)) for layer in layers}
 
+    shard = current_shard()
     result: dict[int, SecondMoment] = {}
     start_at: dict[int, int] = {}
     for layer in layers:
         cached = _read_cache(keys[layer].path(cache_dir), keys[layer], dims[layer]) if use_cache else None
+        if shard is not None and cached and cached[1] < len(corpus):
+            cached = None  # partial sums cover a prefix, not a rank's shard: every rank starts over
         moment, done = cached if cached else (SecondMoment.zeros(dims[layer]), 0)
         result[layer] = moment
         start_at[layer] = done
@@ -198,16 +205,17 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
         return result
 
     modules = {layer: adapter.down_proj_module(layer) for layer in todo}
-    first = min(start_at[layer] for layer in todo)
+    first, end = shard.bounds(len(corpus)) if shard is not None else (min(start_at[layer] for layer in todo),
+                                                                       len(corpus))
     pad = scope == "pipeline"
     last_save = time.monotonic()
     tokens_seen = 0
-    bar = _progress_bar() if progress else None
+    bar = _progress_bar() if progress and (shard is None or shard.is_main) else None
     with bar if bar is not None else contextlib.nullcontext():
-        task = bar.add_task("statistics", total=len(corpus) - first) if bar is not None else None
+        task = bar.add_task("statistics", total=end - first) if bar is not None else None
         with torch.no_grad():
-            for begin in range(first, len(corpus), batch_size):
-                prompts = corpus.prompts[begin:begin + batch_size]
+            for begin in range(first, end, batch_size):
+                prompts = corpus.prompts[begin:min(begin + batch_size, end)]
                 batch = adapter.tokenize(prompts, pad_to_consumer=pad)
                 # the consumer feeds every padded position only if it pads to a fixed length
                 feeds_padding = pad and adapter.consumer.pad_to_max_length
@@ -224,15 +232,21 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
                 done = begin + len(prompts)
                 if bar is not None:
                     bar.update(task, advance=len(prompts), tokens=tokens_seen)
-                if use_cache and time.monotonic() - last_save > checkpoint_seconds and done < len(corpus):
+                if use_cache and shard is None and time.monotonic() - last_save > checkpoint_seconds and \
+                        done < len(corpus):
                     for layer in todo:
                         _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], done, len(corpus))
                     last_save = time.monotonic()
     for layer in todo:
+        if shard is not None:
+            shard.all_reduce_sum(result[layer].sum)
+            result[layer].count = int(shard.all_reduce_sum(torch.tensor([result[layer].count]))[0])
         if not torch.isfinite(result[layer].sum.sum()):  # one reduction: any NaN/Inf makes the sum non-finite
             raise CacheError(f"statistics of layer {layer} hold NaN/Inf: the model produces non-finite activations")
-        if use_cache:
+        if use_cache and (shard is None or shard.is_main):
             _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], len(corpus), len(corpus))
+    if shard is not None:
+        shard.barrier()  # no rank goes on before rank 0 has written the cache
     return result
 
 
