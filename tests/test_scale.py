@@ -1,0 +1,66 @@
+"""Scale: the primal MEMIT solve for many keys, bf16 encoders solved in float64, and
+sequential editing that remembers earlier keys."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from textedit.solvers import LowRankDelta, batched, batched_primal, dense_factors
+
+
+def problem(d_out: int, d_in: int, n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(d_out, d_in, generator=g, dtype=torch.float64)
+    X = torch.randn(4 * d_in, d_in, generator=g, dtype=torch.float64)
+    C = X.T @ X / X.shape[0]
+    K = torch.randn(d_in, n, generator=g, dtype=torch.float64)
+    V = torch.randn(d_out, n, generator=g, dtype=torch.float64)
+    return W, C, K, V
+
+
+@pytest.mark.parametrize("d_out, d_in", [(8, 12), (12, 8)])
+def test_primal_equals_woodbury(d_out, d_in):
+    W, C, K, V = problem(d_out, d_in, n=5)
+    woodbury = batched(W, C, K, V, 3.0).dense()
+    primal = batched_primal(W, C, K, V, 3.0, chunk=2)
+    assert primal.rank == min(d_out, d_in)
+    torch.testing.assert_close(primal.dense(), woodbury, rtol=1e-10, atol=1e-12)
+
+
+def test_many_keys_solve_the_normal_equations():
+    """n > d_in: batched() goes primal; ΔW satisfies ΔW (λC + KKᵀ) = R Kᵀ; float32 keys are fine."""
+    W, C, K, V = problem(6, 10, n=37)
+    delta = batched(W, C, K.float(), V.float(), 0.5)
+    R = V.float().double() - W @ K.float().double()
+    lhs = delta.dense() @ (0.5 * C + K.float().double() @ K.float().double().T)
+    torch.testing.assert_close(lhs, R @ K.float().double().T, rtol=1e-9, atol=1e-9)
+    assert delta.rank == 6
+
+
+def test_dense_factors_are_exact():
+    for shape in ((3, 5), (5, 3)):
+        delta = torch.randn(*shape, dtype=torch.float64)
+        factors = dense_factors(delta)
+        assert isinstance(factors, LowRankDelta) and factors.rank == min(shape)
+        assert torch.equal(factors.dense(), delta)
+
+
+def test_bf16_encoder_is_solved_in_float64_and_written_back_in_bf16(t5_gated_path, small_corpus, tmp_path):
+    from textedit.editor import EditConfig, edit
+    from textedit.encoders import load_encoder
+    from textedit.requests import EditRequest
+
+    adapter = load_encoder(str(t5_gated_path), dtype="bfloat16")
+    module = adapter.down_proj_module(1)
+    before = module.weight.detach().clone()
+    requests = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    patch = edit(adapter, requests, EditConfig(layers=[1], value="match", templates=("{}", "a photo of {}")),
+                 corpus=small_corpus, cache_dir=tmp_path)
+    delta = patch.deltas[0].delta
+    assert delta.left.dtype == torch.float64 and torch.equal(module.weight, before)  # solved in float64, model untouched
+    patch.apply(adapter)
+    assert module.weight.dtype == torch.bfloat16
+    assert torch.equal(module.weight, (before.double() + delta.dense()).to(torch.bfloat16))  # summed in float64
+    patch.revert(adapter)
+    assert torch.equal(module.weight, before)
