@@ -71,7 +71,10 @@ def test_rome_direct_maps_the_key_exactly(model_paths, corpus, tmp_path, family)
 
 def test_optimize_is_deterministic_and_moves_the_sentence(model_paths, corpus, tmp_path):
     adapter = load_encoder(str(model_paths["clip"]))
-    config = EditConfig(method="memit", layers=[0, 1], value="optimize", steps=15, templates=TEMPLATES)
+    # λ pinned: on a random 3-layer CLIP with 400 prompts of statistics, a near-exact solve
+    # (the default λ = 50, chosen on real weights) lets the two requests' similar keys pull
+    # each other's sentences; a damped one moves both
+    config = EditConfig(method="memit", layers=[0, 1], value="optimize", steps=15, templates=TEMPLATES, lam=5e3)
     first = edit(adapter, REQUESTS, config, corpus=corpus, cache_dir=tmp_path)
     second = edit(adapter, REQUESTS, config, corpus=corpus, cache_dir=tmp_path)
     assert first.id == second.id
@@ -83,7 +86,7 @@ def test_optimize_is_deterministic_and_moves_the_sentence(model_paths, corpus, t
 
 
 def test_default_layers_follow_the_depth(model_paths):
-    assert default_layers(load_encoder(str(model_paths["clip"]))) == [0, 1, 2]  # 3 layers
+    assert default_layers(load_encoder(str(model_paths["clip"]))) == [0, 1]  # 3 layers
     assert default_layers(load_encoder(str(model_paths["bert"]))) == [0, 1]  # 2 layers
 
 

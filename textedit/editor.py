@@ -42,9 +42,10 @@ METHOD_HYPERPARAMETERS = {
 VALUE_HYPERPARAMETERS = {"direct": (), "match": (), "optimize": ("steps", "lr", "clamp", "weight_decay")}
 NEEDS_STATISTICS = {"rome", "memit", "alphaedit"}
 
-#: default layers: the contiguous block from 1/6 to 1/2 of the depth (MiniLM: 1, 2, 3;
-#: CLIP-L: 2..6), chosen by measurement on the default model (docs/defaults.md)
-DEFAULT_LAYER_SPAN = (1 / 6, 1 / 2)
+#: default layers: the contiguous block from the first layer to 1/3 of the depth (MiniLM:
+#: 0, 1, 2; CLIP-L: 0..4), where causal tracing finds the subject's MLP effect, chosen by
+#: measurement on the TIMED validation set (docs/eval.md, docs/locate.md)
+DEFAULT_LAYER_SPAN = (0, 1 / 3)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class EditConfig:
     scope: str = "prompt"
     seed: int = 0
 
-    DEFAULTS = {"lam": {"memit": 5e3, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
+    DEFAULTS = {"lam": {"memit": 50.0, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -118,15 +119,20 @@ def resolve_layers(adapter: EncoderAdapter, config: EditConfig) -> list[int]:
 
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
-         component: str = ENCODER, progress: bool = False) -> Patch:
+         component: str = ENCODER, progress: bool = False,
+         previous_keys: dict[int, torch.Tensor] | None = None) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
-    the cache) for the methods that need them. The model is unchanged on return.
+    the cache) for the methods that need them. ``previous_keys`` (alphaedit only): per layer,
+    keys ``[d_in, m]`` of earlier edits whose values must stay (``sequential.py``); an
+    alphaedit patch keeps its own keys for that. The model is unchanged on return.
     """
     config = config or EditConfig()
     if not requests:
         raise SpecError("no edit requests given")
+    if previous_keys and config.method != "alphaedit":
+        raise SpecError(f"previous keys are kept by method 'alphaedit' only, not '{config.method}'")
     layers = resolve_layers(adapter, config)
     fingerprint = adapter.fingerprint()
     if config.method in NEEDS_STATISTICS:
@@ -155,11 +161,13 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             module = adapter.down_proj_module(layer)
             moment = stats[layer] if config.method in NEEDS_STATISTICS else None
             # solves run on the CPU in float64 whatever the model's device and dtype
-            delta = _solve(config, module.weight.detach().cpu(), moment, keys.T.cpu(), values.T.cpu())
+            delta = _solve(config, module.weight.detach().cpu(), moment, keys.T.cpu(), values.T.cpu(),
+                           (previous_keys or {}).get(layer))
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
-            deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta))
+            kept = keys.T.cpu().float() if config.method == "alphaedit" else None
+            deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept))
     finally:
         with torch.no_grad():
             for layer, weight in originals.items():
@@ -183,15 +191,15 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
     return None, streams + optimize_deltas(adapter, queries, targets, last, streams, optimize, seed=config.seed)
 
 
-def _solve(config: EditConfig, W: torch.Tensor, moment: SecondMoment | None, K: torch.Tensor, V: torch.Tensor
-           ) -> LowRankDelta:
-    """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n]."""
+def _solve(config: EditConfig, W: torch.Tensor, moment: SecondMoment | None, K: torch.Tensor, V: torch.Tensor,
+           previous_keys: torch.Tensor | None = None) -> LowRankDelta:
+    """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n], previous keys [d_in, m]."""
     if config.method == "ridge":
         # λ is relative to the mean squared key norm, so one value means the same on every model
         return ridge(W, K, V, config.get("lam") * K.double().pow(2).sum(0).mean().item())
     C = moment.mean
     if config.method == "alphaedit":
-        return null_space(W, C, K, V, alpha=config.get("alpha"),
+        return null_space(W, C, K, V, alpha=config.get("alpha"), previous_keys=previous_keys,
                           projector=moment.null_space_projector(config.get("threshold")))
     factor = moment.cholesky()
     if config.method == "memit":
