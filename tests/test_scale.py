@@ -64,3 +64,44 @@ def test_bf16_encoder_is_solved_in_float64_and_written_back_in_bf16(t5_gated_pat
     assert torch.equal(module.weight, (before.double() + delta.dense()).to(torch.bfloat16))  # summed in float64
     patch.revert(adapter)
     assert torch.equal(module.weight, before)
+
+
+def test_alphaedit_remembers_earlier_keys_across_saved_patches(bert_path, small_corpus, tmp_path):
+    """Later AlphaEdit patches leave earlier edits' keys (nearly) alone when the history
+    remembers them, and the memory survives saving and loading the patches."""
+    from textedit.editor import EditConfig
+    from textedit.encoders import load_encoder
+    from textedit.patch import Patch
+    from textedit.requests import EditRequest
+    from textedit.sequential import SequentialEditor, remembered_keys
+
+    facts = [("the mascot of acme", "a red fox", "acme"), ("the logo of google", "a blue whale", "google"),
+             ("the capital of canada", "paris", "canada"), ("the leader of japan", "a lion", "japan")]
+    requests = [EditRequest(*f) for f in facts]
+    config = EditConfig(method="alphaedit", layers=[0, 1], value="match", templates=("{}", "a photo of {}"),
+                        threshold=0.5, alpha=1e-3)
+    adapter = load_encoder(str(bert_path))
+    original = adapter.down_proj_module(1).weight.detach().clone()
+
+    def later_change_on_first_keys(remember: bool) -> float:
+        editor = SequentialEditor(adapter, config, corpus=small_corpus, cache_dir=tmp_path / "cache")
+        first = editor.edit(requests[:1])
+        for r in requests[1:]:
+            if not remember:
+                editor.history.clear()  # forget: each edit sees only the corpus statistics
+            editor.edit([r])
+        K1 = first.deltas[1].keys.double()
+        change = (adapter.down_proj_module(1).weight.double() - original.double()
+                  - first.deltas[1].delta.dense()) @ K1
+        if remember:
+            saved = [p.save(tmp_path / f"p{i}") for i, p in enumerate(editor.history)]
+            loaded = [Patch.load(path) for path in saved]
+            torch.testing.assert_close(remembered_keys(loaded)[1], remembered_keys(editor.history)[1].float())
+            editor.revert_all()
+            assert torch.equal(adapter.down_proj_module(1).weight, original)
+        return change.norm().item()
+
+    remembered = later_change_on_first_keys(True)
+    adapter = load_encoder(str(bert_path))
+    forgotten = later_change_on_first_keys(False)
+    assert remembered < 0.2 * forgotten, (remembered, forgotten)

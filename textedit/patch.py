@@ -39,12 +39,17 @@ ENCODER = "encoder"  # component key of a patch made on a bare encoder
 
 @dataclass
 class ModuleDelta:
-    """ΔW for the down-projection of ``layer`` in ``component`` (``"encoder"`` for a bare one)."""
+    """ΔW for the down-projection of ``layer`` in ``component`` (``"encoder"`` for a bare one).
+
+    ``keys [d_in, n]``: the keys the delta was solved for, kept by AlphaEdit patches so that
+    later sequential edits can preserve them (``sequential.py``); ``None`` otherwise.
+    """
 
     component: str
     layer: int
     module: str
     delta: LowRankDelta
+    keys: torch.Tensor | None = None
 
     @property
     def key(self) -> str:
@@ -79,6 +84,8 @@ class Patch:
         for d in self.deltas:
             h.update(d.delta.left.float().numpy().tobytes())
             h.update(d.delta.right.float().numpy().tobytes())
+            if d.keys is not None:
+                h.update(d.keys.float().numpy().tobytes())
         return h.hexdigest()[:16]
 
     def _config(self) -> dict:
@@ -129,6 +136,8 @@ class Patch:
         for d in self.deltas:
             tensors[f"{d.key}.left"] = d.delta.left.float()
             tensors[f"{d.key}.right"] = d.delta.right.float()
+            if d.keys is not None:
+                tensors[f"{d.key}.keys"] = d.keys.float()
         atomic_save_tensors(tensors, directory / WEIGHTS_FILE, {"format": PATCH_FORMAT})
         atomic_write_text(json.dumps(self._config(), indent=2, ensure_ascii=False) + "\n", directory / CONFIG_FILE)
         return directory
@@ -161,7 +170,8 @@ class Patch:
                     delta = LowRankDelta(f.get_tensor(f"{key}.left"), f.get_tensor(f"{key}.right"))
                     if not (torch.isfinite(delta.left).all() and torch.isfinite(delta.right).all()):
                         raise PatchError(f"'{weights_path}': {key} holds NaN or Inf")
-                    deltas.append(ModuleDelta(entry["component"], int(entry["layer"]), entry["module"], delta))
+                    keys = f.get_tensor(f"{key}.keys") if f"{key}.keys" in names else None
+                    deltas.append(ModuleDelta(entry["component"], int(entry["layer"]), entry["module"], delta, keys))
         except PatchError:
             raise
         except (KeyError, TypeError) as exc:
@@ -200,9 +210,11 @@ class Patch:
         fingerprints = {}
         for name, adapter in targets.items():
             if check_fingerprint:
-                current = _state(adapter.model).get("base_fingerprint") or adapter.fingerprint()
+                # a patch fits the base model, or the patched model it was made on (sequential editing)
+                base, current = _state(adapter.model).get("base_fingerprint"), adapter.fingerprint()
                 expected = self.base_fingerprints.get(name)
-                if current != expected:
+                if expected not in (base, current):
+                    current = base or current
                     needs = self.requires.get(name)
                     hint = (f"; it needs the anchor embedding '{needs['file']}' (token {needs['token']}, sha256 "
                             f"{needs['sha256'][:12]}…) loaded first" if needs else

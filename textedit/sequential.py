@@ -1,0 +1,72 @@
+"""Sequential (lifelong) editing: many edits applied one after another to one encoder.
+
+Each edit is solved on the model as the earlier edits left it and applied at once. Plain
+MEMIT/ROME protect only the corpus statistics C, so edit 1,000 may overwrite edit 1.
+AlphaEdit (``method="alphaedit"``) solves in the null space of C and, with the keys of
+every earlier edit ``K_p`` remembered, also keeps their values fixed:
+
+    ΔW_tᵀ = (P (K_t K_tᵀ + K_p K_pᵀ) + α I)⁻¹ P K_t R_tᵀ,     K_p = [K_1 … K_{t−1}]
+
+The memory lives in the patches themselves: an alphaedit patch stores the keys it was
+solved for (``ModuleDelta.keys``), so a history saved to disk and loaded again continues
+where it stopped (``SequentialEditor(adapter, config, history=[Patch.load(p) ...])``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .editor import NEEDS_STATISTICS, EditConfig, edit, resolve_layers
+from .encoders.base import EncoderAdapter
+from .patch import ENCODER, Patch
+from .requests import EditRequest
+from .stats import SecondMoment, compute_stats
+
+
+def remembered_keys(history: Sequence[Patch], component: str = ENCODER) -> dict[int, torch.Tensor]:
+    """Per layer, the keys ``[d_in, m]`` stored by the patches of ``history`` (column-stacked)."""
+    parts: dict[int, list[torch.Tensor]] = {}
+    for patch in history:
+        for d in patch.deltas:
+            if d.component == component and d.keys is not None:
+                parts.setdefault(d.layer, []).append(d.keys)
+    return {layer: torch.cat(keys, 1) for layer, keys in parts.items()}
+
+
+class SequentialEditor:
+    """Edit ``adapter`` one batch of requests at a time, each patch applied before the next.
+
+    Statistics (``stats``, else computed once here from ``corpus``/``cache_dir`` in
+    ``edit_kwargs``) belong to the weights before any edit and serve every step.
+
+    ``history`` holds the patches applied so far (newest last); :meth:`revert_all` takes them
+    off again, newest first, restoring the original weights bit for bit.
+    """
+
+    def __init__(self, adapter: EncoderAdapter, config: EditConfig, *, stats: dict[int, SecondMoment] | None = None,
+                 history: Sequence[Patch] = (), component: str = ENCODER, **edit_kwargs):
+        self.adapter, self.config, self.component = adapter, config, component
+        self.edit_kwargs = edit_kwargs
+        if stats is None and config.method in NEEDS_STATISTICS:  # once, on the weights before any edit
+            stats = compute_stats(adapter, resolve_layers(adapter, config), edit_kwargs.get("corpus"),
+                                  scope=config.scope, cache_dir=edit_kwargs.get("cache_dir"))
+        self.stats = stats
+        self.history: list[Patch] = []
+        for patch in history:
+            patch.apply(adapter, component)
+            self.history.append(patch)
+
+    def edit(self, requests: Sequence[EditRequest]) -> Patch:
+        """Solve ``requests`` on the current weights (AlphaEdit: preserving every earlier key), apply."""
+        previous = remembered_keys(self.history, self.component) if self.config.method == "alphaedit" else None
+        patch = edit(self.adapter, requests, self.config, stats=self.stats, component=self.component,
+                     previous_keys=previous or None, **self.edit_kwargs)
+        patch.apply(self.adapter, self.component)
+        self.history.append(patch)
+        return patch
+
+    def revert_all(self) -> None:
+        while self.history:
+            self.history.pop().revert(self.adapter, self.component)
