@@ -104,6 +104,8 @@ def test_spec_binding_knowledge_to_the_learned_token(monkeypatch, capsys, learne
     patch = Patch.load(patch_dir)
     assert patch.requires["text_encoder"]["token"] == TOKEN
     assert patch.requires["text_encoder"]["sha256"] == json.loads((out / "anchor.json").read_text())["embedding_sha256"]
+    code, stdout, err = run(monkeypatch, capsys, "show", patch_dir)
+    assert code == 0 and "requires (text_encoder)" in stdout and TOKEN in stdout, err
 
     # a pipeline without the anchor: the error says which embedding to load
     pipe = StableDiffusionPipeline.from_pretrained(sd_path)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from textedit import cli
 from textedit.corpus import load_corpus
-from textedit.editor import EditConfig
 from textedit.encoders import load_encoder
-from textedit.erase import ERASE_CONTEXTS, ERASE_EVAL_TEMPLATES, Concept, Erasure, erase, fill, measure_erasure
+from textedit.erase import (ERASE_CONTEXTS, ERASE_EVAL_TEMPLATES, ERASE_LAM, ERASE_TEMPLATES, Concept, Erasure, erase,
+                            erase_config, fill, measure_erasure)
 from textedit.errors import SpecError
 from textedit.spec import parse_spec
 
@@ -39,6 +38,11 @@ def test_requests_rebind_each_context_and_keep_preserved_ones():
     kept = [r for r in requests if r.subject == "Picasso"]
     assert kept and all(r.prompt == r.target for r in kept)
     assert not set(ERASE_EVAL_TEMPLATES) & set(ERASE_CONTEXTS)
+
+
+def test_erase_config_keeps_memit_lambda_unless_told():
+    assert erase_config().lam == ERASE_LAM and erase_config().templates == ERASE_TEMPLATES
+    assert erase_config(lam=10.0).lam == 10.0 and erase_config(method="ridge").lam is None
 
 
 def test_fill_tidies_spaces():
@@ -126,7 +130,7 @@ def test_erasure_of_the_default_model(tmp_path):
     erasure = Erasure([Concept("Van Gogh", "a painter"), Concept("Claude Monet", "a painter")],
                       preserve=["Pablo Picasso"])
     weights = {n: p.detach().clone() for n, p in encoder.model.state_dict().items()}
-    patch = erase(encoder, erasure, EditConfig(templates=("{}",), steps=20, layers=[1, 2, 3]),
+    patch = erase(encoder, erasure, erase_config(steps=20, layers=[1, 2, 3]),
                   corpus=load_corpus(limit=1000), cache_dir=tmp_path)
     report = measure_erasure(encoder, patch, erasure)
     assert all(torch.equal(p, weights[n]) for n, p in encoder.model.state_dict().items())

@@ -11,9 +11,10 @@ as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
 
       L(e) = E_{x, ε ~ N(0, I), t} ‖ε_θ(√ᾱ_t·z(x) + √(1−ᾱ_t)·ε, t, c(prompt(e))) − ε‖²
 
-  (``z(x)`` the VAE latent of image ``x``, ``c`` what the denoiser reads: the text encoder's
-  last hidden state ``[1, 77, d]``, for SDXL the conditioning of :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is the
-  velocity for ``v_prediction`` schedulers), with AdamW. Every other embedding row is put
+  (``z(x)`` the VAE latent of image ``x``, ``c`` what the denoiser reads: the text
+  encoder's last hidden state ``[1, 77, d]``, for SDXL the conditioning of
+  :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is
+  the velocity for ``v_prediction`` schedulers), with AdamW. Every other embedding row is put
   back after each step, as in the diffusers example (weight decay and Adam moments would
   otherwise move them).
 * The result is ``learned_embeds.safetensors`` = ``{token: [1, d]}``, the format of
@@ -432,7 +433,8 @@ def fixed_loss(pipe, scheduler, latent_dist, scaling: float, token: str, config:
 
 
 def _progress_bar():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
