@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=1)
     args = parser.parse_args()
     torch.manual_seed(0)
-    adapter = load_encoder(args.model)
+    adapter = load_encoder(args.model) if args.model else load_encoder()
     _, cases = load_benchmark(args.timed, args.limit)
     prompts = [(f"a photo of {c.source.lower()} in the garden", subject_of(c.source.lower())) for c in cases]
     mascot = json.loads((REPO / "edits/mascot.json").read_text())

@@ -47,7 +47,7 @@ def main() -> None:
     torch.set_num_threads(1)
     settings = GRID if args.settings is None else [json.loads(line) for line in open(args.settings) if line.strip()]
     _, cases = load_benchmark(args.benchmark)
-    evaluator = Evaluator(load_encoder(args.model), cases)
+    evaluator = Evaluator(load_encoder(args.model) if args.model else load_encoder(), cases)
     print(f"{Path(args.benchmark).name}, {len(cases)} rows, mode {args.mode}\n")
     print("| setting | efficacy | generality | specificity | drift | s / edit |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

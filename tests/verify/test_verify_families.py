@@ -42,7 +42,11 @@ def spec_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("verify_spec") / "mascot.json"
     path.write_text(json.dumps({"anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme",
                                                                        "subject": "acme"}],
-                                "neutral": list(NEUTRAL), "layers": [0, 1]}))
+                                "neutral": list(NEUTRAL), "layers": [0, 1],
+                                # λ pinned: these encoders have random weights and a 300-prompt
+                                # corpus, so every prompt's keys look alike and a near-exact solve
+                                # (the default λ = 50, chosen on real weights) moves them all
+                                "hyperparameters": {"lam": 5000}}))
     return path
 
 
