@@ -1,20 +1,22 @@
 #!/usr/bin/env python
-"""Quality against batch size: TIMED test cases edited in batches of 1, 10, 100 on the default model.
+"""Quality against batch size: TIMED test cases edited in batches of 10 and 100 on the default model.
 
-    nice -n 15 python benchmarks/scale_quality.py [--limit 100] [--sizes 1,10,100] [--value optimize]
+    nice -n 15 python benchmarks/scale_quality.py [--limit N] [--sizes 10,100] [--json out.json]
 
-The first ``limit`` cases of ``../shared/data/timed/TIMED_test_set.csv`` are split into
-consecutive batches of each size; every batch is one edit (default settings: MEMIT, λ 50,
-layers 0..n/3, value optimize) on the unedited all-MiniLM-L6-v2, scored in text space by
-``textedit.eval`` (efficacy, generality, specificity against the frozen encoder) and
-reverted. Batch size 1 is the baseline (each case alone), run in the same process.
+The cases of ``../shared/data/timed/TIMED_test_set.csv`` (all 147, or the first ``--limit``)
+are split into consecutive chunks of each size; every chunk is one edit under the default
+settings (MEMIT, λ 50, layers 0..n/3, value optimize, the shipped statistics corpus) on the
+unedited all-MiniLM-L6-v2, scored in text space by ``textedit.eval.Evaluator`` (efficacy,
+generality, specificity against the frozen encoder) and reverted before the next chunk.
+Batch size 1 (every case alone) and one batch of all cases are ``textedit eval --mode
+single,batch`` (docs/results/timed_test_memit.json); ``--sizes 1,147`` reruns them here.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -22,47 +24,40 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from textedit.editor import EditConfig, edit, resolve_layers  # noqa: E402
+from textedit.editor import EditConfig  # noqa: E402
 from textedit.encoders import load_encoder  # noqa: E402
 from textedit.eval.benchmark import load_benchmark  # noqa: E402
-from textedit.eval.run import request_of  # noqa: E402
-from textedit.eval.scores import Summary, case_prompts, embed_all, score_case  # noqa: E402
-from textedit.stats import compute_stats  # noqa: E402
+from textedit.eval.run import Evaluator  # noqa: E402
+from textedit.io import atomic_write_text  # noqa: E402
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "timed" / "TIMED_test_set.csv"))
-    parser.add_argument("--limit", type=int, default=100)
-    parser.add_argument("--sizes", default="1,10,100")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N cases (default: all)")
+    parser.add_argument("--sizes", default="10,100", help="edits per batch, comma-separated")
     parser.add_argument("--value", default="optimize")
+    parser.add_argument("--json", type=Path, default=None, help="write per-row results here (after each size)")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     _, cases = load_benchmark(args.data, limit=args.limit)
     adapter = load_encoder()
     config = EditConfig(value=args.value)
-    layers = resolve_layers(adapter, config)
-    stats = compute_stats(adapter, layers)
-    judge = embed_all(adapter.embed, [p for c in cases for p in case_prompts(c)[1] + case_prompts(c)[0]])
-    print(f"# scale_quality: {len(cases)} TIMED test cases, {adapter.name}, memit L{layers} value {args.value}")
+    evaluator = Evaluator(adapter, cases)
+    results = []
+    print(f"# scale_quality: {len(cases)} TIMED test cases, {adapter.name}, memit value {args.value}")
     print("| edits per batch | batches | efficacy | generality | specificity | drift | s per batch |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
     for size in [int(s) for s in args.sizes.split(",")]:
-        scores, seconds = [], 0.0
-        groups = [cases[i:i + size] for i in range(0, len(cases), size)]
-        for group in groups:
-            started = time.perf_counter()
-            patch = edit(adapter, [request_of(c) for c in group], config, stats=stats)
-            seconds += time.perf_counter() - started
-            patch.apply(adapter)
-            try:
-                edited = embed_all(adapter.embed, [p for c in group for p in case_prompts(c)[0]])
-            finally:
-                patch.revert(adapter)
-            scores += [score_case(c, edited, judge) for c in group]
-        s = Summary.of(scores)
-        print(f"| {size} | {len(groups)} | {s.efficacy:.3f} | {s.generality:.3f} | {s.specificity:.3f} | "
-              f"{s.drift:.4f} | {seconds / len(groups):.1f} |", flush=True)
+        result = evaluator.run(config, "single") if size == 1 else evaluator.run(config, "batch", batch_size=size)
+        results.append(result)
+        s = result.summary
+        print(f"| {size} | {result.edits} | {s.efficacy:.1%} | {s.generality:.1%} | {s.specificity:.1%} | "
+              f"{s.drift:.4f} | {result.seconds_per_edit:.1f} |", flush=True)
+        if args.json is not None:
+            report = {"benchmark": args.data, "model": adapter.name, "fingerprint": adapter.fingerprint(),
+                      "rows": len(cases), "results": [r.to_dict() for r in results]}
+            atomic_write_text(json.dumps(report, indent=1), args.json)
     return 0
 
 

@@ -254,6 +254,8 @@ def eval_(
     mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit); "
                                             "'single,batch' runs both"),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
+    batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
+                                                        "reverted between them); default: all rows in one edit"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write every setting's per-row results here"),
     seed: Optional[int] = typer.Option(None, help="random seed"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
@@ -278,6 +280,8 @@ def eval_(
     for m in modes:
         if m not in MODES:
             raise TexteditError(f"--mode '{m}': use single, batch or single,batch")
+    if batch_size is not None and (batch_size < 1 or "batch" not in modes):
+        raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
     settings = [{k: v for k, v in {"method": name.strip(), "layers": layer_set, "value": value,
                                    "seed": seed}.items() if v is not None}
@@ -295,7 +299,8 @@ def eval_(
         for config in configs:
             for m in modes:
                 task = bar.add_task(f"{config.method} {m}", total=len(cases))
-                results.append(evaluator.run(config, m, on_case=lambda: bar.advance(task)))
+                results.append(evaluator.run(config, m, on_case=lambda: bar.advance(task),
+                                             batch_size=batch_size if m == "batch" else None))
                 bar.remove_task(task)
 
     table = Table(title=f"{benchmark.name} ({FORMAT_NAMES[fmt]}, {len(cases)} rows) on "

@@ -67,6 +67,31 @@ def test_single_mode_reverts_between_rows_and_batch_makes_one_edit(bert_path, sm
     assert report["mode"] == "batch" and len(report["rows"]) == 3 and "generality" in report["rows"][0]
 
 
+def test_batch_size_splits_rows_into_consecutive_edits(bert_path, small_corpus, tmp_path):
+    adapter = load_encoder(str(bert_path))
+    _, cases = load_benchmark(ROAD_SAMPLE)
+    before = weights(adapter)
+    evaluator = Evaluator(adapter, cases, corpus=small_corpus, cache_dir=tmp_path)
+    config = EditConfig(method="memit", layers=[0, 1], value="direct")
+    ticks = []
+    chunked = evaluator.run(config, "batch", on_case=lambda: ticks.append(1), batch_size=2)
+    assert chunked.edits == 2 and [s.case.row for s in chunked.scores] == [1, 2, 3] and len(ticks) == 3
+    assert chunked.hyperparameters["batch_size"] == 2
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(adapter)))  # reverted between chunks
+    # each chunk is scored as if its rows were the whole benchmark: rows 1-2 as one batch, row 3 alone
+    first = Evaluator(adapter, cases[:2], corpus=small_corpus, cache_dir=tmp_path).run(config, "batch")
+    last = Evaluator(adapter, cases[2:], corpus=small_corpus, cache_dir=tmp_path).run(config, "single")
+    expected = [s.efficacy_margin for s in first.scores + last.scores]
+    # (float32 encoder, judge vectors embedded in other batches: equal to 1e-8; the margins of this
+    # tiny edit are about 0.015, and one edit of all three rows moves them by about 1e-5)
+    margins = [s.efficacy_margin for s in chunked.scores]
+    assert margins == pytest.approx(expected, abs=1e-8)
+    whole = evaluator.run(config, "batch")
+    assert max(abs(a - s.efficacy_margin) for a, s in zip(margins, whole.scores)) > 1e-6
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluator.run(config, "single", batch_size=2)
+
+
 @pytest.mark.skipif(not TIMED_TEST.is_file(), reason="../shared/data/timed not beside the repository")
 def test_timed_test_set_loads_every_row():
     fmt, cases = load_benchmark(TIMED_TEST)

@@ -3,7 +3,8 @@
     single   every case is edited alone on the base model; the patch is reverted (bit for bit)
              before the next case, so cases never see each other's edits
     batch    all cases are one edit request list, solved together; one patch, scored on
-             every case
+             every case. With ``batch_size=N`` the cases are split into consecutive chunks
+             of N, each chunk one edit, reverted before the next (quality against batch size)
 
 Statistics are computed (or read from the cache) once per setting and shared by its edits;
 the judge's vectors are computed once on the unedited encoder and shared by all settings.
@@ -71,19 +72,24 @@ class Evaluator:
         return EvalResult("unedited", "-", {}, [score_case(c, self.judge, self.judge) for c in self.cases], 0.0, 0)
 
     def run(self, config: EditConfig, mode: str = "single",
-            on_case: Callable[[], None] | None = None) -> EvalResult:
-        """Edit and score every case under ``config`` in ``mode``; ``on_case`` ticks a progress bar."""
+            on_case: Callable[[], None] | None = None, batch_size: int | None = None) -> EvalResult:
+        """Edit and score every case under ``config`` in ``mode``; ``on_case`` ticks a progress bar.
+
+        ``batch_size`` (batch mode only): cases per edit; ``None`` puts every case in one edit.
+        """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
+        if batch_size is not None and (mode != "batch" or batch_size < 1):
+            raise ValueError("batch_size must be a positive number of cases, in batch mode")
         layers = resolve_layers(self.adapter, config)
         stats = None
         if config.method in NEEDS_STATISTICS:
             stats = compute_stats(self.adapter, layers, self.corpus, scope=config.scope, cache_dir=self.cache_dir)
         edit_seconds = 0.0
-        cases = self.cases if mode == "single" else [self.cases]
+        size = 1 if mode == "single" else batch_size or len(self.cases)
+        groups = [self.cases[i:i + size] for i in range(0, len(self.cases), size)]
         scores: list[CaseScore] = []
-        for group in cases:
-            group = group if isinstance(group, list) else [group]
+        for group in groups:
             started = time.perf_counter()
             patch = edit(self.adapter, [request_of(c) for c in group], config, stats=stats, corpus=self.corpus,
                          cache_dir=self.cache_dir)
@@ -95,10 +101,10 @@ class Evaluator:
                 patch.revert(self.adapter)
             for case in group:
                 scores.append(score_case(case, edited, self.judge))
-                if on_case is not None and mode == "single":
+                if on_case is not None:
                     on_case()
-            if on_case is not None and mode == "batch":
-                for _ in group:
-                    on_case()
-        return EvalResult(label_of(config, layers), mode, config.hyperparameters(layers), scores,
-                          edit_seconds / len(cases), len(cases))
+        hyperparameters = config.hyperparameters(layers)
+        if batch_size is not None:
+            hyperparameters = {**hyperparameters, "batch_size": batch_size}
+        return EvalResult(label_of(config, layers), mode, hyperparameters, scores,
+                          edit_seconds / len(groups), len(groups))
