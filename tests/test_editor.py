@@ -74,3 +74,18 @@ def test_memit_match_edit_of_minilm(minilm, tmp_path):
     neutral = cosine(neutral_after, neutral_before)
     assert torch.all(neutral >= 0.95), neutral
     assert all(torch.equal(p, weights[n]) for n, p in minilm.model.state_dict().items())
+
+
+def test_progress_bar_counts_every_prompt_read_and_changes_nothing(bert_path, small_corpus, tmp_path, capsys):
+    adapter = load_encoder(str(bert_path))
+    config = EditConfig(method="memit", layers=[0, 1], value="match")
+    quiet = edit(adapter, REQUESTS, config, corpus=small_corpus, cache_dir=tmp_path)
+    capsys.readouterr()
+    shown = edit(adapter, REQUESTS, config, corpus=small_corpus, cache_dir=tmp_path, progress=True)
+    printed = capsys.readouterr()
+    bar = printed.out + printed.err
+    prompts = len(REQUESTS) * len(config.templates)
+    for task in ("target streams", "keys, layer 0", "keys, layer 1"):
+        assert any(task in line and f"{prompts}/{prompts}" in line for line in bar.splitlines()), bar
+    for a, b in zip(quiet.deltas, shown.deltas):
+        assert torch.equal(a.delta.dense(), b.delta.dense())

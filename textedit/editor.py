@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .corpus import Corpus
 from .encoders.base import EncoderAdapter
@@ -148,10 +149,14 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
 
     originals = {layer: adapter.down_proj_module(layer).weight.detach().clone() for layer in layers}
     deltas: list[ModuleDelta] = []
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn()) if progress else None
+    if bar is not None:
+        bar.start()
     try:
-        target_values, target_stream = _targets(adapter, queries, targets, layers, config)
+        target_values, target_stream = _targets(adapter, queries, targets, layers, config, bar)
         for i, layer in enumerate(layers):
-            now = read_states(adapter, queries, sorted({layer, last}))
+            now = _read(adapter, queries, sorted({layer, last}), bar, f"keys, layer {layer}")
             keys = queries.average(now[layer].keys)  # [n, d_in]
             if target_values is not None:
                 values = target_values[layer]
@@ -169,6 +174,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             kept = keys.T.cpu().float() if config.method == "alphaedit" else None
             deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept))
     finally:
+        if bar is not None:
+            bar.stop()
         with torch.no_grad():
             for layer, weight in originals.items():
                 adapter.down_proj_module(layer).weight.copy_(weight)
@@ -178,15 +185,24 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                  requests=[r.to_dict() for r in requests])
 
 
-def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config: EditConfig):
+def _read(adapter, sites: Sites, layers: list[int], bar: Progress | None, what: str):
+    """``read_states`` with one task on ``bar`` (if any) counting the prompts read."""
+    if bar is None:
+        return read_states(adapter, sites, layers)
+    task = bar.add_task(what, total=len(sites.prompts))
+    return read_states(adapter, sites, layers, on_batch=lambda n: bar.advance(task, n))
+
+
+def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config: EditConfig,
+             bar: Progress | None = None):
     """``(per-layer target values, None)`` for ``direct``, else ``(None, z*_L [n, d])``."""
     last = layers[-1]
     if config.value == "direct":
-        states = read_states(adapter, targets, layers)
+        states = _read(adapter, targets, layers, bar, "target values")
         return {layer: targets.average(states[layer].values) for layer in layers}, None
     if config.value == "match":
-        return None, targets.average(read_states(adapter, targets, [last])[last].streams)
-    streams = queries.average(read_states(adapter, queries, [last])[last].streams)
+        return None, targets.average(_read(adapter, targets, [last], bar, "target streams")[last].streams)
+    streams = queries.average(_read(adapter, queries, [last], bar, "query streams")[last].streams)
     optimize = OptimizeConfig(**{name: config.get(name) for name in ("steps", "lr", "clamp", "weight_decay")})
     return None, streams + optimize_deltas(adapter, queries, targets, last, streams, optimize, seed=config.seed)
 

@@ -23,7 +23,7 @@ The editor (``editor.py``) spreads z*_L − z_L over the edited layers, MEMIT-st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -91,9 +91,12 @@ class SiteStates:
     streams: torch.Tensor  # [n_sites, d_model]  z = r + v
 
 
-def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], batch_size: int = 64
-                ) -> dict[int, SiteStates]:
-    """Keys, values and post-MLP streams at every site for ``layers`` (float64 on the CPU)."""
+def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], batch_size: int = 64,
+                on_batch: Callable[[int], None] | None = None) -> dict[int, SiteStates]:
+    """Keys, values and post-MLP streams at every site for ``layers`` (float64 on the CPU).
+
+    ``on_batch(n)`` is called after each batch of ``n`` prompts (a progress bar's tick).
+    """
     down = {layer: adapter.down_proj_module(layer) for layer in layers}
     resid = {layer: adapter.residual_module(layer) for layer in layers}
     out: dict[int, dict[str, list]] = {layer: {"k": [], "v": [], "z": []} for layer in layers}
@@ -110,6 +113,8 @@ def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], ba
                 out[layer]["k"].append(keys[layer][rows, pos].double().cpu())
                 out[layer]["v"].append(v)
                 out[layer]["z"].append(residuals[layer][rows, pos].double().cpu() + v)
+            if on_batch is not None:
+                on_batch(len(pos))
     return {layer: SiteStates(*(torch.cat(out[layer][x]) for x in "kvz")) for layer in layers}
 
 
