@@ -2,7 +2,7 @@
 """Benchmark one batched MEMIT edit of N requests on a CLIP-L-sized encoder (time, peak memory).
 
     nice -n 15 python benchmarks/scale_batch.py [--requests 1000] [--single 8] [--layers 3,4]
-                                                [--templates 1] [--stats-prompts 1000]
+                                                [--templates 1] [--stats-prompts 1000] [--progress]
 
 Model and tokenizer: those of ``benchmarks/stats.py`` (random ``CLIPTextModel`` with CLIP
 ViT-L/14's text-tower shape: hidden 768, MLP 3072, 12 layers). Requests: N distinct
@@ -76,6 +76,7 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", default="3,4")
     parser.add_argument("--templates", type=int, default=1)
     parser.add_argument("--stats-prompts", type=int, default=1000)
+    parser.add_argument("--progress", action="store_true", help="show the edit's key/value reading bars")
     args = parser.parse_args(argv)
     layers = [int(x) for x in args.layers.split(",")]
     print(f"# scale_batch: {args.requests} requests, layers {layers}, {args.templates} template(s), value match")
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
         moment.cholesky()
 
     with PeakMemory() as peak:
-        patch = edit(adapter, batch, config, stats=stats)
+        patch = edit(adapter, batch, config, stats=stats, progress=args.progress)
     assert len(patch.deltas) == len(layers)
     assert all(torch.isfinite(d.delta.dense()).all() for d in patch.deltas)
     per_batch = peak.seconds / len(batch)
