@@ -19,8 +19,14 @@ import torch
 from textedit.editor import EditConfig
 from textedit.encoders import load_encoder
 from textedit.eval import Evaluator, load_benchmark
+from textedit.values import EDIT_TEMPLATES
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: template sets tried against the default eight (values.EDIT_TEMPLATES)
+SHORT_TEMPLATES = ["{}", "a photo of {}", "a painting of {}", "a drawing of {}"]
+MORE_TEMPLATES = ["a sketch of {}", "{} in the morning light", "a 3d render of {}", "{} with a blue sky behind",
+                  "a watercolor of {}", "a vintage photo of {}, grainy", "{} seen from above", "a poster showing {}"]
 
 GRID = (
     [{"method": "memit", "layers": layers, "lam": lam} for layers in ([0], [1], [2]) for lam in (50, 500, 5000)]
@@ -34,6 +40,9 @@ GRID = (
     + [{"method": "rome", "layers": [2], "value": "match"}]
     + [{"method": "alphaedit", "layers": layers} for layers in ([1, 2], [2, 3], [1, 2, 3])]
     + [{"method": "alphaedit", "layers": [1, 2, 3], "threshold": 0.1}]
+    + [{"method": "memit", "layers": [0, 1, 2], "lam": 50, "templates": list(templates), **extra}
+       for templates, extra in ((SHORT_TEMPLATES, {}), (list(EDIT_TEMPLATES) + MORE_TEMPLATES, {}),
+                                (list(EDIT_TEMPLATES) + MORE_TEMPLATES, {"weight_decay": 0.0}))]
 )
 
 
@@ -54,7 +63,7 @@ def main() -> None:
     for setting in settings:
         result = evaluator.run(EditConfig(**setting), args.mode)
         s = result.summary
-        name = ", ".join(f"{k}={v}" for k, v in setting.items())
+        name = ", ".join(f"{k}={len(v)} templates" if k == "templates" else f"{k}={v}" for k, v in setting.items())
         print(f"| {name} | {s.efficacy:.1%} | {s.generality:.1%} | {s.specificity:.1%} | {s.drift:.4f} | "
               f"{result.seconds_per_edit:.2f} |", flush=True)
 
