@@ -19,8 +19,8 @@ request is compared with the batch's. Checks (asserted): the batch patch has one
 layer, finite, and after applying it the keys of the requests map closer to their targets
 than before (mean squared gap at the last layer falls).
 
-Default (1,000 requests, layers 3–4) runs in a few minutes on an idle 2-core machine;
-``--requests 10000`` in about 10.
+Default (1,000 requests, layers 3–4) runs in under a minute on an idle 2-core machine;
+``--requests 10000`` in about 2 min 15 s (quiet machine, docs/scale.md).
 """
 
 from __future__ import annotations
