@@ -11,14 +11,13 @@ has no sampling noise and only moves if the embedding learned something.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from textedit import cli
+from cli_runner import run
 from textedit.corpus import load_corpus
 from textedit.anchor import AnchorConfig, AnchorError, add_anchor, learn_anchor
 from textedit.encoders import adapter_for, load_encoder
@@ -74,16 +73,6 @@ def test_training_is_deterministic(learned, sd_path, images, tmp_path):
     assert again.losses == result.losses
     assert (tmp_path / "learned_embeds.safetensors").read_bytes() == (out / "learned_embeds.safetensors").read_bytes()
 
-
-def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_spec_binding_knowledge_to_the_learned_token(monkeypatch, capsys, learned, sd_path, tmp_path):

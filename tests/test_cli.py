@@ -10,20 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from textedit import cli
+from cli_runner import run
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def write_spec(path: Path, data) -> Path:

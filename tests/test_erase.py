@@ -10,12 +10,11 @@ wide margin under those numbers.
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
 
-from textedit import cli
+from cli_runner import run
 from textedit.corpus import load_corpus
 from textedit.encoders import load_encoder
 from textedit.erase import (ERASE_CONTEXTS, ERASE_EVAL_TEMPLATES, ERASE_LAM, ERASE_TEMPLATES, Concept, Erasure, erase,
@@ -78,16 +77,6 @@ def test_spec_form():
         with pytest.raises(SpecError, match=fragment):
             parse_spec(bad)
 
-
-def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("args, fragment", [

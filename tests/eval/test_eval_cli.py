@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from rich.console import Console
 
+from cli_runner import run as run_cli
 from textedit import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -15,15 +15,8 @@ ROAD_SAMPLE = REPO / "tests" / "data" / "road_sample.csv"
 
 
 def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
     monkeypatch.setattr(cli, "out", Console(width=200))  # a wide terminal: table cells unabridged
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as exc:
-        code = exc.code or 0
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(monkeypatch, capsys, *args)
 
 
 def test_eval_compares_methods_and_modes(monkeypatch, capsys, tmp_path, bert_path):

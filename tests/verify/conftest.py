@@ -41,17 +41,8 @@ def corpus_file(tmp_path_factory) -> Path:
 @pytest.fixture
 def textedit_cli(monkeypatch, capsys):
     """Run ``textedit ARGS…`` in-process; returns (exit code, stdout, stderr)."""
-    import sys
-
-    from textedit import cli
+    from cli_runner import run as run_cli
 
     def run(*args) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["textedit", *map(str, args)])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = exc.code or 0
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
+        return run_cli(monkeypatch, capsys, *args)
     return run
