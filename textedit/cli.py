@@ -43,6 +43,11 @@ def _parse_layers(text: str | None) -> list[int] | None:
     return layers
 
 
+def _given(**options) -> dict:
+    """The edit settings the user gave on the command line (``None``: not given)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 def _load(model: str, component: str | None, dtype: str | None, device: str, trust_remote_code: bool):
     from .encoders import load_encoder
     with err.status(f"loading {model}{f' ({component})' if component else ''}"):
@@ -89,10 +94,9 @@ def apply(
 
     parsed = load_spec(spec)
     settings = dict(parsed.settings)
-    overrides = {"method": method, "layers": _parse_layers(layers), "value": value, "lam": lam, "steps": steps,
-                 "lr": lr, "clamp": clamp, "weight_decay": weight_decay, "threshold": threshold, "alpha": alpha,
-                 "scope": scope, "seed": seed}
-    settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings.update(_given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
+                           clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,
+                           seed=seed))
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
@@ -283,8 +287,7 @@ def eval_(
     if batch_size is not None and (batch_size < 1 or "batch" not in modes):
         raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
-    settings = [{k: v for k, v in {"method": name.strip(), "layers": layer_set, "value": value,
-                                   "seed": seed}.items() if v is not None}
+    settings = [_given(method=name.strip(), layers=layer_set, value=value, seed=seed)
                 for name in method.split(",") for layer_set in layer_sets]
     configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
     stats_corpus = load_corpus(corpus) if corpus else None
@@ -529,10 +532,8 @@ def erase_(
         raise TexteditError("give --model or --pipeline-path, not both")
     if pipeline_path is not None:
         model, component = pipeline_path, component or "text_encoder"
-    overrides = {"method": method, "layers": _parse_layers(layers), "value": value, "lam": lam, "steps": steps,
-                 "lr": lr, "clamp": clamp, "weight_decay": weight_decay, "threshold": threshold, "alpha": alpha,
-                 "scope": scope, "seed": seed}
-    settings = {k: v for k, v in overrides.items() if v is not None}
+    settings = _given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
+                      clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope, seed=seed)
     stats_corpus = load_corpus(corpus) if corpus else None
     slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-") or "concepts"
     out_dir = out_dir or Path("patches") / f"erase-{slug}"
