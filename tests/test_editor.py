@@ -89,3 +89,23 @@ def test_progress_bar_counts_every_prompt_read_and_changes_nothing(bert_path, sm
         assert any(task in line and f"{prompts}/{prompts}" in line for line in bar.splitlines()), bar
     for a, b in zip(quiet.deltas, shown.deltas):
         assert torch.equal(a.delta.dense(), b.delta.dense())
+
+
+def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
+    """δs of different requests never interact, so chunks of 1 give what one chunk of all gives."""
+    from textedit.values import EDIT_TEMPLATES, OptimizeConfig, Sites, optimize_deltas, read_states
+
+    adapter = load_encoder(str(bert_path))
+    requests = REQUESTS + [EditRequest("the flag of Initech", "a blue square", subject="Initech")]
+    templates = EDIT_TEMPLATES[:3]
+    queries = Sites.for_queries(adapter, requests, templates)
+    targets = Sites.for_targets(adapter, requests, templates)
+    streams = queries.average(read_states(adapter, queries, [1])[1].streams)
+    seen = []
+    together = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(steps=10, chunk=16))
+    one_by_one = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(steps=10, chunk=1),
+                                 on_chunk=seen.append)
+    assert seen == [1, 1, 1]
+    assert together.shape == (3, streams.shape[1]) and together.abs().max() > 0
+    # equal up to Adam's ε, which sees gradients scaled by the chunk's size
+    torch.testing.assert_close(one_by_one, together, rtol=1e-3, atol=1e-5 * together.abs().max().item())

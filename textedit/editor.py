@@ -204,7 +204,10 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
         return None, targets.average(_read(adapter, targets, [last], bar, "target streams")[last].streams)
     streams = queries.average(_read(adapter, queries, [last], bar, "query streams")[last].streams)
     optimize = OptimizeConfig(**{name: config.get(name) for name in ("steps", "lr", "clamp", "weight_decay")})
-    return None, streams + optimize_deltas(adapter, queries, targets, last, streams, optimize, seed=config.seed)
+    task = bar.add_task("optimize values", total=queries.n_requests) if bar is not None else None
+    deltas = optimize_deltas(adapter, queries, targets, last, streams, optimize, seed=config.seed,
+                             on_chunk=None if bar is None else lambda n: bar.advance(task, n))
+    return None, streams + deltas
 
 
 def _solve(config: EditConfig, W: torch.Tensor, moment: SecondMoment | None, K: torch.Tensor, V: torch.Tensor,

@@ -124,51 +124,72 @@ class OptimizeConfig:
     lr: float = 0.1
     clamp: float = 2.0
     weight_decay: float = 0.01
+    #: requests trained together. δs of different requests never interact (separate rows,
+    #: elementwise Adam), so the chunk changes only memory, padding and, through the loss's
+    #: mean, Adam's ε term; it keeps the cost per request flat for thousands of requests
+    chunk: int = 16
 
 
 def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,
-                    config: OptimizeConfig, seed: int = 0) -> torch.Tensor:
+                    config: OptimizeConfig, seed: int = 0,
+                    on_chunk: Callable[[int], None] | None = None) -> torch.Tensor:
     """Train one δ per request (shared by its templates) added to the stream at ``layer``.
 
     Loss per request: mean over templates of ``1 − cos(s(query + δ), s̄(target))`` with ``s``
     the sentence vector, ``s̄`` that of the frozen encoder, plus ``weight_decay·‖δ‖²/‖z‖²``.
     δ is parametrised relative to ``‖z‖`` (``streams``, ``[n_requests, d]``) so ``lr`` and
-    ``clamp`` are unitless. Returns δ ``[n_requests, d_model]`` in float64.
+    ``clamp`` are unitless. Requests are trained ``config.chunk`` at a time; ``on_chunk(n)``
+    is called after each chunk of ``n`` requests. Returns δ ``[n_requests, d_model]`` in float64.
     """
     torch.manual_seed(seed)
-    with torch.no_grad():
-        goal = F.normalize(adapter.embed(targets.prompts).to(adapter.device), dim=-1)
-    scale = streams.norm(dim=-1, keepdim=True).float().to(adapter.device)  # [n_requests, 1]
-    unit_delta = torch.zeros(queries.n_requests, streams.shape[1], device=adapter.device, requires_grad=True)
-    optimizer = torch.optim.Adam([unit_delta], lr=config.lr)
-    batch = adapter.tokenize(queries.prompts)
-    rows = torch.arange(len(queries.prompts))
-    pos = torch.tensor(queries.positions)
-    request_of_row = rows // queries.n_templates
-    module = adapter.down_proj_module(layer)
+    t = queries.n_templates
+    out = []
     params = [p for p in adapter.model.parameters() if p.requires_grad]
     for p in params:
         p.requires_grad_(False)
     try:
-        for _ in range(config.steps):
-            optimizer.zero_grad()
-            delta = unit_delta * scale
-
-            def add_delta(output: torch.Tensor) -> torch.Tensor:
-                plus = torch.zeros_like(output)
-                plus[rows, pos] = delta[request_of_row].to(output.dtype)
-                return plus
-
-            with add_to_output(module, add_delta):
-                outputs = adapter.forward(batch)
-            vec = F.normalize(adapter.sentence_vector(batch, outputs).float(), dim=-1)
-            loss = (1 - (vec * goal).sum(-1)).mean() + config.weight_decay * (unit_delta ** 2).sum(-1).mean()
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():  # project back into the ball of radius clamp
-                norms = unit_delta.norm(dim=-1, keepdim=True)
-                unit_delta.mul_(torch.clamp(config.clamp / norms.clamp(min=1e-12), max=1.0))
+        for first in range(0, queries.n_requests, config.chunk):
+            last = min(first + config.chunk, queries.n_requests)
+            rows = slice(first * t, last * t)
+            with torch.no_grad():
+                goal = F.normalize(adapter.embed(targets.prompts[rows]).to(adapter.device), dim=-1)
+            out.append(_optimize_chunk(adapter, queries.prompts[rows], queries.positions[rows], t, goal,
+                                       streams[first:last], layer, config))
+            if on_chunk is not None:
+                on_chunk(last - first)
     finally:
         for p in params:
             p.requires_grad_(True)
+    return torch.cat(out)
+
+
+def _optimize_chunk(adapter: EncoderAdapter, prompts: list[str], positions: list[int], n_templates: int,
+                    goal: torch.Tensor, streams: torch.Tensor, layer: int, config: OptimizeConfig) -> torch.Tensor:
+    """``optimize_deltas`` for one chunk of requests: prompts request-major, goal ``[n_prompts, d]``."""
+    scale = streams.norm(dim=-1, keepdim=True).float().to(adapter.device)  # [n_requests, 1]
+    unit_delta = torch.zeros(len(streams), streams.shape[1], device=adapter.device, requires_grad=True)
+    optimizer = torch.optim.Adam([unit_delta], lr=config.lr)
+    batch = adapter.tokenize(prompts)
+    rows = torch.arange(len(prompts))
+    pos = torch.tensor(positions)
+    request_of_row = rows // n_templates
+    module = adapter.down_proj_module(layer)
+    for _ in range(config.steps):
+        optimizer.zero_grad()
+        delta = unit_delta * scale
+
+        def add_delta(output: torch.Tensor) -> torch.Tensor:
+            plus = torch.zeros_like(output)
+            plus[rows, pos] = delta[request_of_row].to(output.dtype)
+            return plus
+
+        with add_to_output(module, add_delta):
+            outputs = adapter.forward(batch)
+        vec = F.normalize(adapter.sentence_vector(batch, outputs).float(), dim=-1)
+        loss = (1 - (vec * goal).sum(-1)).mean() + config.weight_decay * (unit_delta ** 2).sum(-1).mean()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # project back into the ball of radius clamp
+            norms = unit_delta.norm(dim=-1, keepdim=True)
+            unit_delta.mul_(torch.clamp(config.clamp / norms.clamp(min=1e-12), max=1.0))
     return (unit_delta.detach() * scale).double().cpu()
