@@ -1,9 +1,11 @@
 #!/usr/bin/env python
-"""Quality against batch size: TIMED test cases edited in batches of 10 and 100 on the default model.
+"""Quality against batch size: benchmark cases edited in batches of 10 and 100 on the default model.
 
-    nice -n 15 python benchmarks/scale_quality.py [--limit N] [--sizes 10,100] [--json out.json]
+    nice -n 15 python benchmarks/scale_quality.py [--data BENCH.csv] [--limit N] [--sizes 10,100]
+                                                  [--also-first N] [--threads 2] [--json out.json]
 
-The cases of ``../shared/data/timed/TIMED_test_set.csv`` (all 147, or the first ``--limit``)
+The cases of ``--data`` (default ``../shared/data/timed/TIMED_test_set.csv``; all, or the first
+``--limit``; ``benchmarks/data/distinct_facts.csv`` has 1,000 rows without conflicts)
 are split into consecutive chunks of each size; every chunk is one edit under the default
 settings (MEMIT, λ 50, layers 0..n/3, value optimize, the shipped statistics corpus) on the
 unedited all-MiniLM-L6-v2, scored in text space by ``textedit.eval.Evaluator`` (efficacy,
@@ -28,6 +30,7 @@ from textedit.editor import EditConfig  # noqa: E402
 from textedit.encoders import load_encoder  # noqa: E402
 from textedit.eval.benchmark import load_benchmark  # noqa: E402
 from textedit.eval.run import Evaluator  # noqa: E402
+from textedit.eval.scores import Summary  # noqa: E402
 from textedit.io import atomic_write_text  # noqa: E402
 
 
@@ -38,14 +41,17 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="10,100", help="edits per batch, comma-separated")
     parser.add_argument("--value", default="optimize")
     parser.add_argument("--json", type=Path, default=None, help="write per-row results here (after each size)")
+    parser.add_argument("--also-first", type=int, default=None,
+                        help="also summarise the first N rows alone (to compare with a run on --limit N)")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     _, cases = load_benchmark(args.data, limit=args.limit)
     adapter = load_encoder()
     config = EditConfig(value=args.value)
     evaluator = Evaluator(adapter, cases)
     results = []
-    print(f"# scale_quality: {len(cases)} TIMED test cases, {adapter.name}, memit value {args.value}")
+    print(f"# scale_quality: {len(cases)} cases of {Path(args.data).name}, {adapter.name}, memit value {args.value}")
     print("| edits per batch | batches | efficacy | generality | specificity | drift | s per batch |")
     print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
     for size in [int(s) for s in args.sizes.split(",")]:
@@ -54,6 +60,10 @@ def main(argv=None) -> int:
         s = result.summary
         print(f"| {size} | {result.edits} | {s.efficacy:.1%} | {s.generality:.1%} | {s.specificity:.1%} | "
               f"{s.drift:.4f} | {result.seconds_per_edit:.1f} |", flush=True)
+        if args.also_first:
+            f = Summary.of(result.scores[:args.also_first])
+            print(f"| {size}, first {f.cases} rows | | {f.efficacy:.1%} | {f.generality:.1%} | {f.specificity:.1%} | "
+                  f"{f.drift:.4f} | |", flush=True)
         if args.json is not None:
             report = {"benchmark": args.data, "model": adapter.name, "fingerprint": adapter.fingerprint(),
                       "rows": len(cases), "results": [r.to_dict() for r in results]}

@@ -1,17 +1,20 @@
 #!/usr/bin/env python
-"""Sequential (lifelong) editing: do the first edits survive 10, 100, ... later ones?
+"""Sequential (lifelong) editing: do the first edits survive 10, 100, 1,000 later ones?
 
-    nice -n 15 python benchmarks/scale_sequential.py [--edits 100] [--checkpoints 10,100]
-                                                     [--first 10] [--value match] [--alpha 1.0]
+    nice -n 15 python benchmarks/scale_sequential.py [--data BENCH.csv] [--edits 100]
+        [--batch 1] [--checkpoints 10,100] [--first 10] [--value optimize] [--alpha A]
+        [--methods memit,rome,alphaedit] [--threads 2]
 
-TIMED test cases are edited one at a time on all-MiniLM-L6-v2 (each patch solved on the
-weights the earlier ones left, then applied), with plain MEMIT (λ 50), ROME (one layer, the
-first default layer) and AlphaEdit remembering every earlier edit's keys
-(``textedit.sequential.SequentialEditor``). At each checkpoint the first ``first`` cases are
-scored (``textedit.eval`` text-space efficacy and generality against the frozen encoder);
-the baseline is the same cases edited in one batch on the base model (the score when
-nothing came after them). Statistics are computed once and shared. ``--value match`` keeps
-one edit well under a second; ``optimize`` is ~40× slower.
+Benchmark cases (default ``benchmarks/data/distinct_facts.csv``: every subject distinct, so
+no later edit is *meant* to change an earlier one; TIMED repeats subjects) are edited on
+all-MiniLM-L6-v2 ``--batch`` at a time, each patch solved on the weights the earlier ones
+left and applied before the next (``textedit.sequential.SequentialEditor``), with plain
+MEMIT (λ 50), ROME (one layer, the first default layer) and AlphaEdit remembering every
+earlier edit's keys. At each checkpoint (a number of edits) the first ``--first`` cases are
+scored in text space against the frozen encoder (``textedit.eval``: efficacy / generality /
+specificity), and at the end the last ``--first`` cases too (can new edits still land?).
+The baseline, in the same process, is the first cases edited in one batch on the base model
+(their score when nothing came after them). Statistics are computed once and shared.
 """
 
 from __future__ import annotations
@@ -36,37 +39,48 @@ from textedit.sequential import SequentialEditor  # noqa: E402
 from textedit.stats import compute_stats  # noqa: E402
 
 
+def cell(s: Summary | None) -> str:
+    return "n/a (same key, two targets)" if s is None else f"{s.efficacy:.2f} / {s.generality:.2f} / {s.specificity:.2f}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "timed" / "TIMED_test_set.csv"))
+    parser.add_argument("--data", default=str(REPO / "benchmarks" / "data" / "distinct_facts.csv"))
     parser.add_argument("--edits", type=int, default=100)
-    parser.add_argument("--checkpoints", default="10,100")
+    parser.add_argument("--batch", type=int, default=1, help="edits per sequential step")
+    parser.add_argument("--checkpoints", default="10,100", help="numbers of edits after which to score")
     parser.add_argument("--first", type=int, default=10)
-    parser.add_argument("--value", default="match")
-    parser.add_argument("--alpha", type=float, default=1.0)
+    parser.add_argument("--value", default="optimize")
+    parser.add_argument("--alpha", type=float, default=None, help="AlphaEdit's α (default: the library's)")
     parser.add_argument("--methods", default="memit,rome,alphaedit")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     _, cases = load_benchmark(args.data)
-    cases = (cases * (args.edits // len(cases) + 1))[:args.edits]  # more edits than cases: the list again
+    if args.edits > len(cases):
+        parser.error(f"--edits {args.edits} is more than the {len(cases)} cases of {args.data}")
+    cases = cases[:args.edits]
     checkpoints = [int(c) for c in args.checkpoints.split(",")]
+    if any(c % args.batch or c > args.edits for c in checkpoints):
+        parser.error("every checkpoint must be a multiple of --batch and at most --edits")
     adapter = load_encoder()
-    first = cases[:args.first]
-    judge = embed_all(adapter.embed, [p for c in first for p in case_prompts(c)[1] + case_prompts(c)[0]])
+    first, last = cases[:args.first], cases[-args.first:]
+    judge = embed_all(adapter.embed, [p for c in first + last for p in case_prompts(c)[1] + case_prompts(c)[0]])
 
-    def score_first() -> Summary:
-        edited = embed_all(adapter.embed, [p for c in first for p in case_prompts(c)[0]])
-        return Summary.of([score_case(c, edited, judge) for c in first])
+    def score(group) -> Summary:
+        edited = embed_all(adapter.embed, [p for c in group for p in case_prompts(c)[0]])
+        return Summary.of([score_case(c, edited, judge) for c in group])
 
     layers = default_layers(adapter)
     configs = {"memit": EditConfig(method="memit", value=args.value),
                "rome": EditConfig(method="rome", value=args.value),
                "alphaedit": EditConfig(method="alphaedit", value=args.value, alpha=args.alpha, layers=layers)}
     stats = compute_stats(adapter, layers)
-    print(f"# scale_sequential: {args.edits} TIMED edits one after another on {adapter.name}, value {args.value}; "
-          f"efficacy / generality of the first {args.first}")
-    print("| method | " + " | ".join(f"after {c}" for c in ["batch (nothing after)"] + checkpoints) + " | s per edit |")
-    print("| --- " * (len(checkpoints) + 3) + "|")
+    print(f"# scale_sequential: {args.edits} edits of {Path(args.data).name}, {args.batch} per step, on "
+          f"{adapter.name}, value {args.value}; efficacy / generality / specificity of the first {args.first}")
+    print("| method | " + " | ".join(["one batch, nothing after"] + [f"after {c}" for c in checkpoints]) +
+          f" | last {args.first}, at the end | s per edit |")
+    print("| --- " * (len(checkpoints) + 4) + "|", flush=True)
     for name in args.methods.split(","):
         config = configs[name]
         try:
@@ -75,19 +89,18 @@ def main(argv=None) -> int:
             cells = [None]
         else:
             patch.apply(adapter)
-            cells = [score_first()]
+            cells = [score(first)]
             patch.revert(adapter)
         editor = SequentialEditor(adapter, config, stats=stats)
         started = time.perf_counter()
-        for i, case in enumerate(cases, 1):
-            editor.edit([request_of(case)])
-            if i in checkpoints:
-                cells.append(score_first())
+        for begin in range(0, len(cases), args.batch):
+            editor.edit([request_of(c) for c in cases[begin:begin + args.batch]])
+            if begin + args.batch in checkpoints:
+                cells.append(score(first))
         seconds = (time.perf_counter() - started) / len(cases)
+        cells.append(score(last))
         editor.revert_all()
-        print(f"| {name} | " + " | ".join("n/a (same key, two targets)" if s is None else
-                                          f"{s.efficacy:.2f} / {s.generality:.2f}" for s in cells) +
-              f" | {seconds:.2f} |", flush=True)
+        print(f"| {name} | " + " | ".join(cell(s) for s in cells) + f" | {seconds:.2f} |", flush=True)
     return 0
 
 

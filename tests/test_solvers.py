@@ -218,7 +218,8 @@ def test_null_space_is_the_alphaedit_formula(data, spectral, gen):
     alpha = 0.7
     P = null_space_projector(C, 1e-2)
     G = K @ K.T + Kp @ Kp.T
-    expected = (V - W @ K) @ K.T @ P @ torch.linalg.inv(G @ P + alpha * torch.eye(D_IN, dtype=F64))
+    a = alpha * (P @ K).pow(2).sum(0).mean()  # α is relative to the edit's own projected keys
+    expected = (V - W @ K) @ K.T @ P @ torch.linalg.inv(G @ P + a * torch.eye(D_IN, dtype=F64))
     got = null_space(W, C, K, V, threshold=1e-2, alpha=alpha, previous_keys=Kp).dense()
     assert _rel(got, expected) < 1e-10
     reused = null_space(W, C, K, V, alpha=alpha, previous_keys=Kp, projector=P).dense()
@@ -234,6 +235,18 @@ def test_null_space_previous_keys_are_preserved(data, spectral, gen):
     free = null_space(W, C, K, V, alpha=1e-3).dense()
     kept = null_space(W, C, K, V, alpha=1e-3, previous_keys=Kp).dense()
     assert (kept @ Kp).norm() < 0.1 * (free @ Kp).norm()
+
+
+def test_null_space_alpha_is_relative_to_the_key_scale(data, spectral, gen):
+    """Scaling every key by 100 leaves the update (and the gain 1/(1 + α) on one key) unchanged."""
+    W, _, _, _ = data
+    C, _, small = spectral
+    k = small @ torch.randn(4, 1, generator=gen, dtype=F64)
+    v = torch.randn(D_OUT, 1, generator=gen, dtype=F64)
+    for scale in (1.0, 100.0):
+        delta = null_space(W, C, k * scale, v, alpha=0.25).dense()
+        gained = delta @ (k * scale)
+        assert torch.allclose(gained, (v - W @ (k * scale)) / 1.25, rtol=1e-9, atol=1e-12)
 
 
 def test_null_space_empty_raises(data, gen):

@@ -200,25 +200,32 @@ def null_space_projector(C: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 def null_space(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, threshold: float = 1e-2,
-               alpha: float = 1.0, previous_keys: torch.Tensor | None = None,
+               alpha: float = 1e-2, previous_keys: torch.Tensor | None = None,
                projector: torch.Tensor | None = None) -> LowRankDelta:
     """AlphaEdit: the update lives in the (approximate) null space of the corpus keys.
 
-        ΔWᵀ = (P (K Kᵀ + K_p K_pᵀ) + α I)⁻¹ P K Rᵀ     ⇒ ΔW = R · [M⁻¹ P K]ᵀ
+        ΔWᵀ = (P (K Kᵀ + K_p K_pᵀ) + a I)⁻¹ P K Rᵀ     ⇒ ΔW = R · [M⁻¹ P K]ᵀ
+        a   = α · mean_j ‖P k_j‖²                      (α relative to the edit's own keys)
 
     so ``ΔW k₀ = 0`` for every ``k₀`` with ``P k₀ = 0``. ``previous_keys`` ``K_p [d_in, m]`` are
-    keys of earlier edits that must keep their values (sequential editing). Shapes as in
-    :func:`batched`. ``projector`` may be passed to reuse P across calls.
+    keys of earlier edits that must keep their values (sequential editing). For one key
+    the gain on it is ``‖Pk‖²/(a + ‖Pk‖²) = 1/(1 + α)``, and a remembered key moves by about
+    ``α`` times what it would move unprotected, whatever the scale of the model's keys.
+    Shapes as in :func:`batched`. ``projector`` may be passed to reuse P across calls.
     """
     W, K, V = _f64("W", W), _f64("keys", K), _f64("values", V)
     _check_shapes(W, K, V)
     P = _f64("P", projector) if projector is not None else null_space_projector(C, threshold)
+    projected = P @ K  # [d_in, n]
+    scale = projected.pow(2).sum(0).mean()
+    if not scale > 0:
+        raise NumericalError("every edit key lies outside the null space of C (‖Pk‖ = 0): raise the threshold")
     gram = K @ K.T
     if previous_keys is not None and previous_keys.numel():
         Kp = _f64("previous keys", previous_keys)
         gram = gram + Kp @ Kp.T
-    M = P @ gram + alpha * torch.eye(P.shape[0], dtype=torch.float64)
-    right = torch.linalg.solve(M, P @ K)
+    M = P @ gram + alpha * scale * torch.eye(P.shape[0], dtype=torch.float64)
+    right = torch.linalg.solve(M, projected)
     if not torch.isfinite(right).all():
         raise NumericalError("the null-space system is singular: raise α")
     return LowRankDelta(V - W @ K, right)
