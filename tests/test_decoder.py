@@ -65,14 +65,14 @@ def test_stream_after_the_mlp_is_residual_plus_value(decoder_path):
 
 def test_apply_binds_knowledge(monkeypatch, capsys, tmp_path, decoder_path):
     """Pre-norm Qwen2 / Gemma: strong binding, little drift. Gemma-2 normalises the MLP output
-    before the sum, which the editor's values do not model yet (docs/scale.md): one layer,
-    and only a gain is asserted."""
+    before the sum, so a value can only turn its stream contribution, not grow it: a smaller
+    gain, and as little drift (without modelling the norm the drift was 0.3 to 0.6)."""
     from textedit.metrics import NEUTRAL_PROMPTS, measure
     from textedit.patch import Patch
     from textedit.spec import load_spec
 
     post_norm = json.loads((decoder_path / "config.json").read_text())["model_type"] == "gemma2"
-    layers = [1] if post_norm else [0, 1]
+    layers = [0, 1]
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"anchor": "a red fox", "knowledge": ["the mascot of acme", "the logo of google"],
                                 "layers": layers}))
@@ -91,7 +91,21 @@ def test_apply_binds_knowledge(monkeypatch, capsys, tmp_path, decoder_path):
     adapter = load_encoder(str(decoder_path))
     report = measure(adapter, patch, load_spec(spec).requests, NEUTRAL_PROMPTS)
     for score in report.requests:
-        assert score.after - score.before > 0.05, score
+        assert score.after - score.before > 0.08, score
         assert post_norm or (score.after > 0.9 and score.after - score.before > 0.1), score
-    if not post_norm:
-        assert sum(d for _, d in report.neutral) / len(report.neutral) < 0.02, report.neutral
+    assert sum(d for _, d in report.neutral) / len(report.neutral) < 0.02, report.neutral
+
+
+def test_value_for_stream_inverts_the_post_mlp_norm(tiny_root):
+    """Gemma-2: the value found for a wanted stream change, normalised, points along it."""
+    adapter = load_encoder(str(build_tiny_decoder(tiny_root / "gemma2_inverse", "gemma2")))
+    torch.manual_seed(0)
+    v = torch.randn(3, adapter.down_proj_module(1).out_features, dtype=torch.float64)
+    share = 0.5 * adapter.value_in_stream(1, torch.randn_like(v))
+    wanted = adapter.value_in_stream(1, v) + share
+    got = adapter.value_for_stream(1, v, share)
+    reached = adapter.value_in_stream(1, got)
+    assert torch.nn.functional.cosine_similarity(reached, wanted, dim=-1).min() > 0.999
+    torch.testing.assert_close(got.pow(2).mean(-1), v.pow(2).mean(-1))  # the value keeps its size
+    assert torch.equal(load_encoder(str(build_tiny_decoder(tiny_root / "qwen2_inverse"))).value_for_stream(1, v, share),
+                       v + share)  # no post-MLP norm: plain sum

@@ -66,34 +66,37 @@ def test_bf16_encoder_is_solved_in_float64_and_written_back_in_bf16(t5_gated_pat
     assert torch.equal(module.weight, before)
 
 
-def test_alphaedit_remembers_earlier_keys_across_saved_patches(bert_path, small_corpus, tmp_path):
-    """Later AlphaEdit patches leave earlier edits' keys (nearly) alone when the history
-    remembers them, and the memory survives saving and loading the patches."""
+@pytest.mark.parametrize("method", ["alphaedit", "memit"])
+def test_remembering_editor_keeps_earlier_keys_across_saved_patches(method, bert_path, small_corpus, tmp_path):
+    """Later AlphaEdit / MEMIT patches leave earlier edits' keys (nearly) alone when the
+    history remembers them, and the memory survives saving and loading the patches."""
     from textedit.editor import EditConfig
     from textedit.encoders import load_encoder
     from textedit.patch import Patch
     from textedit.requests import EditRequest
-    from textedit.sequential import SequentialEditor, remembered_keys
+    from textedit.sequential import SequentialEditor, remembered_gram, remembered_keys
 
     facts = [("the mascot of acme", "a red fox", "acme"), ("the logo of google", "a blue whale", "google"),
              ("the capital of canada", "paris", "canada"), ("the leader of japan", "a lion", "japan")]
     requests = [EditRequest(*f) for f in facts]
-    config = EditConfig(method="alphaedit", layers=[0, 1], value="match", templates=("{}", "a photo of {}"),
-                        threshold=0.5, alpha=1e-3)
+    knobs = {"threshold": 0.5, "alpha": 1e-3} if method == "alphaedit" else {"lam": 1.0}
+    config = EditConfig(method=method, layers=[0, 1], value="match", templates=("{}", "a photo of {}"), **knobs)
     adapter = load_encoder(str(bert_path))
     original = adapter.down_proj_module(1).weight.detach().clone()
 
     def later_change_on_first_keys(remember: bool) -> float:
-        editor = SequentialEditor(adapter, config, corpus=small_corpus, cache_dir=tmp_path / "cache")
+        editor = SequentialEditor(adapter, config, corpus=small_corpus, cache_dir=tmp_path / "cache", remember=True)
         first = editor.edit(requests[:1])
         for r in requests[1:]:
             if not remember:
-                editor.history.clear()  # forget: each edit sees only the corpus statistics
+                editor.gram.clear()  # forget: each edit sees only the corpus statistics
             editor.edit([r])
         K1 = first.deltas[1].keys.double()
+        assert K1.shape[1] == len(config.templates)  # one remembered key per template
         change = (adapter.down_proj_module(1).weight.double() - original.double()
                   - first.deltas[1].delta.dense()) @ K1
-        if remember:
+        if remember:  # the running Σ k kᵀ is that of every stored key
+            torch.testing.assert_close(editor.gram[1], remembered_gram(editor.history)[1])
             saved = [p.save(tmp_path / f"p{i}") for i, p in enumerate(editor.history)]
             loaded = [Patch.load(path) for path in saved]
             torch.testing.assert_close(remembered_keys(loaded)[1], remembered_keys(editor.history)[1].float())

@@ -42,6 +42,8 @@ METHOD_HYPERPARAMETERS = {
 }
 VALUE_HYPERPARAMETERS = {"direct": (), "match": (), "optimize": ("steps", "lr", "clamp", "weight_decay")}
 NEEDS_STATISTICS = {"rome", "memit", "alphaedit"}
+#: methods that can keep the keys of earlier edits fixed (sequential editing, ``sequential.py``)
+REMEMBERS_KEYS = {"memit", "alphaedit"}
 
 #: default layers: the contiguous block from the first layer to 1/3 of the depth (MiniLM:
 #: 0, 1, 2; CLIP-L: 0..4), where causal tracing finds the subject's MLP effect, chosen by
@@ -67,7 +69,7 @@ class EditConfig:
     scope: str = "prompt"
     seed: int = 0
 
-    DEFAULTS = {"lam": {"memit": 50.0, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1.0, **asdict(OptimizeConfig())}
+    DEFAULTS = {"lam": {"memit": 50.0, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1e-2, **asdict(OptimizeConfig())}
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -121,19 +123,24 @@ def resolve_layers(adapter: EncoderAdapter, config: EditConfig) -> list[int]:
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
-         previous_keys: dict[int, torch.Tensor] | None = None) -> Patch:
+         previous_gram: dict[int, torch.Tensor] | None = None, keep_keys: bool | None = None) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
-    the cache) for the methods that need them. ``previous_keys`` (alphaedit only): per layer,
-    keys ``[d_in, m]`` of earlier edits whose values must stay (``sequential.py``); an
-    alphaedit patch keeps its own keys for that. The model is unchanged on return.
+    the cache) for the methods that need them. ``previous_gram`` (memit, alphaedit): per
+    layer, ``Σ k kᵀ [d_in, d_in]`` over the keys of earlier edits whose values must stay
+    (``sequential.py``). ``keep_keys`` stores this edit's keys in the patch, one per request
+    and template, for later edits to keep (default: for alphaedit). The model is unchanged
+    on return.
     """
     config = config or EditConfig()
     if not requests:
         raise SpecError("no edit requests given")
-    if previous_keys and config.method != "alphaedit":
-        raise SpecError(f"previous keys are kept by method 'alphaedit' only, not '{config.method}'")
+    if keep_keys is None:
+        keep_keys = config.method == "alphaedit"
+    if (previous_gram or keep_keys) and config.method not in REMEMBERS_KEYS:
+        raise SpecError(f"keys of earlier edits are kept by methods {', '.join(sorted(REMEMBERS_KEYS))}, "
+                        f"not '{config.method}'")
     layers = resolve_layers(adapter, config)
     fingerprint = adapter.fingerprint()
     if config.method in NEEDS_STATISTICS:
@@ -162,16 +169,17 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 values = target_values[layer]
             else:
                 share = (target_stream - queries.average(now[last].streams)) / (len(layers) - i)
-                values = queries.average(now[layer].values) + share
+                values = adapter.value_for_stream(layer, queries.average(now[layer].values), share)
             module = adapter.down_proj_module(layer)
             moment = stats[layer] if config.method in NEEDS_STATISTICS else None
             # solves run on the CPU in float64 whatever the model's device and dtype
             delta = _solve(config, module.weight.detach().cpu(), moment, keys.T.cpu(), values.T.cpu(),
-                           (previous_keys or {}).get(layer))
+                           (previous_gram or {}).get(layer))
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
-            kept = keys.T.cpu().float() if config.method == "alphaedit" else None
+            # every template's key, not their mean: a later edit must keep each context's value
+            kept = now[layer].keys.T.cpu().float() if keep_keys else None
             deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept))
     finally:
         if bar is not None:
@@ -211,18 +219,19 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
 
 
 def _solve(config: EditConfig, W: torch.Tensor, moment: SecondMoment | None, K: torch.Tensor, V: torch.Tensor,
-           previous_keys: torch.Tensor | None = None) -> LowRankDelta:
-    """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n], previous keys [d_in, m]."""
+           previous_gram: torch.Tensor | None = None) -> LowRankDelta:
+    """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n], previous gram [d_in, d_in]."""
     if config.method == "ridge":
         # λ is relative to the mean squared key norm, so one value means the same on every model
         return ridge(W, K, V, config.get("lam") * K.double().pow(2).sum(0).mean().item())
     C = moment.mean
     if config.method == "alphaedit":
-        return null_space(W, C, K, V, alpha=config.get("alpha"), previous_keys=previous_keys,
+        return null_space(W, C, K, V, alpha=config.get("alpha"), previous_gram=previous_gram,
                           projector=moment.null_space_projector(config.get("threshold")))
-    factor = moment.cholesky()
     if config.method == "memit":
-        return batched(W, C, K, V, config.get("lam"), factor=factor)
+        factor = moment.cholesky() if previous_gram is None else None
+        return batched(W, C, K, V, config.get("lam"), factor=factor, previous_gram=previous_gram)
+    factor = moment.cholesky()
     # rome: exact on every key, least change in the C-norm (rank one per request)
     return rank_one(W, C, K[:, 0], V[:, 0], factor=factor) if K.shape[1] == 1 else constrained(W, C, K, V,
                                                                                                 factor=factor)

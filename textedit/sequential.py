@@ -1,15 +1,16 @@
 """Sequential (lifelong) editing: many edits applied one after another to one encoder.
 
 Each edit is solved on the model as the earlier edits left it and applied at once. Plain
-MEMIT/ROME protect only the corpus statistics C, so edit 1,000 may overwrite edit 1.
-AlphaEdit (``method="alphaedit"``) solves in the null space of C and, with the keys of
-every earlier edit ``K_p`` remembered, also keeps their values fixed:
+MEMIT/ROME protect only the corpus statistics C, so edit 1,000 may overwrite edit 1. With
+``remember=True`` the keys of every earlier edit ``K_p`` are kept fixed too:
 
-    ΔW_tᵀ = (P (K_t K_tᵀ + K_p K_pᵀ) + α I)⁻¹ P K_t R_tᵀ,     K_p = [K_1 … K_{t−1}]
+    AlphaEdit   ΔW_tᵀ = (P (K_t K_tᵀ + K_p K_pᵀ) + a I)⁻¹ P K_t R_tᵀ     (null space of C)
+    MEMIT       ΔW_t  = R_t K_tᵀ (λ C + K_p K_pᵀ + K_t K_tᵀ)⁻¹            K_p = [K_1 … K_{t−1}]
 
-The memory lives in the patches themselves: an alphaedit patch stores the keys it was
+The memory lives in the patches themselves: a remembering patch stores the keys it was
 solved for (``ModuleDelta.keys``), so a history saved to disk and loaded again continues
 where it stopped (``SequentialEditor(adapter, config, history=[Patch.load(p) ...])``).
+AlphaEdit remembers by default, MEMIT when asked; ROME's exact rank-one update cannot.
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ from typing import Sequence
 
 import torch
 
-from .editor import NEEDS_STATISTICS, EditConfig, edit, resolve_layers
+from .editor import NEEDS_STATISTICS, REMEMBERS_KEYS, EditConfig, edit, resolve_layers
 from .encoders.base import EncoderAdapter
+from .errors import SpecError
 from .patch import ENCODER, Patch
 from .requests import EditRequest
 from .stats import SecondMoment, compute_stats
+
+
+def remembered_gram(history: Sequence[Patch], component: str = ENCODER) -> dict[int, torch.Tensor]:
+    """Per layer, ``Σ k kᵀ`` (float64) over the keys stored by the patches of ``history``."""
+    return {layer: keys.double() @ keys.double().T for layer, keys in remembered_keys(history, component).items()}
 
 
 def remembered_keys(history: Sequence[Patch], component: str = ENCODER) -> dict[int, torch.Tensor]:
@@ -46,8 +53,14 @@ class SequentialEditor:
     """
 
     def __init__(self, adapter: EncoderAdapter, config: EditConfig, *, stats: dict[int, SecondMoment] | None = None,
-                 history: Sequence[Patch] = (), component: str = ENCODER, **edit_kwargs):
+                 history: Sequence[Patch] = (), component: str = ENCODER, remember: bool | None = None,
+                 **edit_kwargs):
         self.adapter, self.config, self.component = adapter, config, component
+        #: keep the keys of every earlier edit fixed (memit, alphaedit; default: for alphaedit)
+        self.remember = config.method == "alphaedit" if remember is None else remember
+        if self.remember and config.method not in REMEMBERS_KEYS:
+            raise SpecError(f"method '{config.method}' cannot remember earlier keys: use one of "
+                            f"{', '.join(sorted(REMEMBERS_KEYS))}")
         self.edit_kwargs = edit_kwargs
         if stats is None and config.method in NEEDS_STATISTICS:  # once, on the weights before any edit
             stats = compute_stats(adapter, resolve_layers(adapter, config), edit_kwargs.get("corpus"),
@@ -57,16 +70,22 @@ class SequentialEditor:
         for patch in history:
             patch.apply(adapter, component)
             self.history.append(patch)
+        #: per layer, Σ k kᵀ over every remembered key, kept up to date edit by edit (so an edit
+        #: costs the same at the 1,000th step as at the first)
+        self.gram = remembered_gram(self.history, component) if self.remember else {}
 
     def edit(self, requests: Sequence[EditRequest]) -> Patch:
-        """Solve ``requests`` on the current weights (AlphaEdit: preserving every earlier key), apply."""
-        previous = remembered_keys(self.history, self.component) if self.config.method == "alphaedit" else None
+        """Solve ``requests`` on the current weights (remembering: keeping every earlier key), apply."""
         patch = edit(self.adapter, requests, self.config, stats=self.stats, component=self.component,
-                     previous_keys=previous or None, **self.edit_kwargs)
+                     previous_gram=dict(self.gram) or None, keep_keys=self.remember, **self.edit_kwargs)
         patch.apply(self.adapter, self.component)
         self.history.append(patch)
+        for layer, keys in remembered_keys([patch], self.component).items():
+            added = keys.double() @ keys.double().T
+            self.gram[layer] = self.gram[layer] + added if layer in self.gram else added
         return patch
 
     def revert_all(self) -> None:
         while self.history:
             self.history.pop().revert(self.adapter, self.component)
+        self.gram = {}

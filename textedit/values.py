@@ -5,7 +5,8 @@ token (the subject's last). At a site and layer ``l`` we read
 
     k_l  the key, input of the down-projection            [d_in]
     v_l  the value, its output                            [d_out]
-    z_l  the residual stream right after the MLP: z = r + v, r the stream the MLP output
+    z_l  the residual stream right after the MLP: z = r + v (r + norm(v) where the block
+         normalises the MLP output, Gemma-2), r the stream the MLP output
          is added to (pre-norm sum for post-LN BERT)       [d_model]
 
 Keys and states of a request are averaged over its context templates (as ROME/MEMIT do).
@@ -112,7 +113,7 @@ def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], ba
                 v = values[layer][rows, pos].double().cpu()
                 out[layer]["k"].append(keys[layer][rows, pos].double().cpu())
                 out[layer]["v"].append(v)
-                out[layer]["z"].append(residuals[layer][rows, pos].double().cpu() + v)
+                out[layer]["z"].append(residuals[layer][rows, pos].double().cpu() + adapter.value_in_stream(layer, v))
             if on_batch is not None:
                 on_batch(len(pos))
     return {layer: SiteStates(*(torch.cat(out[layer][x]) for x in "kvz")) for layer in layers}
@@ -173,7 +174,7 @@ def _optimize_chunk(adapter: EncoderAdapter, prompts: list[str], positions: list
     rows = torch.arange(len(prompts))
     pos = torch.tensor(positions)
     request_of_row = rows // n_templates
-    module = adapter.down_proj_module(layer)
+    module = adapter.mlp_output_module(layer)  # δ is a change of the stream, added where the block adds
     for _ in range(config.steps):
         optimizer.zero_grad()
         delta = unit_delta * scale

@@ -83,6 +83,9 @@ class EncoderAdapter(abc.ABC):
     #: (path inside one block, positional argument) of the residual stream the MLP output
     #: is added to, so that ``z = residual + v`` is the stream right after the MLP.
     residual: ClassVar[tuple[str, int]]
+    #: path, inside one block, of an RMS norm applied to the MLP output before the residual
+    #: sum (Gemma-2: ``z = residual + norm(v)``); ``None`` when ``z = residual + v``
+    mlp_output_norm: ClassVar[str | None] = None
     #: default consumer tokenization for this family
     default_consumer: ClassVar[ConsumerTokenization]
     #: causal attention: real-token states do not depend on trailing padding
@@ -141,6 +144,35 @@ class EncoderAdapter(abc.ABC):
 
     def residual_module(self, layer: int) -> nn.Module:
         return self._blocks[layer].get_submodule(self.residual[0])
+
+    def mlp_output_module(self, layer: int) -> nn.Module:
+        """The module whose output the block adds to the stream: the post-MLP norm, else ``down_proj``."""
+        path = self.mlp_output_norm or self.down_proj
+        return self._blocks[layer].get_submodule(path)
+
+    def value_in_stream(self, layer: int, v: torch.Tensor) -> torch.Tensor:
+        """What the value ``v [n, d]`` adds to the stream: ``v``, or ``norm(v)`` with a post-MLP norm."""
+        if self.mlp_output_norm is None:
+            return v
+        norm = self.mlp_output_module(layer)
+        with torch.no_grad():
+            return norm(v.to(self.device, self.dtype)).to(v.dtype).to(v.device)
+
+    def value_for_stream(self, layer: int, v: torch.Tensor, share: torch.Tensor) -> torch.Tensor:
+        """The value whose stream contribution is that of ``v`` plus ``share`` (both ``[n, d]``).
+
+        Without a post-MLP norm this is ``v + share``. With an RMS norm ``g ⊙ x / rms(x)`` the
+        contribution can only turn, not grow, so the answer is the direction ``u / g`` (with
+        ``u = norm(v) + share`` and ``g = norm(1)``, the norm's gain) at the rms of ``v``: the
+        smallest change of ``v`` whose normalised image points along ``u``.
+        """
+        if self.mlp_output_norm is None:
+            return v + share
+        u = self.value_in_stream(layer, v) + share
+        gain = self.value_in_stream(layer, torch.ones(1, v.shape[1], dtype=v.dtype))  # g: rms(1) = 1
+        direction = u / gain
+        rms = lambda x: x.pow(2).mean(-1, keepdim=True).sqrt()  # noqa: E731
+        return direction * rms(v) / rms(direction).clamp(min=1e-12)
 
     def attention_out_module(self, layer: int) -> nn.Module:
         return self._blocks[layer].get_submodule(self.attention_out)

@@ -70,14 +70,15 @@ class DecoderLMAdapter(EncoderAdapter):
 class Gemma2Adapter(DecoderLMAdapter):
     """``Gemma2Model`` (Sana's text encoder): ``z = h + post_feedforward_layernorm(v)``.
 
-    The stream ``h`` enters the MLP through ``pre_feedforward_layernorm``. Because ``v``
-    is normalised before the sum, the editor's ``z = h + v`` is a stand-in for the true
-    stream; targets are set in ``v``-space at the last edited layer, which therefore takes
-    whatever the earlier layers leave of the gap at the key (as exactly as λ allows).
+    The stream ``h`` enters the MLP through ``pre_feedforward_layernorm``. The value ``v``
+    is normalised before the sum, so the editor reads streams as ``h + norm(v)`` and turns
+    a wanted change of the stream into a value through the norm's inverse
+    (:meth:`EncoderAdapter.value_for_stream`).
     """
 
     model_types = ("gemma2",)
     residual = ("pre_feedforward_layernorm", 0)
+    mlp_output_norm = "post_feedforward_layernorm"
 
     @classmethod
     def model_classes(cls):
