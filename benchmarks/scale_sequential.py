@@ -3,14 +3,14 @@
 
     nice -n 15 python benchmarks/scale_sequential.py [--data BENCH.csv] [--edits 100]
         [--batch 1] [--checkpoints 10,100] [--first 10] [--value optimize] [--alpha A]
-        [--methods memit,rome,alphaedit] [--threads 2]
+        [--methods memit,memit+memory,rome,alphaedit] [--threads 2]
 
 Benchmark cases (default ``benchmarks/data/distinct_facts.csv``: every subject distinct, so
 no later edit is *meant* to change an earlier one; TIMED repeats subjects) are edited on
 all-MiniLM-L6-v2 ``--batch`` at a time, each patch solved on the weights the earlier ones
 left and applied before the next (``textedit.sequential.SequentialEditor``), with plain
-MEMIT (λ 50), ROME (one layer, the first default layer) and AlphaEdit remembering every
-earlier edit's keys. At each checkpoint (a number of edits) the first ``--first`` cases are
+MEMIT (λ 50), MEMIT remembering every earlier edit's keys (``λC + K_pK_pᵀ``), ROME (one
+layer, the first default layer) and AlphaEdit remembering them (null space, relative α). At each checkpoint (a number of edits) the first ``--first`` cases are
 scored in text space against the frozen encoder (``textedit.eval``: efficacy / generality /
 specificity), and at the end the last ``--first`` cases too (can new edits still land?).
 The baseline, in the same process, is the first cases edited in one batch on the base model
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--first", type=int, default=10)
     parser.add_argument("--value", default="optimize")
     parser.add_argument("--alpha", type=float, default=None, help="AlphaEdit's α (default: the library's)")
-    parser.add_argument("--methods", default="memit,rome,alphaedit")
+    parser.add_argument("--methods", default="memit,memit+memory,rome,alphaedit")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -72,9 +72,11 @@ def main(argv=None) -> int:
         return Summary.of([score_case(c, edited, judge) for c in group])
 
     layers = default_layers(adapter)
-    configs = {"memit": EditConfig(method="memit", value=args.value),
-               "rome": EditConfig(method="rome", value=args.value),
-               "alphaedit": EditConfig(method="alphaedit", value=args.value, alpha=args.alpha, layers=layers)}
+    # name → (config, remember the keys of earlier edits)
+    configs = {"memit": (EditConfig(method="memit", value=args.value), False),
+               "memit+memory": (EditConfig(method="memit", value=args.value), True),
+               "rome": (EditConfig(method="rome", value=args.value), False),
+               "alphaedit": (EditConfig(method="alphaedit", value=args.value, alpha=args.alpha, layers=layers), True)}
     stats = compute_stats(adapter, layers)
     print(f"# scale_sequential: {args.edits} edits of {Path(args.data).name}, {args.batch} per step, on "
           f"{adapter.name}, value {args.value}; efficacy / generality / specificity of the first {args.first}")
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
           f" | last {args.first}, at the end | s per edit |")
     print("| --- " * (len(checkpoints) + 4) + "|", flush=True)
     for name in args.methods.split(","):
-        config = configs[name]
+        config, remember = configs[name]
         try:
             patch = edit(adapter, [request_of(c) for c in first], config, stats=stats)
         except NumericalError:  # ROME's exact constraint: rows with the same subject make it singular
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
             patch.apply(adapter)
             cells = [score(first)]
             patch.revert(adapter)
-        editor = SequentialEditor(adapter, config, stats=stats)
+        editor = SequentialEditor(adapter, config, stats=stats, remember=remember)
         started = time.perf_counter()
         for begin in range(0, len(cases), args.batch):
             editor.edit([request_of(c) for c in cases[begin:begin + args.batch]])

@@ -179,3 +179,45 @@ def test_unreachable_hub_id_is_one_line_from_the_console_script(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: cannot load model 'some-org/no-such-model'")
+
+
+def test_apply_after_earlier_patches_keeps_their_keys(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
+    """Lifelong editing from the command line: `apply --remember`, then `apply --after`; the second
+    patch stores its keys, goes on top of the first (and not on the bare model), and keeps the
+    first edit's value where a patch solved without memory moves it."""
+    from textedit.encoders import load_encoder
+    from textedit.patch import Patch
+
+    common = ["--model", bert_path, "--corpus", corpus_file, "--cache-dir", tmp_path / "cache", "--method", "memit",
+              "--value", "match", "--layers", "0,1", "--lam", "1"]
+    first = write_spec(tmp_path / "first.json", {"anchor": "a red fox", "knowledge": ["the mascot of acme"]})
+    second = write_spec(tmp_path / "second.json", {"anchor": "a blue whale", "knowledge": ["the logo of globex"]})
+    code, _, err = run(monkeypatch, capsys, "apply", first, "--out", tmp_path / "a", "--remember", *common)
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "apply", second, "--out", tmp_path / "b", "--after", tmp_path / "a",
+                       *common)
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "apply", second, "--out", tmp_path / "b_forgetful", "--after",
+                       tmp_path / "a", "--no-remember", *common)
+    assert code == 0, err
+    a, b, forgetful = (Patch.load(tmp_path / name) for name in ("a", "b", "b_forgetful"))
+    assert b.hyperparameters["after"] == [a.id] and all(d.keys is not None for d in b.deltas)
+    assert all(d.keys is None for d in forgetful.deltas)
+
+    keys = a.deltas[1].keys.double()  # the first edit's keys at layer 1, one per template
+    moved = {name: (p.deltas[1].delta.dense().double() @ keys).norm().item()
+             for name, p in (("b", b), ("forgetful", forgetful))}
+    assert moved["b"] < 0.2 * moved["forgetful"], moved
+
+    adapter = load_encoder(str(bert_path))
+    with pytest.raises(Exception, match="goes after the patches"):
+        b.apply(adapter)  # the bare model: refused, with the order to apply in
+    a.apply(adapter)
+    b.apply(adapter)
+    b.revert(adapter)
+    a.revert(adapter)
+
+    code, _, err = run(monkeypatch, capsys, "apply", second, "--after", tmp_path / "nowhere", *common)
+    assert_one_line_error(code, err, "nowhere")
+    code, _, err = run(monkeypatch, capsys, "apply", second, "--remember", *common[:-6], "--method", "rome")
+    assert_one_line_error(code, err, "rome")

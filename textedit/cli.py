@@ -66,6 +66,11 @@ def apply(
     pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path: sd | sd2 | sdxl | sd3 | flux "
                                               "| auto"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
+    after: Optional[list[Path]] = typer.Option(None, "--after", help="patch directory to apply first (repeatable, "
+                                               "in order): the new patch is solved on top of them and goes after"),
+    remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="keep the keys stored by the "
+                                            "--after patches fixed, and store this edit's keys for later edits "
+                                            "(memit, alphaedit; default: on with --after, and for alphaedit)"),
     method: Optional[str] = typer.Option(None, help="rome | memit | alphaedit | ridge"),
     layers: Optional[str] = typer.Option(None, help="layers to edit, e.g. '1,2' or '1-3'"),
     value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
@@ -103,6 +108,10 @@ def apply(
     stats_corpus = load_corpus(corpus) if corpus else None
     component = component or parsed.component
     out_dir = out_dir or Path("patches") / spec.stem
+    if (after or remember) and (pipeline_path is not None or parsed.erasure is not None
+                                or parsed.anchor_embedding is not None):
+        raise TexteditError("--after / --remember edit one encoder with a knowledge spec: use --model, not "
+                            "--pipeline-path, and a spec without 'erase' or 'anchor_embedding'")
     if pipeline_path is not None:
         if model is not None or trust_remote_code:
             raise TexteditError("--pipeline-path names the model: drop --model / --trust-remote-code")
@@ -122,8 +131,12 @@ def apply(
         requires[component or "encoder"] = add_anchor(adapter, parsed.anchor_embedding, parsed.anchor, component)
 
     started = time.perf_counter()
-    patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
-                 component=component or "encoder", progress=True)
+    if after:
+        patch = _edit_after(adapter, parsed.requests, config, after, remember, component or "encoder",
+                            stats_corpus, cache_dir)
+    else:
+        patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
+                     component=component or "encoder", progress=True, keep_keys=remember)
     seconds = time.perf_counter() - started
     patch.requires = requires
     patch.save(out_dir)
@@ -131,6 +144,30 @@ def apply(
     _print_measure(f"{spec.name} on {adapter.name}: {patch.method}, layers {patch.hyperparameters['layers']}, "
                    f"value {patch.hyperparameters['value']}", report)
     out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
+
+
+def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,
+                cache_dir):
+    """Apply the ``after`` patches in order, solve ``requests`` on top (remembering their keys), and
+    return the new patch; the adapter is left with the ``after`` patches applied, not the new one."""
+    from .editor import REMEMBERS_KEYS
+    from .patch import Patch
+    from .sequential import SequentialEditor
+
+    history = [Patch.load(path) for path in after]
+    if remember is None:  # editing after earlier patches is lifelong editing: keep them where a method can
+        remember = config.method in REMEMBERS_KEYS
+    editor = SequentialEditor(adapter, config, history=history, component=component, remember=remember,
+                              corpus=corpus, cache_dir=cache_dir, progress=True)
+    if editor.remember:
+        for path, patch in zip(after, history):
+            if not any(d.keys is not None for d in patch.deltas):
+                err.print(f"note: {path} stores no keys (made without --remember), so this edit does not keep "
+                          "its edits fixed")
+    patch = editor.edit(requests)
+    patch.revert(adapter, component)  # measured (and applied by users) on top of the --after patches
+    patch.hyperparameters["after"] = [p.id for p in history]
+    return patch
 
 
 def _print_measure(title: str, report) -> None:

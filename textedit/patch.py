@@ -216,9 +216,11 @@ class Patch:
                 if expected not in (base, current):
                     current = base or current
                     needs = self.requires.get(name)
+                    after = self.hyperparameters.get("after")
                     hint = (f"; it needs the anchor embedding '{needs['file']}' (token {needs['token']}, sha256 "
                             f"{needs['sha256'][:12]}…) loaded first" if needs else
-                            " (another model or other weights)")
+                            f"; it goes after the patches {', '.join(after)}: apply them first, in that order"
+                            if after else " (another model or other weights)")
                     raise PatchError(f"patch made on model {str(expected)[:12]}… cannot be applied to "
                                      f"{name} with fingerprint {current[:12]}…{hint}")
                 fingerprints[name] = current
