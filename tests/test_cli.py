@@ -194,9 +194,10 @@ def test_apply_after_earlier_patches_keeps_their_keys(monkeypatch, capsys, tmp_p
     second = write_spec(tmp_path / "second.json", {"anchor": "a blue whale", "knowledge": ["the logo of globex"]})
     code, _, err = run(monkeypatch, capsys, "apply", first, "--out", tmp_path / "a", "--remember", *common)
     assert code == 0, err
-    code, _, err = run(monkeypatch, capsys, "apply", second, "--out", tmp_path / "b", "--after", tmp_path / "a",
-                       *common)
+    code, out, err = run(monkeypatch, capsys, "apply", second, "--out", tmp_path / "b", "--after", tmp_path / "a",
+                         *common)
     assert code == 0, err
+    assert "edits of the --after patches" in out and "the mascot of acme" in out  # what happened to them
     code, _, err = run(monkeypatch, capsys, "apply", second, "--out", tmp_path / "b_forgetful", "--after",
                        tmp_path / "a", "--no-remember", *common)
     assert code == 0, err

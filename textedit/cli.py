@@ -95,6 +95,7 @@ def apply(
     from .editor import EditConfig, edit
     from .encoders import DEFAULT_MODEL
     from .metrics import NEUTRAL_PROMPTS, measure
+    from .requests import EditRequest
     from .spec import load_spec
 
     parsed = load_spec(spec)
@@ -131,9 +132,10 @@ def apply(
         requires[component or "encoder"] = add_anchor(adapter, parsed.anchor_embedding, parsed.anchor, component)
 
     started = time.perf_counter()
+    history = []
     if after:
-        patch = _edit_after(adapter, parsed.requests, config, after, remember, component or "encoder",
-                            stats_corpus, cache_dir)
+        patch, history = _edit_after(adapter, parsed.requests, config, after, remember, component or "encoder",
+                                     stats_corpus, cache_dir)
     else:
         patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
                      component=component or "encoder", progress=True, keep_keys=remember)
@@ -143,13 +145,19 @@ def apply(
     report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component)
     _print_measure(f"{spec.name} on {adapter.name}: {patch.method}, layers {patch.hyperparameters['layers']}, "
                    f"value {patch.hyperparameters['value']}", report)
+    earlier = [EditRequest(**r) for p in history for r in p.requests]
+    if earlier:  # what the new patch does to the edits it goes after
+        kept = measure(adapter, patch, earlier, neutral=[], component=component)
+        out.print(_requests_table("edits of the --after patches: similarity to their targets, before → after this "
+                                  "patch", kept.requests))
     out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
 
 
 def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,
                 cache_dir):
     """Apply the ``after`` patches in order, solve ``requests`` on top (remembering their keys), and
-    return the new patch; the adapter is left with the ``after`` patches applied, not the new one."""
+    return the new patch and the loaded ``after`` patches; the adapter is left with the ``after``
+    patches applied, not the new one."""
     from .editor import REMEMBERS_KEYS
     from .patch import Patch
     from .sequential import SequentialEditor
@@ -167,21 +175,26 @@ def _edit_after(adapter, requests, config, after: list[Path], remember: bool | N
     patch = editor.edit(requests)
     patch.revert(adapter, component)  # measured (and applied by users) on top of the --after patches
     patch.hyperparameters["after"] = [p.id for p in history]
-    return patch
+    return patch, history
 
 
-def _print_measure(title: str, report) -> None:
-    """The before/after table of a :class:`~textedit.metrics.EditReport` and its neutral drift."""
+def _requests_table(title: str, scores) -> Table:
+    """Each request's similarity to its target before and after (``RequestScore`` list)."""
     table = Table(title=title)
     table.add_column("query")
     table.add_column("target")
     table.add_column("similarity before", justify="right")
     table.add_column("after", justify="right")
-    for score in report.requests:
+    for score in scores:
         gain = score.after - score.before
         table.add_row(score.prompt, score.target, f"{score.before:.3f}",
                       f"[{'green' if gain > 0 else 'red'}]{score.after:.3f}[/] ({gain:+.3f})")
-    out.print(table)
+    return table
+
+
+def _print_measure(title: str, report) -> None:
+    """The before/after table of a :class:`~textedit.metrics.EditReport` and its neutral drift."""
+    out.print(_requests_table(title, report.requests))
     drift = Table(title="neutral prompts (drift = 1 − cos(after, before))")
     drift.add_column("prompt")
     drift.add_column("drift", justify="right")
