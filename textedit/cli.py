@@ -158,13 +158,10 @@ def _edit_after(adapter, requests, config, after: list[Path], remember: bool | N
     """Apply the ``after`` patches in order, solve ``requests`` on top (remembering their keys), and
     return the new patch and the loaded ``after`` patches; the adapter is left with the ``after``
     patches applied, not the new one."""
-    from .editor import REMEMBERS_KEYS
     from .patch import Patch
     from .sequential import SequentialEditor
 
     history = [Patch.load(path) for path in after]
-    if remember is None:  # editing after earlier patches is lifelong editing: keep them where a method can
-        remember = config.method in REMEMBERS_KEYS
     editor = SequentialEditor(adapter, config, history=history, component=component, remember=remember,
                               corpus=corpus, cache_dir=cache_dir, progress=True)
     if editor.remember:

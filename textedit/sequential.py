@@ -10,7 +10,8 @@ MEMIT/ROME protect only the corpus statistics C, so edit 1,000 may overwrite edi
 The memory lives in the patches themselves: a remembering patch stores the keys it was
 solved for (``ModuleDelta.keys``), so a history saved to disk and loaded again continues
 where it stopped (``SequentialEditor(adapter, config, history=[Patch.load(p) ...])``).
-AlphaEdit remembers by default, MEMIT when asked; ROME's exact rank-one update cannot.
+MEMIT and AlphaEdit remember by default (``remember=False`` gives the plain sequential
+editor); ROME's exact rank-one update cannot remember.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ class SequentialEditor:
                  history: Sequence[Patch] = (), component: str = ENCODER, remember: bool | None = None,
                  **edit_kwargs):
         self.adapter, self.config, self.component = adapter, config, component
-        #: keep the keys of every earlier edit fixed (memit, alphaedit; default: for alphaedit)
-        self.remember = config.method == "alphaedit" if remember is None else remember
+        #: keep the keys of every earlier edit fixed (default: whenever the method can, memit and alphaedit)
+        self.remember = config.method in REMEMBERS_KEYS if remember is None else remember
         if self.remember and config.method not in REMEMBERS_KEYS:
             raise SpecError(f"method '{config.method}' cannot remember earlier keys: use one of "
                             f"{', '.join(sorted(REMEMBERS_KEYS))}")
