@@ -146,14 +146,18 @@ def _bytes_to_unicode() -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _clip_bpe_merges(words: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """Merges that turn each word into one ``word</w>`` token.
+    """Merges that turn each word into one ``word</w>`` token (see :func:`_train_bpe`)."""
+    return tuple(_train_bpe([list(w[:-1]) + [w[-1] + "</w>"] for w in words if w]))
 
-    A plain BPE training loop over the word list (each word counted once): merge the most
-    frequent adjacent pair, ties going to the pair seen first, until every word is a single
-    symbol.  Written out here rather than using ``tokenizers.trainers.BpeTrainer``, whose
-    tie-breaking differs from run to run.
+
+def _train_bpe(seqs: list[list[str]]) -> list[tuple[str, str]]:
+    """Merges that turn each symbol sequence into one symbol.
+
+    A plain BPE training loop (each sequence counted once): merge the most frequent adjacent
+    pair, ties going to the pair seen first, until every sequence is a single symbol. Written
+    out here rather than using ``tokenizers.trainers.BpeTrainer``, whose tie-breaking differs
+    from run to run.
     """
-    seqs = [list(w[:-1]) + [w[-1] + "</w>"] for w in words if w]
     merges: list[tuple[str, str]] = []
     while True:
         seqs = [s for s in seqs if len(s) > 1]
@@ -161,10 +165,9 @@ def _clip_bpe_merges(words: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
         for s in seqs:
             counts.update(zip(s, s[1:]))
         if not counts:
-            return tuple(merges)
-        best = max(counts, key=counts.__getitem__)  # first seen wins a tie
-        merges.append(best)
-        a, b = best
+            return merges
+        a, b = max(counts, key=counts.__getitem__)  # first seen wins a tie
+        merges.append((a, b))
         for s in seqs:
             i = 0
             while i < len(s) - 1:
@@ -581,24 +584,8 @@ def build_tiny_clip_model(path: Path, image_size: int = 32) -> Path:
 
 
 def _bpe_merges(pieces: list[str]) -> list[tuple[str, str]]:
-    """Merges that turn each piece into one token (most frequent pair first, ties to the first seen)."""
-    seqs = [list(p) for p in pieces if p]
-    merges: list[tuple[str, str]] = []
-    while True:
-        seqs = [s for s in seqs if len(s) > 1]
-        counts: Counter[tuple[str, str]] = Counter()
-        for s in seqs:
-            counts.update(zip(s, s[1:]))
-        if not counts:
-            return merges
-        a, b = max(counts, key=counts.__getitem__)
-        merges.append((a, b))
-        for s in seqs:
-            i = 0
-            while i < len(s) - 1:
-                if s[i] == a and s[i + 1] == b:
-                    s[i : i + 2] = [a + b]
-                i += 1
+    """Merges that turn each piece into one token (see :func:`_train_bpe`)."""
+    return _train_bpe([list(p) for p in pieces if p])
 
 
 def _make_qwen2_tokenizer():
