@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
+import io
 import random
 import re
 import sys
@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from textedit.eval.benchmark import N_PROBES, TIMED_COLUMNS  # noqa: E402
+from textedit.io import atomic_write_text  # noqa: E402
 from textedit.values import EDIT_TEMPLATES  # noqa: E402
 
 NOUNS = REPO / "benchmarks" / "data" / "nouns.txt"
@@ -175,18 +176,12 @@ def build_rows(nouns: Sequence[str], rows: int, seed: int,
 
 
 def write_csv(rows: Sequence[dict[str, str]], path: str | Path) -> None:
-    """TIMED CSV (header + rows), written to a temporary name beside ``path`` and renamed into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=TIMED_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """TIMED CSV (header + rows), written atomically (``textedit.io.atomic_write_text``)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=TIMED_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(text.getvalue(), path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -41,8 +41,9 @@ ENCODER = "encoder"  # component key of a patch made on a bare encoder
 class ModuleDelta:
     """ΔW for the down-projection of ``layer`` in ``component`` (``"encoder"`` for a bare one).
 
-    ``keys [d_in, n]``: the keys the delta was solved for, kept by AlphaEdit patches so that
-    later sequential edits can preserve them (``sequential.py``); ``None`` otherwise.
+    ``keys [d_in, n]``: the keys the delta was solved for, one per request and template, kept
+    by remembering patches (memit, alphaedit) so that later sequential edits can preserve
+    them (``sequential.py``); ``None`` otherwise.
     """
 
     component: str

@@ -81,8 +81,7 @@ class SequentialEditor:
                      previous_gram=dict(self.gram) or None, keep_keys=self.remember, **self.edit_kwargs)
         patch.apply(self.adapter, self.component)
         self.history.append(patch)
-        for layer, keys in remembered_keys([patch], self.component).items():
-            added = keys.double() @ keys.double().T
+        for layer, added in remembered_gram([patch], self.component).items():
             self.gram[layer] = self.gram[layer] + added if layer in self.gram else added
         return patch
 

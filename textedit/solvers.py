@@ -215,9 +215,9 @@ def null_space(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tenso
 
     so ``ΔW k₀ = 0`` for every ``k₀`` with ``P k₀ = 0``. ``previous_gram`` ``G_p = K_p K_pᵀ``
     sums the keys ``K_p [d_in, m]`` of earlier edits that must keep their values
-    (sequential editing). For one key
-    the gain on it is ``‖Pk‖²/(a + ‖Pk‖²) = 1/(1 + α)``, and a remembered key moves by about
-    ``α`` times what it would move unprotected, whatever the scale of the model's keys.
+    (sequential editing). For one key the gain is ``‖Pk‖²/(a + ‖Pk‖²) = 1/(1 + α)``, and a
+    remembered key moves by about ``α`` times what it would move unprotected, whatever the
+    scale of the model's keys.
     Shapes as in :func:`batched`. ``projector`` may be passed to reuse P across calls.
     """
     W, K, V = _f64("W", W), _f64("keys", K), _f64("values", V)
