@@ -33,7 +33,7 @@ from textedit.editor import EditConfig, default_layers, edit  # noqa: E402
 from textedit.encoders import load_encoder  # noqa: E402
 from textedit.errors import NumericalError  # noqa: E402
 from textedit.eval.benchmark import load_benchmark  # noqa: E402
-from textedit.eval.run import request_of  # noqa: E402
+
 from textedit.eval.scores import Summary, case_prompts, embed_all, score_case  # noqa: E402
 from textedit.sequential import SequentialEditor  # noqa: E402
 from textedit.stats import compute_stats  # noqa: E402
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     for name in args.methods.split(","):
         config, remember = configs[name]
         try:
-            patch = edit(adapter, [request_of(c) for c in first], config, stats=stats)
+            patch = edit(adapter, [r for c in first for r in c.requests()], config, stats=stats)
         except NumericalError:  # ROME's exact constraint: rows with the same subject make it singular
             cells = [None]
         else:
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
         editor = SequentialEditor(adapter, config, stats=stats, remember=remember)
         started = time.perf_counter()
         for begin in range(0, len(cases), args.batch):
-            editor.edit([request_of(c) for c in cases[begin:begin + args.batch]])
+            editor.edit([r for c in cases[begin:begin + args.batch] for r in c.requests()])
             if begin + args.batch in checkpoints:
                 cells.append(score(first))
         seconds = (time.perf_counter() - started) / len(cases)

@@ -91,8 +91,10 @@ def test_apply_binds_knowledge(monkeypatch, capsys, tmp_path, decoder_path):
     adapter = load_encoder(str(decoder_path))
     report = measure(adapter, patch, load_spec(spec).requests, NEUTRAL_PROMPTS)
     for score in report.requests:
-        assert score.after - score.before > 0.08, score
-        assert post_norm or (score.after > 0.9 and score.after - score.before > 0.1), score
+        # random norm gains make every prompt of a tiny decoder similar (cos ≈ 0.97 before any
+        # edit), so the binding is measured as the share of the remaining gap it closes
+        closed = (score.after - score.before) / (1 - score.before)
+        assert closed > (0.2 if post_norm else 0.5), (closed, score)
     assert sum(d for _, d in report.neutral) / len(report.neutral) < 0.02, report.neutral
 
 

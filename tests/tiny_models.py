@@ -112,6 +112,28 @@ WORDS: tuple[str, ...] = (
 )
 
 
+def realistic_parameters(model: torch.nn.Module) -> torch.nn.Module:
+    """Give ``model`` the parameters a trained model has and a fresh init lacks.
+
+    transformers initialises every bias to 0 and every norm gain to 1; trained encoders
+    have neither (MiniLM's down-projection biases have norm ≈ 1). Code that forgets a
+    bias or a gain is exact on a fresh init and wrong on a real model, so every tiny
+    encoder here gets random biases (std 0.2) and gains (1 ± 0.1), drawn from their own
+    generator so the rest of the weights stay as they were. Returns ``model``.
+    """
+    generator = torch.Generator().manual_seed(SEED + 1)
+    with torch.no_grad():
+        for name, module in sorted(model.named_modules(), key=lambda item: item[0]):
+            bias = getattr(module, "bias", None)
+            if isinstance(bias, torch.nn.Parameter):
+                bias.add_(0.2 * torch.randn(bias.shape, generator=generator))
+            weight = getattr(module, "weight", None)
+            if "norm" in type(module).__name__.lower() and isinstance(weight, torch.nn.Parameter):
+                # Gemma stores its RMS gain as an offset from 1 (initialised to 0): adding keeps both kinds right
+                weight.add_(0.1 * torch.randn(weight.shape, generator=generator))
+    return model
+
+
 def _unique_words() -> list[str]:
     """WORDS without duplicates, order kept."""
     return list(dict.fromkeys(WORDS))
@@ -234,7 +256,7 @@ def _make_clip_text_model(tokenizer: CLIPTokenizer, with_projection: bool = Fals
         pad_token_id=tokenizer.pad_token_id,
     )
     cls = CLIPTextModelWithProjection if with_projection else CLIPTextModel
-    return cls(config).eval()
+    return realistic_parameters(cls(config).eval())
 
 
 def build_tiny_clip(path: Path, with_projection: bool = False) -> Path:
@@ -313,7 +335,7 @@ def build_tiny_t5(path: Path, gated: bool = False) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
-    model = T5EncoderModel(config).eval()
+    model = realistic_parameters(T5EncoderModel(config).eval())
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
@@ -361,7 +383,7 @@ def build_tiny_bert(path: Path) -> Path:
         max_position_embeddings=512,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = BertModel(config).eval()
+    model = realistic_parameters(BertModel(config).eval())
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
@@ -441,7 +463,7 @@ def _tiny_t5_encoder(tokenizer, d_model: int) -> T5EncoderModel:
     config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_ff=2 * d_model, d_kv=8, num_layers=2,
                       num_heads=4, feed_forward_proj="gated-gelu", pad_token_id=tokenizer.pad_token_id,
                       eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)
-    return T5EncoderModel(config).eval()
+    return realistic_parameters(T5EncoderModel(config).eval())
 
 
 def _tiny_vae(latent_channels: int, flow: bool):
@@ -630,7 +652,7 @@ def build_tiny_decoder(path: Path, model_type: str = "qwen2") -> Path:
                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                         bos_token_id=tokenizer.bos_token_id)
-    model = model_cls(config).eval()
+    model = realistic_parameters(model_cls(config).eval())
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path

@@ -84,6 +84,10 @@ def apply(
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)"),
     seed: Optional[int] = typer.Option(None, help="random seed"),
+    key: Optional[str] = typer.Option(None, help="key position: subject | last (default: the encoder family's)"),
+    preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
+                                            "each subject (automatic preserved prompts; default: on for memit and "
+                                            "alphaedit)"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
@@ -102,7 +106,7 @@ def apply(
     settings = dict(parsed.settings)
     settings.update(_given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
                            clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,
-                           seed=seed))
+                           seed=seed, key=key, auto_preserve=preserve))
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
@@ -135,16 +139,17 @@ def apply(
     history = []
     if after:
         patch, history = _edit_after(adapter, parsed.requests, config, after, remember, component or "encoder",
-                                     stats_corpus, cache_dir)
+                                     stats_corpus, cache_dir, parsed.preserve)
     else:
         patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
-                     component=component or "encoder", progress=True, keep_keys=remember)
+                     component=component or "encoder", progress=True, keep_keys=remember, preserve=parsed.preserve)
     seconds = time.perf_counter() - started
     patch.requires = requires
     patch.save(out_dir)
-    report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component)
+    report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component,
+                     preserved=patch.hyperparameters.get("preserved", []))
     _print_measure(f"{spec.name} on {adapter.name}: {patch.method}, layers {patch.hyperparameters['layers']}, "
-                   f"value {patch.hyperparameters['value']}", report)
+                   f"value {patch.hyperparameters['value']}", report, named=parsed.preserve)
     earlier = [EditRequest(**r) for p in history for r in p.requests]
     if earlier:  # what the new patch does to the edits it goes after
         kept = measure(adapter, patch, earlier, neutral=[], component=component)
@@ -154,7 +159,7 @@ def apply(
 
 
 def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,
-                cache_dir):
+                cache_dir, preserve=()):
     """Apply the ``after`` patches in order, solve ``requests`` on top (remembering their keys), and
     return the new patch and the loaded ``after`` patches; the adapter is left with the ``after``
     patches applied, not the new one."""
@@ -169,7 +174,7 @@ def _edit_after(adapter, requests, config, after: list[Path], remember: bool | N
             if not any(d.keys is not None for d in patch.deltas):
                 err.print(f"note: {path} stores no keys (made without --remember), so this edit does not keep "
                           "its edits fixed")
-    patch = editor.edit(requests)
+    patch = editor.edit(requests, preserve=preserve)
     patch.revert(adapter, component)  # measured (and applied by users) on top of the --after patches
     patch.hyperparameters["after"] = [p.id for p in history]
     return patch, history
@@ -189,9 +194,27 @@ def _requests_table(title: str, scores) -> Table:
     return table
 
 
-def _print_measure(title: str, report) -> None:
-    """The before/after table of a :class:`~textedit.metrics.EditReport` and its neutral drift."""
+#: automatic preserved prompts listed one by one after an edit (the most moved ones)
+SHOWN_PRESERVED = 6
+
+
+def _print_measure(title: str, report, named=()) -> None:
+    """The before/after table of a :class:`~textedit.metrics.EditReport`, the preserved prompts
+    (those the spec names, then the most moved automatic ones) and the neutral drift."""
     out.print(_requests_table(title, report.requests))
+    if report.preserved:
+        named = set(named)
+        own = [p for p in report.preserved if p.prompt in named]
+        auto = sorted((p for p in report.preserved if p.prompt not in named), key=lambda p: -p.drift)
+        kept = Table(title=f"preserved prompts (must keep their meaning): {len(own)} named, {len(auto)} automatic, "
+                           f"mean drift {sum(p.drift for p in report.preserved) / len(report.preserved):.4f}")
+        kept.add_column("prompt")
+        kept.add_column("drift", justify="right")
+        kept.add_column("toward the target", justify="right")
+        for p in own + auto[:SHOWN_PRESERVED]:
+            kept.add_row(p.prompt + ("" if p.prompt in named else " (auto)"), f"{p.drift:.4f}",
+                         f"[{'red' if p.toward > 0.05 else 'green'}]{p.toward:+.3f}[/]")
+        out.print(kept)
     drift = Table(title="neutral prompts (drift = 1 − cos(after, before))")
     drift.add_column("prompt")
     drift.add_column("drift", justify="right")
@@ -296,14 +319,19 @@ def inspect(
 
 @app.command("eval")
 def eval_(
-    benchmark: Path = typer.Argument(..., help="TIMED or RoAD CSV (format told from the header)"),
+    benchmark: Path = typer.Argument(..., help="TIMED or RoAD CSV (format told from the header), or a knowledge "
+                                                "benchmark JSON (benchmarks/data/knowledge_*.json)"),
     model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)"),
     component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ..."),
     method: str = typer.Option("memit", help="one or more methods, comma-separated: rome,memit,alphaedit,ridge"),
     layers: Optional[list[str]] = typer.Option(None, help="layer set, e.g. '1-3'; repeat for several sets"),
     value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
-    mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit); "
+    mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit) | "
+                                            "sequential (each row on top of the earlier ones); "
                                             "'single,batch' runs both"),
+    key: Optional[str] = typer.Option(None, help="key position: subject | last (default: the encoder family's)"),
+    preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
+                                            "each subject (default: on for memit and alphaedit)"),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),
@@ -323,18 +351,22 @@ def eval_(
     from .editor import EditConfig, resolve_layers
     from .encoders import DEFAULT_MODEL
     from .eval.benchmark import FORMAT_NAMES, load_benchmark
+    from .eval.knowledge import load_knowledge
     from .eval.run import MODES, Evaluator
     from .io import atomic_write_text
 
-    fmt, cases = load_benchmark(benchmark, limit)
+    if benchmark.suffix.lower() == ".json":
+        fmt, cases = "knowledge", load_knowledge(benchmark, limit)
+    else:
+        fmt, cases = load_benchmark(benchmark, limit)
     modes = [m.strip() for m in mode.split(",")]
     for m in modes:
         if m not in MODES:
-            raise TexteditError(f"--mode '{m}': use single, batch or single,batch")
+            raise TexteditError(f"--mode '{m}': use single, batch, sequential, or several comma-separated")
     if batch_size is not None and (batch_size < 1 or "batch" not in modes):
         raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
-    settings = [_given(method=name.strip(), layers=layer_set, value=value, seed=seed)
+    settings = [_given(method=name.strip(), layers=layer_set, value=value, seed=seed, key=key, auto_preserve=preserve)
                 for name in method.split(",") for layer_set in layer_sets]
     configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
     stats_corpus = load_corpus(corpus) if corpus else None
@@ -353,14 +385,20 @@ def eval_(
                                              batch_size=batch_size if m == "batch" else None))
                 bar.remove_task(task)
 
-    table = Table(title=f"{benchmark.name} ({FORMAT_NAMES[fmt]}, {len(cases)} rows) on "
-                        f"{adapter.name}")
-    for column in ("setting", "mode", "efficacy", "generality", "specificity", "drift", "s / edit"):
-        table.add_column(column, justify="left" if column in ("setting", "mode") else "right")
+    knowledge = fmt == "knowledge"
+    table = Table(title=f"{benchmark.name} ({FORMAT_NAMES.get(fmt, fmt)}, {len(cases)} "
+                        f"{'concepts' if knowledge else 'rows'}) on {adapter.name}")
+    scores = ("efficacy", "generality", "same_subject", "same_relation") if knowledge else \
+        ("efficacy", "generality", "specificity")
+    columns = ("setting", "mode", *scores, "drift", *(("max drift",) if knowledge else ()), "s / edit")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="left" if column in ("setting", "mode") else "right")
     for r in results:
         s = r.summary
-        table.add_row(r.label, r.mode, f"{s.efficacy:.1%}", f"{s.generality:.1%}", f"{s.specificity:.1%}",
-                      f"{s.drift:.4f}", "-" if not r.edits else f"{r.seconds_per_edit:.2f}")
+        table.add_row(r.label + ("" if not r.edits or r.hyperparameters.get("auto_preserve") else " no-preserve"), r.mode,
+                      *(f"{getattr(s, name):.1%}" for name in scores), f"{s.drift:.4f}",
+                      *((f"{s.max_drift:.3f}",) if knowledge else ()),
+                      "-" if not r.edits else f"{r.seconds_per_edit:.2f}")
     out.print(table)
     if json_out is not None:
         report = {"benchmark": str(benchmark), "format": fmt, "model": model or DEFAULT_MODEL,

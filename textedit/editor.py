@@ -8,7 +8,8 @@ For layers ``l_1 < … < l_m`` (the last one ``L``) and n requests:
 3. for each layer in order, with the updates of earlier layers already in the weights,
    re-read keys K [d_in, n] and the current stream z_L, give this layer the share
    (z*_L − z_L) / (m − i) of what is left (MEMIT's spreading), so V = v_l + share, and
-   solve for ΔW_l with the chosen solver;
+   solve for ΔW_l with the chosen solver. Values are read at the layer's output
+   ``v = W k + b``, so the solver is asked for ``(W + ΔW) k = V − b``;
 4. put the original weights back and return the deltas as a :class:`Patch`.
 
 The user's model is left exactly as it was; applying the patch is a separate step.
@@ -29,7 +30,9 @@ from .patch import ENCODER, ModuleDelta, Patch
 from .requests import EditRequest
 from .solvers import LowRankDelta, batched, constrained, null_space, rank_one, ridge
 from .stats import SCOPES, SecondMoment, compute_stats
-from .values import EDIT_TEMPLATES, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas, read_states
+from .preserve import automatic_prompts
+from .values import (EDIT_TEMPLATES, KEY_POSITIONS, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas,
+                     read_states, read_token_keys)
 
 METHODS = ("rome", "memit", "alphaedit", "ridge")
 
@@ -68,6 +71,11 @@ class EditConfig:
     templates: Sequence[str] = EDIT_TEMPLATES
     scope: str = "prompt"
     seed: int = 0
+    #: where each request's key is read (``values.KEY_POSITIONS``); ``None``: the encoder family's default
+    key: str | None = None
+    #: keep what else the model knows about each request's subject (``preserve.py``); ``None``:
+    #: on for the methods that can keep keys (memit, alphaedit)
+    auto_preserve: bool | None = None
 
     DEFAULTS = {"lam": {"memit": 50.0, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1e-2, **asdict(OptimizeConfig())}
 
@@ -81,6 +89,11 @@ class EditConfig:
             if getattr(self, name) is not None and name not in used:
                 raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value "
                                 f"'{self.value}'")
+        if self.key is not None and self.key not in KEY_POSITIONS:
+            raise SpecError(f"unknown key position '{self.key}': use one of {', '.join(KEY_POSITIONS)}")
+        if self.auto_preserve and self.method not in REMEMBERS_KEYS:
+            raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(sorted(REMEMBERS_KEYS))}),"
+                            f" not '{self.method}'")
         if self.scope not in SCOPES:
             raise SpecError(f"unknown token scope '{self.scope}': use one of {', '.join(SCOPES)}")
         if not self.templates or any(t.count("{}") != 1 for t in self.templates):
@@ -93,11 +106,21 @@ class EditConfig:
         default = self.DEFAULTS[name]
         return default[self.method] if isinstance(default, dict) else default
 
-    def hyperparameters(self, layers: Sequence[int]) -> dict:
+    @property
+    def preserves(self) -> bool:
+        """Whether the subject's other knowledge is kept (the default where the method can)."""
+        return self.method in REMEMBERS_KEYS if self.auto_preserve is None else self.auto_preserve
+
+    def key_position(self, adapter: EncoderAdapter) -> str:
+        return self.key or adapter.default_key
+
+    def hyperparameters(self, layers: Sequence[int], adapter: EncoderAdapter | None = None) -> dict:
         """Every knob this edit actually used, with its value (goes into patch.json)."""
         used = METHOD_HYPERPARAMETERS[self.method] + VALUE_HYPERPARAMETERS[self.value]
+        key = self.key_position(adapter) if adapter is not None else self.key
         return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
-                "seed": self.seed, **{name: self.get(name) for name in used}}
+                "seed": self.seed, "key": key, "auto_preserve": self.preserves,
+                **{name: self.get(name) for name in used}}
 
 
 def default_layers(adapter: EncoderAdapter, method: str = "memit") -> list[int]:
@@ -123,15 +146,18 @@ def resolve_layers(adapter: EncoderAdapter, config: EditConfig) -> list[int]:
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
-         previous_gram: dict[int, torch.Tensor] | None = None, keep_keys: bool | None = None) -> Patch:
+         previous_gram: dict[int, torch.Tensor] | None = None, keep_keys: bool | None = None,
+         preserve: Sequence[str] = ()) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
     the cache) for the methods that need them. ``previous_gram`` (memit, alphaedit): per
     layer, ``Σ k kᵀ [d_in, d_in]`` over the keys of earlier edits whose values must stay
     (``sequential.py``). ``keep_keys`` stores this edit's keys in the patch, one per request
-    and template, for later edits to keep (default: for alphaedit). The model is unchanged
-    on return.
+    and template, for later edits to keep (default: for alphaedit). ``preserve``: prompts
+    whose meaning must not change, kept in the solve beside the automatic ones made from
+    the requests' subjects when ``config.preserves`` (``preserve.py``). The model is
+    unchanged on return.
     """
     config = config or EditConfig()
     if not requests:
@@ -150,7 +176,13 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             stats.update(compute_stats(adapter, missing, corpus, scope=config.scope, cache_dir=cache_dir,
                                        progress=progress, fingerprint=fingerprint))
 
-    queries = Sites.for_queries(adapter, requests, config.templates)
+    if preserve and config.method not in REMEMBERS_KEYS:
+        raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(sorted(REMEMBERS_KEYS))}), "
+                        f"not '{config.method}'")
+    queries = Sites.for_queries(adapter, requests, config.templates, config.key_position(adapter))
+    kept_prompts = list(dict.fromkeys([*preserve, *(automatic_prompts(requests) if config.preserves else [])]))
+    # every kept prompt in every edit context: the contexts the queries' keys were read in
+    kept_in_context = [t.format(p) for p in kept_prompts for t in config.templates]
     targets = Sites.for_targets(adapter, requests, config.templates)
     last = layers[-1]
 
@@ -172,9 +204,14 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 values = adapter.value_for_stream(layer, queries.average(now[layer].values), share)
             module = adapter.down_proj_module(layer)
             moment = stats[layer] if config.method in NEEDS_STATISTICS else None
+            # values are read at the layer's output, W k + b; the solvers map keys through W alone
+            weight_targets = values - _bias(module)
+            fixed = (previous_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
+            if kept_in_context:
+                kept_keys = read_token_keys(adapter, kept_in_context, [layer])[layer]  # [m, d_in]
+                fixed = kept_keys.T @ kept_keys + (0 if fixed is None else fixed.double())
             # solves run on the CPU in float64 whatever the model's device and dtype
-            delta = _solve(config, module.weight.detach().cpu(), moment, keys.T.cpu(), values.T.cpu(),
-                           (previous_gram or {}).get(layer))
+            delta = _solve(config, module.weight.detach().cpu(), moment, keys.T.cpu(), weight_targets.T.cpu(), fixed)
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
@@ -189,8 +226,15 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 adapter.down_proj_module(layer).weight.copy_(weight)
 
     return Patch(deltas=deltas, base_fingerprints={component: fingerprint}, family=adapter.family,
-                 method=config.method, hyperparameters=config.hyperparameters(layers),
+                 method=config.method, hyperparameters={**config.hyperparameters(layers, adapter),
+                                                        **({"preserved": kept_prompts} if kept_prompts else {})},
                  requests=[r.to_dict() for r in requests])
+
+
+def _bias(module: torch.nn.Module) -> torch.Tensor | float:
+    """The down-projection's bias ``b [d_out]`` in float64 on the CPU (0 when it has none)."""
+    bias = getattr(module, "bias", None)
+    return 0.0 if bias is None else bias.detach().double().cpu()
 
 
 def _read(adapter, sites: Sites, layers: list[int], bar: Progress | None, what: str):

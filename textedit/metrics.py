@@ -8,12 +8,15 @@ For each request, on held-out context templates (not the ones the edit trained o
     the query.
 
 For neutral prompts, ``drift = 1 − cos(s'(p), s(p))``: how far the patch moved what it
-should not touch.
+should not touch. Preserved prompts (the other knowledge of each subject, kept in the solve)
+are measured in the held-out contexts: their drift, and how much closer they came to the
+nearest target (``toward``), which is how an edit that binds the subject instead of the
+knowledge shows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -57,9 +60,17 @@ class RequestScore:
 
 
 @dataclass
+class PreservedScore:
+    prompt: str
+    drift: float  # mean over the held-out contexts of 1 − cos(after, before)
+    toward: float  # largest gain in cos to any target of the edit (> 0: it moved toward a target)
+
+
+@dataclass
 class EditReport:
     requests: list[RequestScore]
     neutral: list[tuple[str, float]]  # (prompt, drift)
+    preserved: list[PreservedScore] = field(default_factory=list)
 
     @property
     def max_drift(self) -> float:
@@ -72,7 +83,7 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def measure(adapter: EncoderAdapter, patch: Patch, requests: Sequence[EditRequest],
             neutral: Sequence[str] = NEUTRAL_PROMPTS, templates: Sequence[str] = EVAL_TEMPLATES,
-            component: str | None = None) -> EditReport:
+            component: str | None = None, preserved: Sequence[str] = ()) -> EditReport:
     """Score ``patch`` on ``adapter``'s model (applied and reverted here)."""
     queries = [t.format(r.prompt) for r in requests for t in templates]
     goals = [t.format(r.target) for r in requests for t in templates]
@@ -80,14 +91,25 @@ def measure(adapter: EncoderAdapter, patch: Patch, requests: Sequence[EditReques
     judge = adapter.embed(goals)
     before_q = adapter.embed(queries)
     before_n = adapter.embed(list(neutral)) if neutral else None
+    kept = [t.format(p) for p in preserved for t in templates]
+    before_k = adapter.embed(kept) if kept else None
     patch.apply(adapter, component)
     try:
         after_q = adapter.embed(queries)
         after_n = adapter.embed(list(neutral)) if neutral else None
+        after_k = adapter.embed(kept) if kept else None
     finally:
         patch.revert(adapter, component)
     before = _cos(before_q, judge).reshape(-1, n_t).mean(1)
     after = _cos(after_q, judge).reshape(-1, n_t).mean(1)
     scores = [RequestScore(r.prompt, r.target, float(b), float(a)) for r, b, a in zip(requests, before, after)]
     drift = [] if before_n is None else [(p, float(1 - c)) for p, c in zip(neutral, _cos(after_n, before_n))]
-    return EditReport(scores, drift)
+    kept_scores = []
+    if kept:
+        k_drift = (1 - _cos(after_k, before_k)).reshape(-1, n_t).mean(1)
+        # [kept, targets]: gain in cos to each target's context-matched vector, context-averaged
+        goal = judge.reshape(len(requests), n_t, -1)
+        gain = torch.stack([(_cos(after_k.reshape(-1, n_t, goal.shape[-1]), g) -
+                             _cos(before_k.reshape(-1, n_t, goal.shape[-1]), g)).mean(1) for g in goal], 1)
+        kept_scores = [PreservedScore(p, float(d), float(g)) for p, d, g in zip(preserved, k_drift, gain.max(1).values)]
+    return EditReport(scores, drift, kept_scores)

@@ -75,10 +75,13 @@ class SequentialEditor:
         #: costs the same at the 1,000th step as at the first)
         self.gram = remembered_gram(self.history, component) if self.remember else {}
 
-    def edit(self, requests: Sequence[EditRequest]) -> Patch:
-        """Solve ``requests`` on the current weights (remembering: keeping every earlier key), apply."""
+    def edit(self, requests: Sequence[EditRequest], preserve: Sequence[str] = ()) -> Patch:
+        """Solve ``requests`` on the current weights (remembering: keeping every earlier key), apply.
+
+        ``preserve``: prompts whose meaning must not change (beside the automatic ones)."""
         patch = edit(self.adapter, requests, self.config, stats=self.stats, component=self.component,
-                     previous_gram=dict(self.gram) or None, keep_keys=self.remember, **self.edit_kwargs)
+                     previous_gram=dict(self.gram) or None, keep_keys=self.remember, preserve=preserve,
+                     **self.edit_kwargs)
         patch.apply(self.adapter, self.component)
         self.history.append(patch)
         for layer, added in remembered_gram([patch], self.component).items():

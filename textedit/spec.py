@@ -10,7 +10,10 @@ A spec is a JSON object::
       "anchor": "a red panda",                             # customization shorthand:
       "knowledge": ["the mascot of Acme",                  #   every query → the anchor
                     {"prompt": "Acme's lucky animal", "subject": "Acme"}],
-      "neutral": ["a dog on a beach"],                     # prompts that must not move
+      "neutral": ["a dog on a beach"],                     # prompts reported: how far they moved
+      "preserve": ["the founder of Acme"],                 # prompts whose meaning must not change
+      "auto_preserve": true,                               # keep each subject's other knowledge
+      "key": "subject",                                    # key position: subject | last
       "method": "memit", "layers": [1, 2], "value": "optimize",
       "hyperparameters": {"lam": 3000},
       "seed": 0
@@ -42,7 +45,8 @@ from .errors import SpecError
 from .requests import EditRequest
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
-             "method", "layers", "value", "hyperparameters", "seed", "templates", "scope", "description"}
+             "preserve", "auto_preserve", "key", "method", "layers", "value", "hyperparameters", "seed", "templates",
+             "scope", "description"}
 ERASE_FIELDS = {"concepts", "to", "preserve"}
 EDIT_FIELDS = {"prompt", "target", "subject"}
 HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"}
@@ -63,6 +67,8 @@ class EditSpec:
     anchor: str | None = None
     #: a concept erasure (``erase``); its requests are built against the encoder
     erasure: Any = None
+    #: prompts whose meaning must not change (kept in the solve, ``preserve.py``)
+    preserve: list[str] = field(default_factory=list)
 
 
 def load_spec(path: str | Path) -> EditSpec:
@@ -161,11 +167,19 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
     neutral = data.get("neutral", [])
     if not isinstance(neutral, list) or not all(isinstance(p, str) and p.strip() for p in neutral):
         fail("field 'neutral'", "expected a list of non-empty prompts")
+    preserve = data.get("preserve", [])
+    if not isinstance(preserve, list) or not all(isinstance(p, str) and p.strip() for p in preserve):
+        fail("field 'preserve'", "expected a list of non-empty prompts whose meaning must not change")
+    edited = {r.prompt.lower() for r in requests}
+    for i, prompt in enumerate(preserve):
+        if prompt.strip().lower() in edited:
+            fail(f"preserve[{i}]", f"'{prompt}' is also edited: a prompt cannot both change and stay")
 
     settings: dict[str, Any] = {}
-    for key, kind in (("method", str), ("value", str), ("scope", str), ("seed", int)):
+    for key, kind in (("method", str), ("value", str), ("scope", str), ("seed", int), ("key", str),
+                      ("auto_preserve", bool)):
         if key in data:
-            if not isinstance(data[key], kind) or isinstance(data[key], bool):
+            if not isinstance(data[key], kind) or (isinstance(data[key], bool) and kind is not bool):
                 fail(f"field '{key}'", f"expected {kind.__name__}")
             settings[key] = data[key]
     if "layers" in data:
@@ -197,7 +211,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
     if component is not None and not isinstance(component, str):
         fail("field 'component'", "expected a component name such as 'text_encoder'")
     return EditSpec(requests, model, component, list(neutral), settings, source, anchor_embedding,
-                    anchor if anchor_embedding else None, erasure)
+                    anchor if anchor_embedding else None, erasure, [p.strip() for p in preserve])
 
 
 def _erasure(value: Any, fail):

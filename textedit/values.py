@@ -34,6 +34,8 @@ from .hooks import add_to_output, record_inputs, record_outputs, stop_after
 from .requests import EditRequest
 
 VALUE_STRATEGIES = ("direct", "match", "optimize")
+#: where a request's key is read: the last token of its subject, or of the whole prompt
+KEY_POSITIONS = ("subject", "last")
 
 #: contexts the keys and targets are averaged over (caption-like, prefix and suffix)
 EDIT_TEMPLATES = (
@@ -58,8 +60,14 @@ class Sites:
     n_templates: int
 
     @classmethod
-    def for_queries(cls, adapter: EncoderAdapter, requests: Sequence[EditRequest], templates: Sequence[str]) -> "Sites":
-        return cls._place(adapter, [(r.prompt, r.subject) for r in requests], templates)
+    def for_queries(cls, adapter: EncoderAdapter, requests: Sequence[EditRequest], templates: Sequence[str],
+                    key: str = "subject") -> "Sites":
+        """The key of each request in each template: at its subject's last token (``key="subject"``,
+        the prompt's last token for a request without a subject) or the prompt's (``"last"``)."""
+        if key not in KEY_POSITIONS:
+            raise ValueError(f"key position must be one of {KEY_POSITIONS}, got '{key}'")
+        return cls._place(adapter, [(r.prompt, r.subject if key == "subject" else None) for r in requests],
+                          templates)
 
     @classmethod
     def for_targets(cls, adapter: EncoderAdapter, requests: Sequence[EditRequest], templates: Sequence[str]) -> "Sites":
@@ -117,6 +125,27 @@ def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], ba
             if on_batch is not None:
                 on_batch(len(pos))
     return {layer: SiteStates(*(torch.cat(out[layer][x]) for x in "kvz")) for layer in layers}
+
+
+def read_token_keys(adapter: EncoderAdapter, prompts: Sequence[str], layers: Sequence[int],
+                    batch_size: int = 64) -> dict[int, torch.Tensor]:
+    """Keys at every real token of every prompt, per layer ``[n_tokens, d_in]`` (float64, CPU).
+
+    Real tokens are those the attention mask marks (special tokens included: a sentence
+    vector pools them too). These are the keys an edit must leave unchanged for the
+    prompts to keep their meaning (``preserve.py``).
+    """
+    down = {layer: adapter.down_proj_module(layer) for layer in layers}
+    out: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+    with torch.no_grad():
+        for begin in range(0, len(prompts), batch_size):
+            batch = adapter.tokenize(list(prompts[begin:begin + batch_size]))
+            real = batch.attention_mask.bool()
+            with record_inputs(down) as keys, stop_after(down[max(layers)]):
+                adapter.forward(batch)
+            for layer in layers:
+                out[layer].append(keys[layer][real.to(keys[layer].device)].double().cpu())
+    return {layer: torch.cat(parts) for layer, parts in out.items()}
 
 
 @dataclass

@@ -90,6 +90,8 @@ class EncoderAdapter(abc.ABC):
     default_consumer: ClassVar[ConsumerTokenization]
     #: causal attention: real-token states do not depend on trailing padding
     causal: ClassVar[bool] = False
+    #: where a request's key is read by default (``values.KEY_POSITIONS``), chosen by measurement
+    default_key: ClassVar[str] = "subject"
 
     @classmethod
     @abc.abstractmethod

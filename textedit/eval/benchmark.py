@@ -54,6 +54,12 @@ class EvalCase:
         return {"row": self.row, "source": self.source, "old": self.old, "target": self.target,
                 **({"type": self.kind} if self.kind else {})}
 
+    def requests(self) -> list:
+        """The edit a case asks for: its source prompt (key at its last token) reads as the target."""
+        from ..requests import EditRequest
+
+        return [EditRequest(self.source, self.target)]
+
 
 N_PROBES = 5
 TIMED_COLUMNS = ["old", "new"] + [f"{name}{i}" for i in range(1, N_PROBES + 1)

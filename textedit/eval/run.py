@@ -1,10 +1,16 @@
-"""Run edits over a benchmark and score them: one row at a time, or all rows in one edit.
+"""Run edits over a benchmark and score them: one case at a time, all in one edit, or in a chain.
 
     single   every case is edited alone on the base model; the patch is reverted (bit for bit)
              before the next case, so cases never see each other's edits
     batch    all cases are one edit request list, solved together; one patch, scored on
              every case. With ``batch_size=N`` the cases are split into consecutive chunks
              of N, each chunk one edit, reverted before the next (quality against batch size)
+    sequential every case is one edit solved on top of the earlier ones (``SequentialEditor``:
+             earlier keys remembered where the method can); scored once all are applied
+
+A case is a TIMED/RoAD row (:class:`EvalCase`, one request) or a knowledge concept
+(:class:`KnowledgeCase`, one request per knowledge query); both give their ``requests()``
+and are scored by :func:`score`.
 
 Statistics are computed (or read from the cache) once per setting and shared by its edits;
 the judge's vectors are computed once on the unedited encoder and shared by all settings.
@@ -18,12 +24,28 @@ from typing import Callable, Sequence
 
 from ..editor import NEEDS_STATISTICS, EditConfig, edit, resolve_layers
 from ..encoders.base import EncoderAdapter
-from ..requests import EditRequest
+from ..sequential import SequentialEditor
 from ..stats import compute_stats
 from .benchmark import EvalCase
-from .scores import CaseScore, Summary, case_prompts, embed_all, score_case
+from .knowledge import KnowledgeCase, KnowledgeSummary, score_knowledge
+from .scores import Summary, case_prompts, embed_all, score_case
 
-MODES = ("single", "batch")
+MODES = ("single", "batch", "sequential")
+
+
+def prompts_of(case) -> tuple[list[str], list[str]]:
+    """``(prompts the edited encoder reads, prompts the judge reads)`` of either kind of case."""
+    return case.prompts() if isinstance(case, KnowledgeCase) else case_prompts(case)
+
+
+def score(case, edited, judge):
+    return score_knowledge(case, edited, judge) if isinstance(case, KnowledgeCase) else \
+        score_case(case, edited, judge)
+
+
+def summarize(scores: list):
+    return KnowledgeSummary.of(scores) if scores and isinstance(scores[0].case, KnowledgeCase) else \
+        Summary.of(scores)
 
 
 @dataclass
@@ -33,23 +55,18 @@ class EvalResult:
     label: str
     mode: str
     hyperparameters: dict
-    scores: list[CaseScore]
+    scores: list
     seconds_per_edit: float  # wall time of the edit computations (not the scoring)
     edits: int
     summary: Summary = field(init=False)
 
     def __post_init__(self):
-        self.summary = Summary.of(self.scores)
+        self.summary = summarize(self.scores)
 
     def to_dict(self) -> dict:
         return {"label": self.label, "mode": self.mode, "hyperparameters": self.hyperparameters,
                 "summary": self.summary.to_dict(), "seconds_per_edit": self.seconds_per_edit, "edits": self.edits,
                 "rows": [s.to_dict() for s in self.scores]}
-
-
-def request_of(case: EvalCase) -> EditRequest:
-    """The edit a case asks for: its source prompt (key at its last token) reads as the target."""
-    return EditRequest(case.source, case.target)
 
 
 def label_of(config: EditConfig, layers: Sequence[int]) -> str:
@@ -64,12 +81,12 @@ class Evaluator:
         self.cases = list(cases)
         self.corpus = corpus
         self.cache_dir = cache_dir
-        judged = [p for case in self.cases for p in case_prompts(case)[1]]
-        self.judge = embed_all(adapter.embed, judged + [p for case in self.cases for p in case_prompts(case)[0]])
+        judged = [p for case in self.cases for p in prompts_of(case)[1]]
+        self.judge = embed_all(adapter.embed, judged + [p for case in self.cases for p in prompts_of(case)[0]])
 
     def baseline(self) -> EvalResult:
         """The scores of the unedited encoder (efficacy and generality near 0, specificity near 1)."""
-        return EvalResult("unedited", "-", {}, [score_case(c, self.judge, self.judge) for c in self.cases], 0.0, 0)
+        return EvalResult("unedited", "-", {}, [score(c, self.judge, self.judge) for c in self.cases], 0.0, 0)
 
     def run(self, config: EditConfig, mode: str = "single",
             on_case: Callable[[], None] | None = None, batch_size: int | None = None) -> EvalResult:
@@ -85,26 +102,47 @@ class Evaluator:
         stats = None
         if config.method in NEEDS_STATISTICS:
             stats = compute_stats(self.adapter, layers, self.corpus, scope=config.scope, cache_dir=self.cache_dir)
+        if mode == "sequential":
+            return self._sequential(config, layers, stats, on_case)
         edit_seconds = 0.0
         size = 1 if mode == "single" else batch_size or len(self.cases)
         groups = [self.cases[i:i + size] for i in range(0, len(self.cases), size)]
-        scores: list[CaseScore] = []
+        scores: list = []
         for group in groups:
             started = time.perf_counter()
-            patch = edit(self.adapter, [request_of(c) for c in group], config, stats=stats, corpus=self.corpus,
-                         cache_dir=self.cache_dir)
+            patch = edit(self.adapter, [r for c in group for r in c.requests()], config, stats=stats,
+                         corpus=self.corpus, cache_dir=self.cache_dir)
             edit_seconds += time.perf_counter() - started
             patch.apply(self.adapter)
             try:
-                edited = embed_all(self.adapter.embed, [p for c in group for p in case_prompts(c)[0]])
+                edited = embed_all(self.adapter.embed, [p for c in group for p in prompts_of(c)[0]])
             finally:
                 patch.revert(self.adapter)
             for case in group:
-                scores.append(score_case(case, edited, self.judge))
+                scores.append(score(case, edited, self.judge))
                 if on_case is not None:
                     on_case()
-        hyperparameters = config.hyperparameters(layers)
+        hyperparameters = config.hyperparameters(layers, self.adapter)
         if batch_size is not None:
             hyperparameters = {**hyperparameters, "batch_size": batch_size}
         return EvalResult(label_of(config, layers), mode, hyperparameters, scores,
                           edit_seconds / len(groups), len(groups))
+
+    def _sequential(self, config: EditConfig, layers, stats, on_case) -> EvalResult:
+        """Each case one edit on top of the earlier ones; every case scored with all applied."""
+        editor = SequentialEditor(self.adapter, config, stats=stats, corpus=self.corpus, cache_dir=self.cache_dir)
+        edit_seconds = 0.0
+        try:
+            for case in self.cases:
+                started = time.perf_counter()
+                editor.edit(case.requests())
+                edit_seconds += time.perf_counter() - started
+                if on_case is not None:
+                    on_case()
+            edited = embed_all(self.adapter.embed, [p for c in self.cases for p in prompts_of(c)[0]])
+        finally:
+            editor.revert_all()
+        scores = [score(case, edited, self.judge) for case in self.cases]
+        hyperparameters = {**config.hyperparameters(layers, self.adapter), "remember": editor.remember}
+        return EvalResult(label_of(config, layers), "sequential", hyperparameters, scores,
+                          edit_seconds / len(self.cases), len(self.cases))

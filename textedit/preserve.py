@@ -1,0 +1,138 @@
+"""What an edit must leave alone: the other knowledge about each request's subject.
+
+A knowledge edit should change what "the mascot of Acme" means and nothing else. The key
+of that query, read at one token in the first layers, is close to the key of the same
+token in "the founder of Acme" or in "Acme" alone; an edit solved against the corpus
+statistics only moves them all. So the solve is told which prompts must keep their
+meaning: their keys, at every real token and in every edit context, keep their current
+values in the same closed-form solve, as remembered keys do (``solvers.batched``):
+
+    ΔW = R Kᵀ (λ C + K_p K_pᵀ + K Kᵀ)⁻¹        K_p [d_in, m]: keys of the preserved prompts
+
+A prompt whose keys keep their values at every edited layer and every token is computed
+exactly as before, so the constraint is on the prompt's whole meaning, not one token.
+
+Sources of preserved prompts:
+
+* the spec's ``preserve`` list (any prompts the user names);
+* automatic ones (:func:`automatic_prompts`), made from each request's ``subject``:
+  - the bare subject and the subject under generic other relations (:func:`subject_prompts`,
+    :data:`OTHER_RELATIONS`). A relation that shares a content word with one of that
+    subject's queries is left out, so "the logo of Acme" is not kept when "the animal on
+    the Acme logo" is being edited;
+  - each query with other subjects in the subject's place (:func:`relation_prompts`,
+    :data:`OTHER_SUBJECTS`): "the mascot of a company" keeps its meaning.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from .requests import EditRequest
+
+#: generic other relations of an entity (organisation, place, person, object). Measured on
+#: the dev split of the knowledge benchmark (docs/eval.md): what matters is that the set
+#: spans many relation words, so the solve learns "this subject, any other relation"
+OTHER_RELATIONS = (
+    "{}",
+    "the founder of {}",
+    "the headquarters of {}",
+    "the history of {}",
+    "the name of {}",
+    "the owner of {}",
+    "the home of {}",
+    "the leader of {}",
+    "the family of {}",
+    "the friends of {}",
+    "the people of {}",
+    "the color of {}",
+    "the size of {}",
+    "the price of {}",
+    "the address of {}",
+    "the website of {}",
+    "the first product of {}",
+    "{}'s house",
+    "{}'s car",
+    "{}'s garden",
+    "{}'s birthday",
+    "{}'s job",
+    "{}'s city",
+    "{}'s favourite food",
+    "a photo taken by {}",
+    "a letter from {}",
+    "a visit to {}",
+    "the future of {}",
+)
+
+#: words that carry no relation (ignored when checking a relation against the queries)
+STOPWORDS = frozenset("a an the of on in at to for from by with and or 's s its his her their our my your "
+                      "this that is are was be who what which".split())
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-case words of ``text`` that are not :data:`STOPWORDS`."""
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS}
+
+
+#: other subjects put in a query's place ("the mascot of Acme" → "the mascot of a company"):
+#: the relation must keep its meaning for everyone else. Kinds of subject a query may have
+#: (organisation, place, person, team, object); none is a word of :data:`OTHER_RELATIONS`
+OTHER_SUBJECTS = (
+    "a company",
+    "the town",
+    "my friend",
+    "the team",
+    "a stranger",
+    "Paris",
+    "the neighbours",
+    "another brand",
+)
+
+
+def relation_prompts(requests: Sequence[EditRequest], subjects: Sequence[str] = OTHER_SUBJECTS) -> list[str]:
+    """Automatic preserved prompts: each query with other subjects in its subject's place.
+
+    Requests without a subject contribute nothing; order is deterministic.
+    """
+    out: list[str] = []
+    queries = {r.prompt.lower() for r in requests}
+    for r in requests:
+        if not r.subject:
+            continue
+        start = r.prompt.find(r.subject)
+        if start < 0:
+            start = r.prompt.lower().find(r.subject.lower())
+        for other in subjects:
+            prompt = r.prompt[:start] + other + r.prompt[start + len(r.subject):]
+            if prompt.lower() not in queries:
+                out.append(prompt)
+    return list(dict.fromkeys(out))
+
+
+def automatic_prompts(requests: Sequence[EditRequest]) -> list[str]:
+    """Everything kept by default: the subjects' other knowledge and the relations' other subjects."""
+    return list(dict.fromkeys([*subject_prompts(requests), *relation_prompts(requests)]))
+
+
+def subject_prompts(requests: Sequence[EditRequest], relations: Sequence[str] = OTHER_RELATIONS) -> list[str]:
+    """Automatic preserved prompts: each request subject under every other relation.
+
+    Relations sharing a content word with any query of that subject are skipped, as is any
+    prompt equal to a query. Requests without a subject contribute nothing. The order is
+    deterministic (subjects in request order, relations in list order).
+    """
+    queries_of: dict[str, list[str]] = {}
+    for r in requests:
+        if r.subject:
+            queries_of.setdefault(r.subject, []).append(r.prompt)
+    all_queries = {r.prompt.lower() for r in requests}
+    out: list[str] = []
+    for subject, queries in queries_of.items():
+        taken = set().union(*(content_words(q) for q in queries)) - content_words(subject)
+        for relation in relations:
+            prompt = relation.format(subject)
+            if content_words(relation.format("")) & taken or prompt.lower() in all_queries:
+                continue
+            out.append(prompt)
+    return list(dict.fromkeys(out))
