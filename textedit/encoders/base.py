@@ -90,7 +90,9 @@ class EncoderAdapter(abc.ABC):
     default_consumer: ClassVar[ConsumerTokenization]
     #: causal attention: real-token states do not depend on trailing padding
     causal: ClassVar[bool] = False
-    #: where a request's key is read by default (``values.KEY_POSITIONS``), chosen by measurement
+    #: where a request's key is read by default (``values.KEY_POSITIONS``). Bidirectional
+    #: encoders: the subject's last token, measured best on MiniLM (docs/eval.md); causal ones
+    #: override it with the query's last token, the only one that has seen the whole query
     default_key: ClassVar[str] = "subject"
 
     @classmethod

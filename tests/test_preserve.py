@@ -1,0 +1,106 @@
+"""Preserved prompts: which are made automatically, and that the solve keeps them on real computation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from textedit.editor import EditConfig, edit
+from textedit.encoders import load_encoder
+from textedit.errors import SpecError
+from textedit.preserve import OTHER_SUBJECTS, automatic_prompts, content_words, relation_prompts, subject_prompts
+from textedit.requests import EditRequest
+
+MASCOT = [EditRequest("the mascot of Acme", "a red fox", "Acme"),
+          EditRequest("the animal on the Acme logo", "a red fox", "Acme")]
+
+
+def test_subject_prompts_skip_relations_the_queries_use():
+    prompts = subject_prompts(MASCOT)
+    assert "Acme" in prompts and "the founder of Acme" in prompts and "Acme's house" in prompts
+    # "logo" and "animal" are the queries' own words: a relation using them would fight the edit
+    assert not any(content_words(p) & {"logo", "animal", "mascot"} for p in prompts)
+    assert subject_prompts([EditRequest("the mascot of Acme", "a red fox")]) == []  # no subject, nothing
+
+
+def test_relation_prompts_put_other_subjects_in_the_subjects_place():
+    prompts = relation_prompts(MASCOT)
+    assert prompts[:len(OTHER_SUBJECTS)] == [f"the mascot of {s}" for s in OTHER_SUBJECTS]
+    assert "the animal on the a company logo" in prompts
+    assert not any("Acme" in p for p in prompts)
+    # case-insensitive subject, order and duplicates deterministic
+    assert relation_prompts([EditRequest("ACME's mascot", "x", "Acme")])[0] == "a company's mascot"
+    assert automatic_prompts(MASCOT) == automatic_prompts(list(MASCOT))
+    assert len(set(automatic_prompts(MASCOT))) == len(automatic_prompts(MASCOT))
+
+
+def _sentence(adapter, prompts):
+    return torch.nn.functional.normalize(adapter.embed(prompts).double(), dim=-1)
+
+
+def test_preservation_keeps_the_subjects_other_knowledge_on_minilm(tmp_path):
+    """Real weights: with the automatic set, "the founder of Acme" hardly moves while the mascot
+    is bound; without it the founder moves as far as the mascot (the edit binds the subject).
+    Measured on held-out prompts that are in no preserved list."""
+    from textedit.corpus import Corpus, load_corpus
+
+    corpus = Corpus(tuple(load_corpus(limit=1500).prompts), "preserve-test")
+    adapter = load_encoder()
+    requests = [EditRequest("the mascot of Acme", "a red panda", "Acme")]
+    held_out = ["the chief engineer of Acme", "a factory owned by Acme"]
+    assert not set(held_out) & set(automatic_prompts(requests))
+    before_q, before_h = _sentence(adapter, ["the mascot of Acme"]), _sentence(adapter, held_out)
+    goal = _sentence(adapter, ["a red panda"])
+    moved = {}
+    for preserve in (False, True):
+        config = EditConfig(auto_preserve=preserve, steps=20)
+        patch = edit(adapter, requests, config, corpus=corpus, cache_dir=tmp_path)
+        assert ("preserved" in patch.hyperparameters) == preserve
+        patch.apply(adapter)
+        after_q, after_h = _sentence(adapter, ["the mascot of Acme"]), _sentence(adapter, held_out)
+        patch.revert(adapter)
+        gain = float(after_q @ goal.T - before_q @ goal.T)
+        drift = float((1 - (after_h * before_h).sum(-1)).mean())
+        moved[preserve] = (gain, drift)
+    (gain_off, drift_off), (gain_on, drift_on) = moved[False], moved[True]
+    assert gain_on > 0.3 and gain_off > 0.3, moved  # the knowledge is bound either way
+    assert drift_on < 0.25 * drift_off, moved  # the subject's other knowledge stays
+
+
+def test_preserving_needs_a_method_that_keeps_keys(bert_path, small_corpus, tmp_path):
+    adapter = load_encoder(str(bert_path))
+    with pytest.raises(SpecError, match="keeps keys"):
+        EditConfig(method="rome", auto_preserve=True)
+    with pytest.raises(SpecError, match="keeps keys"):
+        edit(adapter, MASCOT[:1], EditConfig(method="rome", layers=[1]), preserve=["the founder of Acme"],
+             corpus=small_corpus, cache_dir=tmp_path)
+    # rome's default is no automatic preservation, recorded in the patch
+    patch = edit(adapter, MASCOT[:1], EditConfig(method="rome", layers=[1], value="direct"), corpus=small_corpus,
+                 cache_dir=tmp_path)
+    assert patch.hyperparameters["auto_preserve"] is False and "preserved" not in patch.hyperparameters
+
+
+def test_named_preserved_prompt_keeps_its_states_exactly_enough(bert_path, small_corpus, tmp_path):
+    """Tiny BERT: a prompt named in ``preserve`` keeps its keys' values in the solve, so its hidden
+    states move far less than without the constraint. (How much of the query's own move survives
+    depends on how well the model's keys tell the two contexts apart; a random tiny model hardly
+    does, so that is measured on MiniLM above.)"""
+    adapter = load_encoder(str(bert_path))
+    request = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    kept = "the house of acme"
+    config = EditConfig(layers=[0, 1], value="match", auto_preserve=False, lam=1.0)
+
+    def states(prompt):
+        batch = adapter.tokenize([prompt])
+        with torch.no_grad():
+            return adapter.hidden_states(batch)[0].double()
+
+    base_kept, base_query = states(kept), states("the mascot of acme")
+    moved = {}
+    for preserve in ((), (kept,)):
+        patch = edit(adapter, request, config, corpus=small_corpus, cache_dir=tmp_path, preserve=preserve)
+        patch.apply(adapter)
+        moved[bool(preserve)] = ((states(kept) - base_kept).norm().item(),
+                                 (states("the mascot of acme") - base_query).norm().item())
+        patch.revert(adapter)
+    assert moved[True][0] < 0.2 * moved[False][0], moved
