@@ -49,6 +49,10 @@ GOOD = {"anchor": "a red fox", "knowledge": ["the mascot of acme"]}
     ({"anchor": "a fox", "knowledge": ["x"], "hyperparameters": {"lambda": 3}}, ["hyperparameters.lambda"]),
     ({"anchor": "a fox", "knowledge": ["x"], "methd": "rome"}, ["field 'methd'"]),
     ({}, ["no edits"]),
+    ({"anchor": "a fox", "knowledge": ["the mascot of acme"], "preserve": ["the mascot of acme"]},
+     ["preserve[0]", "also edited"]),
+    ({"anchor": "a fox", "knowledge": ["x"], "preserve": "the founder of acme"}, ["field 'preserve'"]),
+    ({"anchor": "a fox", "knowledge": ["x"], "auto_preserve": "yes"}, ["field 'auto_preserve'", "bool"]),
 ])
 def test_spec_errors_are_one_line(monkeypatch, capsys, tmp_path, bert_path, spec, fragments):
     path = write_spec(tmp_path / "bad.json", spec)
@@ -64,6 +68,8 @@ def test_spec_errors_are_one_line(monkeypatch, capsys, tmp_path, bert_path, spec
     (["--method", "rome", "--layers", "0,1"], ["rome", "one layer"]),
     (["--method", "rome", "--lam", "3"], ["lam", "does nothing"]),
     (["--method", "sgd"], ["unknown method 'sgd'"]),
+    (["--key", "middle"], ["unknown key position 'middle'"]),
+    (["--method", "rome", "--layers", "0", "--preserve"], ["keeps keys", "rome"]),
 ])
 def test_bad_options_are_one_line(monkeypatch, capsys, tmp_path, bert_path, corpus_file, args, fragments):
     path = write_spec(tmp_path / "spec.json", GOOD)
@@ -222,3 +228,27 @@ def test_apply_after_earlier_patches_keeps_their_keys(monkeypatch, capsys, tmp_p
     assert_one_line_error(code, err, "nowhere")
     code, _, err = run(monkeypatch, capsys, "apply", second, "--remember", *common[:-6], "--method", "rome")
     assert_one_line_error(code, err, "rome")
+
+
+def test_apply_keeps_named_and_automatic_preserved_prompts(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
+    """The spec's `preserve` prompts and the automatic ones go into the solve, the patch records
+    them, and `apply` reports their drift; `--no-preserve` leaves the named ones only."""
+    from textedit.patch import Patch
+    from textedit.preserve import automatic_prompts
+    from textedit.spec import load_spec
+
+    spec = write_spec(tmp_path / "spec.json", {
+        "anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}],
+        "preserve": ["the house of acme"], "key": "subject", "layers": [0, 1], "value": "match"})
+    common = ["--model", bert_path, "--corpus", corpus_file, "--cache-dir", tmp_path / "cache"]
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "on", *common)
+    assert code == 0, err
+    patch = Patch.load(tmp_path / "on")
+    automatic = automatic_prompts(load_spec(spec).requests)
+    assert patch.hyperparameters["preserved"] == ["the house of acme", *automatic]
+    assert patch.hyperparameters["key"] == "subject" and patch.hyperparameters["auto_preserve"] is True
+    assert "preserved prompts" in out and "the house of acme" in out and "(auto)" in out
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "off", "--no-preserve", *common)
+    assert code == 0, err
+    assert Patch.load(tmp_path / "off").hyperparameters["preserved"] == ["the house of acme"]
+    assert "(auto)" not in out

@@ -104,3 +104,20 @@ def test_named_preserved_prompt_keeps_its_states_exactly_enough(bert_path, small
                                  (states("the mascot of acme") - base_query).norm().item())
         patch.revert(adapter)
     assert moved[True][0] < 0.2 * moved[False][0], moved
+
+
+def test_causal_encoders_key_at_the_last_token(model_paths):
+    """In a causal encoder the subject's token has not seen the rest of the query: "acme's lucky
+    animal" and "acme's house" have the same key at "acme", bit for bit, so no solve can bind one
+    and keep the other there. Their last tokens differ, hence the default for causal families."""
+    from textedit.values import Sites, read_states
+
+    clip, bert = load_encoder(str(model_paths["clip"])), load_encoder(str(model_paths["bert"]))
+    assert (clip.default_key, bert.default_key) == ("last", "subject")
+    requests = [EditRequest("acme's lucky animal", "x", "acme"), EditRequest("acme's house", "x", "acme")]
+    for adapter, same_at_subject in ((clip, True), (bert, False)):
+        for key, expect_equal in (("subject", same_at_subject), ("last", False)):
+            sites = Sites.for_queries(adapter, requests, ("a photo of {}",), key)
+            k = read_states(adapter, sites, [0])[0].keys
+            assert torch.equal(k[0], k[1]) == expect_equal, (adapter.family, key)
+    assert EditConfig().key_position(clip) == "last" and EditConfig(key="subject").key_position(clip) == "subject"
