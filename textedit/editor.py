@@ -32,7 +32,7 @@ from .solvers import LowRankDelta, batched, constrained, null_space, rank_one, r
 from .stats import SCOPES, SecondMoment, compute_stats
 from .preserve import automatic_prompts
 from .values import (EDIT_TEMPLATES, KEY_POSITIONS, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas,
-                     read_states, read_token_keys)
+                     read_states, token_key_gram)
 
 METHODS = ("rome", "memit", "alphaedit", "ridge")
 
@@ -207,9 +207,9 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             # values are read at the layer's output, W k + b; the solvers map keys through W alone
             weight_targets = values - _bias(module)
             fixed = (previous_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
-            if kept_in_context:
-                kept_keys = read_token_keys(adapter, kept_in_context, [layer])[layer]  # [m, d_in]
-                fixed = kept_keys.T @ kept_keys + (0 if fixed is None else fixed.double())
+            if kept_in_context:  # the preserved prompts' keys keep their values: Σ kkᵀ joins the fixed keys
+                kept_gram = token_key_gram(adapter, kept_in_context, layer)
+                fixed = kept_gram if fixed is None else kept_gram + fixed.double()
             # solves run on the CPU in float64 whatever the model's device and dtype
             delta = _solve(config, module.weight.detach().cpu(), moment, keys.T.cpu(), weight_targets.T.cpu(), fixed)
             with torch.no_grad():

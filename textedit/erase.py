@@ -142,9 +142,14 @@ def check_has_tokens(adapter: EncoderAdapter, text: str) -> None:
 
 
 def erase_config(**settings) -> EditConfig:
-    """The edit settings of an erasure: ``ERASE_TEMPLATES`` and, for ``memit``, λ =
-    ``ERASE_LAM``, unless ``settings`` (EditConfig fields) say otherwise."""
-    settings = {"templates": ERASE_TEMPLATES, **settings}
+    """The edit settings of an erasure: ``ERASE_TEMPLATES``, no automatic preserved prompts
+    and, for ``memit``, λ = ``ERASE_LAM``, unless ``settings`` (EditConfig fields) say otherwise.
+
+    Automatic preservation keeps the subject's bare name and its other relations; an erasure
+    removes the concept from every context, its bare name first, so the two would fight.
+    What an erasure keeps is its ``preserve`` list (other concepts), solved in the same edit.
+    """
+    settings = {"templates": ERASE_TEMPLATES, "auto_preserve": False, **settings}
     if settings.get("method", "memit") == "memit":
         settings.setdefault("lam", ERASE_LAM)
     return EditConfig(**settings)

@@ -127,25 +127,25 @@ def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], ba
     return {layer: SiteStates(*(torch.cat(out[layer][x]) for x in "kvz")) for layer in layers}
 
 
-def read_token_keys(adapter: EncoderAdapter, prompts: Sequence[str], layers: Sequence[int],
-                    batch_size: int = 64) -> dict[int, torch.Tensor]:
-    """Keys at every real token of every prompt, per layer ``[n_tokens, d_in]`` (float64, CPU).
+def token_key_gram(adapter: EncoderAdapter, prompts: Sequence[str], layer: int, batch_size: int = 64) -> torch.Tensor:
+    """``Σ k kᵀ [d_in, d_in]`` (float64, CPU) over the keys at every real token of every prompt.
 
     Real tokens are those the attention mask marks (special tokens included: a sentence
-    vector pools them too). These are the keys an edit must leave unchanged for the
-    prompts to keep their meaning (``preserve.py``).
+    vector pools them too). These are the keys an edit must leave unchanged for the prompts
+    to keep their meaning (``preserve.py``); the sum is accumulated batch by batch, so
+    memory does not grow with the number of prompts.
     """
-    down = {layer: adapter.down_proj_module(layer) for layer in layers}
-    out: dict[int, list[torch.Tensor]] = {layer: [] for layer in layers}
+    down = adapter.down_proj_module(layer)
+    d_in = down.weight.shape[1]
+    gram = torch.zeros(d_in, d_in, dtype=torch.float64)
     with torch.no_grad():
         for begin in range(0, len(prompts), batch_size):
             batch = adapter.tokenize(list(prompts[begin:begin + batch_size]))
-            real = batch.attention_mask.bool()
-            with record_inputs(down) as keys, stop_after(down[max(layers)]):
+            with record_inputs({layer: down}) as keys, stop_after(down):
                 adapter.forward(batch)
-            for layer in layers:
-                out[layer].append(keys[layer][real.to(keys[layer].device)].double().cpu())
-    return {layer: torch.cat(parts) for layer, parts in out.items()}
+            k = keys[layer][batch.attention_mask.bool().to(keys[layer].device)].double().cpu()  # [tokens, d_in]
+            gram.addmm_(k.T, k)
+    return gram
 
 
 @dataclass
