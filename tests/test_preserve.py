@@ -121,3 +121,22 @@ def test_causal_encoders_key_at_the_last_token(model_paths):
             k = read_states(adapter, sites, [0])[0].keys
             assert torch.equal(k[0], k[1]) == expect_equal, (adapter.family, key)
     assert EditConfig().key_position(clip) == "last" and EditConfig(key="subject").key_position(clip) == "subject"
+
+
+def test_token_key_gram_sums_every_real_tokens_key(bert_path):
+    """Σ kkᵀ over the real tokens, batch by batch, equals the sum built from keys read one
+    site at a time with ``read_states`` (an independent path through the hooks)."""
+    from textedit.values import Sites, read_states, token_key_gram
+
+    adapter = load_encoder(str(bert_path))
+    prompts = ["the founder of acme", "a photo of acme's house in the snow", "acme"]
+    gram = token_key_gram(adapter, prompts, 1, batch_size=2)
+    expected = torch.zeros_like(gram)
+    for prompt in prompts:
+        batch = adapter.tokenize([prompt])
+        n = int(batch.attention_mask.sum())
+        sites = Sites([prompt] * n, list(range(n)), n, 1)
+        k = read_states(adapter, sites, [1])[1].keys
+        expected += k.T @ k
+    # float32 forward passes, padded to different lengths: equal to float32 precision
+    torch.testing.assert_close(gram, expected, rtol=1e-5, atol=1e-6)
