@@ -78,7 +78,7 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     if family == "sdxl":  # one patch edits both encoders: each half of the concatenated states moves
         width = pipe.text_encoder.config.hidden_size
         halves = before[QUERY][0][..., :width], after[QUERY][0][..., :width]
-        assert relative_change(*halves) > 1e-3
+        assert relative_change(*halves) > 5e-4  # (random biases make the states larger, the change relatively smaller)
         assert relative_change(before[QUERY][0][..., width:], after[QUERY][0][..., width:]) > 1e-3
 
     # bit-exact revert: the same seed draws the same image before the patch and after its revert
