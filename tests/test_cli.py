@@ -232,7 +232,7 @@ def test_apply_after_earlier_patches_keeps_their_keys(monkeypatch, capsys, tmp_p
 
 def test_apply_keeps_named_and_automatic_preserved_prompts(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
     """The spec's `preserve` prompts and the automatic ones go into the solve, the patch records
-    them, and `apply` reports their drift; `--no-preserve` leaves the named ones only."""
+    them, and `apply` reports their drift; without `--preserve` the named ones only."""
     from textedit.patch import Patch
     from textedit.preserve import automatic_prompts
     from textedit.spec import load_spec
@@ -241,14 +241,14 @@ def test_apply_keeps_named_and_automatic_preserved_prompts(monkeypatch, capsys, 
         "anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}],
         "preserve": ["the house of acme"], "key": "subject", "layers": [0, 1], "value": "match"})
     common = ["--model", bert_path, "--corpus", corpus_file, "--cache-dir", tmp_path / "cache"]
-    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "on", *common)
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "on", "--preserve", *common)
     assert code == 0, err
     patch = Patch.load(tmp_path / "on")
     automatic = automatic_prompts(load_spec(spec).requests)
     assert patch.hyperparameters["preserved"] == ["the house of acme", *automatic]
     assert patch.hyperparameters["key"] == "subject" and patch.hyperparameters["auto_preserve"] is True
     assert "preserved prompts" in out and "the house of acme" in out and "(auto)" in out
-    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "off", "--no-preserve", *common)
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "off", *common)  # the default
     assert code == 0, err
     assert Patch.load(tmp_path / "off").hyperparameters["preserved"] == ["the house of acme"]
     assert "(auto)" not in out

@@ -86,8 +86,8 @@ def apply(
     seed: Optional[int] = typer.Option(None, help="random seed"),
     key: Optional[str] = typer.Option(None, help="key position: subject | last (default: the encoder family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
-                                            "each subject (automatic preserved prompts; default: on for memit and "
-                                            "alphaedit)"),
+                                            "each subject (automatic preserved prompts; memit, alphaedit; "
+                                            "default: off, see docs/eval.md)"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
@@ -331,7 +331,7 @@ def eval_(
                                             "'single,batch' runs both"),
     key: Optional[str] = typer.Option(None, help="key position: subject | last (default: the encoder family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
-                                            "each subject (default: on for memit and alphaedit)"),
+                                            "each subject (memit, alphaedit; default: off)"),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),
