@@ -46,3 +46,21 @@ def atomic_write_bytes(data: bytes, path: str | Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_json(path: str | Path, error: type[Exception], what: str):
+    """Parse the JSON file ``path``; a missing file or bad JSON raises ``error`` with one line
+    naming the file (``what``: "spec file", "benchmark file")."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} '{path}' does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise error(f"{path}: JSON nested too deeply") from None

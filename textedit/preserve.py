@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from .encoders.base import find_span
 from .requests import EditRequest
 
 #: generic other relations of an entity (organisation, place, person, object). Measured on
@@ -100,11 +101,9 @@ def relation_prompts(requests: Sequence[EditRequest], subjects: Sequence[str] = 
     for r in requests:
         if not r.subject:
             continue
-        start = r.prompt.find(r.subject)
-        if start < 0:
-            start = r.prompt.lower().find(r.subject.lower())
+        start, end = find_span(r.prompt, r.subject)
         for other in subjects:
-            prompt = r.prompt[:start] + other + r.prompt[start + len(r.subject):]
+            prompt = r.prompt[:start] + other + r.prompt[end:]
             if prompt.lower() not in queries:
                 out.append(prompt)
     return list(dict.fromkeys(out))

@@ -36,12 +36,12 @@ Three more forms build requests the same way (see docs/spec.md):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import SpecError
+from .io import read_json
 from .requests import EditRequest
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
@@ -73,16 +73,7 @@ class EditSpec:
 
 def load_spec(path: str | Path) -> EditSpec:
     """Read and validate a spec file."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"spec file '{path}' does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{path}: not UTF-8 text") from None
-    return parse_spec(data, source=str(path))
+    return parse_spec(read_json(path, SpecError, "spec file"), source=str(path))
 
 
 def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:

@@ -27,15 +27,13 @@ All rates are micro-averaged over (prompt, context) pairs.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch.nn.functional as F
-
 from ..requests import EditRequest
 from .benchmark import BenchmarkError, Probe
-from .scores import Vectors
+from ..io import read_json
+from .scores import Vectors, _cos
 
 ROLES = {"queries": 1, "paraphrases": 1, "same_subject": 1, "same_relation": 1}
 CONCEPT_FIELDS = {"subject", "anchor", "kind", *ROLES}
@@ -98,10 +96,6 @@ class KnowledgeScore:
                              for role in ROLE_NAMES}}
 
 
-def _cos(a, b) -> float:
-    return float(F.cosine_similarity(a.double(), b.double(), dim=-1))
-
-
 def score_knowledge(case: KnowledgeCase, edited: Vectors, judge: Vectors) -> KnowledgeScore:
     margins = {}
     for role in ROLE_NAMES:
@@ -145,14 +139,7 @@ class KnowledgeSummary:
 def load_knowledge(path: str | Path, limit: int | None = None) -> list[KnowledgeCase]:
     """Read and check a knowledge benchmark JSON; errors name the file and the field."""
     path = Path(path)
-    if not path.is_file():
-        raise BenchmarkError(f"benchmark file '{path}' does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except (UnicodeDecodeError, RecursionError):
-        raise BenchmarkError(f"{path}: not a readable JSON text") from None
+    data = read_json(path, BenchmarkError, "benchmark file")
 
     def fail(where: str, message: str):
         raise BenchmarkError(f"{path}: {where}: {message}")
