@@ -84,10 +84,10 @@ def apply(
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)"),
     seed: Optional[int] = typer.Option(None, help="random seed"),
-    key: Optional[str] = typer.Option(None, help="key position: subject | last (default: the encoder family's)"),
+    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
-                                            "each subject (automatic preserved prompts; memit, alphaedit; "
-                                            "default: off, see docs/eval.md)"),
+                                            "each subject (automatic preserved prompts; default: on for "
+                                            "memit, alphaedit; see docs/eval.md)"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
@@ -329,9 +329,9 @@ def eval_(
     mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit) | "
                                             "sequential (each row on top of the earlier ones); "
                                             "'single,batch' runs both"),
-    key: Optional[str] = typer.Option(None, help="key position: subject | last (default: the encoder family's)"),
+    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
-                                            "each subject (memit, alphaedit; default: off)"),
+                                            "each subject (default: on for memit, alphaedit)"),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),

@@ -78,7 +78,9 @@ def content_words(text: str) -> set[str]:
 
 #: other subjects put in a query's place ("the mascot of Acme" → "the mascot of a company"):
 #: the relation must keep its meaning for everyone else. Kinds of subject a query may have
-#: (organisation, place, person, team, object); none is a word of :data:`OTHER_RELATIONS`
+#: (organisation, place, person, team, object); none is a word of :data:`OTHER_RELATIONS`.
+#: With keys at every query token, 24 subjects keep other subjects' relations (same-relation
+#: specificity) at 92 % where 8 kept 65 % (dev split, docs/eval.md)
 OTHER_SUBJECTS = (
     "a company",
     "the town",
@@ -88,6 +90,22 @@ OTHER_SUBJECTS = (
     "Paris",
     "the neighbours",
     "another brand",
+    "my sister",
+    "the old library",
+    "a small village",
+    "the museum",
+    "a famous singer",
+    "the school",
+    "a football club",
+    "the hotel",
+    "London",
+    "my uncle",
+    "the airline",
+    "a bakery",
+    "the university",
+    "the farm",
+    "a rock band",
+    "the river",
 )
 
 

@@ -34,8 +34,10 @@ from .hooks import add_to_output, record_inputs, record_outputs, stop_after
 from .requests import EditRequest
 
 VALUE_STRATEGIES = ("direct", "match", "optimize")
-#: where a request's key is read: the last token of its subject, or of the whole prompt
-KEY_POSITIONS = ("subject", "last")
+#: where a request's key is read: the last token of its subject, the last token of the whole
+#: prompt, or every token of the query (each its own key: the update must fire on the whole
+#: knowledge statement, which a bidirectional encoder reads differently from its subject alone)
+KEY_POSITIONS = ("subject", "last", "query")
 
 #: contexts the keys and targets are averaged over (caption-like, prefix and suffix)
 EDIT_TEMPLATES = (
@@ -52,30 +54,39 @@ EDIT_TEMPLATES = (
 
 @dataclass
 class Sites:
-    """Templated prompts of each request and the token index of the key in each."""
+    """Templated prompts of each request and the token(s) where its key is read.
+
+    A *site* is one token of one prompt. ``key="subject"`` and ``"last"`` give one site per
+    prompt; ``"query"`` gives one per token of the templated query (several per prompt).
+    """
 
     prompts: list[str]  # n_requests * n_templates prompts, request-major
-    positions: list[int]
+    positions: list[int]  # the token of each site
     n_requests: int
     n_templates: int
+    #: the prompt of each site, ascending; ``None``: one site per prompt (site i is prompt i)
+    prompt_of_site: list[int] | None = None
 
     @classmethod
     def for_queries(cls, adapter: EncoderAdapter, requests: Sequence[EditRequest], templates: Sequence[str],
                     key: str = "subject") -> "Sites":
-        """The key of each request in each template: at its subject's last token (``key="subject"``,
-        the prompt's last token for a request without a subject) or the prompt's (``"last"``)."""
+        """The key sites of each request in each template: its subject's last token
+        (``key="subject"``, the prompt's last token for a request without a subject), the
+        prompt's last token (``"last"``) or every token of the query (``"query"``)."""
         if key not in KEY_POSITIONS:
             raise ValueError(f"key position must be one of {KEY_POSITIONS}, got '{key}'")
         return cls._place(adapter, [(r.prompt, r.subject if key == "subject" else None) for r in requests],
-                          templates)
+                          templates, every_token=key == "query")
 
     @classmethod
     def for_targets(cls, adapter: EncoderAdapter, requests: Sequence[EditRequest], templates: Sequence[str]) -> "Sites":
         return cls._place(adapter, [(r.target, None) for r in requests], templates)
 
     @classmethod
-    def _place(cls, adapter: EncoderAdapter, texts: Sequence[tuple[str, str | None]], templates: Sequence[str]) -> "Sites":
-        """Put each text in each template; the key is the last token of its subject span."""
+    def _place(cls, adapter: EncoderAdapter, texts: Sequence[tuple[str, str | None]], templates: Sequence[str],
+               every_token: bool = False) -> "Sites":
+        """Put each text in each template; the key is the last token of its subject span
+        (every token of the span with ``every_token``)."""
         prompts, spans = [], []
         for text, subject in texts:
             sub_start, sub_end = find_span(text, subject)
@@ -84,13 +95,58 @@ class Sites:
                 prompts.append(template.format(text))
                 spans.append((offset + sub_start, offset + sub_end))
         batch = adapter.tokenize(prompts)
-        positions = [adapter.last_token_in_span(batch.offsets[i], batch.attention_mask[i], a, b, prompts[i])
-                     for i, (a, b) in enumerate(spans)]
-        return cls(prompts, positions, len(texts), len(templates))
+        if not every_token:
+            positions = [adapter.last_token_in_span(batch.offsets[i], batch.attention_mask[i], a, b, prompts[i])
+                         for i, (a, b) in enumerate(spans)]
+            return cls(prompts, positions, len(texts), len(templates))
+        positions, prompt_of_site = [], []
+        for i, (a, b) in enumerate(spans):
+            tokens = adapter.tokens_in_span(batch.offsets[i], batch.attention_mask[i], a, b, prompts[i])
+            positions += tokens
+            prompt_of_site += [i] * len(tokens)
+        return cls(prompts, positions, len(texts), len(templates), prompt_of_site)
+
+    @property
+    def per_site(self) -> bool:
+        """Whether each site is its own key (``"query"`` keys) rather than averaged over templates."""
+        return self.prompt_of_site is not None
+
+    def site_prompts(self) -> torch.Tensor:
+        """The prompt index of every site ``[n_sites]``."""
+        return torch.tensor(self.prompt_of_site if self.per_site else range(len(self.prompts)))
+
+    def request_of_site(self) -> torch.Tensor:
+        return self.site_prompts() // self.n_templates
 
     def average(self, x: torch.Tensor) -> torch.Tensor:
-        """``[n_requests * n_templates, d]`` → ``[n_requests, d]`` (mean over templates)."""
-        return x.reshape(self.n_requests, self.n_templates, -1).mean(1)
+        """``[n_sites, d]`` → ``[n_requests, d]``: the mean over each request's sites."""
+        if not self.per_site:
+            return x.reshape(self.n_requests, self.n_templates, -1).mean(1)
+        request = self.request_of_site().to(x.device)
+        sums = torch.zeros(self.n_requests, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, request, x)
+        counts = torch.bincount(request, minlength=self.n_requests).to(x.dtype).unsqueeze(1)
+        return sums / counts
+
+    def reduce(self, x: torch.Tensor) -> torch.Tensor:
+        """The columns the solver gets: per-site rows (``"query"`` keys), else per-request means.
+
+        MEMIT averages a request's keys over its templates; a query's tokens are kept apart,
+        each a key of its own, so the update has to fire at every one of them."""
+        return x if self.per_site else self.average(x)
+
+    def expand(self, x: torch.Tensor) -> torch.Tensor:
+        """``[n_requests, d]`` → ``[n_sites, d]``: each site gets its request's row."""
+        return x[self.request_of_site().to(x.device)]
+
+    def requests(self, first: int, last: int) -> "Sites":
+        """The sites of requests ``first .. last − 1``, prompts and sites re-indexed."""
+        t = self.n_templates
+        prompts = self.prompts[first * t:last * t]
+        if not self.per_site:
+            return Sites(prompts, self.positions[first * t:last * t], last - first, t)
+        keep = [i for i, p in enumerate(self.prompt_of_site) if first * t <= p < last * t]
+        return Sites(prompts, [self.positions[i] for i in keep], last - first, t,
+                     [self.prompt_of_site[i] - first * t for i in keep])
 
 
 @dataclass
@@ -102,18 +158,19 @@ class SiteStates:
 
 def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], batch_size: int = 64,
                 on_batch: Callable[[int], None] | None = None) -> dict[int, SiteStates]:
-    """Keys, values and post-MLP streams at every site for ``layers`` (float64 on the CPU).
+    """Keys, values and post-MLP streams ``[n_sites, ·]`` at every site for ``layers`` (float64, CPU).
 
     ``on_batch(n)`` is called after each batch of ``n`` prompts (a progress bar's tick).
     """
     down = {layer: adapter.down_proj_module(layer) for layer in layers}
     resid = {layer: adapter.residual_module(layer) for layer in layers}
     out: dict[int, dict[str, list]] = {layer: {"k": [], "v": [], "z": []} for layer in layers}
+    site_prompt, site_token = sites.site_prompts(), torch.tensor(sites.positions)
     with torch.no_grad():
         for begin in range(0, len(sites.prompts), batch_size):
             batch = adapter.tokenize(sites.prompts[begin:begin + batch_size])
-            pos = torch.tensor(sites.positions[begin:begin + batch_size])
-            rows = torch.arange(len(pos))
+            chosen = ((site_prompt >= begin) & (site_prompt < begin + batch_size)).nonzero().squeeze(1)
+            rows, pos = site_prompt[chosen] - begin, site_token[chosen]
             with record_inputs(down) as keys, record_outputs(down) as values, \
                     record_inputs(resid, arg=adapter.residual[1]) as residuals, stop_after(down[max(layers)]):
                 adapter.forward(batch)
@@ -123,7 +180,7 @@ def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], ba
                 out[layer]["v"].append(v)
                 out[layer]["z"].append(residuals[layer][rows, pos].double().cpu() + adapter.value_in_stream(layer, v))
             if on_batch is not None:
-                on_batch(len(pos))
+                on_batch(len(batch))
     return {layer: SiteStates(*(torch.cat(out[layer][x]) for x in "kvz")) for layer in layers}
 
 
@@ -163,7 +220,7 @@ class OptimizeConfig:
 def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,
                     config: OptimizeConfig, seed: int = 0,
                     on_chunk: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Train one δ per request (shared by its templates) added to the stream at ``layer``.
+    """Train one δ per request (shared by its templates and sites) added to the stream at ``layer``.
 
     Loss per request: mean over templates of ``1 − cos(s(query + δ), s̄(target))`` with ``s``
     the sentence vector, ``s̄`` that of the frozen encoder, plus ``weight_decay·‖δ‖²/‖z‖²``.
@@ -172,7 +229,6 @@ def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, lay
     is called after each chunk of ``n`` requests. Returns δ ``[n_requests, d_model]`` in float64.
     """
     torch.manual_seed(seed)
-    t = queries.n_templates
     out = []
     params = [p for p in adapter.model.parameters() if p.requires_grad]
     for p in params:
@@ -180,11 +236,10 @@ def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, lay
     try:
         for first in range(0, queries.n_requests, config.chunk):
             last = min(first + config.chunk, queries.n_requests)
-            rows = slice(first * t, last * t)
+            chunk = queries.requests(first, last)
             with torch.no_grad():
-                goal = F.normalize(adapter.embed(targets.prompts[rows]).to(adapter.device), dim=-1)
-            out.append(_optimize_chunk(adapter, queries.prompts[rows], queries.positions[rows], t, goal,
-                                       streams[first:last], layer, config))
+                goal = F.normalize(adapter.embed(targets.requests(first, last).prompts).to(adapter.device), dim=-1)
+            out.append(_optimize_chunk(adapter, chunk, goal, streams[first:last], layer, config))
             if on_chunk is not None:
                 on_chunk(last - first)
     finally:
@@ -193,16 +248,16 @@ def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, lay
     return torch.cat(out)
 
 
-def _optimize_chunk(adapter: EncoderAdapter, prompts: list[str], positions: list[int], n_templates: int,
-                    goal: torch.Tensor, streams: torch.Tensor, layer: int, config: OptimizeConfig) -> torch.Tensor:
-    """``optimize_deltas`` for one chunk of requests: prompts request-major, goal ``[n_prompts, d]``."""
+def _optimize_chunk(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, streams: torch.Tensor, layer: int,
+                    config: OptimizeConfig) -> torch.Tensor:
+    """``optimize_deltas`` for one chunk of requests (``sites``), goal ``[n_prompts, d]``.
+
+    A request's δ is added at every one of its sites (one per prompt, or each query token)."""
     scale = streams.norm(dim=-1, keepdim=True).float().to(adapter.device)  # [n_requests, 1]
     unit_delta = torch.zeros(len(streams), streams.shape[1], device=adapter.device, requires_grad=True)
     optimizer = torch.optim.Adam([unit_delta], lr=config.lr)
-    batch = adapter.tokenize(prompts)
-    rows = torch.arange(len(prompts))
-    pos = torch.tensor(positions)
-    request_of_row = rows // n_templates
+    batch = adapter.tokenize(sites.prompts)
+    rows, pos, request = sites.site_prompts(), torch.tensor(sites.positions), sites.request_of_site()
     module = adapter.mlp_output_module(layer)  # δ is a change of the stream, added where the block adds
     for _ in range(config.steps):
         optimizer.zero_grad()
@@ -210,7 +265,7 @@ def _optimize_chunk(adapter: EncoderAdapter, prompts: list[str], positions: list
 
         def add_delta(output: torch.Tensor) -> torch.Tensor:
             plus = torch.zeros_like(output)
-            plus[rows, pos] = delta[request_of_row].to(output.dtype)
+            plus[rows, pos] = delta[request].to(output.dtype)
             return plus
 
         with add_to_output(module, add_delta):

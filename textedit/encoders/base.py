@@ -91,9 +91,11 @@ class EncoderAdapter(abc.ABC):
     #: causal attention: real-token states do not depend on trailing padding
     causal: ClassVar[bool] = False
     #: where a request's key is read by default (``values.KEY_POSITIONS``). Bidirectional
-    #: encoders: the subject's last token, measured best on MiniLM (docs/eval.md); causal ones
-    #: override it with the query's last token, the only one that has seen the whole query
-    default_key: ClassVar[str] = "subject"
+    #: encoders: every token of the query, each its own key, which with the preserved
+    #: prompts binds the knowledge rather than the subject (measured on MiniLM, docs/eval.md);
+    #: causal ones override it with the query's last token, the only one that has seen the
+    #: whole query
+    default_key: ClassVar[str] = "query"
 
     @classmethod
     @abc.abstractmethod
@@ -213,16 +215,19 @@ class EncoderAdapter(abc.ABC):
         return TokenBatch(enc["input_ids"], enc["attention_mask"], offsets)
 
     @staticmethod
-    def last_token_in_span(offsets: list[tuple[int, int]], attention_mask: torch.Tensor, start: int, end: int,
+    def tokens_in_span(offsets: list[tuple[int, int]], attention_mask: torch.Tensor, start: int, end: int,
+                       text: str = "") -> list[int]:
+        """Indices of the real tokens overlapping characters ``[start, end)``, ascending."""
+        tokens = [i for i, (a, b) in enumerate(offsets) if attention_mask[i] and b > a and a < end and b > start]
+        if not tokens:
+            raise SubjectError(f"'{text}' has no tokens left after tokenization (truncated?)")
+        return tokens
+
+    @classmethod
+    def last_token_in_span(cls, offsets: list[tuple[int, int]], attention_mask: torch.Tensor, start: int, end: int,
                            text: str = "") -> int:
         """Index of the last real token overlapping characters ``[start, end)``."""
-        last = -1
-        for i, (a, b) in enumerate(offsets):
-            if attention_mask[i] and b > a and a < end and b > start:
-                last = i
-        if last < 0:
-            raise SubjectError(f"'{text}' has no tokens left after tokenization (truncated?)")
-        return last
+        return cls.tokens_in_span(offsets, attention_mask, start, end, text)[-1]
 
 
     # -- running the model -------------------------------------------------------------
