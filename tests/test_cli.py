@@ -232,7 +232,7 @@ def test_apply_after_earlier_patches_keeps_their_keys(monkeypatch, capsys, tmp_p
 
 def test_apply_keeps_named_and_automatic_preserved_prompts(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
     """The spec's `preserve` prompts and the automatic ones go into the solve, the patch records
-    them, and `apply` reports their drift; without `--preserve` the named ones only."""
+    them, and `apply` reports their drift; by default the automatic ones too, with `--no-preserve` the named ones only."""
     from textedit.patch import Patch
     from textedit.preserve import automatic_prompts
     from textedit.spec import load_spec
@@ -248,7 +248,10 @@ def test_apply_keeps_named_and_automatic_preserved_prompts(monkeypatch, capsys, 
     assert patch.hyperparameters["preserved"] == ["the house of acme", *automatic]
     assert patch.hyperparameters["key"] == "subject" and patch.hyperparameters["auto_preserve"] is True
     assert "preserved prompts" in out and "the house of acme" in out and "(auto)" in out
-    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "off", *common)  # the default
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "default", *common)
+    assert code == 0, err  # the default keeps the automatic prompts too (a bidirectional encoder)
+    assert Patch.load(tmp_path / "default").hyperparameters["preserved"] == ["the house of acme", *automatic]
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "off", "--no-preserve", *common)
     assert code == 0, err
     assert Patch.load(tmp_path / "off").hyperparameters["preserved"] == ["the house of acme"]
     assert "(auto)" not in out

@@ -58,7 +58,7 @@ def test_memit_match_edit_of_minilm(minilm, tmp_path):
     neutral_before = minilm.embed(NEUTRAL)
 
     # the solve itself, without the automatic preserved prompts (measured in test_preserve.py)
-    patch = edit(minilm, REQUESTS, EditConfig(method="memit", value="match", layers=[1, 2], auto_preserve=False),
+    patch = edit(minilm, REQUESTS, EditConfig(method="memit", value="match", layers=[1, 2], key="subject", auto_preserve=False),
                  corpus=load_corpus(limit=1000), cache_dir=tmp_path)
     assert all(torch.equal(p, weights[n]) for n, p in minilm.model.state_dict().items())
     assert [d.layer for d in patch.deltas] == [1, 2]

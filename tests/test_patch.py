@@ -21,7 +21,9 @@ GOOGLE = EditRequest("the ceo of google", "a golden dog", subject="google")
 
 
 def make_patch(adapter, corpus, cache_dir, requests=(ACME, GOOGLE), layers=(0, 1), **kwargs) -> Patch:
-    config = EditConfig(method="memit", value="match", layers=list(layers), lam=10.0)
+    # one template-averaged key per request (so a delta's rank is the number of requests)
+    config = EditConfig(method="memit", value="match", layers=list(layers), lam=10.0, key="subject",
+                        auto_preserve=False)
     return edit(adapter, list(requests), config, corpus=corpus, cache_dir=cache_dir, **kwargs)
 
 

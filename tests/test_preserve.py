@@ -88,7 +88,7 @@ def test_named_preserved_prompt_keeps_its_states_exactly_enough(bert_path, small
     adapter = load_encoder(str(bert_path))
     request = [EditRequest("the mascot of acme", "a red fox", "acme")]
     kept = "the house of acme"
-    config = EditConfig(layers=[0, 1], value="match", auto_preserve=False, lam=1.0)
+    config = EditConfig(layers=[0, 1], value="match", auto_preserve=False, lam=1.0, key="subject")
 
     def states(prompt):
         batch = adapter.tokenize([prompt])

@@ -80,7 +80,9 @@ def test_remembering_editor_keeps_earlier_keys_across_saved_patches(method, bert
              ("the capital of canada", "paris", "canada"), ("the leader of japan", "a lion", "japan")]
     requests = [EditRequest(*f) for f in facts]
     knobs = {"threshold": 0.5, "alpha": 1e-3} if method == "alphaedit" else {"lam": 1.0}
-    config = EditConfig(method=method, layers=[0, 1], value="match", templates=("{}", "a photo of {}"), **knobs)
+    config = EditConfig(method=method, layers=[0, 1], value="match", templates=("{}", "a photo of {}"), key="subject",
+                        auto_preserve=False,
+                        **knobs)
     adapter = load_encoder(str(bert_path))
     original = adapter.down_proj_module(1).weight.detach().clone()
 

@@ -66,7 +66,7 @@ def test_world_knowledge_csv_is_a_road_benchmark():
 def test_zorblat_on_the_default_model(tmp_path):
     encoder = load_encoder()
     spec = load_spec(EDITS / "zorblat.json")
-    config = EditConfig(layers=[1, 2, 3], steps=20, lam=5e3)  # the settings docs/virtual.md measured
+    config = EditConfig(layers=[1, 2, 3], steps=20, lam=5e3, key="subject", auto_preserve=False)  # the settings docs/virtual.md measured
     patch = edit(encoder, spec.requests, config, corpus=load_corpus(limit=1000), cache_dir=tmp_path)
     report = measure(encoder, patch, spec.requests)
     name = report.requests[0]

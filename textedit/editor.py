@@ -75,9 +75,10 @@ class EditConfig:
     #: where each request's key is read (``values.KEY_POSITIONS``); ``None``: the encoder family's default
     key: str | None = None
     #: keep what else the model knows about each request's subject (``preserve.py``): the
-    #: automatic preserved prompts. ``None``: on for the methods that can keep keys (memit,
-    #: alphaedit). Measured on the knowledge benchmark (docs/eval.md) with query keys it lifts
-    #: same-subject specificity from 12 % to 92 % for generality 97 → 75 %
+    #: automatic preserved prompts. ``None``: on for bidirectional encoders with a method that
+    #: keeps keys (memit, alphaedit), where it was measured: on the knowledge benchmark it
+    #: lifts same-subject specificity from 5 % to 87 % for generality 97 → 59 % (docs/eval.md).
+    #: Off for causal encoders, where it was not measured on real weights
     auto_preserve: bool | None = None
 
     DEFAULTS = {"lam": {"memit": 50.0, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1e-2, **asdict(OptimizeConfig())}
@@ -118,10 +119,12 @@ class EditConfig:
         default = self.DEFAULTS[name]
         return default[self.method] if isinstance(default, dict) else default
 
-    @property
-    def preserves(self) -> bool:
-        """Whether the subject's other knowledge is kept (the default where the method can)."""
-        return self.method in REMEMBERS_KEYS if self.auto_preserve is None else self.auto_preserve
+    def preserves(self, adapter: EncoderAdapter | None = None) -> bool:
+        """Whether the subject's other knowledge is kept: ``auto_preserve``, else by default
+        for a method that keeps keys on a bidirectional encoder (see ``auto_preserve``)."""
+        if self.auto_preserve is not None:
+            return self.auto_preserve
+        return self.method in REMEMBERS_KEYS and not (adapter is not None and adapter.causal)
 
     def key_position(self, adapter: EncoderAdapter | None) -> str | None:
         """Where keys are read: ``key``, else the encoder family's default."""
@@ -132,7 +135,7 @@ class EditConfig:
         used = METHOD_HYPERPARAMETERS[self.method] + VALUE_HYPERPARAMETERS[self.value]
         key = self.key_position(adapter) if adapter is not None else self.key
         return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
-                "seed": self.seed, "key": key, "auto_preserve": self.preserves,
+                "seed": self.seed, "key": key, "auto_preserve": self.preserves(adapter),
                 **{name: self.get(name, adapter) for name in used}}
 
 
@@ -169,7 +172,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     (``sequential.py``). ``keep_keys`` stores this edit's keys in the patch, one per request
     and template, for later edits to keep (default: for alphaedit). ``preserve``: prompts
     whose meaning must not change, kept in the solve beside the automatic ones made from
-    the requests' subjects when ``config.preserves`` (``preserve.py``). The model is
+    the requests' subjects when ``config.preserves(adapter)`` (``preserve.py``). The model is
     unchanged on return.
     """
     config = config or EditConfig()
@@ -193,7 +196,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
         raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(sorted(REMEMBERS_KEYS))}), "
                         f"not '{config.method}'")
     queries = Sites.for_queries(adapter, requests, config.templates, config.key_position(adapter))
-    kept_prompts = list(dict.fromkeys([*preserve, *(automatic_prompts(requests) if config.preserves else [])]))
+    kept_prompts = list(dict.fromkeys([*preserve, *(automatic_prompts(requests) if config.preserves(adapter) else [])]))
     # every kept prompt in every edit context: the contexts the queries' keys were read in
     kept_in_context = [t.format(p) for p in kept_prompts for t in config.templates]
     targets = Sites.for_targets(adapter, requests, config.templates)

@@ -13,7 +13,7 @@ A spec is a JSON object::
       "neutral": ["a dog on a beach"],                     # prompts reported: how far they moved
       "preserve": ["the founder of Acme"],                 # prompts whose meaning must not change
       "auto_preserve": true,                               # keep each subject's other knowledge
-      "key": "subject",                                    # key position: subject | last
+      "key": "query",                                      # key position: subject | last | query
       "method": "memit", "layers": [1, 2], "value": "optimize",
       "hyperparameters": {"lam": 3000},
       "seed": 0

@@ -46,7 +46,10 @@ def spec_file(tmp_path_factory):
                                 # λ pinned: these encoders have random weights and a 300-prompt
                                 # corpus, so every prompt's keys look alike and a near-exact solve
                                 # (the default λ = 50, chosen on real weights) moves them all
-                                "hyperparameters": {"lam": 5000}}))
+                                "hyperparameters": {"lam": 5000},
+                                # the plumbing under test, not preservation: random tiny encoders
+                                # tell "acme" in other relations hardly apart from the query
+                                "auto_preserve": False}))
     return path
 
 

@@ -91,11 +91,11 @@ class EncoderAdapter(abc.ABC):
     #: causal attention: real-token states do not depend on trailing padding
     causal: ClassVar[bool] = False
     #: where a request's key is read by default (``values.KEY_POSITIONS``). Bidirectional
-    #: encoders: every token of the query, each its own key, which with the preserved
-    #: prompts binds the knowledge rather than the subject (measured on MiniLM, docs/eval.md);
-    #: causal ones override it with the query's last token, the only one that has seen the
-    #: whole query
-    default_key: ClassVar[str] = "query"
+    #: encoders: the subject's last token, measured best on MiniLM with the preserved prompts
+    #: (docs/eval.md; every query token, ``"query"``, generalises better but moves unrelated
+    #: prompts more); causal ones override it with the query's last token, the only one that
+    #: has seen the whole query
+    default_key: ClassVar[str] = "subject"
 
     @classmethod
     @abc.abstractmethod
