@@ -142,3 +142,46 @@ def test_empty_requests_and_rome_on_two_layers(model_paths, corpus, tmp_path):
         edit(adapter, [], EditConfig())
     with pytest.raises(SpecError, match="one layer"):
         edit(adapter, REQUESTS, EditConfig(method="rome", layers=[0, 1]), corpus=corpus, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("family", ["bert", "t5"])
+def test_query_keys_land_on_the_target_at_every_query_token(family_paths, corpus, tmp_path, family):
+    """``key="query"``: every token of the query is its own key. ROME's exact solve must bring the
+    down-projection's output, bias included, to the target value at each of them, read through the
+    model's own forward pass; the template's own tokens are no sites."""
+    adapter = load_encoder(str(family_paths[family]))
+    request = [EditRequest("the mascot of acme", "a red fox", subject="acme")]
+    config = EditConfig(method="rome", layers=[1], value="direct", templates=("a photo of {}",), key="query")
+    q = Sites.for_queries(adapter, request, config.templates, "query")
+    batch = adapter.tokenize(q.prompts)
+    start = q.prompts[0].index("the mascot")
+    expected = [i for i, (a, b) in enumerate(batch.offsets[0]) if batch.attention_mask[0][i] and b > a >= start]
+    assert q.positions == expected and len(expected) >= 4 and q.prompt_of_site == [0] * len(expected)
+    t = Sites.for_targets(adapter, request, config.templates)
+    v_target = t.average(read_states(adapter, t, [1])[1].values)
+    v_before = read_states(adapter, q, [1])[1].values  # [sites, d]
+    patch = edit(adapter, request, config, corpus=corpus, cache_dir=tmp_path)
+    patch.apply(adapter)
+    v_after = read_states(adapter, q, [1])[1].values
+    patch.revert(adapter)
+    scale = (v_target - v_before).norm(dim=1).min().item()
+    assert (v_after - v_target).norm(dim=1).max().item() < 1e-4 * scale
+
+
+def test_query_sites_average_and_split_by_request(model_paths):
+    """Several sites per prompt: ``average`` is the mean over a request's sites (every template
+    and token), ``expand`` gives each site its request's row, and ``requests`` re-indexes a slice."""
+    adapter = load_encoder(str(model_paths["bert"]))
+    q = Sites.for_queries(adapter, REQUESTS, TEMPLATES, "query")
+    assert q.per_site and len(q.positions) == len(q.prompt_of_site) > len(q.prompts)
+    x = torch.randn(len(q.positions), 3, dtype=torch.float64)
+    request = torch.tensor(q.prompt_of_site) // len(TEMPLATES)
+    for r in range(len(REQUESTS)):
+        torch.testing.assert_close(q.average(x)[r], x[request == r].mean(0))
+    assert torch.equal(q.expand(q.average(x)), q.average(x)[request])
+    second = q.requests(1, 2)
+    assert second.prompts == q.prompts[len(TEMPLATES):] and second.n_requests == 1
+    assert second.positions == [p for p, r in zip(q.positions, request) if r == 1]
+    assert min(second.prompt_of_site) == 0 and max(second.prompt_of_site) == len(TEMPLATES) - 1
+    states = read_states(adapter, q, [0])[0]  # one row per site, in site order
+    assert states.keys.shape[0] == len(q.positions)
