@@ -255,3 +255,62 @@ def test_apply_keeps_named_and_automatic_preserved_prompts(monkeypatch, capsys, 
     assert code == 0, err
     assert Patch.load(tmp_path / "off").hyperparameters["preserved"] == ["the house of acme"]
     assert "(auto)" not in out
+
+
+# -- usage errors through the installed console script -------------------------------------
+
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "textedit"
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="textedit is not installed as a console script")
+@pytest.mark.parametrize("args, fragment", [
+    (["apply", "edits/mascot.json", "--threads", "2"], "No such option: --threads"),
+    (["apply", "edits/mascot.json", "--lam", "abc"], "'--lam'"),
+    (["apply"], "Missing argument"),
+    (["aply"], "No such command 'aply'"),
+    (["apply", "textedit"], "is a directory"),
+    (["apply", "no/such/spec.json"], "does not exist"),
+])
+def test_usage_errors_are_one_line_exit_2_through_the_console_script(args, fragment):
+    """Whatever click typer bundles, a usage error is one line on stderr and exit 2."""
+    import subprocess
+
+    done = subprocess.run([str(CONSOLE_SCRIPT), *args], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], done.stderr
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="textedit is not installed as a console script")
+def test_version_and_bare_command_through_the_console_script():
+    import subprocess
+
+    from textedit import __version__
+
+    version = subprocess.run([str(CONSOLE_SCRIPT), "--version"], capture_output=True, text=True, timeout=300)
+    assert version.returncode == 0 and version.stdout.strip() == f"textedit {__version__}", version
+    bare = subprocess.run([str(CONSOLE_SCRIPT)], capture_output=True, text=True, timeout=300)
+    assert bare.returncode == 0 and "Usage" in bare.stdout + bare.stderr and "Traceback" not in bare.stderr
+
+
+@pytest.mark.parametrize("how", ["raised", "returned", "abort"])
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys, how):
+    """Ctrl-C inside a command: raised as KeyboardInterrupt, returned by typer as 130, or turned
+    into click's Abort; each ends in exit 130 and the one word 'interrupted'."""
+    from textedit import cli
+
+    def interrupted_app(**kwargs):
+        if how == "returned":
+            return 130
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if how == "abort":
+                raise cli._click_exceptions()[2][0]()
+            raise
+
+    monkeypatch.setattr(cli, "app", interrupted_app)
+    code, out, err = run(monkeypatch, capsys, "apply", "x.json")
+    assert code == 130 and err.strip() == "interrupted", (code, err)

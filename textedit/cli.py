@@ -5,6 +5,7 @@ Every user error ends as one line on stderr and exit code 2; no traceback.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -725,27 +726,67 @@ def _quiet_libraries() -> None:
     warnings.showwarning = one_line
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(ClickException, Exit, Abort, NoArgsIsHelpError) classes of every click typer may raise.
+
+    Recent typer bundles its own click (``typer._click``), older typer uses the ``click``
+    package; which one raises depends on the installed version, so both are caught."""
+    modules = []
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    def classes(attr: str) -> tuple[type, ...]:
+        return tuple(getattr(m, attr) for m in modules if hasattr(m, attr))
+    return classes("ClickException"), classes("Exit"), classes("Abort"), classes("NoArgsIsHelpError")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from . import __version__
+        out.print(f"textedit {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="print textedit's version and exit",
+                                       callback=_version_callback, is_eager=True)) -> None:
+    """Edit what text encoders know, in closed form, as small revertible patches."""
+
+
 def main() -> None:
-    """Console-script entry point: run the app, turning user errors into one line."""
+    """Console-script entry point: run the app, turning user errors into one line.
+
+    Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 130
+    interrupted (Ctrl-C), 1 anything unexpected (with its traceback: that is a bug)."""
     _quiet_libraries()
+    usage_errors, exits, aborts, help_requests = _click_exceptions()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except TexteditError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except (typer.Abort,):
-        sys.exit(1)
-    except Exception as exc:  # click usage errors and the like
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except help_requests as exc:  # plain `textedit`: the help, as `--help` shows it
+        exc.show()
+        sys.exit(0)
+    except usage_errors as exc:  # unknown option or command, bad value, missing argument
+        err.print(f"[red]error:[/] {exc.format_message()} (see 'textedit --help')", highlight=False,
+                  soft_wrap=True)
+        sys.exit(2)
+    except exits as exc:
+        sys.exit(exc.exit_code)
+    except aborts as exc:  # click turns Ctrl-C inside a command into Abort
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt)
+        err.print("interrupted" if interrupted else "aborted")
+        sys.exit(130 if interrupted else 1)
+    if isinstance(code, int) and code != 0:  # typer returns (not raises) the code of an interrupted command
+        if code == 130:
+            err.print("interrupted")
+        sys.exit(code)
 
 
 if __name__ == "__main__":

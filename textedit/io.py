@@ -54,10 +54,20 @@ def read_json(path: str | Path, error: type[Exception], what: str):
     import json
 
     path = Path(path)
-    if not path.is_file():
-        raise error(f"{what} '{path}' does not exist")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{what} '{path}' does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} '{path}' is a directory, not a JSON file") from None
+    except PermissionError:
+        raise error(f"{what} '{path}' cannot be read (permission denied)") from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not UTF-8 text") from None
+    except OSError as exc:  # a symlink loop, a name too long, an I/O error
+        raise error(f"{what} '{path}' cannot be read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError:
