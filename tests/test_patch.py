@@ -162,6 +162,71 @@ def test_non_finite_delta_raises(patch, tmp_path):
         Patch.load(directory)
 
 
+def _tensors(patch) -> dict[str, torch.Tensor]:
+    return {f"{d.key}.{side}": getattr(d.delta, side).float().contiguous().clone() for d in patch.deltas
+            for side in ("left", "right")}
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda t: t.update({"encoder.layers.1.right": t["encoder.layers.1.right"][:, :1].contiguous()}),
+     "left has rank 2 but right has rank 1"),
+    (lambda t: t.update({"encoder.layers.1.left": t["encoder.layers.1.left"][:, 0].contiguous()}), "must be 2-D"),
+    (lambda t: t.update({"encoder.layers.1.left": t["encoder.layers.1.left"].to(torch.int32)}), "floating-point"),
+])
+def test_malformed_tensors_raise_at_load(patch, tmp_path, change, match):
+    directory = _saved(patch, tmp_path)
+    tensors = _tensors(patch)
+    change(tensors)
+    save_file(tensors, str(directory / WEIGHTS_FILE))
+    with pytest.raises(PatchError, match=match):
+        Patch.load(directory)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("base_fingerprints", ["abc"], "'base_fingerprints' must map"),
+    ("hyperparameters", [1, 2], "'hyperparameters' must be a JSON object"),
+    ("requires", "anchor.safetensors", "'requires' must map"),
+    ("requests", {"prompt": "x"}, "'requests' must be a list"),
+])
+def test_metadata_of_the_wrong_type_raises_at_load(patch, tmp_path, field, value, match):
+    directory = _saved(patch, tmp_path)
+    config = json.loads((directory / CONFIG_FILE).read_text("utf-8"))
+    config[field] = value
+    (directory / CONFIG_FILE).write_text(json.dumps(config), "utf-8")
+    with pytest.raises(PatchError, match=match):
+        Patch.load(directory)
+
+
+def test_a_malformed_patch_never_half_applies(bert, patch):
+    """Layer 0's delta is fine, layer 1's is not: apply refuses before writing anything, the
+    model is unchanged, and a good patch still applies and reverts afterwards."""
+    from textedit.patch import ModuleDelta
+    from textedit.solvers import LowRankDelta
+
+    before = snapshot(bert.model)
+    good, bad = patch.deltas
+    for broken in (LowRankDelta(bad.delta.left, bad.delta.right[:-1]),  # wrong d_in for the module
+                   LowRankDelta(bad.delta.left, bad.delta.right[:, :1]),  # rank mismatch
+                   LowRankDelta(bad.delta.left * float("nan"), bad.delta.right)):
+        half = Patch([good, ModuleDelta(bad.component, bad.layer, bad.module, broken)], patch.base_fingerprints,
+                     patch.family, patch.method)
+        with pytest.raises(PatchError):
+            half.apply(bert)
+        assert_unchanged(bert.model, before)
+    patch.apply(bert)
+    patch.revert(bert)
+    assert_unchanged(bert.model, before)
+
+
+def test_the_same_patch_is_not_applied_twice(bert, patch):
+    patch.apply(bert)
+    once = {d.layer: bert.down_proj_module(d.layer).weight.detach().clone() for d in patch.deltas}
+    with pytest.raises(PatchError, match="already applied"):
+        patch.apply(bert)
+    assert all(torch.equal(bert.down_proj_module(layer).weight, w) for layer, w in once.items())
+    patch.revert(bert)
+
+
 # -- applying -------------------------------------------------------------------------------
 
 

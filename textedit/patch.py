@@ -169,19 +169,65 @@ class Patch:
                     if f"{key}.left" not in names or f"{key}.right" not in names:
                         raise PatchError(f"'{weights_path}' lacks the tensors of {key}")
                     delta = LowRankDelta(f.get_tensor(f"{key}.left"), f.get_tensor(f"{key}.right"))
-                    if not (torch.isfinite(delta.left).all() and torch.isfinite(delta.right).all()):
-                        raise PatchError(f"'{weights_path}': {key} holds NaN or Inf")
                     keys = f.get_tensor(f"{key}.keys") if f"{key}.keys" in names else None
-                    deltas.append(ModuleDelta(entry["component"], int(entry["layer"]), entry["module"], delta, keys))
+                    deltas.append(ModuleDelta(entry["component"], entry["layer"], entry["module"], delta, keys))
         except PatchError:
             raise
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise PatchError(f"'{config_path}': malformed module entry ({exc})") from None
         except Exception as exc:  # safetensors' own errors for corrupt files
             raise PatchError(f"'{weights_path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
-        return cls(deltas, config["base_fingerprints"], config["family"], config["method"],
-                   config.get("hyperparameters", {}), config.get("requests", []),
-                   config.get("textedit_version", "unknown"), config.get("requires", {}))
+        patch = cls(deltas, config["base_fingerprints"], config["family"], config["method"],
+                    config.get("hyperparameters", {}), config.get("requests", []),
+                    config.get("textedit_version", "unknown"), config.get("requires", {}))
+        patch.validate(f"patch '{directory}'")
+        return patch
+
+    def validate(self, where: str = "patch") -> None:
+        """Check the whole patch (metadata types, tensor ranks, shapes, dtypes, finiteness)
+        before anything uses it; a problem is one :class:`PatchError` naming it."""
+        def fail(message: str):
+            raise PatchError(f"{where}: {message}")
+
+        def mapping_of_strings(value, name: str):
+            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in value.items()):
+                fail(f"'{name}' must map component names to strings")
+
+        mapping_of_strings(self.base_fingerprints, "base_fingerprints")
+        for name, value in (("family", self.family), ("method", self.method), ("textedit_version", self.version)):
+            if not isinstance(value, str):
+                fail(f"'{name}' must be a string")
+        if not isinstance(self.hyperparameters, dict):
+            fail("'hyperparameters' must be a JSON object")
+        if not isinstance(self.requests, list) or not all(isinstance(r, dict) for r in self.requests):
+            fail("'requests' must be a list of objects")
+        if not isinstance(self.requires, dict) or not all(isinstance(v, dict) for v in self.requires.values()):
+            fail("'requires' must map component names to objects")
+        if not self.deltas:
+            fail("it holds no deltas")
+        seen = set()
+        for d in self.deltas:
+            if not isinstance(d.component, str) or not isinstance(d.layer, int) or isinstance(d.layer, bool) \
+                    or d.layer < 0 or not isinstance(d.module, str):
+                fail(f"module entry {d.component!r}/{d.layer!r} needs a component name, a layer ≥ 0 and a module name")
+            if d.key in seen:
+                fail(f"{d.key} appears twice")
+            seen.add(d.key)
+            left, right = d.delta.left, d.delta.right
+            for part, tensor in (("left", left), ("right", right), ("keys", d.keys)):
+                if tensor is None:
+                    continue
+                if tensor.ndim != 2:
+                    fail(f"{d.key}.{part} must be 2-D, it has shape {tuple(tensor.shape)}")
+                if not tensor.is_floating_point():
+                    fail(f"{d.key}.{part} must hold floating-point numbers, not {tensor.dtype}")
+                if not torch.isfinite(tensor).all():
+                    fail(f"{d.key}.{part} holds NaN or Inf")
+            if left.shape[1] != right.shape[1]:
+                fail(f"{d.key}: left has rank {left.shape[1]} but right has rank {right.shape[1]}")
+            if d.keys is not None and d.keys.shape[0] != right.shape[0]:
+                fail(f"{d.key}: keys have {d.keys.shape[0]} dimensions, the module takes {right.shape[0]}")
 
     # -- applying ----------------------------------------------------------------------
 
@@ -205,11 +251,17 @@ class Patch:
         return out
 
     def apply(self, target, component: str | None = None, *, check_fingerprint: bool = True) -> None:
-        """Add ΔW to an encoder (adapter or bare model) or to a pipeline's named components."""
+        """Add ΔW to an encoder (adapter or bare model) or to a pipeline's named components.
+
+        All or nothing: the patch is validated, every component checked (fingerprint, layers,
+        shapes, not already applied) and every new weight computed before the first is
+        written; if writing fails half-way, the weights already written are put back."""
+        self.validate()
         targets = self._targets(target, component)
-        # every component is checked before any is changed: a misfit leaves the target untouched
         fingerprints = {}
         for name, adapter in targets.items():
+            if any(entry[0] == self.id for entry in _state(adapter.model).get("stack", [])):
+                raise PatchError(f"patch {self.id} is already applied to {name}: revert it before applying it again")
             if check_fingerprint:
                 # a patch fits the base model, or the patched model it was made on (sequential editing)
                 base, current = _state(adapter.model).get("base_fingerprint"), adapter.fingerprint()
@@ -225,26 +277,34 @@ class Patch:
                     raise PatchError(f"patch made on model {str(expected)[:12]}… cannot be applied to "
                                      f"{name} with fingerprint {current[:12]}…{hint}")
                 fingerprints[name] = current
+        # every new weight, computed before any is written
+        writes = []  # (component, layer, module, original, updated)
+        for name, adapter in targets.items():
             for d in self.deltas:
                 if d.component == name:
-                    _module(adapter, d)  # shape and layer checks
+                    module = _module(adapter, d)  # layer and shape checks
+                    original = module.weight.detach().clone()
+                    updated = (original.double() + d.delta.dense().to(original.device, torch.float64))
+                    if not torch.isfinite(updated).all():
+                        raise PatchError(f"applying {d.key} would put NaN or Inf into the weights")
+                    writes.append((name, d.layer, module, original, updated.to(original.dtype)))
+        done = []
+        try:
+            with torch.no_grad():
+                for entry in writes:
+                    entry[2].weight.copy_(entry[4])
+                    done.append(entry)
+        except BaseException:  # a failed or interrupted write: put back what was written
+            with torch.no_grad():
+                for entry in done:
+                    entry[2].weight.copy_(entry[3])
+            raise
         for name, adapter in targets.items():
             state = _state(adapter.model)
             if name in fingerprints:
                 state.setdefault("base_fingerprint", fingerprints[name])
-            originals = {}
-            for d in self.deltas:
-                if d.component != name:
-                    continue
-                module = _module(adapter, d)
-                originals[d.layer] = module.weight.detach().clone()
-            for d in self.deltas:
-                if d.component == name:
-                    module = _module(adapter, d)
-                    with torch.no_grad():
-                        updated = module.weight.double() + d.delta.dense().to(module.weight.device, torch.float64)
-                        module.weight.copy_(updated.to(module.weight.dtype))
-            state.setdefault("stack", []).append((self.id, originals))
+            state.setdefault("stack", []).append((self.id, {layer: original for c, layer, _, original, _ in writes
+                                                            if c == name}))
 
     def revert(self, target, component: str | None = None) -> None:
         """Restore the weights this patch changed, bit for bit (last applied, first reverted)."""
