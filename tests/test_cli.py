@@ -314,3 +314,39 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys, how):
     monkeypatch.setattr(cli, "app", interrupted_app)
     code, out, err = run(monkeypatch, capsys, "apply", "x.json")
     assert code == 130 and err.strip() == "interrupted", (code, err)
+
+
+@pytest.mark.parametrize("where, fragment", [("file", "is a file, not a directory"),
+                                             ("proc", "cannot be written"),
+                                             ("readonly", "cannot be written")])
+def test_out_is_checked_before_any_work(monkeypatch, capsys, tmp_path, where, fragment):
+    """A bad --out fails in one line before the model is loaded (the spec names a model that
+    does not exist, so any later failure would say so instead)."""
+    import os
+
+    spec = write_spec(tmp_path / "spec.json", {"model": str(tmp_path / "no-model"), "anchor": "a red fox",
+                                               "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]})
+    if where == "file":
+        out = tmp_path / "taken"
+        out.write_text("x")
+    elif where == "proc":
+        out = Path("/proc/textedit-patch")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        folder = tmp_path / "ro"
+        folder.mkdir()
+        folder.chmod(0o500)
+        out = folder / "patch"
+    code, _, err = run(monkeypatch, capsys, "apply", spec, "--out", out)
+    assert_one_line_error(code, err, fragment)
+    assert "no-model" not in err
+
+
+def test_an_existing_patch_in_out_is_replaced_with_a_note(monkeypatch, capsys, tmp_path):
+    from textedit.cli import _writable_destination
+
+    (tmp_path / "patch.json").write_text("{}")
+    assert _writable_destination(tmp_path, "patch.json", "a patch") == tmp_path
+    assert "already holds a patch; it will be replaced" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["patch.json"]  # the probe is gone

@@ -140,3 +140,17 @@ def test_token_key_gram_sums_every_real_tokens_key(bert_path):
         expected += k.T @ k
     # float32 forward passes, padded to different lengths: equal to float32 precision
     torch.testing.assert_close(gram, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_other_subjects_depend_on_the_key_position():
+    """8 other subjects with one key per request, 24 with a key at every query token (measured,
+    docs/eval.md): the relation prompts grow accordingly, the subject's own ones do not."""
+    from textedit.preserve import OTHER_SUBJECTS, OTHER_SUBJECTS_FOR_KEY, automatic_prompts, subject_prompts
+
+    assert OTHER_SUBJECTS_FOR_KEY == {"subject": 8, "last": 8, "query": 24} and len(OTHER_SUBJECTS) == 24
+    request = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    own = len(subject_prompts(request))
+    assert len(automatic_prompts(request)) == own + 8
+    assert len(automatic_prompts(request, "query")) == own + 24
+    assert "the mascot of the river" in automatic_prompts(request, "query")
+    assert "the mascot of the river" not in automatic_prompts(request, "subject")

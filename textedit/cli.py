@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -113,7 +114,7 @@ def apply(
     config = EditConfig(**settings)
     stats_corpus = load_corpus(corpus) if corpus else None
     component = component or parsed.component
-    out_dir = out_dir or Path("patches") / spec.stem
+    out_dir = _writable_destination(out_dir or Path("patches") / spec.stem, "patch.json", "a patch")
     if (after or remember) and (pipeline_path is not None or parsed.erasure is not None
                                 or parsed.anchor_embedding is not None):
         raise TexteditError("--after / --remember edit one encoder with a knowledge spec: use --model, not "
@@ -475,6 +476,7 @@ def verify(
     from .verify.verifier import verify as run_verify
 
     patch = Patch.load(patch_dir)
+    out_dir = _writable_destination(out_dir or Path("reports") / patch_dir.resolve().name, "index.html", "a report")
     seed_list = parse_seeds(seeds)
     for name, number in (("--steps", steps), ("--size", size)):
         if number is not None and number < 1:
@@ -497,7 +499,6 @@ def verify(
                         neutral=neutral or VERIFY_NEUTRAL, seeds=seed_list, steps=steps, guidance_scale=guidance_scale,
                         height=size, width=size, clip=scorer, reference_images=references,
                         reference_name=str(reference_images or ""), progress=True)
-    out_dir = out_dir or Path("reports") / patch_dir.resolve().name
     write_report(result, patch, out_dir, pipeline_path)
 
     kinds = list(result.summary)
@@ -622,7 +623,7 @@ def erase_(
                       clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope, seed=seed)
     stats_corpus = load_corpus(corpus) if corpus else None
     slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-") or "concepts"
-    out_dir = out_dir or Path("patches") / f"erase-{slug}"
+    out_dir = _writable_destination(out_dir or Path("patches") / f"erase-{slug}", "patch.json", "a patch")
     adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
     _erase_and_report(f"erasing {len(names)} concept{'s' * (len(names) > 1)} from {adapter.name}", adapter, erasure,
                       settings, out_dir, component, stats_corpus, cache_dir)
@@ -652,7 +653,7 @@ def learn_anchor_(
 
     config = AnchorConfig(steps=steps, lr=lr, batch_size=batch_size, weight_decay=weight_decay, resolution=resolution,
                           checkpoint_every=checkpoint_every, seed=seed)
-    out_dir = out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token) or "anchor")
+    out_dir = _writable_destination(out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token) or "anchor"))
     result = learn_anchor(pipeline_path, images_dir, token, init, out_dir, config, device=device, progress=True)
     first, last = result.losses[:10], result.losses[-10:]
     out.print(f"loss: first 10 steps {sum(first) / len(first):.4f}, last 10 {sum(last) / len(last):.4f}; "
@@ -724,6 +725,26 @@ def _quiet_libraries() -> None:
     def one_line(message, category, filename, lineno, file=None, line=None):
         err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
     warnings.showwarning = one_line
+
+
+def _writable_destination(directory: Path, marker: str | None = None, what: str = "") -> Path:
+    """Check ``--out`` before any work: a directory that exists or can be made, and written to.
+
+    The check writes and removes a probe file, so a read-only folder or a path under /proc
+    fails here, in one line, not after minutes of computing. An earlier result in the folder
+    (``marker``) is replaced, and that is said."""
+    if directory.exists() and not directory.is_dir():
+        raise TexteditError(f"--out '{directory}' is a file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".textedit-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TexteditError(f"--out '{directory}' cannot be written: {exc.strerror or exc}") from None
+    if marker is not None and (directory / marker).exists():
+        err.print(f"note: --out '{directory}' already holds {what}; it will be replaced", highlight=False)
+    return directory
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
