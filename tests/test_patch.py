@@ -352,3 +352,16 @@ def test_patch_applies_to_a_stable_diffusion_pipeline(sd_path, small_corpus, tmp
     # a bare-encoder patch names no pipeline component
     with pytest.raises(PatchError, match="no component 'encoder'"):
         make_patch(encoder, small_corpus, tmp_path / "cache", requests=(request,), layers=(1,)).apply(pipe)
+
+
+def test_patch_files_get_the_usual_permissions(patch, tmp_path):
+    """Written through a temporary file and renamed, yet readable by others as `open` would make it."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        directory = patch.save(tmp_path / "shared")
+    finally:
+        os.umask(mask)
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        assert (directory / name).stat().st_mode & 0o777 == 0o644, name

@@ -89,7 +89,7 @@ def apply(
     key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
                                             "each subject (automatic preserved prompts; default: on for "
-                                            "memit, alphaedit; see docs/eval.md)"),
+                                            "bidirectional encoders with memit, alphaedit; see docs/eval.md)"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
@@ -333,7 +333,8 @@ def eval_(
                                             "'single,batch' runs both"),
     key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
-                                            "each subject (default: on for memit, alphaedit)"),
+                                            "each subject (default: on for bidirectional encoders with memit, "
+                                            "alphaedit)"),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),

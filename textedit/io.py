@@ -10,10 +10,19 @@ import torch
 from safetensors.torch import save_file
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_beside(path: Path) -> Path:
+    """A temporary file next to ``path``, with the permissions a plain ``open`` would give it
+    (``mkstemp`` makes it 0600, awkward for a patch meant to be shared)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
 
 
