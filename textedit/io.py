@@ -17,13 +17,17 @@ def _umask() -> int:
 
 
 def _tmp_beside(path: Path) -> Path:
-    """A temporary file next to ``path``, with the permissions a plain ``open`` would give it
-    (``mkstemp`` makes it 0600, awkward for a patch meant to be shared)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
     return Path(tmp)
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Rename the finished ``tmp`` to ``path`` with the permissions a plain ``open`` would
+    give it (``mkstemp`` makes 0600, awkward for a patch meant to be shared)."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
 
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
@@ -32,7 +36,7 @@ def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, meta
     tmp = _tmp_beside(path)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -42,7 +46,7 @@ def atomic_write_text(text: str, path: str | Path) -> None:
     tmp = _tmp_beside(path)
     try:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -52,7 +56,7 @@ def atomic_write_bytes(data: bytes, path: str | Path) -> None:
     tmp = _tmp_beside(path)
     try:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
