@@ -350,3 +350,20 @@ def test_an_existing_patch_in_out_is_replaced_with_a_note(monkeypatch, capsys, t
     assert _writable_destination(tmp_path, "patch.json", "a patch") == tmp_path
     assert "already holds a patch; it will be replaced" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["patch.json"]  # the probe is gone
+
+
+@pytest.mark.parametrize("hyperparameters, fragment", [
+    ({"lam": float("nan")}, "'lam' must be finite"), ({"lam": 1e308}, "'lam' must be > 0"),
+    ({"lam": -5}, "'lam' must be > 0"), ({"steps": 0}, "'steps' must be ≥ 1"),
+    ({"steps": 2.7}, "'steps' must be a whole number"), ({"clamp": -1}, "'clamp' must be > 0"),
+    ({"weight_decay": -1}, "'weight_decay' must be ≥ 0"), ({"lr": float("nan")}, "'lr' must be finite"),
+])
+def test_hyperparameters_are_checked_before_the_model_is_loaded(monkeypatch, capsys, tmp_path, hyperparameters,
+                                                                 fragment):
+    """The spec names a model that does not exist: the hyperparameter must be refused first."""
+    spec = write_spec(tmp_path / "spec.json", json.dumps({
+        "model": str(tmp_path / "no-model"), "anchor": "a red fox", "hyperparameters": hyperparameters,
+        "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]}))
+    code, _, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch")
+    assert_one_line_error(code, err, fragment)
+    assert not (tmp_path / "patch").exists()

@@ -49,6 +49,35 @@ NEEDS_STATISTICS = {"rome", "memit", "alphaedit"}
 #: methods that can keep the keys of earlier edits fixed (sequential editing, ``sequential.py``)
 REMEMBERS_KEYS = {"memit", "alphaedit"}
 
+#: allowed values of each numeric hyperparameter: (lower bound, bound allowed, upper bound).
+#: Checked when the config is made, before any model is loaded: a λ of −5 or NaN, a step
+#: count of 0 or 2.7, a negative clamp are refused in one line, not after minutes of work
+HYPERPARAMETER_RANGES = {
+    "lam": (0.0, False, 1e12),  # λ → 0 is ROME (use method 'rome'); beyond 1e12 nothing moves
+    "threshold": (0.0, False, 1.0),  # relative to C's largest eigenvalue
+    "alpha": (0.0, True, 1e6),
+    "steps": (1, True, 100_000),
+    "lr": (0.0, False, 100.0),
+    "clamp": (0.0, False, 1e6),
+    "weight_decay": (0.0, True, 1e6),
+}
+
+
+def _check_number(name: str, value, low: float, low_inclusive: bool, high: float, integer: bool = False) -> None:
+    """One line naming ``name`` unless ``value`` is None or a finite number in range."""
+    import math
+
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise SpecError(f"hyperparameter '{name}' must be {'a whole number' if integer else 'a number'}, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(f"hyperparameter '{name}' must be finite, got {value}")
+    if value < low or (value == low and not low_inclusive) or value > high:
+        bound = "≥" if low_inclusive else ">"
+        raise SpecError(f"hyperparameter '{name}' must be {bound} {low:g} and ≤ {high:g}, got {value:g}")
+
+
 #: default layers: the contiguous block from the first layer to 1/3 of the depth (MiniLM:
 #: 0, 1, 2; CLIP-L: 0..4), where causal tracing finds the subject's MLP effect, chosen by
 #: measurement on the TIMED validation set (docs/eval.md, docs/locate.md)
@@ -98,6 +127,8 @@ class EditConfig:
             if getattr(self, name) is not None and name not in used:
                 raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value "
                                 f"'{self.value}'")
+        for name, (low, low_inclusive, high) in HYPERPARAMETER_RANGES.items():
+            _check_number(name, getattr(self, name), low, low_inclusive, high, integer=name == "steps")
         if self.key is not None and self.key not in KEY_POSITIONS:
             raise SpecError(f"unknown key position '{self.key}': use one of {', '.join(KEY_POSITIONS)}")
         if self.auto_preserve and self.method not in REMEMBERS_KEYS:

@@ -193,7 +193,10 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
             fail(f"hyperparameters.{key}", f"unknown hyperparameter (known: {', '.join(sorted(HYPERPARAMETERS))})")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             fail(f"hyperparameters.{key}", "expected a number")
-        settings[key] = int(value) if key == "steps" else float(value)
+        if key == "steps":  # a whole number; 20.0 is 20, but 2.7 is refused (EditConfig), never cast
+            settings[key] = int(value) if isinstance(value, float) and value.is_integer() else value
+        else:
+            settings[key] = float(value)
 
     model = data.get("model")
     if model is not None and not (isinstance(model, str) and model.strip()):
