@@ -367,3 +367,19 @@ def test_hyperparameters_are_checked_before_the_model_is_loaded(monkeypatch, cap
     code, _, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch")
     assert_one_line_error(code, err, fragment)
     assert not (tmp_path / "patch").exists()
+
+
+@pytest.mark.parametrize("template", ["a photo of {} {x}", "{} }", "{{}}", "{0} and {}"])
+def test_templates_with_other_braces_are_refused_in_one_line(monkeypatch, capsys, tmp_path, template):
+    spec = write_spec(tmp_path / "spec.json", {"model": str(tmp_path / "no-model"), "anchor": "a red fox",
+                                               "templates": [template],
+                                               "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]})
+    code, _, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch")
+    assert_one_line_error(code, err, "templates")
+
+
+def test_deeply_nested_json_is_one_line(monkeypatch, capsys, tmp_path):
+    spec = tmp_path / "deep.json"
+    spec.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run(monkeypatch, capsys, "apply", spec)
+    assert_one_line_error(code, err, "nested too deeply")

@@ -28,7 +28,7 @@ from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .patch import ENCODER, ModuleDelta, Patch
-from .requests import EditRequest
+from .requests import EditRequest, is_template
 from .solvers import LowRankDelta, batched, constrained, null_space, rank_one, ridge
 from .stats import SCOPES, SecondMoment, compute_stats
 from .preserve import automatic_prompts
@@ -136,8 +136,10 @@ class EditConfig:
                             f" not '{self.method}'")
         if self.scope not in SCOPES:
             raise SpecError(f"unknown token scope '{self.scope}': use one of {', '.join(SCOPES)}")
-        if not self.templates or any(t.count("{}") != 1 for t in self.templates):
-            raise SpecError("every template must contain '{}' exactly once")
+        bad = [t for t in self.templates if not is_template(t)]
+        if not self.templates or bad:
+            raise SpecError(f"template {bad[0]!r} must contain '{{}}' exactly once and no other brace" if bad
+                            else "give at least one template")
 
     def get(self, name: str, adapter: EncoderAdapter | None = None):
         """The value of hyperparameter ``name``: set, else the default for this method (and

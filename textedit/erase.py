@@ -44,7 +44,7 @@ from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .metrics import EVAL_TEMPLATES, NEUTRAL_PROMPTS
 from .patch import Patch
-from .requests import EditRequest
+from .requests import EditRequest, is_template
 
 #: the phrases an erased concept is rebound in; each ends with the concept (see above)
 ERASE_CONTEXTS = (
@@ -110,8 +110,8 @@ class Erasure:
                 raise SpecError("a preserved concept is empty")
             if kept.strip().lower() in seen:
                 raise SpecError(f"'{kept.strip()}' is both erased and preserved: remove it from the preserve list")
-        if any(c.count("{}") != 1 or not c.endswith("{}") for c in self.contexts):
-            raise SpecError("every erase context must end with '{}' and contain it once")
+        if any(not is_template(c) or not c.endswith("{}") for c in self.contexts):
+            raise SpecError("every erase context must end with '{}', contain it once and no other brace")
 
     def requests(self, adapter: EncoderAdapter | None = None) -> list[EditRequest]:
         """Erase requests (concept-major), then preserve requests.

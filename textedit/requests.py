@@ -23,3 +23,9 @@ class EditRequest:
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def is_template(text) -> bool:
+    """A context template: a string with ``{}`` exactly once and no other brace, so that
+    ``text.format(prompt)`` can neither fail nor read anything but the prompt."""
+    return isinstance(text, str) and text.count("{}") == 1 and not set("{}") & set(text.replace("{}", ""))

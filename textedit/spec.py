@@ -42,7 +42,7 @@ from typing import Any
 
 from .errors import SpecError
 from .io import read_json
-from .requests import EditRequest
+from .requests import EditRequest, is_template
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
              "preserve", "auto_preserve", "key", "method", "layers", "value", "hyperparameters", "seed", "templates",
@@ -182,8 +182,8 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
     if "templates" in data:
         templates = data["templates"]
         if not isinstance(templates, list) or not templates or not all(
-                isinstance(t, str) and t.count("{}") == 1 for t in templates):
-            fail("field 'templates'", "expected a list of strings each containing '{}' once")
+                is_template(t) for t in templates):
+            fail("field 'templates'", "expected a list of strings each containing '{}' once and no other brace")
         settings["templates"] = templates
     hyper = data.get("hyperparameters", {})
     if not isinstance(hyper, dict):

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..requests import EditRequest
+from ..requests import EditRequest, is_template
 from .benchmark import BenchmarkError, Probe
 from ..io import read_json
 from .scores import Vectors, _cos
@@ -147,8 +147,7 @@ def load_knowledge(path: str | Path, limit: int | None = None) -> list[Knowledge
     def strings(value, where: str, *, placeholder: bool = False) -> list[str]:
         if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
             fail(where, "expected a non-empty list of non-empty strings")
-        if placeholder and not all(v.count("{}") == 1 and "{" not in v.replace("{}", "") and
-                                   "}" not in v.replace("{}", "") for v in value):
+        if placeholder and not all(is_template(v) for v in value):
             fail(where, "every context must contain '{}' exactly once and no other brace")
         return [v.strip() for v in value]
 

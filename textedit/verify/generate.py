@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import SpecError
+from ..requests import is_template
 
 #: contexts of the query and anchor rows; one keeps a default run to a few dozen images
 VERIFY_TEMPLATES = ("a photo of {} on the beach",)
@@ -49,8 +50,8 @@ def build_rows(requests: Sequence[dict], templates: Sequence[str] = VERIFY_TEMPL
     if not requests:
         raise SpecError("the patch holds no requests to verify")
     for template in templates:
-        if template.count("{}") != 1:
-            raise SpecError(f"template '{template}' must contain '{{}}' exactly once")
+        if not is_template(template):
+            raise SpecError(f"template '{template}' must contain '{{}}' exactly once and no other brace")
     targets = list(dict.fromkeys(r["target"] for r in requests))
     rows: list[Row] = []
     for template in templates:
