@@ -736,6 +736,7 @@ def _writable_destination(directory: Path, marker: str | None = None, what: str 
     (``marker``) is replaced, and that is said."""
     if directory.exists() and not directory.is_dir():
         raise TexteditError(f"--out '{directory}' is a file, not a directory")
+    made = [d for d in (directory, *directory.parents) if not d.exists()]  # folders the probe creates
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".textedit-probe-", dir=directory)
@@ -743,6 +744,12 @@ def _writable_destination(directory: Path, marker: str | None = None, what: str 
         os.unlink(probe)
     except OSError as exc:
         raise TexteditError(f"--out '{directory}' cannot be written: {exc.strerror or exc}") from None
+    finally:  # nothing is left behind if the command fails later: the folders are made again on save
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     if marker is not None and (directory / marker).exists():
         err.print(f"note: --out '{directory}' already holds {what}; it will be replaced", highlight=False)
     return directory
