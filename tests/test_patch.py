@@ -365,3 +365,19 @@ def test_patch_files_get_the_usual_permissions(patch, tmp_path):
         os.umask(mask)
     for name in (WEIGHTS_FILE, CONFIG_FILE):
         assert (directory / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_fingerprint_sees_every_element_of_the_editable_weights(tmp_path):
+    """A change the strided sample would skip (element 1 of a 384 × 1536 down-projection) still
+    changes the fingerprint, so a patch is not accepted on a model that is not its base."""
+    minilm = load_encoder()
+    weight = minilm.down_proj_module(3).weight
+    assert weight.numel() > 2 * 65536
+    before = minilm.fingerprint()
+    with torch.no_grad():
+        weight.view(-1)[1] += 0.5
+    changed = minilm.fingerprint()
+    with torch.no_grad():
+        weight.view(-1)[1] -= 0.5
+    assert changed != before and minilm.fingerprint() == before
+    assert minilm.fingerprint() == load_encoder(dtype=torch.float16).fingerprint()  # dtype-independent

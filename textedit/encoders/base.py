@@ -260,16 +260,19 @@ class EncoderAdapter(abc.ABC):
     # -- identity ----------------------------------------------------------------------
 
     def fingerprint(self) -> str:
-        """A content hash of the encoder's weights (sampled, dtype-independent).
+        """A content hash of the encoder's weights (dtype-independent).
 
-        Every parameter contributes its name, shape and up to 2**16 evenly strided values
-        cast to float16, so fp32 and fp16 copies of one checkpoint share a fingerprint
-        while any edit or fine-tune changes it. Patches and statistics are keyed by it.
+        The down-projections, the modules a patch edits, are hashed whole; every other
+        parameter contributes its name, shape and up to 2**16 evenly strided values. Values
+        are cast to float16 first, so fp32 and fp16 copies of one checkpoint share a
+        fingerprint, while any change to an editable weight larger than float16's resolution,
+        and any edit or fine-tune of the rest, changes it. Patches and statistics are keyed by it.
         """
+        editable = {id(self.down_proj_module(layer).weight) for layer in range(self.num_layers)}
         h = hashlib.sha256()
         for name, param in sorted(self.model.named_parameters(), key=lambda item: item[0]):
             flat = param.detach().reshape(-1)
-            step = max(1, flat.numel() // 65536)
+            step = 1 if id(param) in editable else max(1, flat.numel() // 65536)
             sample = flat[::step].to("cpu", torch.float16)
             h.update(name.encode())
             h.update(str(tuple(param.shape)).encode())
