@@ -154,3 +154,25 @@ def test_other_subjects_depend_on_the_key_position():
     assert len(automatic_prompts(request, "query")) == own + 24
     assert "the mascot of the river" in automatic_prompts(request, "query")
     assert "the mascot of the river" not in automatic_prompts(request, "subject")
+
+
+def test_automatic_prompts_weigh_one_over_the_number_of_subjects(bert_path, small_corpus, tmp_path, monkeypatch):
+    """In the solve, named prompts' Σkkᵀ weighs 1 and the automatic prompts' 1 / (number of
+    subjects): a batch of many subjects keeps, in all, what one subject keeps."""
+    import textedit.editor as editor_module
+
+    adapter = load_encoder(str(bert_path))
+    gram = torch.eye(adapter.down_proj_module(0).weight.shape[1], dtype=torch.float64)
+    seen = []
+    monkeypatch.setattr(editor_module, "token_key_gram", lambda adapter, prompts, layer: gram * len(prompts))
+    real_solve = editor_module._solve
+    monkeypatch.setattr(editor_module, "_solve", lambda *args: seen.append(args[-1]) or real_solve(*args))
+    config = EditConfig(layers=[0], value="match", auto_preserve=True, key="subject", templates=("{}",))
+    one = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    two = [*one, EditRequest("the symbol of globex", "a blue whale", "globex")]
+    for requests, named in ((one, ()), (two, ()), (two, ("the house of acme",))):
+        seen.clear()
+        edit(adapter, requests, config, corpus=small_corpus, cache_dir=tmp_path, preserve=named)
+        automatic = len(automatic_prompts(requests))
+        expected = len(named) + automatic / len({r.subject for r in requests})
+        torch.testing.assert_close(seen[0], gram * expected)

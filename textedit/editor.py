@@ -233,8 +233,18 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     queries = Sites.for_queries(adapter, requests, config.templates, key)
     automatic = automatic_prompts(requests, key) if config.preserves(adapter) else []
     kept_prompts = list(dict.fromkeys([*preserve, *automatic]))
-    # every kept prompt in every edit context: the contexts the queries' keys were read in
-    kept_in_context = [t.format(p) for p in kept_prompts for t in config.templates]
+    # every kept prompt in every edit context: the contexts the queries' keys were read in.
+    # Named prompts weigh 1 per token; the automatic ones 1 / (number of subjects), so that
+    # a batch of many subjects keeps, in all, what one subject keeps: summed at full weight,
+    # tens of thousands of kept tokens fill the key space and the edit does nothing (36
+    # concepts in one edit: efficacy 0 %, docs/eval.md)
+    named = set(preserve)
+    automatic_weight = 1.0 / max(1, len({r.subject for r in requests if r.subject}))
+    kept_groups = []  # (weight, prompts in context)
+    for weight, is_named in ((1.0, True), (automatic_weight, False)):
+        prompts = [t.format(p) for p in kept_prompts if (p in named) == is_named for t in config.templates]
+        if prompts:
+            kept_groups.append((weight, prompts))
     targets = Sites.for_targets(adapter, requests, config.templates)
     last = layers[-1]
 
@@ -259,8 +269,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             # values are read at the layer's output, W k + b; the solvers map keys through W alone
             weight_targets = values - _bias(module)
             fixed = (previous_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
-            if kept_in_context:  # the preserved prompts' keys keep their values: Σ kkᵀ joins the fixed keys
-                kept_gram = token_key_gram(adapter, kept_in_context, layer)
+            for weight, prompts in kept_groups:  # kept prompts' keys keep their values: Σ kkᵀ joins the fixed keys
+                kept_gram = weight * token_key_gram(adapter, prompts, layer)
                 fixed = kept_gram if fixed is None else kept_gram + fixed.double()
             # solves run on the CPU in float64 whatever the model's device and dtype
             delta = _solve(config, adapter, module.weight.detach().cpu(), moment, keys.T.cpu(), weight_targets.T.cpu(),
