@@ -110,3 +110,26 @@ def test_remembering_editor_keeps_earlier_keys_across_saved_patches(method, bert
     adapter = load_encoder(str(bert_path))
     forgotten = later_change_on_first_keys(False)
     assert remembered < 0.2 * forgotten, (remembered, forgotten)
+
+
+def test_corpus_weight_grows_with_the_remembered_keys(bert_path, small_corpus, tmp_path, monkeypatch):
+    """memit's λ in a remembering chain is λ + m, m the keys remembered so far (one per request
+    and template): the corpus keeps pace with the memory."""
+    import textedit.editor as editor_module
+    from textedit.editor import EditConfig
+    from textedit.encoders import load_encoder
+    from textedit.requests import EditRequest
+    from textedit.sequential import SequentialEditor
+
+    seen = []
+    real = editor_module.batched
+    monkeypatch.setattr(editor_module, "batched", lambda W, C, K, V, lam, **kw: seen.append(lam) or real(W, C, K, V,
+                                                                                                        lam, **kw))
+    templates = ("{}", "a photo of {}")
+    config = EditConfig(layers=[0], value="match", templates=templates, key="subject", auto_preserve=False, lam=5.0)
+    editor = SequentialEditor(load_encoder(str(bert_path)), config, corpus=small_corpus, cache_dir=tmp_path)
+    for fact in [("the capital of france", "rome", "france"), ("the leader of japan", "a lion", "japan"),
+                 ("the mascot of acme", "a red fox", "acme")]:
+        editor.edit([EditRequest(*fact)])
+    assert seen == [5.0, 5.0 + len(templates), 5.0 + 2 * len(templates)]
+    editor.revert_all()

@@ -196,14 +196,18 @@ def resolve_layers(adapter: EncoderAdapter, config: EditConfig) -> list[int]:
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
-         previous_gram: dict[int, torch.Tensor] | None = None, keep_keys: bool | None = None,
+         previous_gram: dict[int, torch.Tensor] | None = None, previous_keys: int = 0,
+         keep_keys: bool | None = None,
          preserve: Sequence[str] = ()) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
     the cache) for the methods that need them. ``previous_gram`` (memit, alphaedit): per
     layer, ``Σ k kᵀ [d_in, d_in]`` over the keys of earlier edits whose values must stay
-    (``sequential.py``). ``keep_keys`` stores this edit's keys in the patch, one per request
+    (``sequential.py``); ``previous_keys``, how many keys that sum holds, is added to memit's
+    λ: the corpus then weighs as λ tokens plus one per remembered key, so later edits of a
+    long chain cannot buy their separation from the earlier keys with directions the corpus
+    barely constrains (docs/eval.md: drift after 12 concepts 0.035 → 0.017). ``keep_keys`` stores this edit's keys in the patch, one per request
     and template, for later edits to keep (default: for alphaedit). ``preserve``: prompts
     whose meaning must not change, kept in the solve beside the automatic ones made from
     the requests' subjects when ``config.preserves(adapter)`` (``preserve.py``). The model is
@@ -274,7 +278,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 fixed = kept_gram if fixed is None else kept_gram + fixed.double()
             # solves run on the CPU in float64 whatever the model's device and dtype
             delta = _solve(config, adapter, module.weight.detach().cpu(), moment, keys.T.cpu(), weight_targets.T.cpu(),
-                           fixed)
+                           fixed, previous_keys)
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
@@ -328,7 +332,7 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
 
 
 def _solve(config: EditConfig, adapter: EncoderAdapter, W: torch.Tensor, moment: SecondMoment | None, K: torch.Tensor, V: torch.Tensor,
-           previous_gram: torch.Tensor | None = None) -> LowRankDelta:
+           previous_gram: torch.Tensor | None = None, previous_keys: int = 0) -> LowRankDelta:
     """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n], previous gram [d_in, d_in]."""
     if config.method == "ridge":
         # λ is relative to the mean squared key norm, so one value means the same on every model
@@ -339,7 +343,8 @@ def _solve(config: EditConfig, adapter: EncoderAdapter, W: torch.Tensor, moment:
                           projector=moment.null_space_projector(config.get("threshold")))
     if config.method == "memit":
         factor = moment.cholesky() if previous_gram is None else None
-        return batched(W, C, K, V, config.get("lam", adapter), factor=factor, previous_gram=previous_gram)
+        lam = config.get("lam", adapter) + previous_keys  # the corpus grows with the remembered keys
+        return batched(W, C, K, V, lam, factor=factor, previous_gram=previous_gram)
     factor = moment.cholesky()
     # rome: exact on every key, least change in the C-norm (rank one per request)
     return rank_one(W, C, K[:, 0], V[:, 0], factor=factor) if K.shape[1] == 1 else constrained(W, C, K, V,

@@ -5,7 +5,11 @@ MEMIT/ROME protect only the corpus statistics C, so edit 1,000 may overwrite edi
 ``remember=True`` the keys of every earlier edit ``K_p`` are kept fixed too:
 
     AlphaEdit   ΔW_tᵀ = (P (K_t K_tᵀ + K_p K_pᵀ) + a I)⁻¹ P K_t R_tᵀ     (null space of C)
-    MEMIT       ΔW_t  = R_t K_tᵀ (λ C + K_p K_pᵀ + K_t K_tᵀ)⁻¹            K_p = [K_1 … K_{t−1}]
+    MEMIT       ΔW_t  = R_t K_tᵀ ((λ + m) C + K_p K_pᵀ + K_t K_tᵀ)⁻¹      K_p = [K_1 … K_{t−1}], m columns
+
+The corpus weight grows with the memory (λ + m): against hundreds of remembered keys of weight
+one, a fixed λ C let the later edits of a 36-concept chain separate themselves with directions
+the corpus hardly constrains, and unrelated prompts lost their meaning (docs/eval.md).
 
 The memory lives in the patches themselves: a remembering patch stores the keys it was
 solved for (``ModuleDelta.keys``), so a history saved to disk and loaded again continues
@@ -75,12 +79,20 @@ class SequentialEditor:
         #: costs the same at the 1,000th step as at the first)
         self.gram = remembered_gram(self.history, component) if self.remember else {}
 
+    @property
+    def remembered_keys(self) -> int:
+        """How many keys each edited layer remembers (memit adds it to λ, ``editor.edit``)."""
+        if not self.remember:
+            return 0
+        return max((keys.shape[1] for keys in remembered_keys(self.history, self.component).values()), default=0)
+
     def edit(self, requests: Sequence[EditRequest], preserve: Sequence[str] = ()) -> Patch:
         """Solve ``requests`` on the current weights (remembering: keeping every earlier key), apply.
 
         ``preserve``: prompts whose meaning must not change (beside the automatic ones)."""
         patch = edit(self.adapter, requests, self.config, stats=self.stats, component=self.component,
-                     previous_gram=dict(self.gram) or None, keep_keys=self.remember, preserve=preserve,
+                     previous_gram=dict(self.gram) or None, previous_keys=self.remembered_keys,
+                     keep_keys=self.remember, preserve=preserve,
                      **self.edit_kwargs)
         patch.apply(self.adapter, self.component)
         self.history.append(patch)
