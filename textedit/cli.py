@@ -86,7 +86,8 @@ def apply(
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)"),
     seed: Optional[int] = typer.Option(None, help="random seed"),
-    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder family's)"),
+    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder "
+                                                 "family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
                                             "each subject (automatic preserved prompts; default: on for "
                                             "bidirectional encoders with memit, alphaedit; see docs/eval.md)"),
@@ -331,7 +332,8 @@ def eval_(
     mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit) | "
                                             "sequential (each row on top of the earlier ones); "
                                             "'single,batch' runs both"),
-    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder family's)"),
+    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder "
+                                                 "family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
                                             "each subject (default: on for bidirectional encoders with memit, "
                                             "alphaedit)"),

@@ -207,8 +207,9 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     (``sequential.py``); ``previous_keys``, how many keys that sum holds, is added to memit's
     λ: the corpus then weighs as λ tokens plus one per remembered key, so later edits of a
     long chain cannot buy their separation from the earlier keys with directions the corpus
-    barely constrains (docs/eval.md: drift after 12 concepts 0.035 → 0.017). ``keep_keys`` stores this edit's keys in the patch, one per request
-    and template, for later edits to keep (default: for alphaedit). ``preserve``: prompts
+    barely constrains (docs/eval.md: drift after 12 concepts 0.035 → 0.017). ``keep_keys``
+    stores this edit's keys in the patch, one per request and template, for later edits to
+    keep (default: for alphaedit). ``preserve``: prompts
     whose meaning must not change, kept in the solve beside the automatic ones made from
     the requests' subjects when ``config.preserves(adapter)`` (``preserve.py``). The model is
     unchanged on return.
@@ -331,7 +332,8 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
     return None, streams + queries.expand(deltas)  # each site's own stream moved by its request's δ
 
 
-def _solve(config: EditConfig, adapter: EncoderAdapter, W: torch.Tensor, moment: SecondMoment | None, K: torch.Tensor, V: torch.Tensor,
+def _solve(config: EditConfig, adapter: EncoderAdapter, W: torch.Tensor, moment: SecondMoment | None,
+           K: torch.Tensor, V: torch.Tensor,
            previous_gram: torch.Tensor | None = None, previous_keys: int = 0) -> LowRankDelta:
     """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n], previous gram [d_in, d_in]."""
     if config.method == "ridge":

@@ -210,7 +210,8 @@ class Patch:
         for d in self.deltas:
             if not isinstance(d.component, str) or not isinstance(d.layer, int) or isinstance(d.layer, bool) \
                     or d.layer < 0 or not isinstance(d.module, str):
-                fail(f"module entry {d.component!r}/{d.layer!r} needs a component name, a layer ≥ 0 and a module name")
+                fail(f"module entry {d.component!r}/{d.layer!r} needs a component name, a layer ≥ 0 and a module "
+                     "name")
             if d.key in seen:
                 fail(f"{d.key} appears twice")
             seen.add(d.key)
