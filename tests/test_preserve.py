@@ -166,7 +166,8 @@ def test_automatic_prompts_weigh_one_over_the_number_of_subjects(bert_path, smal
     seen = []
     monkeypatch.setattr(editor_module, "token_key_gram", lambda adapter, prompts, layer: gram * len(prompts))
     real_solve = editor_module._solve
-    monkeypatch.setattr(editor_module, "_solve", lambda *args: seen.append(args[-1]) or real_solve(*args))
+    # _solve(config, adapter, W, moment, K, V, fixed gram, previous keys)
+    monkeypatch.setattr(editor_module, "_solve", lambda *args: seen.append(args[6]) or real_solve(*args))
     config = EditConfig(layers=[0], value="match", auto_preserve=True, key="subject", templates=("{}",))
     one = [EditRequest("the mascot of acme", "a red fox", "acme")]
     two = [*one, EditRequest("the symbol of globex", "a blue whale", "globex")]
