@@ -383,3 +383,9 @@ def test_deeply_nested_json_is_one_line(monkeypatch, capsys, tmp_path):
     spec.write_text("[" * 100_000 + "]" * 100_000)
     code, _, err = run(monkeypatch, capsys, "apply", spec)
     assert_one_line_error(code, err, "nested too deeply")
+
+
+def test_default_names_the_packaged_model_for_every_command(monkeypatch, capsys):
+    code, out, err = run(monkeypatch, capsys, "inspect", "default")
+    assert code == 0, err
+    assert "all-MiniLM-L6-v2" in out and "6 layers" in out

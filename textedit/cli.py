@@ -51,7 +51,9 @@ def _given(**options) -> dict:
 
 
 def _load(model: str, component: str | None, dtype: str | None, device: str, trust_remote_code: bool):
-    from .encoders import load_encoder
+    """Load an encoder for a command; the model ``default`` is the packaged MiniLM, for every command."""
+    from .encoders import DEFAULT_MODEL, load_encoder
+    model = DEFAULT_MODEL if model == "default" else model
     with err.status(f"loading {model}{f' ({component})' if component else ''}"):
         return load_encoder(model, component=component, dtype=dtype, device=device,
                             trust_remote_code=trust_remote_code)
@@ -264,7 +266,7 @@ def show(
 
 @app.command()
 def stats(
-    model: str = typer.Argument(..., help="model id or folder"),
+    model: str = typer.Argument(..., help="model id or folder ('default': the packaged MiniLM)"),
     layers: str = typer.Option(..., help="layers, e.g. '0-5' or '1,2'"),
     component: Optional[str] = typer.Option(None, help="pipeline component"),
     corpus: Optional[Path] = typer.Option(None, help="corpus (.txt or .jsonl); default: shipped"),
@@ -686,11 +688,10 @@ def locate(
     """Causal tracing: which layer and token of MODEL carry SUBJECT's meaning in PROMPT."""
     import json
 
-    from .encoders import DEFAULT_MODEL
     from .io import atomic_write_text
     from .locate import save_heatmap, trace
 
-    adapter = _load(DEFAULT_MODEL if model == "default" else model, component, dtype, device, False)
+    adapter = _load(model, component, dtype, device, False)
     with err.status("tracing"):
         result = trace(adapter, prompt, subject, sites=[s.strip() for s in sites.split(",")], samples=samples,
                        noise=noise, window=window, seed=seed)
