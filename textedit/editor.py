@@ -18,6 +18,7 @@ The user's model is left exactly as it was; applying the patch is a separate ste
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -65,8 +66,6 @@ HYPERPARAMETER_RANGES = {
 
 def _check_number(name: str, value, low: float, low_inclusive: bool, high: float, integer: bool = False) -> None:
     """One line naming ``name`` unless ``value`` is None or a finite number in range."""
-    import math
-
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
@@ -243,13 +242,11 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     # a batch of many subjects keeps, in all, what one subject keeps: summed at full weight,
     # tens of thousands of kept tokens fill the key space and the edit does nothing (36
     # concepts in one edit: efficacy 0 %, docs/eval.md)
-    named = set(preserve)
-    automatic_weight = 1.0 / max(1, len({r.subject for r in requests if r.subject}))
-    kept_groups = []  # (weight, prompts in context)
-    for weight, is_named in ((1.0, True), (automatic_weight, False)):
-        prompts = [t.format(p) for p in kept_prompts if (p in named) == is_named for t in config.templates]
-        if prompts:
-            kept_groups.append((weight, prompts))
+    subjects = len({r.subject for r in requests if r.subject})
+    kept_groups = [(weight, [t.format(p) for p in prompts for t in config.templates])  # (weight, prompts in context)
+                   for weight, prompts in ((1.0, list(dict.fromkeys(preserve))),
+                                           (1.0 / max(1, subjects), [p for p in automatic if p not in preserve]))
+                   if prompts]
     targets = Sites.for_targets(adapter, requests, config.templates)
     last = layers[-1]
 

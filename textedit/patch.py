@@ -259,10 +259,11 @@ class Patch:
         written; if writing fails half-way, the weights already written are put back."""
         self.validate()
         targets = self._targets(target, component)
+        patch_id = self.id  # a hash of every tensor: computed once
         fingerprints = {}
         for name, adapter in targets.items():
-            if any(entry[0] == self.id for entry in _state(adapter.model).get("stack", [])):
-                raise PatchError(f"patch {self.id} is already applied to {name}: revert it before applying it again")
+            if any(entry[0] == patch_id for entry in _state(adapter.model).get("stack", [])):
+                raise PatchError(f"patch {patch_id} is already applied to {name}: revert it before applying it again")
             if check_fingerprint:
                 # a patch fits the base model, or the patched model it was made on (sequential editing)
                 base, current = _state(adapter.model).get("base_fingerprint"), adapter.fingerprint()
@@ -304,7 +305,7 @@ class Patch:
             state = _state(adapter.model)
             if name in fingerprints:
                 state.setdefault("base_fingerprint", fingerprints[name])
-            state.setdefault("stack", []).append((self.id, {layer: original for c, layer, _, original, _ in writes
+            state.setdefault("stack", []).append((patch_id, {layer: original for c, layer, _, original, _ in writes
                                                             if c == name}))
 
     def revert(self, target, component: str | None = None) -> None:

@@ -78,13 +78,9 @@ class SequentialEditor:
         #: per layer, Σ k kᵀ over every remembered key, kept up to date edit by edit (so an edit
         #: costs the same at the 1,000th step as at the first)
         self.gram = remembered_gram(self.history, component) if self.remember else {}
-
-    @property
-    def remembered_keys(self) -> int:
-        """How many keys each edited layer remembers (memit adds it to λ, ``editor.edit``)."""
-        if not self.remember:
-            return 0
-        return max((keys.shape[1] for keys in remembered_keys(self.history, self.component).values()), default=0)
+        #: how many keys each edited layer remembers (memit adds it to λ, ``editor.edit``), kept
+        #: up to date like ``gram``
+        self.remembered_keys = sum(_key_count(p, component) for p in self.history) if self.remember else 0
 
     def edit(self, requests: Sequence[EditRequest], preserve: Sequence[str] = ()) -> Patch:
         """Solve ``requests`` on the current weights (remembering: keeping every earlier key), apply.
@@ -98,9 +94,16 @@ class SequentialEditor:
         self.history.append(patch)
         for layer, added in remembered_gram([patch], self.component).items():
             self.gram[layer] = self.gram[layer] + added if layer in self.gram else added
+        self.remembered_keys += _key_count(patch, self.component) if self.remember else 0
         return patch
 
     def revert_all(self) -> None:
         while self.history:
             self.history.pop().revert(self.adapter, self.component)
         self.gram = {}
+        self.remembered_keys = 0
+
+
+def _key_count(patch: Patch, component: str = ENCODER) -> int:
+    """Keys ``patch`` remembers per layer (every layer stores the same number: one per site)."""
+    return max((d.keys.shape[1] for d in patch.deltas if d.component == component and d.keys is not None), default=0)
