@@ -83,7 +83,5 @@ def read_json(path: str | Path, error: type[Exception], what: str):
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError:
-        raise error(f"{path}: not UTF-8 text") from None
     except RecursionError:
         raise error(f"{path}: JSON nested too deeply") from None
