@@ -53,6 +53,7 @@ GOOD = {"anchor": "a red fox", "knowledge": ["the mascot of acme"]}
      ["preserve[0]", "also edited"]),
     ({"anchor": "a fox", "knowledge": ["x"], "preserve": "the founder of acme"}, ["field 'preserve'"]),
     ({"anchor": "a fox", "knowledge": ["x"], "auto_preserve": "yes"}, ["field 'auto_preserve'", "bool"]),
+    ({"anchor": "a fox", "knowledge": ["x"], "seed": 3}, ["field 'seed'", "no longer read", "remove the field"]),
 ])
 def test_spec_errors_are_one_line(monkeypatch, capsys, tmp_path, bert_path, spec, fragments):
     path = write_spec(tmp_path / "bad.json", spec)
@@ -265,7 +266,7 @@ CONSOLE_SCRIPT = Path(sys.executable).parent / "textedit"
 
 @pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="textedit is not installed as a console script")
 @pytest.mark.parametrize("args, fragment", [
-    (["apply", "edits/mascot.json", "--threads", "2"], "No such option: --threads"),
+    (["apply", "edits/mascot.json", "--seed", "2"], "No such option: --seed"),
     (["apply", "edits/mascot.json", "--lam", "abc"], "'--lam'"),
     (["apply"], "Missing argument"),
     (["aply"], "No such command 'aply'"),
@@ -389,3 +390,34 @@ def test_default_names_the_packaged_model_for_every_command(monkeypatch, capsys)
     code, out, err = run(monkeypatch, capsys, "inspect", "default")
     assert code == 0, err
     assert "all-MiniLM-L6-v2" in out and "6 layers" in out
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two"])
+def test_threads_must_be_a_positive_count(monkeypatch, capsys, tmp_path, bad):
+    code, _, err = run(monkeypatch, capsys, "apply", write_spec(tmp_path / "spec.json", GOOD), "--threads", bad)
+    assert code == 2
+    assert_one_line_error(code, err, "--threads")
+
+
+def test_threads_sets_torch_and_the_same_count_gives_the_same_bytes(monkeypatch, capsys, tmp_path, bert_path,
+                                                                     corpus_file):
+    """Byte-identical for one thread count; another count sums in another order, within float noise."""
+    from safetensors.torch import load_file
+
+    before = torch.get_num_threads()
+    spec = write_spec(tmp_path / "spec.json", {**GOOD, "layers": [0, 1]})
+    try:
+        for name, threads in (("a", "1"), ("b", "1"), ("c", "2")):
+            code, _, err = run(monkeypatch, capsys, "apply", spec, "--model", bert_path, "--out", tmp_path / name,
+                               "--corpus", corpus_file, "--cache-dir", tmp_path / f"cache{name}", "--threads", threads,
+                               "--steps", "5")
+            assert code == 0, err
+            assert torch.get_num_threads() == int(threads)
+    finally:
+        torch.set_num_threads(before)
+    for file in ("patch.json", "patch.safetensors"):
+        assert (tmp_path / "a" / file).read_bytes() == (tmp_path / "b" / file).read_bytes()
+    one, two = load_file(tmp_path / "a" / "patch.safetensors"), load_file(tmp_path / "c" / "patch.safetensors")
+    assert one.keys() == two.keys()
+    for name in one:
+        torch.testing.assert_close(one[name], two[name], rtol=1e-4, atol=1e-6)

@@ -108,8 +108,7 @@ def test_optimize_is_deterministic_and_moves_the_sentence(model_paths, corpus, t
     first = edit(adapter, REQUESTS, config, corpus=corpus, cache_dir=tmp_path)
     second = edit(adapter, REQUESTS, config, corpus=corpus, cache_dir=tmp_path)
     assert first.id == second.id
-    other_seed = edit(adapter, REQUESTS, EditConfig(**{**config.__dict__, "seed": 1}), corpus=corpus, cache_dir=tmp_path)
-    assert other_seed.hyperparameters["seed"] == 1
+    assert "seed" not in first.hyperparameters  # nothing random: no seed is recorded as if it mattered
     from textedit.metrics import measure
     report = measure(adapter, first, REQUESTS, neutral=["a dog on the grass"], templates=TEMPLATES)
     # random norm gains put every sentence of the tiny CLIP at cos ≈ 0.98 to every other, and the

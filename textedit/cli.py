@@ -59,6 +59,25 @@ def _load(model: str, component: str | None, dtype: str | None, device: str, tru
                             trust_remote_code=trust_remote_code)
 
 
+def _use_threads(value: Optional[int]) -> Optional[int]:
+    """``--threads N``: the number of CPU threads torch computes with (default: torch's own).
+
+    A patch is byte-identical for the same spec, model, library versions and thread count;
+    another thread count sums float32 forward passes in another order, which moves the
+    factors by ~1e-6 relative (docs/reliability.md)."""
+    if value is not None:
+        if value < 1:
+            raise typer.BadParameter(f"{value} is not a thread count: give 1 or more", param_hint="'--threads'")
+        import torch
+        torch.set_num_threads(value)
+    return value
+
+
+def _threads_option():
+    return typer.Option(None, "--threads", callback=_use_threads, help="CPU threads (default: torch's choice); the "
+                        "same thread count gives byte-identical patches")
+
+
 @app.command()
 def apply(
     spec: Path = typer.Argument(..., help="edit spec (JSON)"),
@@ -87,7 +106,6 @@ def apply(
     alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)"),
-    seed: Optional[int] = typer.Option(None, help="random seed"),
     key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder "
                                                  "family's)"),
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
@@ -97,6 +115,7 @@ def apply(
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    threads: Optional[int] = _threads_option(),
     trust_remote_code: bool = typer.Option(False, help="allow custom model code from the model repo"),
 ):
     """Edit the encoder as SPEC says, write the patch, and report what moved."""
@@ -111,7 +130,7 @@ def apply(
     settings = dict(parsed.settings)
     settings.update(_given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
                            clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,
-                           seed=seed, key=key, auto_preserve=preserve))
+                           key=key, auto_preserve=preserve))
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
@@ -275,6 +294,7 @@ def stats(
     cache_dir: Optional[Path] = typer.Option(None, help="cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    threads: Optional[int] = _threads_option(),
 ):
     """Compute (or resume) and cache the key statistics of LAYERS.
 
@@ -343,11 +363,11 @@ def eval_(
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write every setting's per-row results here"),
-    seed: Optional[int] = typer.Option(None, help="random seed"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    threads: Optional[int] = _threads_option(),
 ):
     """Edit every row of BENCHMARK and score efficacy, generality and specificity (frozen judge)."""
     import json
@@ -373,7 +393,7 @@ def eval_(
     if batch_size is not None and (batch_size < 1 or "batch" not in modes):
         raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
-    settings = [_given(method=name.strip(), layers=layer_set, value=value, seed=seed, key=key, auto_preserve=preserve)
+    settings = [_given(method=name.strip(), layers=layer_set, value=value, key=key, auto_preserve=preserve)
                 for name in method.split(",") for layer_set in layer_sets]
     configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
     stats_corpus = load_corpus(corpus) if corpus else None
@@ -468,6 +488,7 @@ def verify(
     reference_images: Optional[Path] = typer.Option(None, help="folder of images of the anchor concept: the "
                                                                "CLIP-I reference (default: the anchor's own images)"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    threads: Optional[int] = _threads_option(),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16 (default: float32 on cpu, the "
                                                    "family's usual half type on cuda / mps)"),
 ):
@@ -591,11 +612,11 @@ def erase_(
     threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
     alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
-    seed: Optional[int] = typer.Option(None, help="random seed"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    threads: Optional[int] = _threads_option(),
 ):
     """Erase CONCEPTs: rebind them and their usual phrasings to a surrogate, keeping --preserve."""
     import re
@@ -625,7 +646,7 @@ def erase_(
     if pipeline_path is not None:
         model, component = pipeline_path, component or "text_encoder"
     settings = _given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
-                      clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope, seed=seed)
+                      clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope)
     stats_corpus = load_corpus(corpus) if corpus else None
     slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-") or "concepts"
     out_dir = _writable_destination(out_dir or Path("patches") / f"erase-{slug}", "patch.json", "a patch")
@@ -650,6 +671,7 @@ def learn_anchor_(
     checkpoint_every: int = typer.Option(100, help="save a checkpoint every N steps"),
     seed: int = typer.Option(0, help="random seed"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    threads: Optional[int] = _threads_option(),
 ):
     """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format)."""
     import re
@@ -684,6 +706,7 @@ def locate(
     top: int = typer.Option(5, help="how many best sites to print"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    threads: Optional[int] = _threads_option(),
 ):
     """Causal tracing: which layer and token of MODEL carry SUBJECT's meaning in PROMPT."""
     import json

@@ -99,7 +99,6 @@ class EditConfig:
     weight_decay: float | None = None
     templates: Sequence[str] = EDIT_TEMPLATES
     scope: str = "prompt"
-    seed: int = 0
     #: where each request's key is read (``values.KEY_POSITIONS``); ``None``: the encoder family's default
     key: str | None = None
     #: keep what else the model knows about each request's subject (``preserve.py``): the
@@ -168,7 +167,7 @@ class EditConfig:
         used = METHOD_HYPERPARAMETERS[self.method] + VALUE_HYPERPARAMETERS[self.value]
         key = self.key_position(adapter) if adapter is not None else self.key
         return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
-                "seed": self.seed, "key": key, "auto_preserve": self.preserves(adapter),
+                "key": key, "auto_preserve": self.preserves(adapter),
                 **{name: self.get(name, adapter) for name in used}}
 
 
@@ -324,7 +323,7 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
     streams = _read(adapter, queries, [last], bar, "query streams")[last].streams
     optimize = OptimizeConfig(**{name: config.get(name) for name in ("steps", "lr", "clamp", "weight_decay")})
     task = bar.add_task("optimize values", total=queries.n_requests) if bar is not None else None
-    deltas = optimize_deltas(adapter, queries, targets, last, queries.average(streams), optimize, seed=config.seed,
+    deltas = optimize_deltas(adapter, queries, targets, last, queries.average(streams), optimize,
                              on_chunk=None if bar is None else lambda n: bar.advance(task, n))
     return None, streams + queries.expand(deltas)  # each site's own stream moved by its request's δ
 

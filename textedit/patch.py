@@ -80,7 +80,7 @@ class Patch:
 
     @property
     def id(self) -> str:
-        """Content hash: equal patches (same spec, model and seed) have equal ids."""
+        """Content hash: equal patches (same spec and model) have equal ids."""
         h = hashlib.sha256(json.dumps(self._config(), sort_keys=True).encode())
         for d in self.deltas:
             h.update(d.delta.left.float().numpy().tobytes())

@@ -15,8 +15,7 @@ A spec is a JSON object::
       "auto_preserve": true,                               # keep each subject's other knowledge
       "key": "query",                                      # key position: subject | last | query
       "method": "memit", "layers": [1, 2], "value": "optimize",
-      "hyperparameters": {"lam": 3000},
-      "seed": 0
+      "hyperparameters": {"lam": 3000}
     }
 
 ``edits`` and ``anchor``/``knowledge`` may be combined; at least one edit is required.
@@ -45,8 +44,11 @@ from .io import read_json
 from .requests import EditRequest, is_template
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
-             "preserve", "auto_preserve", "key", "method", "layers", "value", "hyperparameters", "seed", "templates",
+             "preserve", "auto_preserve", "key", "method", "layers", "value", "hyperparameters", "templates",
              "scope", "description"}
+#: fields older specs had, with why they are gone (an error, never silently ignored)
+REMOVED = {"seed": "is no longer read: an edit has no randomness (the value optimisation starts from zero and the "
+                   "model runs without dropout), so no seed changed a patch; remove the field"}
 ERASE_FIELDS = {"concepts", "to", "preserve"}
 EDIT_FIELDS = {"prompt", "target", "subject"}
 HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"}
@@ -54,7 +56,7 @@ HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_
 
 @dataclass
 class EditSpec:
-    """A validated spec. ``settings`` holds method/layers/value/hyperparameters/seed as given."""
+    """A validated spec. ``settings`` holds method/layers/value/hyperparameters as given."""
 
     requests: list[EditRequest]
     model: str | None = None
@@ -84,6 +86,8 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
     if not isinstance(data, dict):
         fail("top level", "expected a JSON object")
     for key in data:
+        if key in REMOVED:
+            fail(f"field '{key}'", REMOVED[key])
         if key not in TOP_LEVEL:
             fail(f"field '{key}'", f"unknown field (known: {', '.join(sorted(TOP_LEVEL))})")
 
@@ -167,7 +171,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
             fail(f"preserve[{i}]", f"'{prompt}' is also edited: a prompt cannot both change and stay")
 
     settings: dict[str, Any] = {}
-    for key, kind in (("method", str), ("value", str), ("scope", str), ("seed", int), ("key", str),
+    for key, kind in (("method", str), ("value", str), ("scope", str), ("key", str),
                       ("auto_preserve", bool)):
         if key in data:
             if not isinstance(data[key], kind) or (isinstance(data[key], bool) and kind is not bool):

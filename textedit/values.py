@@ -218,7 +218,7 @@ class OptimizeConfig:
 
 
 def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,
-                    config: OptimizeConfig, seed: int = 0,
+                    config: OptimizeConfig,
                     on_chunk: Callable[[int], None] | None = None) -> torch.Tensor:
     """Train one δ per request (shared by its templates and sites) added to the stream at ``layer``.
 
@@ -228,7 +228,6 @@ def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, lay
     ``clamp`` are unitless. Requests are trained ``config.chunk`` at a time; ``on_chunk(n)``
     is called after each chunk of ``n`` requests. Returns δ ``[n_requests, d_model]`` in float64.
     """
-    torch.manual_seed(seed)
     out = []
     params = [p for p in adapter.model.parameters() if p.requires_grad]
     for p in params:
