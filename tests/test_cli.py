@@ -421,3 +421,16 @@ def test_threads_sets_torch_and_the_same_count_gives_the_same_bytes(monkeypatch,
     assert one.keys() == two.keys()
     for name in one:
         torch.testing.assert_close(one[name], two[name], rtol=1e-4, atol=1e-6)
+
+
+def test_show_names_a_silently_corrupted_patch(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
+    from corrupt import flip_low_bits
+
+    spec = write_spec(tmp_path / "spec.json", {**GOOD, "value": "match", "layers": [0]})
+    code, _, err = run(monkeypatch, capsys, "apply", spec, "--model", bert_path, "--out", tmp_path / "patch",
+                       "--corpus", corpus_file, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    flip_low_bits(tmp_path / "patch" / "patch.safetensors", 1)
+    code, _, err = run(monkeypatch, capsys, "show", tmp_path / "patch", "--model", bert_path)
+    assert code == 2
+    assert_one_line_error(code, err, "patch.safetensors", "corrupted")

@@ -144,6 +144,16 @@ def test_garbage_safetensors_raises(patch, tmp_path):
         Patch.load(directory)
 
 
+def test_flipped_bits_in_the_tensor_data_are_detected(patch, tmp_path):
+    """Finite, plausible values after one bit flips: only the checksum can tell."""
+    from corrupt import flip_low_bits
+
+    directory = _saved(patch, tmp_path)
+    flip_low_bits(directory / WEIGHTS_FILE, 1)
+    with pytest.raises(PatchError, match="corrupted: its tensor data does not match the checksum"):
+        Patch.load(directory)
+
+
 def test_truncated_safetensors_raises(patch, tmp_path):
     directory = _saved(patch, tmp_path)
     data = (directory / WEIGHTS_FILE).read_bytes()

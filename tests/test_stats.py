@@ -224,6 +224,24 @@ def test_corrupt_cache_is_recomputed(bert, small_corpus, tmp_path, monkeypatch):
     assert cache_meta(path)["prompts_done"] == str(len(small_corpus))  # rewritten
 
 
+def test_silently_corrupted_cache_is_detected_moved_aside_and_recomputed(bert, small_corpus, tmp_path, monkeypatch):
+    """One mantissa bit flipped in 10 entries: finite, plausible, and caught by the checksum."""
+    from corrupt import flip_low_bits
+
+    want = compute_stats(bert, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)
+    [path] = cache_files(tmp_path, 0)
+    flip_low_bits(path, 10)
+    with pytest.warns(UserWarning, match="corrupted: its tensor data does not match the checksum") as caught:
+        got = compute_stats(bert, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)
+    assert "moved to" in str(caught[0].message)
+    assert_same(got, want, 1e-12)
+    assert path.with_name(path.name + ".corrupt").exists()  # kept for inspection, out of the way
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the recomputed file is good: no warning the next time
+        again = compute_stats(bert, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)
+    assert_same(again, want, 0.0)
+
+
 def test_truncated_cache_is_recomputed(bert, small_corpus, tmp_path):
     want = compute_stats(bert, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)
     [path] = cache_files(tmp_path, 0)

@@ -39,11 +39,10 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
 
 from .encoders.base import EncoderAdapter
 from .errors import ModelLoadError, SpecError, TexteditError
-from .io import atomic_save_tensors, atomic_write_text
+from .io import atomic_save_tensors, atomic_write_text, read_tensors
 
 EMBEDDING_FILE = "learned_embeds.safetensors"
 #: keys of an SDXL embedding file ({"clip_l": ..., "clip_g": ...}) by pipeline component
@@ -90,12 +89,7 @@ def read_embedding(path: str | Path, token: str | None = None, component: str | 
     path = Path(path)
     if not path.is_file():
         raise AnchorError(f"anchor embedding '{path}' does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            tensors = {key: f.get_tensor(key) for key in f.keys()}
-    except Exception as exc:  # safetensors' own errors for corrupt files
-        raise AnchorError(f"anchor embedding '{path}' is not a readable safetensors file "
-                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    tensors, _ = read_tensors(path, AnchorError, "anchor embedding")
     if set(tensors) <= set(SDXL_KEYS.values()) and tensors:
         key = SDXL_KEYS.get(component or "text_encoder")
         if key not in tensors:

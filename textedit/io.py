@@ -1,13 +1,23 @@
-"""Atomic file writes: a reader never sees a half-written cache or patch."""
+"""Atomic file writes and checked tensor reads.
+
+A reader never sees a half-written cache or patch (write to a temporary name, rename), and
+every tensor file textedit writes carries a SHA-256 of its tensor data in its metadata, which
+:func:`read_tensors` verifies: a flipped byte is an error, never a wrong result.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import save_file
+
+#: the safetensors metadata entry holding :func:`tensor_checksum` of the file's tensors
+CHECKSUM_KEY = "textedit_sha256"
 
 
 def _umask() -> int:
@@ -30,15 +40,48 @@ def _publish(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().contiguous().cpu()
+        digest.update(f"{name}\0{tensor.dtype}\0{tuple(tensor.shape)}\0".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    """``safetensors`` save to a temporary name in the same folder, then rename."""
+    """``safetensors`` save to a temporary name in the same folder, then rename; the
+    metadata gets the tensors' checksum (``CHECKSUM_KEY``)."""
     path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {**(metadata or {}), CHECKSUM_KEY: tensor_checksum(tensors)}
     tmp = _tmp_beside(path)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        save_file(tensors, str(tmp), metadata=metadata)
         _publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_tensors(path: str | Path, error: type[Exception], what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``(tensors, metadata)`` of the safetensors file ``path``, its checksum verified.
+
+    An unreadable file or tensor data that does not match the checksum written with it
+    raises ``error`` naming the file (``what``: "patch weights", "statistics cache"). Files
+    without a checksum (written by other tools, or by textedit before 0.1.0 had one) are
+    read as they are."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as exc:  # safetensors' own error types for corrupt headers and data
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise error(f"{what} '{path}' is not a readable safetensors file ({reason})") from None
+    expected = metadata.pop(CHECKSUM_KEY, None)
+    if expected is not None and tensor_checksum(tensors) != expected:
+        raise error(f"{what} '{path}' is corrupted: its tensor data does not match the checksum written with it")
+    return tensors, metadata
 
 
 def atomic_write_text(text: str, path: str | Path) -> None:

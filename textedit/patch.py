@@ -22,13 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from torch import nn
 
 from . import __version__
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import PatchError
-from .io import atomic_save_tensors, atomic_write_text
+from .io import atomic_save_tensors, atomic_write_text, read_tensors
 from .solvers import LowRankDelta
 
 PATCH_FORMAT = "textedit-patch-1"
@@ -160,23 +159,18 @@ class Patch:
         for name in ("family", "base_fingerprints", "method", "modules"):
             if name not in config:
                 raise PatchError(f"'{config_path}' lacks the field '{name}'")
+        tensors, _ = read_tensors(weights_path, PatchError, "patch weights")  # checksum verified
         deltas = []
         try:
-            with safe_open(str(weights_path), framework="pt") as f:
-                names = set(f.keys())
-                for i, entry in enumerate(config["modules"]):
-                    key = f"{entry['component']}.layers.{entry['layer']}"
-                    if f"{key}.left" not in names or f"{key}.right" not in names:
-                        raise PatchError(f"'{weights_path}' lacks the tensors of {key}")
-                    delta = LowRankDelta(f.get_tensor(f"{key}.left"), f.get_tensor(f"{key}.right"))
-                    keys = f.get_tensor(f"{key}.keys") if f"{key}.keys" in names else None
-                    deltas.append(ModuleDelta(entry["component"], entry["layer"], entry["module"], delta, keys))
-        except PatchError:
-            raise
+            for entry in config["modules"]:
+                key = f"{entry['component']}.layers.{entry['layer']}"
+                if f"{key}.left" not in tensors or f"{key}.right" not in tensors:
+                    raise PatchError(f"'{weights_path}' lacks the tensors of {key}")
+                delta = LowRankDelta(tensors[f"{key}.left"], tensors[f"{key}.right"])
+                deltas.append(ModuleDelta(entry["component"], entry["layer"], entry["module"], delta,
+                                          tensors.get(f"{key}.keys")))
         except (KeyError, TypeError, AttributeError) as exc:
             raise PatchError(f"'{config_path}': malformed module entry ({exc})") from None
-        except Exception as exc:  # safetensors' own errors for corrupt files
-            raise PatchError(f"'{weights_path}' is not a readable safetensors file ({str(exc).splitlines()[0]})") from None
         patch = cls(deltas, config["base_fingerprints"], config["family"], config["method"],
                     config.get("hyperparameters", {}), config.get("requests", []),
                     config.get("textedit_version", "unknown"), config.get("requires", {}))

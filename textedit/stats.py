@@ -35,14 +35,13 @@ import torch
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.text import Text
-from safetensors import safe_open
 
 from .corpus import Corpus, load_corpus
 from .distributed import current_shard
 from .encoders.base import EncoderAdapter
 from .errors import CacheError, SpecError
 from .hooks import record_inputs, stop_after
-from .io import atomic_save_tensors
+from .io import atomic_save_tensors, read_tensors
 
 SCOPES = ("prompt", "pipeline")
 CACHE_FORMAT = "textedit-stats-1"
@@ -133,29 +132,39 @@ class StatsKey:
 
 
 def _read_cache(path: Path, key: StatsKey, dim: int) -> tuple[SecondMoment, int] | None:
-    """``(partial sums, prompts done)`` from a cache file; ``None`` (with a warning) if unusable."""
+    """``(partial sums, prompts done)`` from a cache file; ``None`` if there is none, or if it is
+    unusable: then it is moved aside (``….corrupt``, kept for inspection) with a warning, so
+    the recomputed sums replace it and a bad file cannot fail every later run."""
     if not path.exists():
         return None
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            total = f.get_tensor("sum")
-    except Exception as exc:  # safetensors raises its own error types for corrupt headers
-        warnings.warn(f"statistics cache '{path}' is corrupt ({str(exc).splitlines()[0][:120]}); recomputing")
-        return None
+        tensors, meta = read_tensors(path, CacheError, "statistics cache")  # checksum verified
+    except CacheError as exc:
+        return _set_aside(path, str(exc))
+    total = tensors.get("sum")
     problems = [k for k, v in key.metadata().items() if meta.get(k) != v]
-    if total.shape != (dim, dim) or total.dtype != torch.float64:
-        problems.append(f"shape {tuple(total.shape)} {total.dtype}")
-    if not torch.isfinite(total).all():
+    if total is None or total.shape != (dim, dim) or total.dtype != torch.float64:
+        problems.append("no float64 sum" if total is None else f"shape {tuple(total.shape)} {total.dtype}")
+    elif not torch.isfinite(total).all():
         problems.append("non-finite values")
     try:
         count, done = int(meta["count"]), int(meta["prompts_done"])
     except (KeyError, ValueError):
         problems.append("count")
     if problems:
-        warnings.warn(f"statistics cache '{path}' does not match its key ({', '.join(problems)}); recomputing")
-        return None
+        return _set_aside(path, f"statistics cache '{path}' does not match its key ({', '.join(problems)})")
     return SecondMoment(total, count), done
+
+
+def _set_aside(path: Path, problem: str) -> None:
+    aside = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, aside)
+        where = f"moved to '{aside}'"
+    except OSError as exc:
+        where = f"could not be moved aside ({exc.strerror or exc})"
+    warnings.warn(f"{problem}; {where}; recomputing")
+    return None
 
 
 def _write_cache(path: Path, key: StatsKey, moment: SecondMoment, done: int, total: int) -> None:
