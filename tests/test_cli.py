@@ -54,6 +54,9 @@ GOOD = {"anchor": "a red fox", "knowledge": ["the mascot of acme"]}
     ({"anchor": "a fox", "knowledge": ["x"], "preserve": "the founder of acme"}, ["field 'preserve'"]),
     ({"anchor": "a fox", "knowledge": ["x"], "auto_preserve": "yes"}, ["field 'auto_preserve'", "bool"]),
     ({"anchor": "a fox", "knowledge": ["x"], "seed": 3}, ["field 'seed'", "no longer read", "remove the field"]),
+    ({"anchor": "a fox", "knowledge": ["the mascot of acme"], "edits": [{"prompt": "The mascot of  Acme",
+                                                                         "target": "a cat"}]},
+     ["edits[0] and knowledge[0]", "'a cat' and to 'a fox'"]),
 ])
 def test_spec_errors_are_one_line(monkeypatch, capsys, tmp_path, bert_path, spec, fragments):
     path = write_spec(tmp_path / "bad.json", spec)
@@ -434,3 +437,15 @@ def test_show_names_a_silently_corrupted_patch(monkeypatch, capsys, tmp_path, be
     code, _, err = run(monkeypatch, capsys, "show", tmp_path / "patch", "--model", bert_path)
     assert code == 2
     assert_one_line_error(code, err, "patch.safetensors", "corrupted")
+
+
+def test_repeated_requests_are_said_up_front_and_edited_once(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
+    spec = write_spec(tmp_path / "spec.json", {"anchor": "a red fox", "knowledge": ["the mascot of acme"] * 2000,
+                                               "value": "match", "layers": [0]})
+    code, _, err = run(monkeypatch, capsys, "apply", spec, "--model", bert_path, "--out", tmp_path / "patch",
+                       "--corpus", corpus_file, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    assert "note: 1999 requests repeat earlier ones and are edited once (knowledge[1], knowledge[2], knowledge[3] " \
+           "and 1996 more)" in " ".join(err.split())
+    from textedit.patch import Patch
+    assert Patch.load(tmp_path / "patch").requests == [{"prompt": "the mascot of acme", "target": "a red fox"}]

@@ -113,3 +113,17 @@ def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
     cos = torch.nn.functional.cosine_similarity(one_by_one, together, dim=-1)
     assert cos.min() > 0.99, cos
     torch.testing.assert_close(one_by_one.norm(dim=-1), together.norm(dim=-1), rtol=0.05, atol=0)
+
+
+def test_repeated_requests_are_edited_once_and_contradictions_are_said(bert_path, small_corpus, tmp_path):
+    adapter = load_encoder(str(bert_path))
+    config = EditConfig(method="memit", layers=[0], value="match", auto_preserve=False)
+    once = edit(adapter, REQUESTS, config, corpus=small_corpus, cache_dir=tmp_path)
+    repeat = EditRequest(" The mascot of  ACME", "A red panda", subject="ACME")  # same up to case and spacing
+    with pytest.warns(UserWarning, match="2 edit request.* repeat earlier ones"):
+        twice = edit(adapter, [*REQUESTS, repeat, REQUESTS[1]], config, corpus=small_corpus, cache_dir=tmp_path)
+    assert twice.id == once.id  # the same patch, not the first request weighed twice
+    clash = EditRequest("the mascot of Acme", "a blue whale", subject="Acme")
+    with pytest.warns(UserWarning, match="'the mascot of Acme' → 'a red panda' and 'a blue whale'"):
+        both = edit(adapter, [*REQUESTS, clash], config, corpus=small_corpus, cache_dir=tmp_path)
+    assert len(both.requests) == 3  # solved as asked

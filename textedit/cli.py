@@ -127,6 +127,11 @@ def apply(
     from .spec import load_spec
 
     parsed = load_spec(spec)
+    if parsed.repeated:
+        shown = ", ".join(parsed.repeated[:3]) + (f" and {len(parsed.repeated) - 3} more" if len(parsed.repeated) > 3
+                                                  else "")
+        err.print(f"note: {len(parsed.repeated)} request{'s' if len(parsed.repeated) > 1 else ''} repeat earlier ones "
+                  f"and {'are' if len(parsed.repeated) > 1 else 'is'} edited once ({shown})", highlight=False)
     settings = dict(parsed.settings)
     settings.update(_given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
                            clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,

@@ -19,6 +19,7 @@ The user's model is left exactly as it was; applying the patch is a separate ste
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -29,7 +30,7 @@ from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .patch import ENCODER, ModuleDelta, Patch
-from .requests import EditRequest, is_template
+from .requests import EditRequest, contradictions, is_template, repeats
 from .solvers import LowRankDelta, batched, constrained, null_space, rank_one, ridge
 from .stats import SCOPES, SecondMoment, compute_stats
 from .preserve import automatic_prompts
@@ -191,6 +192,24 @@ def resolve_layers(adapter: EncoderAdapter, config: EditConfig) -> list[int]:
     return layers
 
 
+def _distinct(requests: Sequence[EditRequest]) -> list[EditRequest]:
+    """``requests`` without repeats (warned): a repeat only weighs its request twice. A
+    prompt given two targets is warned about and solved as asked: its keys are one, so the
+    least-squares solve sends them toward the mean of the targets (benchmarks such as TIMED
+    hold such rows, and batch mode edits them together)."""
+    dropped = {j for _, j in repeats(requests)}
+    if dropped:
+        warnings.warn(f"{len(dropped)} edit request(s) repeat earlier ones (e.g. '{requests[min(dropped)].prompt}'); "
+                      f"each is edited once")
+    clashes = contradictions(requests)
+    if clashes:
+        i, j = clashes[0]
+        warnings.warn(f"{len({i for i, _ in clashes})} prompt(s) are given two or more targets (e.g. "
+                      f"'{requests[i].prompt}' → '{requests[i].target}' and '{requests[j].target}'); they are solved "
+                      f"together, toward the mean of their targets")
+    return [r for k, r in enumerate(requests) if k not in dropped]
+
+
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
@@ -215,6 +234,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     config = config or EditConfig()
     if not requests:
         raise SpecError("no edit requests given")
+    requests = _distinct(requests)
     if keep_keys is None:
         keep_keys = config.method == "alphaedit"
     if (previous_gram or keep_keys) and config.method not in REMEMBERS_KEYS:

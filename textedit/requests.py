@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -29,3 +30,35 @@ def is_template(text) -> bool:
     """A context template: a string with ``{}`` exactly once and no other brace, so that
     ``text.format(prompt)`` can neither fail nor read anything but the prompt."""
     return isinstance(text, str) and text.count("{}") == 1 and not set("{}") & set(text.replace("{}", ""))
+
+
+def _same_text(text: str | None) -> str | None:
+    """Texts compare up to case and spacing: the tokenizers of most encoders lower-case, and
+    no one means two things by "the mascot of Acme" and "The  mascot of acme"."""
+    return None if text is None else " ".join(text.split()).casefold()
+
+
+def repeats(requests: Sequence[EditRequest]) -> list[tuple[int, int]]:
+    """``(first, repeat)`` index pairs of requests equal to an earlier one (prompt, target,
+    subject, component up to case and spacing): solving a request twice only weighs it twice."""
+    first: dict[tuple, int] = {}
+    found = []
+    for i, r in enumerate(requests):
+        key = (_same_text(r.prompt), _same_text(r.target), _same_text(r.subject), r.component)
+        if key in first:
+            found.append((first[key], i))
+        else:
+            first[key] = i
+    return found
+
+
+def contradictions(requests: Sequence[EditRequest]) -> list[tuple[int, int]]:
+    """``(i, j)`` index pairs where one prompt (of one component) is given two targets."""
+    first: dict[tuple, int] = {}
+    found = []
+    for i, r in enumerate(requests):
+        key = (_same_text(r.prompt), r.component)
+        if key in first and _same_text(requests[first[key]].target) != _same_text(r.target):
+            found.append((first[key], i))
+        first.setdefault(key, i)
+    return found

@@ -41,7 +41,7 @@ from typing import Any
 
 from .errors import SpecError
 from .io import read_json
-from .requests import EditRequest, is_template
+from .requests import EditRequest, contradictions, is_template, repeats
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
              "preserve", "auto_preserve", "key", "method", "layers", "value", "hyperparameters", "templates",
@@ -71,6 +71,8 @@ class EditSpec:
     erasure: Any = None
     #: prompts whose meaning must not change (kept in the solve, ``preserve.py``)
     preserve: list[str] = field(default_factory=list)
+    #: where the requests dropped as repeats of earlier ones were given (``"knowledge[3]"``)
+    repeated: list[str] = field(default_factory=list)
 
 
 def load_spec(path: str | Path) -> EditSpec:
@@ -92,6 +94,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
             fail(f"field '{key}'", f"unknown field (known: {', '.join(sorted(TOP_LEVEL))})")
 
     requests: list[EditRequest] = []
+    labels: list[str] = []  # where each request comes from, for errors
     edits = data.get("edits", [])
     if not isinstance(edits, list):
         fail("field 'edits'", "expected a list of {prompt, target, subject?} objects")
@@ -106,6 +109,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         target = _text(item.get("target"), f"{where}.target", fail)
         subject = _subject(item.get("subject"), prompt, f"{where}.subject", fail)
         requests.append(EditRequest(prompt, target, subject))
+        labels.append(where)
 
     anchor = None
     if "concept" in data:
@@ -123,6 +127,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         if name.lower() in description.lower():
             fail("concept.description", f"describes '{name}' by its own name: describe what it looks like")
         requests.append(EditRequest(name, description))
+        labels.append("concept")
     if "knowledge" in data or "anchor" in data or "concept" in data:
         anchor = description if "concept" in data else _text(data.get("anchor"), "field 'anchor'", fail)
         knowledge = data.get("knowledge", [] if "concept" in data else None)
@@ -141,6 +146,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
             else:
                 prompt, subject = _text(item, where, fail), None
             requests.append(EditRequest(prompt, anchor, subject))
+            labels.append(where)
     anchor_embedding = None
     if "anchor_embedding" in data:
         if "anchor" not in data:
@@ -158,6 +164,11 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         erasure = _erasure(data["erase"], fail)
     elif not requests:
         fail("top level", "no edits: give 'edits', 'anchor' with 'knowledge', 'concept' or 'erase'")
+    for i, j in contradictions(requests):
+        fail(f"{labels[i]} and {labels[j]}", f"'{requests[j].prompt}' is edited to '{requests[i].target}' and to "
+                                             f"'{requests[j].target}': a prompt can mean one thing; keep one")
+    repeated = [labels[j] for _, j in repeats(requests)]
+    requests = [r for k, r in enumerate(requests) if labels[k] not in repeated]
 
     neutral = data.get("neutral", [])
     if not isinstance(neutral, list) or not all(isinstance(p, str) and p.strip() for p in neutral):
@@ -209,7 +220,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
     if component is not None and not isinstance(component, str):
         fail("field 'component'", "expected a component name such as 'text_encoder'")
     return EditSpec(requests, model, component, list(neutral), settings, source, anchor_embedding,
-                    anchor if anchor_embedding else None, erasure, [p.strip() for p in preserve])
+                    anchor if anchor_embedding else None, erasure, [p.strip() for p in preserve], repeated)
 
 
 def _erasure(value: Any, fail):
