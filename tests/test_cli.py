@@ -320,6 +320,27 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys, how):
     assert code == 130 and err.strip() == "interrupted", (code, err)
 
 
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="textedit is not installed as a console script")
+@pytest.mark.parametrize("delay", [0.4, 0.8, 1.5, 3.0, 6.0])
+def test_ctrl_c_at_any_moment_through_the_console_script(tmp_path, delay):
+    """SIGINT while the CLI imports (typer, transformers, torch) or while it works: exit 130,
+    the one word 'interrupted', no traceback, and no patch folder left behind."""
+    import signal
+    import subprocess
+    import time
+
+    out_dir = tmp_path / "patch"
+    process = subprocess.Popen([str(CONSOLE_SCRIPT), "apply", "edits/mascot.json", "--out", str(out_dir),
+                                "--cache-dir", str(tmp_path / "cache")], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (process.returncode, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted", err
+    assert not (out_dir / "patch.json").exists() and not list(tmp_path.rglob("*.tmp"))
+
+
 @pytest.mark.parametrize("where, fragment", [("file", "is a file, not a directory"),
                                              ("proc", "cannot be written"),
                                              ("readonly", "cannot be written")])

@@ -11,17 +11,33 @@ The Python API in one place::
 
 __version__ = "0.1.0"
 
-from .corpus import Corpus, load_corpus  # noqa: E402
-from .editor import EditConfig, default_layers, edit  # noqa: E402
-from .encoders import ConsumerTokenization, EncoderAdapter, adapter_for, load_encoder  # noqa: E402
-from .errors import TexteditError  # noqa: E402
-from .metrics import measure  # noqa: E402
-from .patch import Patch  # noqa: E402
-from .requests import EditRequest  # noqa: E402
-from .solvers import LowRankDelta, batched, null_space, rank_one, ridge  # noqa: E402
-from .spec import load_spec, parse_spec  # noqa: E402
-from .stats import SecondMoment, compute_stats  # noqa: E402
+import importlib
 
-__all__ = ["Corpus", "ConsumerTokenization", "EditConfig", "EditRequest", "EncoderAdapter", "LowRankDelta", "Patch",
-           "SecondMoment", "TexteditError", "adapter_for", "batched", "compute_stats", "default_layers", "edit",
-           "load_corpus", "load_encoder", "load_spec", "measure", "null_space", "parse_spec", "rank_one", "ridge"]
+#: the public API, imported on first use (PEP 562): ``import textedit`` and the command line
+#: start without importing torch, so Ctrl-C while starting is handled like Ctrl-C later
+_EXPORTS = {
+    ".corpus": ["Corpus", "load_corpus"],
+    ".editor": ["EditConfig", "default_layers", "edit"],
+    ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],
+    ".errors": ["TexteditError"],
+    ".metrics": ["measure"],
+    ".patch": ["Patch"],
+    ".requests": ["EditRequest"],
+    ".solvers": ["LowRankDelta", "batched", "null_space", "rank_one", "ridge"],
+    ".spec": ["load_spec", "parse_spec"],
+    ".stats": ["SecondMoment", "compute_stats"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'textedit' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -820,9 +820,9 @@ def main() -> None:
 
     Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 130
     interrupted (Ctrl-C), 1 anything unexpected (with its traceback: that is a bug)."""
-    _quiet_libraries()
     usage_errors, exits, aborts, help_requests = _click_exceptions()
     try:
+        _quiet_libraries()  # imports transformers: inside, so that Ctrl-C there is handled too
         code = app(standalone_mode=False)
     except TexteditError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
