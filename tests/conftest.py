@@ -19,6 +19,16 @@ import torch
 torch.set_num_threads(1)
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+import os  # noqa: E402
+
+from hypothesis import settings  # noqa: E402
+
+# Property-based tests (test_properties.py): the same examples on every run, so CI is
+# repeatable; HYPOTHESIS_PROFILE=explore draws new ones, and keeps failures in .hypothesis/
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 from tiny_models import (  # noqa: E402
     build_tiny_bert,
     build_tiny_clip,

@@ -7,8 +7,21 @@ catch the class they care about.
 """
 
 
+import unicodedata
+
+
+def one_line(message: str) -> str:
+    """``message`` with every control character escaped (``\\n``, ``\\x00``): a field name or
+    prompt from a user's file may hold a newline, and the message must stay one line."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch).startswith("C")
+                   else ch for ch in message)
+
+
 class TexteditError(Exception):
-    """Base class: a problem the user can fix, described in one line."""
+    """Base class: a problem the user can fix, described in one line (made so here)."""
+
+    def __init__(self, message: object = "", *args):
+        super().__init__(one_line(str(message)), *args)
 
 
 class SpecError(TexteditError):

@@ -36,7 +36,8 @@ class LowRankDelta:
     right: torch.Tensor
 
     def dense(self) -> torch.Tensor:
-        return self.left @ self.right.T
+        dtype = torch.promote_types(self.left.dtype, self.right.dtype)  # a loaded patch may mix them
+        return self.left.to(dtype) @ self.right.to(dtype).T
 
     @property
     def rank(self) -> int:
