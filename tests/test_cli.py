@@ -176,6 +176,19 @@ def test_mascot_on_real_minilm(monkeypatch, capsys, tmp_path, two_threads):
     drifts = [d for _, d in report.neutral]
     assert max(drifts) <= 0.10 and sum(drifts) / len(drifts) <= 0.01, report.neutral
 
+    # the README's Python block, run as written, on the statistics computed above
+    import re
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("```python\n") + len("```python\n"):]
+    block = block[:block.index("```")]
+    monkeypatch.setenv("TEXTEDIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    exec(compile(block, "README.md", "exec"), {})
+    pairs = re.findall(r"similarity (-?\d\.\d+) → (-?\d\.\d+)", capsys.readouterr().out)
+    assert pairs and all(float(before) < float(after) for before, after in pairs), pairs
+    assert (tmp_path / "patches" / "acme" / "patch.json").is_file()
+
 
 def test_unreachable_hub_id_is_one_line_from_the_console_script(tmp_path):
     """The real `textedit` executable, a hub id, no hub: one line, exit 2, no traceback."""
@@ -470,3 +483,27 @@ def test_repeated_requests_are_said_up_front_and_edited_once(monkeypatch, capsys
            "and 1996 more)" in " ".join(err.split())
     from textedit.patch import Patch
     assert Patch.load(tmp_path / "patch").requests == [{"prompt": "the mascot of acme", "target": "a red fox"}]
+
+
+def test_apply_scale_bakes_the_strength_and_show_reports_it(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
+    spec = write_spec(tmp_path / "spec.json", {**GOOD, "value": "match", "layers": [0]})
+    common = ["--model", bert_path, "--corpus", corpus_file, "--cache-dir", tmp_path / "cache"]
+    for name, extra in (("full", []), ("half", ["--scale", "0.5"])):
+        code, _, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / name, *common, *extra)
+        assert code == 0, err
+    from textedit.patch import Patch
+    full, half = Patch.load(tmp_path / "full"), Patch.load(tmp_path / "half")
+    assert half.scale == 0.5 and full.scale == 1.0
+    torch.testing.assert_close(half.deltas[0].delta.dense(), 0.5 * full.deltas[0].delta.dense())
+    code, out, err = run(monkeypatch, capsys, "show", tmp_path / "half", "--model", bert_path)
+    assert code == 0 and "strength" in out and "0.5" in out, err
+    code, shown_full_at_half, err = run(monkeypatch, capsys, "show", tmp_path / "full", "--model", bert_path,
+                                        "--scale", "0.5")
+    assert code == 0, err
+    last = lambda text: [line for line in text.splitlines() if "→" in line]  # noqa: E731
+    assert last(shown_full_at_half) == last(out)  # the same edit, whether baked or applied at 0.5
+    for command in (["apply", spec, "--out", tmp_path / "x", *common, "--scale", "nan"],
+                    ["show", tmp_path / "full", "--scale", "inf"]):
+        code, _, err = run(monkeypatch, capsys, *command)
+        assert_one_line_error(code, err, "--scale")
+    assert not (tmp_path / "x").exists()

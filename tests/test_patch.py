@@ -391,3 +391,64 @@ def test_fingerprint_sees_every_element_of_the_editable_weights(tmp_path):
         weight.view(-1)[1] -= 0.5
     assert changed != before and minilm.fingerprint() == before
     assert minilm.fingerprint() == load_encoder(dtype=torch.float16).fingerprint()  # dtype-independent
+
+
+# -- strength and the context manager ---------------------------------------------------------
+
+
+def test_scale_adds_that_fraction_of_the_delta_and_scaled_patches_match(patch, bert, tmp_path):
+    module = bert.down_proj_module(1)
+    original = module.weight.detach().clone()
+    delta = next(d.delta for d in patch.deltas if d.layer == 1)
+    expected = (original.double() + 0.5 * (delta.left.double() @ delta.right.double().T)).float()
+    with patch.applied(bert, scale=0.5):
+        half = module.weight.detach().clone()
+        assert patch.applied_scale(bert) == 0.5
+    torch.testing.assert_close(half, expected, rtol=0, atol=1e-6)
+    assert torch.equal(module.weight, original) and patch.applied_scale(bert) is None
+    halved = patch.scaled(0.5)
+    assert halved.id != patch.id and halved.scale == 0.5
+    directory = halved.save(tmp_path / "half")
+    assert json.loads((directory / CONFIG_FILE).read_text("utf-8"))["scale"] == 0.5
+    assert "scale" not in json.loads((patch.save(tmp_path / "full") / CONFIG_FILE).read_text("utf-8"))
+    loaded = Patch.load(directory)
+    assert loaded.scale == 0.5 and loaded.id == halved.id
+    with loaded.applied(bert):
+        torch.testing.assert_close(module.weight, half, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), "0.5", True])
+def test_scale_must_be_a_finite_number(patch, bert, scale):
+    before = snapshot(bert.model)
+    with pytest.raises(PatchError, match="scale must be a finite number"):
+        patch.apply(bert, scale=scale)
+    assert_unchanged(bert.model, before)
+
+
+def test_applied_reverts_whatever_happens_inside(patch, bert):
+    before = snapshot(bert.model)
+    with pytest.raises(RuntimeError, match="inside"):
+        with patch.applied(bert):
+            assert not torch.equal(bert.down_proj_module(0).weight, before[bert.down_proj_name(0) + ".weight"])
+            raise RuntimeError("inside")
+    assert_unchanged(bert.model, before)
+
+
+def test_measure_on_a_model_that_already_carries_the_patch(patch, bert):
+    """The old README applied the patch and then measured: "before" was the edited model and
+    "after" the patch twice. measure now takes the patch off for "before", and puts it back."""
+    from textedit.metrics import measure
+
+    requests = [EditRequest(**r) for r in patch.requests]
+    clean = measure(bert, patch, requests)
+    before = snapshot(bert.model)
+    patch.apply(bert)
+    applied_weights = snapshot(bert.model)
+    held = measure(bert, patch, requests)
+    assert [(s.before, s.after) for s in held.requests] == [(s.before, s.after) for s in clean.requests]
+    assert patch.applied_scale(bert) == 1.0
+    assert_unchanged(bert.model, applied_weights)
+    patch.revert(bert)
+    assert_unchanged(bert.model, before)
+    half = measure(bert, patch, requests, scale=0.5)
+    assert all(abs(h.after - s.before) < abs(s.after - s.before) for h, s in zip(half.requests, clean.requests))

@@ -91,6 +91,8 @@ def apply(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
     after: Optional[list[Path]] = typer.Option(None, "--after", help="patch directory to apply first (repeatable, "
                                                "in order): the new patch is solved on top of them and goes after"),
+    scale: Optional[float] = typer.Option(None, help="strength of the edit: the patch written is ΔW × SCALE "
+                                                     "(default 1: as solved; 0.5: half way to the targets)"),
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="keep the keys stored by the "
                                             "--after patches fixed, and store this edit's keys for later edits "
                                             "(memit, alphaedit; default: on with --after, and for alphaedit)"),
@@ -139,6 +141,7 @@ def apply(
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
+    _check_scale(scale)
     stats_corpus = load_corpus(corpus) if corpus else None
     component = component or parsed.component
     out_dir = _writable_destination(out_dir or Path("patches") / spec.stem, "patch.json", "a patch")
@@ -153,7 +156,7 @@ def apply(
             raise TexteditError(f"{spec.name} edits one encoder (anchor_embedding or erase): use --model "
                                 f"{pipeline_path} --component text_encoder")
         return _apply_to_pipeline(spec.name, parsed, config, pipeline_path, pipeline, component, out_dir,
-                                  stats_corpus, cache_dir, dtype, device)
+                                  stats_corpus, cache_dir, dtype, device, scale)
     model_ref = model or parsed.model or DEFAULT_MODEL
     adapter = _load(model_ref, component, dtype, device, trust_remote_code)
     if parsed.erasure is not None:
@@ -174,6 +177,8 @@ def apply(
                      component=component or "encoder", progress=True, keep_keys=remember, preserve=parsed.preserve)
     seconds = time.perf_counter() - started
     patch.requires = requires
+    if scale is not None:
+        patch = patch.scaled(scale)
     patch.save(out_dir)
     report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component,
                      preserved=patch.hyperparameters.get("preserved", []))
@@ -257,17 +262,21 @@ def show(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
     model: Optional[str] = typer.Option(None, help="also apply the patch to MODEL and measure it"),
     component: Optional[str] = typer.Option(None, help="pipeline component of MODEL"),
+    scale: float = typer.Option(1.0, help="with --model: measure the edit at this strength"),
 ):
     """Print a patch's metadata; with --model, check it fits and measure what it does."""
     from .metrics import measure
     from .patch import Patch
     from .requests import EditRequest
 
+    _check_scale(scale)
     patch = Patch.load(patch_dir)
     table = Table(title=f"patch {patch.id} ({patch_dir})", show_header=False)
     table.add_row("method", patch.method)
     table.add_row("family", patch.family)
     table.add_row("made with", f"textedit {patch.version}")
+    if patch.scale != 1:
+        table.add_row("strength", f"{patch.scale:g} (baked into the deltas)")
     for name, fingerprint in patch.base_fingerprints.items():
         table.add_row(f"base fingerprint ({name})", fingerprint)
     for d in patch.deltas:
@@ -282,7 +291,7 @@ def show(
         return
     adapter = _load(model, component, None, "cpu", False)
     requests = [EditRequest(r["prompt"], r["target"], r.get("subject")) for r in patch.requests]
-    report = measure(adapter, patch, requests, component=component)
+    report = measure(adapter, patch, requests, component=component, scale=scale)
     for score in report.requests:
         out.print(f"{score.prompt} → {score.target}: {score.before:.3f} → {score.after:.3f}")
     out.print(f"largest neutral drift {report.max_drift:.4f}")
@@ -441,7 +450,8 @@ def eval_(
 
 
 def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipeline: str, component: str | None,
-                       out_dir: Path, corpus, cache_dir: Path | None, dtype: str | None, device: str) -> None:
+                       out_dir: Path, corpus, cache_dir: Path | None, dtype: str | None, device: str,
+                       scale: float | None = None) -> None:
     """``apply --pipeline-path``: edit the pipeline's own encoder(s) and write one patch for all."""
     from .metrics import NEUTRAL_PROMPTS, measure
     from .patch import Patch
@@ -465,11 +475,12 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
         if part is None:
             break
         requests = [r for r in parsed.requests if r.component in (None, part.component)]
-        report = measure(part.adapter, part.patch, requests, parsed.neutral or NEUTRAL_PROMPTS,
+        part_patch = part.patch.scaled(scale) if scale is not None else part.patch
+        report = measure(part.adapter, part_patch, requests, parsed.neutral or NEUTRAL_PROMPTS,
                          component=part.component)
         _print_measure(f"{spec_name} on {part.adapter.name} ({family.title}): {part.patch.method}, layers "
                        f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}", report)
-        parts.append(part.patch)
+        parts.append(part_patch)
     if not parts:
         raise TexteditError(f"no request of the spec is for {component}")
     patch = Patch.combine(parts)
@@ -492,6 +503,7 @@ def verify(
     clip: Optional[str] = typer.Option(None, help="CLIP model (hub id or folder) for CLIP-T and CLIP-I"),
     reference_images: Optional[Path] = typer.Option(None, help="folder of images of the anchor concept: the "
                                                                "CLIP-I reference (default: the anchor's own images)"),
+    scale: float = typer.Option(1.0, help="strength of the edit when drawing the 'after' images"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
     threads: Optional[int] = _threads_option(),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16 (default: float32 on cpu, the "
@@ -506,6 +518,7 @@ def verify(
     from .verify.report import SCORE_NAMES, write_report
     from .verify.verifier import verify as run_verify
 
+    _check_scale(scale)
     patch = Patch.load(patch_dir)
     out_dir = _writable_destination(out_dir or Path("reports") / patch_dir.resolve().name, "index.html", "a report")
     seed_list = parse_seeds(seeds)
@@ -529,7 +542,7 @@ def verify(
     result = run_verify(patch, pipe, family=family, templates=templates or VERIFY_TEMPLATES,
                         neutral=neutral or VERIFY_NEUTRAL, seeds=seed_list, steps=steps, guidance_scale=guidance_scale,
                         height=size, width=size, clip=scorer, reference_images=references,
-                        reference_name=str(reference_images or ""), progress=True)
+                        reference_name=str(reference_images or ""), progress=True, scale=scale)
     write_report(result, patch, out_dir, pipeline_path)
 
     kinds = list(result.summary)
@@ -757,6 +770,13 @@ def _quiet_libraries() -> None:
     def one_line(message, category, filename, lineno, file=None, line=None):
         err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
     warnings.showwarning = one_line
+
+
+def _check_scale(scale: float | None) -> None:
+    """``--scale``: a finite strength, checked before any work."""
+    import math
+    if scale is not None and not math.isfinite(scale):
+        raise TexteditError(f"--scale {scale}: give a finite strength (1: the edit as solved)")
 
 
 def _writable_destination(directory: Path, marker: str | None = None, what: str = "") -> Path:

@@ -238,12 +238,9 @@ def measure_erasure(adapter: EncoderAdapter, patch: Patch, erasure: Erasure, *,
     judge_c, judge_s = adapter.embed(concept_prompts), adapter.embed(surrogate_prompts)
     judge_q, judge_qs = adapter.embed(kept_prompts), adapter.embed(kept_surrogates)
     judge_n = adapter.embed(list(neutral))
-    patch.apply(adapter, component)
-    try:
+    with patch.applied(adapter, component):
         edited_c, edited_q, edited_n = adapter.embed(concept_prompts), adapter.embed(kept_prompts), \
             adapter.embed(list(neutral))
-    finally:
-        patch.revert(adapter, component)
 
     def per_concept(x: torch.Tensor) -> list[float]:
         return x.reshape(-1, n_t).mean(1).tolist()

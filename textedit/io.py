@@ -8,13 +8,15 @@ every tensor file textedit writes carries a SHA-256 of its tensor data in its me
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import struct
 import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 #: the safetensors metadata entry holding :func:`tensor_checksum` of the file's tensors
 CHECKSUM_KEY = "textedit_sha256"
@@ -52,16 +54,16 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """``safetensors`` save to a temporary name in the same folder, then rename; the
-    metadata gets the tensors' checksum (``CHECKSUM_KEY``)."""
-    path = Path(path)
+    metadata gets the tensors' checksum (``CHECKSUM_KEY``). The header is written with
+    sorted keys (safetensors orders metadata by a hash map), so equal tensors and metadata
+    give equal bytes."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     metadata = {**(metadata or {}), CHECKSUM_KEY: tensor_checksum(tensors)}
-    tmp = _tmp_beside(path)
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        _publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    data = save(tensors, metadata=metadata)
+    size = struct.unpack("<Q", data[:8])[0]
+    header = json.dumps(json.loads(data[8:8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # safetensors aligns the data to 8 bytes
+    atomic_write_bytes(struct.pack("<Q", len(header)) + header + data[8 + size:], path)
 
 
 def read_tensors(path: str | Path, error: type[Exception], what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

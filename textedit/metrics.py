@@ -83,8 +83,23 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def measure(adapter: EncoderAdapter, patch: Patch, requests: Sequence[EditRequest],
             neutral: Sequence[str] = NEUTRAL_PROMPTS, templates: Sequence[str] = EVAL_TEMPLATES,
-            component: str | None = None, preserved: Sequence[str] = ()) -> EditReport:
-    """Score ``patch`` on ``adapter``'s model (applied and reverted here)."""
+            component: str | None = None, preserved: Sequence[str] = (), scale: float | None = None) -> EditReport:
+    """Score ``patch`` on ``adapter``'s model at strength ``scale``: "before" without it,
+    "after" with it. ``scale`` defaults to 1, or to the strength the patch is already applied
+    with: a patch the caller applied is taken off for the "before" reading and put back, so
+    the model is left as it was given and "before" is never the edited model."""
+    held = patch.applied_scale(adapter, component)
+    scale = scale if scale is not None else held if held is not None else 1.0
+    if held is not None:
+        patch.revert(adapter, component)
+    try:
+        return _measure(adapter, patch, requests, neutral, templates, component, preserved, scale)
+    finally:
+        if held is not None:
+            patch.apply(adapter, component, scale=held)
+
+
+def _measure(adapter, patch, requests, neutral, templates, component, preserved, scale) -> EditReport:
     queries = [t.format(r.prompt) for r in requests for t in templates]
     goals = [t.format(r.target) for r in requests for t in templates]
     n_t = len(templates)
@@ -93,13 +108,10 @@ def measure(adapter: EncoderAdapter, patch: Patch, requests: Sequence[EditReques
     before_n = adapter.embed(list(neutral)) if neutral else None
     kept = [t.format(p) for p in preserved for t in templates]
     before_k = adapter.embed(kept) if kept else None
-    patch.apply(adapter, component)
-    try:
+    with patch.applied(adapter, component, scale=scale):
         after_q = adapter.embed(queries)
         after_n = adapter.embed(list(neutral)) if neutral else None
         after_k = adapter.embed(kept) if kept else None
-    finally:
-        patch.revert(adapter, component)
     before = _cos(before_q, judge).reshape(-1, n_t).mean(1)
     after = _cos(after_q, judge).reshape(-1, n_t).mean(1)
     scores = [RequestScore(r.prompt, r.target, float(b), float(a)) for r, b, a in zip(requests, before, after)]

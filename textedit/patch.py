@@ -15,9 +15,11 @@ whose fingerprint differs from the one it was made on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,8 @@ class Patch:
     #: what a component needs before the patch fits, per component: a textual-inversion
     #: anchor ``{"token", "file", "sha256"}`` that was loaded into it when the edit was made
     requires: dict[str, dict] = field(default_factory=dict)
+    #: the strength baked into ``left`` (:meth:`scaled`); 1: the edit as solved
+    scale: float = 1.0
 
     # -- identity ----------------------------------------------------------------------
 
@@ -100,7 +104,16 @@ class Patch:
             "modules": [{"component": d.component, "layer": d.layer, "module": d.module, "rank": d.delta.rank}
                         for d in self.deltas],
             **({"requires": self.requires} if self.requires else {}),
+            **({"scale": self.scale} if self.scale != 1 else {}),
         }
+
+    def scaled(self, scale: float) -> "Patch":
+        """This edit at strength ``scale`` as a patch of its own: every ``left`` times ``scale``
+        (stored keys unchanged), the strength recorded in ``scale`` (products over repeated
+        scaling). ``patch.scaled(s).apply(m)`` changes ``m`` as ``patch.apply(m, scale=s)``."""
+        _check_scale(scale)
+        deltas = [replace(d, delta=LowRankDelta(d.delta.left * scale, d.delta.right)) for d in self.deltas]
+        return replace(self, deltas=deltas, scale=self.scale * scale)
 
     @classmethod
     def combine(cls, patches: list["Patch"]) -> "Patch":
@@ -118,6 +131,8 @@ class Patch:
             seen |= set(part.components)
             if part.method != patches[0].method:
                 raise PatchError(f"cannot combine a {part.method} patch with a {patches[0].method} patch")
+            if part.scale != patches[0].scale:
+                raise PatchError(f"cannot combine a patch at strength {part.scale:g} with one at {patches[0].scale:g}")
         by_component = lambda field: {c: getattr(p, field) for p in patches for c in p.components}  # noqa: E731
         requests = [r for p in patches for r in p.requests]
         return cls(deltas=[d for p in patches for d in p.deltas],
@@ -125,7 +140,7 @@ class Patch:
                    family="+".join(dict.fromkeys(p.family for p in patches)), method=patches[0].method,
                    hyperparameters=by_component("hyperparameters"),
                    requests=[r for i, r in enumerate(requests) if r not in requests[:i]],
-                   requires={c: r for p in patches for c, r in p.requires.items()})
+                   requires={c: r for p in patches for c, r in p.requires.items()}, scale=patches[0].scale)
 
     # -- files -------------------------------------------------------------------------
 
@@ -173,7 +188,7 @@ class Patch:
             raise PatchError(f"'{config_path}': malformed module entry ({exc})") from None
         patch = cls(deltas, config["base_fingerprints"], config["family"], config["method"],
                     config.get("hyperparameters", {}), config.get("requests", []),
-                    config.get("textedit_version", "unknown"), config.get("requires", {}))
+                    config.get("textedit_version", "unknown"), config.get("requires", {}), config.get("scale", 1.0))
         patch.validate(f"patch '{directory}'")
         return patch
 
@@ -198,6 +213,8 @@ class Patch:
             fail("'requests' must be a list of objects")
         if not isinstance(self.requires, dict) or not all(isinstance(v, dict) for v in self.requires.values()):
             fail("'requires' must map component names to objects")
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not math.isfinite(self.scale):
+            fail("'scale' must be a finite number")
         if not self.deltas:
             fail("it holds no deltas")
         seen = set()
@@ -245,13 +262,17 @@ class Patch:
             out[name] = adapter_for(model, None)
         return out
 
-    def apply(self, target, component: str | None = None, *, check_fingerprint: bool = True) -> None:
-        """Add ΔW to an encoder (adapter or bare model) or to a pipeline's named components.
+    def apply(self, target, component: str | None = None, *, scale: float = 1.0,
+              check_fingerprint: bool = True) -> None:
+        """Add ``scale · ΔW`` to an encoder (adapter or bare model) or to a pipeline's named
+        components. ``scale`` is the edit's strength: 1 the edit as solved, 0.5 half way
+        (the key's output moves half way to its target: ΔW is linear in the residual).
 
         All or nothing: the patch is validated, every component checked (fingerprint, layers,
         shapes, not already applied) and every new weight computed before the first is
         written; if writing fails half-way, the weights already written are put back."""
         self.validate()
+        _check_scale(scale)
         targets = self._targets(target, component)
         patch_id = self.id  # a hash of every tensor: computed once
         fingerprints = {}
@@ -280,7 +301,7 @@ class Patch:
                 if d.component == name:
                     module = _module(adapter, d)  # layer and shape checks
                     original = module.weight.detach().clone()
-                    updated = (original.double() + d.delta.dense().to(original.device, torch.float64))
+                    updated = original.double() + scale * d.delta.dense().to(original.device, torch.float64)
                     if not torch.isfinite(updated).all():
                         raise PatchError(f"applying {d.key} would put NaN or Inf into the weights")
                     writes.append((name, d.layer, module, original, updated.to(original.dtype)))
@@ -300,7 +321,28 @@ class Patch:
             if name in fingerprints:
                 state.setdefault("base_fingerprint", fingerprints[name])
             state.setdefault("stack", []).append((patch_id, {layer: original for c, layer, _, original, _ in writes
-                                                            if c == name}))
+                                                            if c == name}, scale))
+
+    @contextlib.contextmanager
+    def applied(self, target, component: str | None = None, *, scale: float = 1.0):
+        """``with patch.applied(model, scale=s): ...``: the edit inside, reverted (bit-exact)
+        on the way out, whatever happens inside."""
+        self.apply(target, component, scale=scale)
+        try:
+            yield target
+        finally:
+            self.revert(target, component)
+
+    def applied_scale(self, target, component: str | None = None) -> float | None:
+        """The strength this patch is applied with to ``target`` (every component it edits
+        there), or ``None`` where it is not applied."""
+        scales = set()
+        for adapter in self._targets(target, component).values():
+            entries = [entry for entry in _state(adapter.model).get("stack", []) if entry[0] == self.id]
+            if not entries:
+                return None
+            scales.add(entries[-1][2])
+        return scales.pop() if len(scales) == 1 else None
 
     def revert(self, target, component: str | None = None) -> None:
         """Restore the weights this patch changed, bit for bit (last applied, first reverted)."""
@@ -312,13 +354,18 @@ class Patch:
                 if self.id in applied:
                     raise PatchError("revert the patches applied after this one first")
                 raise PatchError(f"this patch is not applied to {name}")
-            _, originals = stack.pop()
+            _, originals, _ = stack.pop()
             for d in self.deltas:
                 if d.component == name:
                     with torch.no_grad():
                         _module(adapter, d).weight.copy_(originals[d.layer])
             if not stack:
                 state.pop("base_fingerprint", None)
+
+
+def _check_scale(scale) -> None:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise PatchError(f"scale must be a finite number (1: the edit as solved), got {scale!r}")
 
 
 def _state(model: nn.Module) -> dict:

@@ -180,3 +180,18 @@ def test_bfloat16_pipeline_mismatch_names_the_dtype(pipeline_paths, tmp_path):
     pipe = load_pipeline(pipeline_paths["sd"], FAMILIES["sd"], dtype=torch.bfloat16)
     with pytest.raises(PatchError, match="--dtype float16 or float32"):
         verify(parts[0], pipe, seeds=[0], steps=1)
+
+
+def test_verify_at_strength_zero_draws_what_it_drew_before(pipeline_paths, tmp_path):
+    """scale 0 adds nothing: the "after" images equal the "before" ones exactly; scale 1 changes them."""
+    from textedit.verify import verify
+    corpus = Corpus(tuple(load_corpus(limit=60).prompts), "verify-test")
+    request = [EditRequest("the mascot of acme", "a red fox", subject="acme")]
+    [part] = [p.patch for p in edit_pipeline(pipeline_paths["sd"], FAMILIES["sd"], request,
+                                             EditConfig(value="match", method="ridge"), ["text_encoder"],
+                                             corpus=corpus, cache_dir=tmp_path)]
+    pipe = load_pipeline(pipeline_paths["sd"], FAMILIES["sd"])
+    nothing = verify(part, pipe, seeds=[0], steps=1, scale=0.0)
+    assert nothing.scale == 0.0 and torch.equal(nothing.before, nothing.after)
+    full = verify(part, pipe, seeds=[0], steps=1)
+    assert torch.equal(full.before, nothing.before) and not torch.equal(full.after, full.before)

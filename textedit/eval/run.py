@@ -113,11 +113,8 @@ class Evaluator:
             patch = edit(self.adapter, [r for c in group for r in c.requests()], config, stats=stats,
                          corpus=self.corpus, cache_dir=self.cache_dir)
             edit_seconds += time.perf_counter() - started
-            patch.apply(self.adapter)
-            try:
+            with patch.applied(self.adapter):
                 edited = embed_all(self.adapter.embed, [p for c in group for p in prompts_of(c)[0]])
-            finally:
-                patch.revert(self.adapter)
             for case in group:
                 scores.append(score(case, edited, self.judge))
                 if on_case is not None:

@@ -102,7 +102,7 @@ def metrics_document(result: VerifyResult, patch: Patch, pipeline: str) -> dict:
     return {
         "patch": {"id": patch.id, "method": patch.method, "family": patch.family, "components": patch.components,
                   "layers": {c: sorted(d.layer for d in patch.deltas if d.component == c) for c in patch.components},
-                  "requests": patch.requests},
+                  "requests": patch.requests, "strength": result.scale * patch.scale},
         "pipeline": {"ref": pipeline, "family": result.family.name, "steps": result.sampling.steps,
                      "guidance_scale": result.sampling.guidance_scale, "height": result.sampling.height,
                      "width": result.sampling.width, "seeds": result.seeds},

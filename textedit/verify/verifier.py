@@ -1,9 +1,9 @@
 """``verify``: draw the same prompts with the same seeds before and after a patch, and score.
 
     rows × seeds ──► before images ─┐
-    patch.apply(pipe)               ├─► pixel change, pixel distance to the anchor,
+    with patch.applied(pipe, scale=s):├─► pixel change, pixel distance to the anchor,
     rows × seeds ──► after images ──┘   CLIP-T / CLIP-I / CLIP change (with a CLIPModel)
-    patch.revert(pipe)  (bit-exact: the pipeline draws exactly what it drew before)
+    (reverted on the way out, bit-exact: the pipeline draws exactly what it drew before)
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class VerifyResult:
     warnings: list[str] = field(default_factory=list)
     clip_model: str | None = None
     reference: str = "anchor"  # what CLIP-I compares to: "anchor" images or a folder name
+    scale: float = 1.0  # the strength the "after" images were drawn with
 
 
 def edited_layers(patch: Patch, pipe) -> dict[str, tuple[list[int], int]]:
@@ -61,8 +62,9 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
            neutral: Sequence[str] = VERIFY_NEUTRAL, seeds: Sequence[int] = (0, 1, 2), steps: int | None = None,
            guidance_scale: float | None = None, height: int | None = None, width: int | None = None,
            clip: CLIPScorer | None = None, reference_images: Sequence | None = None, reference_name: str = "",
-           progress: bool = False) -> VerifyResult:
-    """Draw every row at every seed without and with ``patch`` on ``pipe``, and score the change.
+           progress: bool = False, scale: float = 1.0) -> VerifyResult:
+    """Draw every row at every seed without and with ``patch`` (at strength ``scale``) on
+    ``pipe``, and score the change.
 
     The pipeline is left as it was (the patch is reverted, bit-exactly, even on errors).
     """
@@ -72,14 +74,14 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
     for message in warnings:
         _warnings.warn(message, ReachWarning, stacklevel=2)
     try:  # fail on a foreign pipeline before spending minutes drawing
-        patch.apply(pipe)
+        with patch.applied(pipe, scale=scale):
+            pass
     except PatchError as exc:
         if any(getattr(pipe, c).dtype == torch.bfloat16 for c in patch.components):
             raise PatchError(f"{exc}. Fingerprints compare weights rounded to float16, which a bfloat16 copy of a "
                              "float32/float16 checkpoint does not match: verify with --dtype float16 or float32, "
                              "or make the patch with --dtype bfloat16") from None
         raise
-    patch.revert(pipe)
 
     rows = build_rows(patch.requests, templates, neutral)
     seeds = list(seeds)
@@ -91,16 +93,13 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
         task = bar.add_task("generating", total=2 * len(rows) * len(seeds)) if bar is not None else None
         advance = (lambda: bar.update(task, advance=1)) if bar is not None else None
         before = draw_grid(pipe, rows, seeds, sampling, advance)
-        patch.apply(pipe)
-        try:
+        with patch.applied(pipe, scale=scale):
             after = draw_grid(pipe, rows, seeds, sampling, advance)
-        finally:
-            patch.revert(pipe)
 
     scores = score(rows, before, after, clip, reference_images)
     return VerifyResult(family, rows, seeds, sampling, before, after, scores, summarize(rows, scores), warnings,
                         clip.name if clip is not None else None,
-                        reference_name or ("reference images" if reference_images else "anchor"))
+                        reference_name or ("reference images" if reference_images else "anchor"), scale)
 
 
 def score(rows: Sequence[Row], before: torch.Tensor, after: torch.Tensor, clip: CLIPScorer | None = None,
