@@ -32,7 +32,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 from tiny_models import (  # noqa: E402
     build_tiny_bert,
     build_tiny_clip,
+    build_tiny_flux_pipeline,
+    build_tiny_sd3_pipeline,
     build_tiny_sd_pipeline,
+    build_tiny_sdxl_pipeline,
     build_tiny_t5,
 )
 
@@ -73,6 +76,13 @@ def t5_gated_path(tiny_root) -> Path:
 @pytest.fixture(scope="session")
 def sd_path(tiny_root) -> Path:
     return build_tiny_sd_pipeline(tiny_root / "sd")
+
+
+@pytest.fixture(scope="session")
+def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
+    """Every tiny pipeline folder by family name (built on first use)."""
+    return {"sd": sd_path, "sdxl": build_tiny_sdxl_pipeline(tiny_root / "sdxl"),
+            "sd3": build_tiny_sd3_pipeline(tiny_root / "sd3"), "flux": build_tiny_flux_pipeline(tiny_root / "flux")}
 
 
 @pytest.fixture(scope="session")

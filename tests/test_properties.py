@@ -234,11 +234,12 @@ FIRST_ARGUMENT = {"apply": ["spec.json", "bad.json", "dir", "missing.json"],
                   "show": ["patch", "dir", "missing"], "verify": ["patch", "dir"],
                   "stats": ["/nonexistent/model", "dir", "default"], "inspect": ["/nonexistent/model", "default"],
                   "locate": ["/nonexistent/model", "default"], "eval": ["bench.csv", "spec.json", "bad.json", "dir"],
-                  "erase": ["Van Gogh", "acme", ""], "learn-anchor": ["dir", "images"]}
+                  "erase": ["Van Gogh", "acme", ""], "learn-anchor": ["dir", "images"], "export": ["patch", "dir"]}
 option_values = (st.sampled_from(["spec.json", "bad.json", "dir", "patch", "out", "/nonexistent/model", "0", "1", "3",
                                   "0-2", "2-1", "-1", "1,2", "nan", "inf", "1e308", "0.5", "memit", "rome", "alphaedit",
                                   "match", "direct", "subject", "query", "all", "pipeline", "cpu", "cuda", "float16",
-                                  "sd", "sdxl", "flux", "single", "batch,sequential", "text_encoder", "{}", "a {} b"])
+                                  "sd", "sdxl", "flux", "single", "batch,sequential", "text_encoder", "{}", "a {} b",
+                                  "diffusers", "peft", "kohya", "lora.safetensors"])
                  | texts | numbers.map(str))
 
 
@@ -294,9 +295,10 @@ def test_any_command_line_succeeds_or_exits_2_with_one_line(monkeypatch, capsys,
         lines = [line for line in err.strip().splitlines() if line.strip()]
         assert lines and lines[-1].startswith("error:"), (argv, err)
     assert not list(work.rglob("*.tmp")), argv  # nothing half-written
-    assert sorted(p.parent.name for p in work.rglob("patch.safetensors")) == ["patch"], argv  # nothing new made
+    assert sorted(p.parent.name for p in work.rglob("patch.safetensors")) == ["patch"], argv  # no new patch
 
 
 def test_the_command_line_strategy_reaches_every_command():
-    assert {"apply", "show", "stats", "inspect", "eval", "verify", "erase", "learn-anchor", "locate"} <= set(COMMANDS)
+    assert {"apply", "show", "export", "stats", "inspect", "eval", "verify", "erase", "learn-anchor",
+            "locate"} <= set(COMMANDS)
     assert "--threads" in COMMANDS["apply"]

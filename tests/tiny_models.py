@@ -656,3 +656,16 @@ def build_tiny_decoder(path: Path, model_type: str = "qwen2") -> Path:
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
+
+
+def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(per-token prompt embeddings, pooled embeddings or None) from the pipeline's own encode_prompt."""
+    with torch.no_grad():
+        if family == "sd":
+            return pipe.encode_prompt(prompt, "cpu", 1, False)[0], None
+        if family == "flux":
+            embeds, pooled, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device="cpu", num_images_per_prompt=1)
+            return embeds, pooled
+        out = pipe.encode_prompt(prompt=prompt, prompt_2=None, **({"prompt_3": None} if family == "sd3" else {}),
+                                 device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
+        return out[0], out[2]

@@ -20,6 +20,7 @@ _EXPORTS = {
     ".editor": ["EditConfig", "default_layers", "edit"],
     ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],
     ".errors": ["TexteditError"],
+    ".export": ["to_lora"],
     ".metrics": ["measure"],
     ".patch": ["Patch"],
     ".requests": ["EditRequest"],

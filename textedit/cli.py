@@ -1,4 +1,5 @@
-"""The ``textedit`` command line: ``apply``, ``show``, ``stats``, ``inspect``, ``eval``, ``locate``, ``verify``.
+"""The ``textedit`` command line: ``apply``, ``show``, ``export``, ``erase``, ``eval``, ``verify``, ``learn-anchor``,
+``locate``, ``stats``, ``inspect``.
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
 """
@@ -295,6 +296,38 @@ def show(
     for score in report.requests:
         out.print(f"{score.prompt} → {score.target}: {score.before:.3f} → {score.after:.3f}")
     out.print(f"largest neutral drift {report.max_drift:.4f}")
+
+
+@app.command()
+def export(
+    patch_dir: Path = typer.Argument(..., help="patch directory"),
+    to: str = typer.Option(..., "--to", help="diffusers | peft | kohya"),
+    out_path: Path = typer.Option(..., "--out", help="the LoRA file (diffusers, kohya) or folder (peft)"),
+    scale: float = typer.Option(1.0, help="strength baked into the LoRA (1: the edit as solved)"),
+):
+    """Write a patch as a LoRA that diffusers, peft or ComfyUI / A1111 (kohya) load without textedit."""
+    from .export import FORMATS, LOAD_CALLS, to_lora
+    from .patch import Patch
+
+    if to not in FORMATS:
+        raise TexteditError(f"--to '{to}': use one of {', '.join(FORMATS)}")
+    _check_scale(scale)
+    patch = Patch.load(patch_dir)
+    if scale != 1:
+        patch = patch.scaled(scale)
+    if to == "peft":
+        _writable_destination(out_path, "adapter_config.json", "a peft adapter")
+    else:
+        if out_path.is_dir():
+            raise TexteditError(f"--out '{out_path}' is a directory: give the .safetensors file to write")
+        _writable_destination(out_path.parent if str(out_path.parent) else Path("."))
+        if out_path.exists():
+            err.print(f"note: --out '{out_path}' exists; it will be replaced", highlight=False)
+    written = to_lora(patch, to, out_path)
+    modules = ", ".join(f"{d.component} layer {d.layer} (rank {d.delta.rank})" for d in patch.deltas)
+    out.print(f"patch {patch.id} written as a {to} LoRA to {out_path} ({len(written)} file"
+              f"{'s' if len(written) > 1 else ''}; {modules})", highlight=False)
+    out.print(f"load it with {LOAD_CALLS[to].format(out=out_path)}", highlight=False)
 
 
 @app.command()

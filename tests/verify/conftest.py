@@ -1,12 +1,12 @@
-"""Tiny SD 1.x / SDXL / SD3 / FLUX pipelines and a tiny CLIPModel, built once per session."""
+"""A tiny CLIPModel and the verifier's inputs, built once per session (the tiny pipelines:
+``pipeline_paths`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from tiny_models import (build_tiny_clip_model, build_tiny_flux_pipeline, build_tiny_sd3_pipeline,
-                         build_tiny_sdxl_pipeline)
+from tiny_models import build_tiny_clip_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -15,13 +15,6 @@ REPO = Path(__file__).resolve().parents[2]
 def image_sizes() -> dict[str, int | None]:
     """Image size per family: the tiny pipeline's default, or 32 for FLUX (its default is 128·VAE scale)."""
     return {"sd": None, "sdxl": None, "sd3": None, "flux": 32}
-
-
-@pytest.fixture(scope="session")
-def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
-    """Every tiny pipeline folder by family name."""
-    return {"sd": sd_path, "sdxl": build_tiny_sdxl_pipeline(tiny_root / "sdxl"),
-            "sd3": build_tiny_sd3_pipeline(tiny_root / "sd3"), "flux": build_tiny_flux_pipeline(tiny_root / "flux")}
 
 
 @pytest.fixture(scope="session")

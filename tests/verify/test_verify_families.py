@@ -13,24 +13,12 @@ import torch
 from PIL import Image
 
 from textedit.patch import Patch
+from tiny_models import encode_prompt as encode
 from textedit.verify import detect_family, load_pipeline
 from textedit.verify.generate import Sampling, draw
 
 QUERY = "a photo of the mascot of acme on the beach"
 NEUTRAL = ("a dog running on the grass", "a red sports car on a mountain road", "a bowl of soup on a wooden table")
-
-
-def encode(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(per-token prompt embeddings, pooled embeddings or None) from the pipeline's own encode_prompt."""
-    with torch.no_grad():
-        if family == "sd":
-            return pipe.encode_prompt(prompt, "cpu", 1, False)[0], None
-        if family == "flux":
-            embeds, pooled, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device="cpu", num_images_per_prompt=1)
-            return embeds, pooled
-        out = pipe.encode_prompt(prompt=prompt, prompt_2=None, **({"prompt_3": None} if family == "sd3" else {}),
-                                 device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
-        return out[0], out[2]
 
 
 def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:

@@ -1,0 +1,139 @@
+"""Patches as LoRA files the ecosystem loads: diffusers, peft, and kohya (ComfyUI, A1111).
+
+A textedit delta ``ΔW = left @ rightᵀ`` on a down-projection is a LoRA on that linear layer:
+
+    A = rightᵀ  [r, d_in]      (diffusers: ``lora_linear_layer.down``, peft: ``lora_A``, kohya: ``lora_down``)
+    B = left    [d_out, r]     (``…up``, ``lora_B``, ``lora_up``)
+    scaling = alpha / r = 1    (alpha = r: the LoRA adds exactly ΔW)
+
+Three formats, each loaded by its own tool's code with no textedit installed:
+
+* ``diffusers``: one ``.safetensors`` for ``pipe.load_lora_weights(path)``; keys
+  ``<component>.<module>.lora_linear_layer.{down,up}.weight``. diffusers puts text-encoder
+  LoRAs on CLIP encoders only (the q/k/v/out projections and ``fc1``/``fc2``), so a patch
+  of a T5 (SD3's ``text_encoder_3``, FLUX's ``text_encoder_2``) or of a bare encoder is
+  refused with a pointer to the peft format.
+* ``peft``: a folder ``adapter_config.json`` + ``adapter_model.safetensors`` for
+  ``PeftModel.from_pretrained(encoder, folder)`` on the bare encoder (any family); a patch of
+  several components gets one such folder per component.
+* ``kohya``: one ``.safetensors`` with ``lora_te_…`` (``lora_te1_…``/``lora_te2_…`` when the
+  patch edits SDXL's second encoder) keys, ``lora_down``/``lora_up`` and ``.alpha``: what
+  ComfyUI and the A1111 web UI read for SD 1.x/2.x/SDXL CLIP encoders.
+
+Every file carries the patch's provenance (id, base fingerprints, method, requests, textedit
+version, strength) in its safetensors metadata under ``textedit_patch``, so a LoRA stays
+traceable to its edit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .errors import PatchError
+from .io import atomic_save_tensors, atomic_write_text
+from .patch import Patch
+
+FORMATS = ("diffusers", "peft", "kohya")
+#: how each format is loaded, for the CLI's message and docs/export.md
+LOAD_CALLS = {"diffusers": "pipe.load_lora_weights('{out}')",
+              "peft": "PeftModel.from_pretrained(encoder, '{out}')",
+              "kohya": "ComfyUI / A1111 LoRA loaders, or pipe.load_lora_weights('{out}')"}
+#: module-name endings diffusers' text-encoder LoRA loader targets (CLIP's linear layers)
+DIFFUSERS_TEXT_MODULES = (".q_proj", ".k_proj", ".v_proj", ".out_proj", ".fc1", ".fc2")
+PEFT_CONFIG, PEFT_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
+
+
+def provenance(patch: Patch) -> dict[str, str]:
+    """Safetensors metadata naming the edit a LoRA file comes from."""
+    return {"format": "pt", "textedit_patch": json.dumps(
+        {"id": patch.id, "textedit_version": patch.version, "method": patch.method, "family": patch.family,
+         "base_fingerprints": patch.base_fingerprints, "requests": patch.requests, "scale": patch.scale},
+        sort_keys=True, ensure_ascii=False)}
+
+
+def _pipeline_deltas(patch: Patch, fmt: str):
+    for d in patch.deltas:
+        if d.component == "encoder":
+            raise PatchError(f"patch {patch.id} edits a bare encoder, not a pipeline's: {fmt} files name pipeline "
+                             f"components; export --to peft and load it with PeftModel.from_pretrained(encoder, PATH)")
+        if not d.module.endswith(DIFFUSERS_TEXT_MODULES):
+            raise PatchError(f"{fmt} loads text-encoder LoRAs onto CLIP encoders only, and {d.component} "
+                             f"({d.module}) is not one: export --to peft and load it with "
+                             f"PeftModel.from_pretrained(pipe.{d.component}, PATH/{d.component})")
+        yield d
+
+
+def diffusers_state_dict(patch: Patch) -> dict[str, torch.Tensor]:
+    """``pipe.load_lora_weights`` keys: ``<component>.<module>.lora_linear_layer.{down,up}.weight``."""
+    tensors = {}
+    for d in _pipeline_deltas(patch, "diffusers"):
+        tensors[f"{d.component}.{d.module}.lora_linear_layer.down.weight"] = d.delta.right.T.float().contiguous()
+        tensors[f"{d.component}.{d.module}.lora_linear_layer.up.weight"] = d.delta.left.float().contiguous()
+    return tensors
+
+
+def kohya_state_dict(patch: Patch) -> dict[str, torch.Tensor]:
+    """kohya-ss keys: ``lora_te[1|2]_text_model_encoder_layers_<i>_mlp_fc2.{lora_down.weight, lora_up.weight, alpha}``."""
+    deltas = list(_pipeline_deltas(patch, "kohya"))
+    components = {d.component for d in deltas}
+    if not components <= {"text_encoder", "text_encoder_2"}:
+        raise PatchError(f"kohya names the CLIP encoders of SD 1.x/2.x and SDXL (text_encoder, text_encoder_2), not "
+                         f"{', '.join(sorted(components - {'text_encoder', 'text_encoder_2'}))}: export --to diffusers")
+    two = "text_encoder_2" in components
+    prefix = {"text_encoder": "lora_te1" if two else "lora_te", "text_encoder_2": "lora_te2"}
+    tensors = {}
+    for d in deltas:
+        # kohya names modules as in CLIPTextModel with its ``text_model`` level, which recent
+        # transformers flatten away
+        module = d.module if d.module.startswith("text_model.") else f"text_model.{d.module}"
+        key = f"{prefix[d.component]}_{module.replace('.', '_')}"
+        tensors[f"{key}.lora_down.weight"] = d.delta.right.T.float().contiguous()
+        tensors[f"{key}.lora_up.weight"] = d.delta.left.float().contiguous()
+        tensors[f"{key}.alpha"] = torch.tensor(float(d.delta.rank))
+    return tensors
+
+
+def peft_adapters(patch: Patch) -> dict[str, tuple[dict, dict[str, torch.Tensor]]]:
+    """Per component: ``(adapter_config, adapter weights)`` for ``PeftModel.from_pretrained``.
+
+    One LoRA per edited module; each module's rank and alpha are its own (``rank_pattern``,
+    ``alpha_pattern``), so every module adds exactly its ΔW."""
+    out = {}
+    for component in patch.components:
+        deltas = [d for d in patch.deltas if d.component == component]
+        ranks = {d.module: d.delta.rank for d in deltas}
+        config = {"peft_type": "LORA", "task_type": None, "base_model_name_or_path": None,
+                  "r": max(ranks.values()), "lora_alpha": max(ranks.values()),
+                  "target_modules": sorted(ranks), "rank_pattern": ranks, "alpha_pattern": ranks,
+                  "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False, "inference_mode": True,
+                  "init_lora_weights": True}
+        tensors = {}
+        for d in deltas:
+            tensors[f"base_model.model.{d.module}.lora_A.weight"] = d.delta.right.T.float().contiguous()
+            tensors[f"base_model.model.{d.module}.lora_B.weight"] = d.delta.left.float().contiguous()
+        out[component] = (config, tensors)
+    return out
+
+
+def to_lora(patch: Patch, fmt: str, out: str | Path) -> list[Path]:
+    """Write ``patch`` as a ``fmt`` LoRA at ``out`` (a file for diffusers/kohya, a folder for
+    peft); returns the files written. Every check runs before the first file is written."""
+    out = Path(out)
+    if fmt not in FORMATS:
+        raise PatchError(f"unknown export format '{fmt}': use one of {', '.join(FORMATS)}")
+    meta = provenance(patch)
+    if fmt in ("diffusers", "kohya"):
+        tensors = diffusers_state_dict(patch) if fmt == "diffusers" else kohya_state_dict(patch)
+        atomic_save_tensors(tensors, out, meta)
+        return [out]
+    adapters = peft_adapters(patch)
+    written = []
+    for component, (config, tensors) in adapters.items():
+        folder = out if len(adapters) == 1 else out / component
+        atomic_save_tensors(tensors, folder / PEFT_WEIGHTS, meta)
+        atomic_write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", folder / PEFT_CONFIG)
+        written += [folder / PEFT_WEIGHTS, folder / PEFT_CONFIG]
+    return written
