@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -452,3 +453,56 @@ def test_measure_on_a_model_that_already_carries_the_patch(patch, bert):
     assert_unchanged(bert.model, before)
     half = measure(bert, patch, requests, scale=0.5)
     assert all(abs(h.after - s.before) < abs(s.after - s.before) for h, s in zip(half.requests, clean.requests))
+
+
+# -- sharing through the hub -------------------------------------------------------------------
+
+
+def _hub_cache(tmp_path, patch, repo_id="alice/acme-patch", commit="0123456789abcdef0123456789abcdef01234567"):
+    """A Hugging Face cache folder holding ``repo_id`` at ``commit``, laid out as the hub client lays it out."""
+    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    patch.save(repo / "snapshots" / commit)
+    return tmp_path / "hub"
+
+
+def test_load_a_hub_repo_id_through_the_hub_client_offline(patch, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)  # no network: the real client reads its cache
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(_hub_cache(tmp_path, patch)))
+    monkeypatch.chdir(tmp_path)  # no local folder named alice/acme-patch
+    loaded = Patch.load("alice/acme-patch")
+    assert loaded.id == patch.id
+    with pytest.raises(PatchError, match="'bob/nothing' is not a folder here, and not a hub repo"):
+        Patch.load("bob/nothing")
+
+
+def test_push_to_hub_uploads_the_patch_and_a_card(patch, tmp_path, monkeypatch):
+    """The real upload code runs against a stand-in for the hub API (nothing leaves the machine)."""
+    import huggingface_hub
+
+    calls = []
+
+    class FakeApi:
+        def __init__(self, token=None):
+            calls.append(("token", token))
+
+        def create_repo(self, repo_id, private=False, exist_ok=False):
+            calls.append(("create", repo_id, private, exist_ok))
+
+        def upload_folder(self, repo_id, folder_path, revision=None, commit_message=""):
+            names = sorted(p.name for p in Path(folder_path).iterdir())
+            uploaded = Patch.load(folder_path)
+            calls.append(("upload", repo_id, names, uploaded.id, commit_message,
+                          (Path(folder_path) / "README.md").read_text()))
+            return "https://huggingface.co/alice/acme-patch/commit/abc"
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    url = patch.push_to_hub("alice/acme-patch", private=True)
+    assert url.endswith("/commit/abc")
+    assert calls[1] == ("create", "alice/acme-patch", True, True)
+    _, repo, names, uploaded, message, card = calls[2]
+    assert names == ["README.md", CONFIG_FILE, WEIGHTS_FILE] and uploaded == patch.id and patch.id in message
+    assert "the mascot of acme" in card and "Patch.load" in card

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import re
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -107,6 +108,37 @@ class Patch:
             **({"scale": self.scale} if self.scale != 1 else {}),
         }
 
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None,
+                    revision: str | None = None) -> str:
+        """Upload the patch (``patch.json``, ``patch.safetensors`` and a model card) to the hub
+        repo ``repo_id``, created if needed; returns the commit URL. ``Patch.load(repo_id)``
+        reads it back."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            self.save(folder)
+            atomic_write_text(self.model_card(), Path(folder) / "README.md")
+            commit = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                                       commit_message=f"textedit patch {self.id}")
+        return str(commit)
+
+    def model_card(self) -> str:
+        """A README for a shared patch: what it edits, on which model, and how to load it."""
+        lines = ["---", "library_name: textedit", "tags: [textedit, knowledge-editing, text-encoder]", "---", "",
+                 f"# textedit patch {self.id}", "",
+                 f"A {self.method} edit of {', '.join(self.components)} ({self.family}), made with textedit "
+                 f"{self.version}" + (f" at strength {self.scale:g}" if self.scale != 1 else "") + ".", "",
+                 "| prompt | now reads as |", "| --- | --- |",
+                 *[f"| {r.get('prompt', '')} | {r.get('target', '')} |" for r in self.requests], "",
+                 "```python", "from textedit import Patch", "", f"patch = Patch.load(\"<this repo id>\")",
+                 "patch.apply(pipe)   # or an encoder; patch.revert(pipe) undoes it bit for bit", "```", "",
+                 f"Base fingerprints: {json.dumps(self.base_fingerprints, sort_keys=True)}.", ""]
+        return "\n".join(lines)
+
     def scaled(self, scale: float) -> "Patch":
         """This edit at strength ``scale`` as a patch of its own: every ``left`` times ``scale``
         (stored keys unchanged), the strength recorded in ``scale`` (products over repeated
@@ -158,9 +190,13 @@ class Patch:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Patch":
-        """Read a patch directory; every problem is a :class:`PatchError` naming the file."""
+    def load(cls, directory: str | Path, revision: str | None = None) -> "Patch":
+        """Read a patch directory, or a hub repo ``owner/name`` holding one (downloaded into,
+        or read offline from, the Hugging Face cache; ``revision``: a branch, tag or commit).
+        Every problem is a :class:`PatchError` naming the file or repo."""
         directory = Path(directory)
+        if not directory.exists() and _HUB_ID.fullmatch(str(directory)):
+            directory = _download(str(directory), revision)
         config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
         for path in (config_path, weights_path):
             if not path.is_file():
@@ -361,6 +397,23 @@ class Patch:
                         _module(adapter, d).weight.copy_(originals[d.layer])
             if not stack:
                 state.pop("base_fingerprint", None)
+
+
+#: a hub repo id (``owner/name``), as opposed to a local path that does not exist
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+
+
+def _download(repo_id: str, revision: str | None) -> Path:
+    """The local folder of hub repo ``repo_id``'s patch files (the cache when offline)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE]))
+    except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PatchError(f"patch '{repo_id}' is not a folder here, and not a hub repo that could be read "
+                         f"({reason[:160]})") from None
 
 
 def _check_scale(scale) -> None:
