@@ -126,7 +126,7 @@ def test_add_anchor_matches_load_textual_inversion(learned, sd_path):
 
 
 @pytest.mark.parametrize("case, fragment", [
-    ("empty", "has no PNG or JPEG images"),
+    ("empty", "holds no images"),
     ("unreadable", "broken.png"),
     ("known token", "already in the vocabulary"),
     ("bad init", "has no tokens"),

@@ -42,12 +42,11 @@ import torch.nn.functional as F
 
 from .encoders.base import EncoderAdapter
 from .errors import ModelLoadError, SpecError, TexteditError
-from .io import atomic_save_tensors, atomic_write_text, read_tensors
+from .io import atomic_save_tensors, atomic_write_text, read_image_folder, read_tensors
 
 EMBEDDING_FILE = "learned_embeds.safetensors"
 #: keys of an SDXL embedding file ({"clip_l": ..., "clip_g": ...}) by pipeline component
 SDXL_KEYS = {"text_encoder": "clip_l", "text_encoder_2": "clip_g"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: draws in the fixed evaluation batch of :func:`fixed_loss`
 FIXED_DRAWS = 32
 
@@ -184,31 +183,6 @@ class AnchorResult:
     fixed_loss_after: float = math.nan
 
 
-def image_files(folder: str | Path) -> list[Path]:
-    """The PNG/JPEG files of ``folder`` (sorted); one-line errors for a missing or empty folder."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise AnchorError(f"image folder '{folder}' does not exist")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise AnchorError(f"image folder '{folder}' has no PNG or JPEG images")
-    return files
-
-
-def read_images(files: Sequence[Path]) -> list:
-    """Decode every file to RGB (PIL images); an unreadable one is named."""
-    from PIL import Image, UnidentifiedImageError
-
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise AnchorError(f"image '{path}' cannot be read ({type(exc).__name__})") from None
-    return images
-
-
 def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
     """``[n, 3, r, r]`` in [-1, 1]: each image resized (shorter side) and centre-cropped."""
     import numpy as np
@@ -279,8 +253,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     token = token.strip()
     if not token or any(c.isspace() for c in token):
         raise AnchorError(f"anchor token '{token}' must be one word without spaces, such as '<acme-mascot>'")
-    files = image_files(images_dir)
-    images = read_images(files)
+    files, images = read_image_folder(images_dir, AnchorError, "image folder")
     pipe = load_pipeline(pipeline_path, device)
     encoders = text_encoders(pipe)
     init_ids = []

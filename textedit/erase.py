@@ -37,12 +37,11 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from .editor import EditConfig, edit
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
-from .metrics import EVAL_TEMPLATES, NEUTRAL_PROMPTS
+from .metrics import EVAL_TEMPLATES, NEUTRAL_PROMPTS, cosine
 from .patch import Patch
 from .requests import EditRequest, is_template
 
@@ -214,10 +213,6 @@ class ErasureReport:
         return sum(d for _, d in self.neutral) / len(self.neutral) if self.neutral else 0.0
 
 
-def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)
-
-
 def measure_erasure(adapter: EncoderAdapter, patch: Patch, erasure: Erasure, *,
                     neutral: Sequence[str] = NEUTRAL_PROMPTS, templates: Sequence[str] = ERASE_EVAL_TEMPLATES,
                     component: str | None = None) -> ErasureReport:
@@ -245,16 +240,16 @@ def measure_erasure(adapter: EncoderAdapter, patch: Patch, erasure: Erasure, *,
     def per_concept(x: torch.Tensor) -> list[float]:
         return x.reshape(-1, n_t).mean(1).tolist()
 
-    to_concept, to_surrogate = _cos(edited_c, judge_c), _cos(edited_c, judge_s)
+    to_concept, to_surrogate = cosine(edited_c, judge_c), cosine(edited_c, judge_s)
     scores = [ConceptScore(c.name, c.to, *values) for c, *values in zip(
         erasure.concepts, per_concept((to_surrogate > to_concept).double()), per_concept(to_concept),
-        per_concept(_cos(judge_c, judge_s)), per_concept(to_surrogate))]
+        per_concept(cosine(judge_c, judge_s)), per_concept(to_surrogate))]
     preserved = []
     if erasure.preserve:
-        own, other = _cos(edited_q, judge_q), _cos(edited_q, judge_qs)
+        own, other = cosine(edited_q, judge_q), cosine(edited_q, judge_qs)
         preserved = [PreservedScore(q, kept, 1 - cos) for q, kept, cos in zip(
             erasure.preserve, per_concept((own > other).double()), per_concept(own))]
-    drift = [(p, float(1 - c)) for p, c in zip(neutral, _cos(edited_n, judge_n))]
+    drift = [(p, float(1 - c)) for p, c in zip(neutral, cosine(edited_n, judge_n))]
     return ErasureReport(scores, preserved, drift)
 
 

@@ -130,3 +130,29 @@ def read_json(path: str | Path, error: type[Exception], what: str):
         raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise error(f"{path}: JSON nested too deeply") from None
+
+
+#: image files read from folders (anchor images, CLIP-I reference images); PIL decodes all
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def read_image_folder(folder: str | Path, error: type[Exception], what: str) -> tuple[list[Path], list]:
+    """``(files, RGB PIL images)`` of the image files directly in ``folder``, sorted by name; a
+    missing or empty folder or an unreadable image raises ``error`` naming it (``what``:
+    "image folder", "--reference-images")."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise error(f"{what} '{folder}' {'is not a folder' if folder.exists() else 'does not exist'}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise error(f"{what} '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    images = []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise error(f"image '{path}' cannot be read ({type(exc).__name__})") from None
+    return files, images

@@ -77,7 +77,8 @@ class EditReport:
         return max((d for _, d in self.neutral), default=0.0)
 
 
-def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine similarity of ``a`` and ``b`` ``[..., d]`` → ``[...]``."""
     return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)
 
 
@@ -112,16 +113,16 @@ def _measure(adapter, patch, requests, neutral, templates, component, preserved,
         after_q = adapter.embed(queries)
         after_n = adapter.embed(list(neutral)) if neutral else None
         after_k = adapter.embed(kept) if kept else None
-    before = _cos(before_q, judge).reshape(-1, n_t).mean(1)
-    after = _cos(after_q, judge).reshape(-1, n_t).mean(1)
+    before = cosine(before_q, judge).reshape(-1, n_t).mean(1)
+    after = cosine(after_q, judge).reshape(-1, n_t).mean(1)
     scores = [RequestScore(r.prompt, r.target, float(b), float(a)) for r, b, a in zip(requests, before, after)]
-    drift = [] if before_n is None else [(p, float(1 - c)) for p, c in zip(neutral, _cos(after_n, before_n))]
+    drift = [] if before_n is None else [(p, float(1 - c)) for p, c in zip(neutral, cosine(after_n, before_n))]
     kept_scores = []
     if kept:
-        k_drift = (1 - _cos(after_k, before_k)).reshape(-1, n_t).mean(1)
+        k_drift = (1 - cosine(after_k, before_k)).reshape(-1, n_t).mean(1)
         # [kept, targets]: gain in cos to each target's context-matched vector, context-averaged
         goal = judge.reshape(len(requests), n_t, -1)
-        gain = torch.stack([(_cos(after_k.reshape(-1, n_t, goal.shape[-1]), g) -
-                             _cos(before_k.reshape(-1, n_t, goal.shape[-1]), g)).mean(1) for g in goal], 1)
+        gain = torch.stack([(cosine(after_k.reshape(-1, n_t, goal.shape[-1]), g) -
+                             cosine(before_k.reshape(-1, n_t, goal.shape[-1]), g)).mean(1) for g in goal], 1)
         kept_scores = [PreservedScore(p, float(d), float(g)) for p, d, g in zip(preserved, k_drift, gain.max(1).values)]
     return EditReport(scores, drift, kept_scores)

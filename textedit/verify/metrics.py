@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ModelLoadError, SpecError
+from ..io import read_image_folder
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 def pixel_change(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -87,18 +87,4 @@ def to_pil(image: torch.Tensor):
 
 def load_reference_images(folder: str | Path) -> list:
     """Every image file directly in ``folder``, sorted by name, as RGB PIL images."""
-    from PIL import Image, UnidentifiedImageError
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise SpecError(f"--reference-images '{folder}' is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise SpecError(f"--reference-images '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)})")
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise SpecError(f"reference image '{path}' cannot be read ({exc})") from None
-    return images
+    return read_image_folder(folder, SpecError, "--reference-images")[1]
