@@ -27,9 +27,30 @@ def test_shards_cover_the_corpus_once(n, world):
     assert max(e - b for b, e in shards) - min(e - b for b, e in shards) <= 1
 
 
-def test_single_process_needs_no_group(monkeypatch):
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
+@pytest.mark.parametrize("world", [None, "1"])
+def test_single_process_needs_no_group(monkeypatch, world):
+    """Without torchrun (no WORLD_SIZE, or 1) no process group starts and nothing is sharded."""
+    import torch.distributed as dist
+    from textedit.distributed import current_shard
+
+    if world is None:
+        monkeypatch.delenv("WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("WORLD_SIZE", world)
     assert init_from_env() is None
+    assert not (dist.is_available() and dist.is_initialized())
+    assert current_shard() is None
+
+
+def test_a_world_without_torchrun_variables_is_one_line(monkeypatch):
+    """WORLD_SIZE > 1 set by hand, without torchrun's RANK / MASTER_ADDR / MASTER_PORT."""
+    from textedit.errors import TexteditError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name in ("RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(TexteditError, match="RANK, MASTER_ADDR, MASTER_PORT is not set: launch with torchrun"):
+        init_from_env()
 
 
 def test_torchrun_two_gloo_processes_match_one(tmp_path, bert_path):

@@ -47,10 +47,26 @@ def test_concept_and_anchor_embedding_errors(data, fragment):
         parse_spec(data)
 
 
+@pytest.fixture(scope="module")
+def minilm():
+    from textedit.encoders import load_encoder
+    return load_encoder()
+
+
 @pytest.mark.parametrize("path", sorted(EDITS.glob("*.json")), ids=lambda p: p.name)
-def test_example_specs_parse(path):
+def test_example_specs_are_ready_to_run_on_their_model(path, minilm):
+    """Every shipped spec names the default model, its settings make a config, and every
+    request's key site exists in that model's tokenization (a subject that the tokenizer
+    splits away, or a template that breaks, fails here, not after the statistics pass)."""
+    from textedit.editor import EditConfig
+    from textedit.values import Sites
+
     spec = load_spec(path)
-    assert spec.requests or spec.erasure is not None
+    assert spec.model == "sentence-transformers/all-MiniLM-L6-v2"
+    config = EditConfig(**spec.settings)
+    requests = spec.erasure.requests(minilm) if spec.erasure is not None else spec.requests
+    sites = Sites.for_queries(minilm, requests, config.templates, config.key_position(minilm))
+    assert sites.n_requests == len(requests) and len(sites.positions) >= len(requests) * len(config.templates)
 
 
 def test_world_knowledge_csv_is_a_road_benchmark():
