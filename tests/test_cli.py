@@ -395,6 +395,7 @@ def test_an_existing_patch_in_out_is_replaced_with_a_note(monkeypatch, capsys, t
     ({"lam": -5}, "'lam' must be > 0"), ({"steps": 0}, "'steps' must be ≥ 1"),
     ({"steps": 2.7}, "'steps' must be a whole number"), ({"clamp": -1}, "'clamp' must be > 0"),
     ({"weight_decay": -1}, "'weight_decay' must be ≥ 0"), ({"lr": float("nan")}, "'lr' must be finite"),
+    ({"patience": 2.5}, "'patience' must be a whole number"), ({"patience": -1}, "'patience' must be ≥ 0"),
 ])
 def test_hyperparameters_are_checked_before_the_model_is_loaded(monkeypatch, capsys, tmp_path, hyperparameters,
                                                                  fragment):

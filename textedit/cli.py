@@ -105,6 +105,8 @@ def apply(
     lr: Optional[float] = typer.Option(None, help="learning rate, relative to ‖z‖ (value optimize)"),
     clamp: Optional[float] = typer.Option(None, help="max ‖δ‖ / ‖z‖ (value optimize)"),
     weight_decay: Optional[float] = typer.Option(None, help="penalty on ‖δ‖²/‖z‖² (value optimize)"),
+    patience: Optional[int] = typer.Option(None, help="stop a request's optimisation after this many steps "
+                                                      "without progress, keeping its best δ (value optimize)"),
     threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
     alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
@@ -138,7 +140,7 @@ def apply(
     settings = dict(parsed.settings)
     settings.update(_given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
                            clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,
-                           key=key, auto_preserve=preserve))
+                           key=key, auto_preserve=preserve, patience=patience))
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
@@ -660,6 +662,8 @@ def erase_(
     lr: Optional[float] = typer.Option(None, help="learning rate, relative to ‖z‖ (value optimize)"),
     clamp: Optional[float] = typer.Option(None, help="max ‖δ‖ / ‖z‖ (value optimize)"),
     weight_decay: Optional[float] = typer.Option(None, help="penalty on ‖δ‖²/‖z‖² (value optimize)"),
+    patience: Optional[int] = typer.Option(None, help="stop a request's optimisation after this many steps "
+                                                      "without progress, keeping its best δ (value optimize)"),
     threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
     alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
@@ -697,7 +701,8 @@ def erase_(
     if pipeline_path is not None:
         model, component = pipeline_path, component or "text_encoder"
     settings = _given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
-                      clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope)
+                      clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,
+                      patience=patience)
     stats_corpus = load_corpus(corpus) if corpus else None
     slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-") or "concepts"
     out_dir = _writable_destination(out_dir or Path("patches") / f"erase-{slug}", "patch.json", "a patch")

@@ -46,7 +46,7 @@ METHOD_HYPERPARAMETERS = {
     "alphaedit": ("threshold", "alpha"),
     "ridge": ("lam",),
 }
-VALUE_HYPERPARAMETERS = {"direct": (), "match": (), "optimize": ("steps", "lr", "clamp", "weight_decay")}
+VALUE_HYPERPARAMETERS = {"direct": (), "match": (), "optimize": ("steps", "lr", "clamp", "weight_decay", "patience")}
 NEEDS_STATISTICS = {"rome", "memit", "alphaedit"}
 #: methods that can keep the keys of earlier edits fixed (sequential editing, ``sequential.py``)
 REMEMBERS_KEYS = {"memit", "alphaedit"}
@@ -62,6 +62,7 @@ HYPERPARAMETER_RANGES = {
     "lr": (0.0, False, 100.0),
     "clamp": (0.0, False, 1e6),
     "weight_decay": (0.0, True, 1e6),
+    "patience": (0, True, 100_000),
 }
 
 
@@ -98,6 +99,7 @@ class EditConfig:
     lr: float | None = None
     clamp: float | None = None
     weight_decay: float | None = None
+    patience: int | None = None
     templates: Sequence[str] = EDIT_TEMPLATES
     scope: str = "prompt"
     #: where each request's key is read (``values.KEY_POSITIONS``); ``None``: the encoder family's default
@@ -122,12 +124,12 @@ class EditConfig:
         if self.value not in VALUE_STRATEGIES:
             raise SpecError(f"unknown value strategy '{self.value}': use one of {', '.join(VALUE_STRATEGIES)}")
         used = set(METHOD_HYPERPARAMETERS[self.method]) | set(VALUE_HYPERPARAMETERS[self.value])
-        for name in ("lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"):
+        for name in ("lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay", "patience"):
             if getattr(self, name) is not None and name not in used:
                 raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value "
                                 f"'{self.value}'")
         for name, (low, low_inclusive, high) in HYPERPARAMETER_RANGES.items():
-            _check_number(name, getattr(self, name), low, low_inclusive, high, integer=name == "steps")
+            _check_number(name, getattr(self, name), low, low_inclusive, high, integer=name in ("steps", "patience"))
         if self.key is not None and self.key not in KEY_POSITIONS:
             raise SpecError(f"unknown key position '{self.key}': use one of {', '.join(KEY_POSITIONS)}")
         if self.auto_preserve and self.method not in REMEMBERS_KEYS:
@@ -341,7 +343,7 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
         goal = targets.average(_read(adapter, targets, [last], bar, "target streams")[last].streams)
         return None, queries.expand(goal)
     streams = _read(adapter, queries, [last], bar, "query streams")[last].streams
-    optimize = OptimizeConfig(**{name: config.get(name) for name in ("steps", "lr", "clamp", "weight_decay")})
+    optimize = OptimizeConfig(**{name: config.get(name) for name in VALUE_HYPERPARAMETERS["optimize"]})
     task = bar.add_task("optimize values", total=queries.n_requests) if bar is not None else None
     deltas = optimize_deltas(adapter, queries, targets, last, queries.average(streams), optimize,
                              on_chunk=None if bar is None else lambda n: bar.advance(task, n))

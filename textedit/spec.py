@@ -51,7 +51,7 @@ REMOVED = {"seed": "is no longer read: an edit has no randomness (the value opti
                    "model runs without dropout), so no seed changed a patch; remove the field"}
 ERASE_FIELDS = {"concepts", "to", "preserve"}
 EDIT_FIELDS = {"prompt", "target", "subject"}
-HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay"}
+HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay", "patience"}
 
 
 @dataclass
@@ -208,7 +208,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
             fail(f"hyperparameters.{key}", f"unknown hyperparameter (known: {', '.join(sorted(HYPERPARAMETERS))})")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             fail(f"hyperparameters.{key}", "expected a number")
-        if key == "steps":  # a whole number; 20.0 is 20, but 2.7 is refused (EditConfig), never cast
+        if key in ("steps", "patience"):  # whole numbers; 20.0 is 20, but 2.7 is refused (EditConfig), never cast
             settings[key] = int(value) if isinstance(value, float) and value.is_integer() else value
         else:
             settings[key] = float(value)

@@ -115,6 +115,10 @@ class Sites:
         """The prompt index of every site ``[n_sites]``."""
         return torch.tensor(self.prompt_of_site if self.per_site else range(len(self.prompts)))
 
+    def request_of_prompt(self) -> torch.Tensor:
+        """The request index of every prompt ``[n_prompts]`` (prompts are request-major)."""
+        return torch.arange(len(self.prompts)) // self.n_templates
+
     def request_of_site(self) -> torch.Tensor:
         return self.site_prompts() // self.n_templates
 
@@ -211,6 +215,9 @@ class OptimizeConfig:
     lr: float = 0.1
     clamp: float = 2.0
     weight_decay: float = 0.01
+    #: stop a request once its loss has not fallen by ``1e-3`` for this many steps, and keep
+    #: its best δ (0: run every step and keep the last δ, as before)
+    patience: int = 0
     #: requests trained together. δs of different requests never interact (separate rows,
     #: elementwise Adam), so the chunk changes only memory, padding and, through the loss's
     #: mean, Adam's ε term; it keeps the cost per request flat for thousands of requests
@@ -258,6 +265,10 @@ def _optimize_chunk(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, s
     batch = adapter.tokenize(sites.prompts)
     rows, pos, request = sites.site_prompts(), torch.tensor(sites.positions), sites.request_of_site()
     module = adapter.mlp_output_module(layer)  # δ is a change of the stream, added where the block adds
+    best_loss = torch.full((len(streams),), float("inf"), device=adapter.device)
+    best = torch.zeros_like(unit_delta)
+    waited = torch.zeros(len(streams), dtype=torch.long, device=adapter.device)
+    n_prompts = torch.bincount(sites.request_of_prompt(), minlength=len(streams)).float().to(adapter.device)
     for _ in range(config.steps):
         optimizer.zero_grad()
         delta = unit_delta * scale
@@ -270,10 +281,23 @@ def _optimize_chunk(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, s
         with add_to_output(module, add_delta):
             outputs = adapter.forward(batch)
         vec = F.normalize(adapter.sentence_vector(batch, outputs).float(), dim=-1)
-        loss = (1 - (vec * goal).sum(-1)).mean() + config.weight_decay * (unit_delta ** 2).sum(-1).mean()
+        misses = 1 - (vec * goal).sum(-1)  # [n_prompts]
+        penalty = config.weight_decay * (unit_delta ** 2).sum(-1)  # [n_requests]
+        loss = misses.mean() + penalty.mean()
+        if config.patience:  # each request's own loss: its prompts' mean miss plus its penalty
+            with torch.no_grad():
+                own = torch.zeros_like(best_loss).index_add_(0, sites.request_of_prompt().to(adapter.device),
+                                                             misses.detach()) / n_prompts + penalty.detach()
+                improved, significant = own < best_loss, own < best_loss - 1e-3
+                best[improved] = unit_delta.detach()[improved]
+                best_loss = torch.minimum(best_loss, own)
+                waited = torch.where(significant, torch.zeros_like(waited), waited + 1)
+                if bool((waited >= config.patience).all()):
+                    break
         loss.backward()
         optimizer.step()
         with torch.no_grad():  # project back into the ball of radius clamp
             norms = unit_delta.norm(dim=-1, keepdim=True)
             unit_delta.mul_(torch.clamp(config.clamp / norms.clamp(min=1e-12), max=1.0))
-    return (unit_delta.detach() * scale).double().cpu()
+    final = best if config.patience else unit_delta.detach()
+    return (final * scale).double().cpu()
