@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""`optimize` with and without early stopping on the knowledge benchmark (single mode).
+
+    python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"patience": 5}, {"patience": 3}, {}]'
+
+Each grid entry is a set of ``EditConfig`` fields over the defaults; every entry runs in this
+process on the same judge, so the rows compare (the first entry is not the baseline: ``{}``,
+the defaults, is). Prints efficacy, generality, same-subject and same-relation specificity,
+unrelated drift and seconds per edit (wall time: compare only within one run).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textedit.editor import EditConfig  # noqa: E402
+from textedit.encoders import DEFAULT_MODEL, load_encoder  # noqa: E402
+from textedit.eval.knowledge import load_knowledge  # noqa: E402
+from textedit.eval.run import Evaluator  # noqa: E402
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    bench, grid = sys.argv[1], json.loads(sys.argv[2])
+    limit = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    evaluator = Evaluator(load_encoder(DEFAULT_MODEL), load_knowledge(bench, limit))
+    for fields in grid:
+        result = evaluator.run(EditConfig(**fields), "single")
+        s = result.summary
+        print(json.dumps(fields), f"efficacy {s.efficacy:.3f} generality {s.generality:.3f} same-subject "
+              f"{s.same_subject:.3f} same-relation {s.same_relation:.3f} drift {s.drift:.4f} max {s.max_drift:.3f} "
+              f"{result.seconds_per_edit:.2f} s/edit", flush=True)
+
+
+if __name__ == "__main__":
+    main()
