@@ -16,7 +16,7 @@ from textedit.encoders import DecoderLMAdapter, Gemma2Adapter, load_encoder
 from textedit.hooks import record_inputs, record_outputs
 
 REPO = Path(__file__).resolve().parents[1]
-TYPES = ("qwen2", "gemma", "gemma2")
+TYPES = ("qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2")
 
 
 @pytest.fixture(scope="module", params=TYPES)

@@ -55,7 +55,7 @@ def test_match_moves_the_stream_to_the_target(model_paths, corpus, tmp_path, fam
     assert torch.allclose(stream_gap(adapter, 1, goal), before)
 
 
-FAMILIES = ["bert", "clip", "clip_proj", "t5", "t5_gated", "qwen2", "gemma", "gemma2"]
+FAMILIES = ["bert", "clip", "clip_proj", "t5", "t5_gated", "qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2"]
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def family_paths(model_paths, tiny_root) -> dict:
     from tiny_models import build_tiny_decoder
 
     decoders = {}
-    for kind in ("qwen2", "gemma", "gemma2"):
+    for kind in ("qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2"):
         folder = tiny_root / f"family_{kind}"
         decoders[kind] = folder if (folder / "config.json").exists() else build_tiny_decoder(folder, kind)
     return {**model_paths, **decoders}

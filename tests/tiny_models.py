@@ -635,19 +635,23 @@ def _make_gemma_tokenizer():
 
 
 def build_tiny_decoder(path: Path, model_type: str = "qwen2") -> Path:
-    """Save a tiny random decoder LLM (``qwen2``, ``gemma`` or ``gemma2``) as ``*ForCausalLM`` + tokenizer.
+    """Save a tiny random decoder LLM (``qwen2``, ``qwen3``, ``llama``, ``mistral``, ``gemma`` or
+    ``gemma2``) as ``*ForCausalLM`` + tokenizer.
 
     hidden 32, gated MLP 64, 3 layers, 4 query / 2 key-value heads of 8 channels; saved
     with its LM head, as real checkpoints are (textedit loads the base model).
     """
-    from transformers import (Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM, Qwen2Config,
-                              Qwen2ForCausalLM)
+    from transformers import (Gemma2Config, Gemma2ForCausalLM, GemmaConfig, GemmaForCausalLM, LlamaConfig,
+                              LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                              Qwen3Config, Qwen3ForCausalLM)
 
-    config_cls, model_cls = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "gemma": (GemmaConfig, GemmaForCausalLM),
+    config_cls, model_cls = {"qwen2": (Qwen2Config, Qwen2ForCausalLM), "qwen3": (Qwen3Config, Qwen3ForCausalLM),
+                             "llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
+                             "gemma": (GemmaConfig, GemmaForCausalLM),
                              "gemma2": (Gemma2Config, Gemma2ForCausalLM)}[model_type]
     path = Path(path)
     torch.manual_seed(SEED)
-    tokenizer = _make_qwen2_tokenizer() if model_type == "qwen2" else _make_gemma_tokenizer()
+    tokenizer = _make_qwen2_tokenizer() if model_type in ("qwen2", "qwen3") else _make_gemma_tokenizer()
     config = config_cls(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,

@@ -24,7 +24,7 @@ every per-token state (``last_hidden_state``); the per-token edit reaches them d
 from __future__ import annotations
 
 import torch
-from transformers import Gemma2Model, GemmaModel, Qwen2Model
+from transformers import Gemma2Model, GemmaModel, LlamaModel, MistralModel, Qwen2Model, Qwen3Model
 
 from .base import ConsumerTokenization, EncoderAdapter, TokenBatch, register_adapter
 
@@ -38,7 +38,8 @@ def last_token_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch
 
 @register_adapter
 class DecoderLMAdapter(EncoderAdapter):
-    """``Qwen2Model``, ``GemmaModel``: blocks ``layers[i]`` with ``mlp.down_proj``.
+    """Qwen2, Qwen3 (Z-Image, FLUX.2 Klein), Llama (HiDream), Mistral (FLUX.2) and Gemma: blocks
+    ``layers[i]`` with ``mlp.down_proj``, the same pre-norm gated block in all five.
 
     Pre-norm: the MLP output is added to ``h``, the input of ``post_attention_layernorm``.
     A checkpoint saved as ``*ForCausalLM`` loads as its base model (the LM head is not
@@ -46,7 +47,9 @@ class DecoderLMAdapter(EncoderAdapter):
     """
 
     family = "decoder"
-    model_types = ("qwen2", "gemma")
+    model_types = ("qwen2", "qwen3", "llama", "mistral", "gemma")
+    MODEL_CLASSES = {"qwen2": Qwen2Model, "qwen3": Qwen3Model, "llama": LlamaModel, "mistral": MistralModel,
+                     "gemma": GemmaModel}
     layer_list = "layers"
     down_proj = "mlp.down_proj"
     attention_out = "self_attn.o_proj"
@@ -59,11 +62,11 @@ class DecoderLMAdapter(EncoderAdapter):
 
     @classmethod
     def model_classes(cls):
-        return (Qwen2Model, GemmaModel)
+        return tuple(cls.MODEL_CLASSES.values())
 
     @classmethod
     def model_class_for_config(cls, config):
-        return {"qwen2": Qwen2Model, "gemma": GemmaModel}[config.model_type]
+        return cls.MODEL_CLASSES[config.model_type]
 
     def sentence_vector(self, batch: TokenBatch, outputs) -> torch.Tensor:
         return last_token_pool(outputs.last_hidden_state, batch.attention_mask)
