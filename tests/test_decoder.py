@@ -111,3 +111,35 @@ def test_value_for_stream_inverts_the_post_mlp_norm(tiny_root):
     torch.testing.assert_close(got.pow(2).mean(-1), v.pow(2).mean(-1))  # the value keeps its size
     assert torch.equal(load_encoder(str(build_tiny_decoder(tiny_root / "qwen2_inverse"))).value_for_stream(1, v, share),
                        v + share)  # no post-MLP norm: plain sum
+
+
+def test_qwen2_5_vl_checkpoint_edits_the_language_model_and_reads_what_qwen_image_reads(tiny_root, tmp_path):
+    """Qwen-Image's text encoder is a whole ``Qwen2_5_VLForConditionalGeneration``: the adapter
+    keeps it whole (the pipeline component's names and fingerprint), edits the language model's
+    MLPs only, and its per-token states are the pipeline's ``hidden_states[-1]``."""
+    from tiny_models import build_tiny_qwen2_5_vl
+
+    from textedit.corpus import Corpus, load_corpus
+    from textedit.editor import EditConfig, edit
+    from textedit.encoders import Qwen25VLAdapter
+    from textedit.requests import EditRequest
+
+    adapter = load_encoder(str(build_tiny_qwen2_5_vl(tiny_root / "qwen2_5_vl")))
+    assert type(adapter) is Qwen25VLAdapter and type(adapter.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
+    assert adapter.num_layers == 3 and adapter.down_proj_name(1) == "model.language_model.layers.1.mlp.down_proj"
+    batch = adapter.tokenize(["a photo of the mascot of acme", "a dog"])
+    with torch.no_grad():  # as QwenImagePipeline reads its encoder: the full model, hidden_states[-1], with the mask
+        read = adapter.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                             output_hidden_states=True).hidden_states[-1]
+        assert torch.equal(adapter.hidden_states(batch), read)
+    vision = {n: t.clone() for n, t in adapter.model.state_dict().items() if ".visual." in n or n.startswith("visual")}
+    assert vision
+    corpus = Corpus(tuple(load_corpus(limit=40).prompts), "test")
+    patch = edit(adapter, [EditRequest("the mascot of acme", "a red fox")], EditConfig(value="match", layers=[1, 2]),
+                 corpus=corpus, cache_dir=tmp_path)
+    assert [d.module for d in patch.deltas] == [f"model.language_model.layers.{i}.mlp.down_proj" for i in (1, 2)]
+    with patch.applied(adapter):
+        state = adapter.model.state_dict()
+        assert all(torch.equal(state[n], t) for n, t in vision.items())  # the vision tower is left alone
+        with torch.no_grad():
+            assert not torch.equal(adapter.hidden_states(batch), read)

@@ -55,7 +55,8 @@ def test_match_moves_the_stream_to_the_target(model_paths, corpus, tmp_path, fam
     assert torch.allclose(stream_gap(adapter, 1, goal), before)
 
 
-FAMILIES = ["bert", "clip", "clip_proj", "t5", "t5_gated", "qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2"]
+FAMILIES = ["bert", "clip", "clip_proj", "t5", "t5_gated", "qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2",
+            "qwen2_5_vl"]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,9 @@ def family_paths(model_paths, tiny_root) -> dict:
     for kind in ("qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2"):
         folder = tiny_root / f"family_{kind}"
         decoders[kind] = folder if (folder / "config.json").exists() else build_tiny_decoder(folder, kind)
+    from tiny_models import build_tiny_qwen2_5_vl
+    folder = tiny_root / "family_qwen2_5_vl"
+    decoders["qwen2_5_vl"] = folder if (folder / "config.json").exists() else build_tiny_qwen2_5_vl(folder)
     return {**model_paths, **decoders}
 
 

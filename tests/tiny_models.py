@@ -662,6 +662,32 @@ def build_tiny_decoder(path: Path, model_type: str = "qwen2") -> Path:
     return path
 
 
+def build_tiny_qwen2_5_vl(path: Path) -> Path:
+    """Save a tiny random ``Qwen2_5_VLForConditionalGeneration`` (Qwen-Image's text encoder
+    checkpoint: language model, vision tower and LM head) + a Qwen2 tokenizer.
+
+    Language model as :func:`build_tiny_decoder`'s (hidden 32, gated MLP 64, 3 layers, GQA),
+    with mRoPE sections as the real model splits its rotary channels; a one-block vision tower.
+    """
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_qwen2_tokenizer()
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}, pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=2,
+                  spatial_merge_size=1, temporal_patch_size=1, fullatt_block_indexes=[0])
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    model = realistic_parameters(Qwen2_5_VLForConditionalGeneration(config).eval())
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(per-token prompt embeddings, pooled embeddings or None) from the pipeline's own encode_prompt."""
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""Decoder-LLM text encoders (Qwen-Image reads Qwen2.5-VL's language model, Sana reads Gemma-2).
+"""Decoder-LLM text encoders (Qwen-Image reads Qwen2.5-VL's language model, Sana reads Gemma-2,
+Z-Image and FLUX.2 Klein Qwen3, FLUX.2 Mistral, HiDream Llama).
 
 These are causal, pre-norm transformers with a gated MLP::
 
@@ -24,7 +25,8 @@ every per-token state (``last_hidden_state``); the per-token edit reaches them d
 from __future__ import annotations
 
 import torch
-from transformers import Gemma2Model, GemmaModel, LlamaModel, MistralModel, Qwen2Model, Qwen3Model
+from transformers import (Gemma2Model, GemmaModel, LlamaModel, MistralModel, Qwen2_5_VLForConditionalGeneration,
+                          Qwen2Model, Qwen3Model)
 
 from .base import ConsumerTokenization, EncoderAdapter, TokenBatch, register_adapter
 
@@ -93,3 +95,29 @@ class Gemma2Adapter(DecoderLMAdapter):
     @classmethod
     def model_class_for_config(cls, config):
         return Gemma2Model
+
+
+@register_adapter
+class Qwen25VLAdapter(DecoderLMAdapter):
+    """Qwen2.5-VL's language model inside the checkpoint Qwen-Image saves as its text encoder
+    (``Qwen2_5_VLForConditionalGeneration``, with the vision tower and the LM head).
+
+    The adapter holds the whole model, as the pipeline does, so fingerprints and module names
+    (``model.language_model.layers.{i}.mlp.down_proj``) are those of the pipeline's component;
+    only the language model's blocks are found (the vision tower's are ``visual.blocks``) and
+    edited. Prompts run through the language model alone: for text, with no image tokens,
+    its last hidden state is what the pipeline reads (``hidden_states[-1]`` of the full
+    model), and the LM head is skipped. Text-only positions make the three mRoPE sections
+    equal, which is ordinary RoPE.
+    """
+
+    model_types = ("qwen2_5_vl",)
+    MODEL_CLASSES = {"qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}
+
+    @property
+    def language_model(self):
+        return self.model.model.language_model
+
+    def forward(self, batch: TokenBatch, **kwargs):
+        mask = batch.attention_mask.to(self.device) if self.consumer.passes_attention_mask else None
+        return self.language_model(input_ids=batch.input_ids.to(self.device), attention_mask=mask, **kwargs)
