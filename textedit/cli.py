@@ -79,7 +79,49 @@ def _threads_option():
                         "same thread count gives byte-identical patches")
 
 
+#: the edit settings ``apply`` and ``erase`` share: (option name, type, help). One list, so the
+#: two commands cannot drift apart; a command receives the ones given as ``edit_options``
+EDIT_OPTIONS = (
+    ("method", str, "rome | memit | alphaedit | ridge"),
+    ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
+    ("value", str, "value strategy: direct | match | optimize"),
+    ("lam", float, "λ: preservation weight (memit, ridge)"),
+    ("steps", int, "optimisation steps (value optimize)"),
+    ("lr", float, "learning rate, relative to ‖z‖ (value optimize)"),
+    ("clamp", float, "max ‖δ‖ / ‖z‖ (value optimize)"),
+    ("weight_decay", float, "penalty on ‖δ‖²/‖z‖² (value optimize)"),
+    ("patience", int, "stop a request's optimisation after this many steps without progress, keeping its best δ "
+                      "(value optimize)"),
+    ("threshold", float, "null-space threshold, relative to λ_max(C) (alphaedit)"),
+    ("alpha", float, "ridge term α (alphaedit)"),
+)
+
+
+def _with_edit_options(command):
+    """Add the ``EDIT_OPTIONS`` to ``command``'s options; it is called with those the user gave
+    as ``edit_options`` (``layers`` parsed), ready for ``EditConfig``."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(command)
+    own = [p for p in signature.parameters.values() if p.name != "edit_options"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text),
+                                annotation=Optional[kind]) for name, kind, text in EDIT_OPTIONS]
+
+    @functools.wraps(command)
+    def with_options(**options):
+        given = _given(**{name: options.pop(name) for name, _, _ in EDIT_OPTIONS})
+        if "layers" in given:
+            given["layers"] = _parse_layers(given["layers"])
+        return command(**options, edit_options=given)
+
+    with_options.__signature__ = signature.replace(parameters=own + shared)
+    with_options.__annotations__ = {**{p.name: p.annotation for p in own}, **{p.name: p.annotation for p in shared}}
+    return with_options
+
+
 @app.command()
+@_with_edit_options
 def apply(
     spec: Path = typer.Argument(..., help="edit spec (JSON)"),
     model: Optional[str] = typer.Option(None, help="model id or folder; overrides the spec's 'model'"),
@@ -97,18 +139,6 @@ def apply(
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="keep the keys stored by the "
                                             "--after patches fixed, and store this edit's keys for later edits "
                                             "(memit, alphaedit; default: on with --after, and for alphaedit)"),
-    method: Optional[str] = typer.Option(None, help="rome | memit | alphaedit | ridge"),
-    layers: Optional[str] = typer.Option(None, help="layers to edit, e.g. '1,2' or '1-3'"),
-    value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
-    lam: Optional[float] = typer.Option(None, help="λ: preservation weight (memit, ridge)"),
-    steps: Optional[int] = typer.Option(None, help="optimisation steps (value optimize)"),
-    lr: Optional[float] = typer.Option(None, help="learning rate, relative to ‖z‖ (value optimize)"),
-    clamp: Optional[float] = typer.Option(None, help="max ‖δ‖ / ‖z‖ (value optimize)"),
-    weight_decay: Optional[float] = typer.Option(None, help="penalty on ‖δ‖²/‖z‖² (value optimize)"),
-    patience: Optional[int] = typer.Option(None, help="stop a request's optimisation after this many steps "
-                                                      "without progress, keeping its best δ (value optimize)"),
-    threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
-    alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)"),
     key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder "
@@ -122,6 +152,7 @@ def apply(
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
     threads: Optional[int] = _threads_option(),
     trust_remote_code: bool = typer.Option(False, help="allow custom model code from the model repo"),
+    edit_options: dict = None,
 ):
     """Edit the encoder as SPEC says, write the patch, and report what moved."""
     from .corpus import load_corpus
@@ -138,9 +169,7 @@ def apply(
         err.print(f"note: {len(parsed.repeated)} request{'s' if len(parsed.repeated) > 1 else ''} repeat earlier ones "
                   f"and {'are' if len(parsed.repeated) > 1 else 'is'} edited once ({shown})", highlight=False)
     settings = dict(parsed.settings)
-    settings.update(_given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
-                           clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,
-                           key=key, auto_preserve=preserve, patience=patience))
+    settings.update({**edit_options, **_given(scope=scope, key=key, auto_preserve=preserve)})
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
@@ -642,6 +671,7 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
 
 
 @app.command("erase")
+@_with_edit_options
 def erase_(
     concepts: Optional[list[str]] = typer.Argument(None, help="concepts to erase (one edit for all)"),
     to: str = typer.Option("", "--to", help="surrogate: a neutral description such as 'a painter'; default: the "
@@ -654,24 +684,13 @@ def erase_(
                                                 "erase from its text encoder (--component to choose)"),
     component: Optional[str] = typer.Option(None, help="pipeline component (default text_encoder)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/erase-<concept>)"),
-    method: Optional[str] = typer.Option(None, help="rome | memit | alphaedit | ridge"),
-    layers: Optional[str] = typer.Option(None, help="layers to edit, e.g. '1,2' or '1-3'"),
-    value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
-    lam: Optional[float] = typer.Option(None, help="λ: preservation weight (memit, ridge)"),
-    steps: Optional[int] = typer.Option(None, help="optimisation steps (value optimize)"),
-    lr: Optional[float] = typer.Option(None, help="learning rate, relative to ‖z‖ (value optimize)"),
-    clamp: Optional[float] = typer.Option(None, help="max ‖δ‖ / ‖z‖ (value optimize)"),
-    weight_decay: Optional[float] = typer.Option(None, help="penalty on ‖δ‖²/‖z‖² (value optimize)"),
-    patience: Optional[int] = typer.Option(None, help="stop a request's optimisation after this many steps "
-                                                      "without progress, keeping its best δ (value optimize)"),
-    threshold: Optional[float] = typer.Option(None, help="null-space threshold, relative to λ_max(C) (alphaedit)"),
-    alpha: Optional[float] = typer.Option(None, help="ridge term α (alphaedit)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
     corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
     cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
     threads: Optional[int] = _threads_option(),
+    edit_options: dict = None,
 ):
     """Erase CONCEPTs: rebind them and their usual phrasings to a surrogate, keeping --preserve."""
     import re
@@ -700,9 +719,7 @@ def erase_(
         raise TexteditError("give --model or --pipeline-path, not both")
     if pipeline_path is not None:
         model, component = pipeline_path, component or "text_encoder"
-    settings = _given(method=method, layers=_parse_layers(layers), value=value, lam=lam, steps=steps, lr=lr,
-                      clamp=clamp, weight_decay=weight_decay, threshold=threshold, alpha=alpha, scope=scope,
-                      patience=patience)
+    settings = {**edit_options, **_given(scope=scope)}
     stats_corpus = load_corpus(corpus) if corpus else None
     slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-") or "concepts"
     out_dir = _writable_destination(out_dir or Path("patches") / f"erase-{slug}", "patch.json", "a patch")
