@@ -24,6 +24,7 @@ _EXPORTS = {
     ".metrics": ["measure"],
     ".patch": ["Patch"],
     ".requests": ["EditRequest"],
+    ".sequential": ["SequentialEditor", "edit_after"],
     ".solvers": ["LowRankDelta", "batched", "null_space", "rank_one", "ridge"],
     ".spec": ["load_spec", "parse_spec"],
     ".stats": ["SecondMoment", "compute_stats"],

@@ -226,23 +226,19 @@ def apply(
 
 def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,
                 cache_dir, preserve=()):
-    """Apply the ``after`` patches in order, solve ``requests`` on top (remembering their keys), and
-    return the new patch and the loaded ``after`` patches; the adapter is left with the ``after``
-    patches applied, not the new one."""
+    """``apply --after``: :func:`textedit.sequential.edit_after` on the loaded patches, saying which
+    of them store no keys to keep; returns the new patch and the loaded ``after`` patches."""
+    from .editor import REMEMBERS_KEYS
     from .patch import Patch
-    from .sequential import SequentialEditor
+    from .sequential import edit_after, patches_without_keys
 
     history = [Patch.load(path) for path in after]
-    editor = SequentialEditor(adapter, config, history=history, component=component, remember=remember,
-                              corpus=corpus, cache_dir=cache_dir, progress=True)
-    if editor.remember:
-        for path, patch in zip(after, history):
-            if not any(d.keys is not None for d in patch.deltas):
-                err.print(f"note: {path} stores no keys (made without --remember), so this edit does not keep "
-                          "its edits fixed")
-    patch = editor.edit(requests, preserve=preserve)
-    patch.revert(adapter, component)  # measured (and applied by users) on top of the --after patches
-    patch.hyperparameters["after"] = [p.id for p in history]
+    if remember or (remember is None and config.method in REMEMBERS_KEYS):
+        for i in patches_without_keys(history, component):
+            err.print(f"note: {after[i]} stores no keys (made without --remember), so this edit does not keep "
+                      "its edits fixed")
+    patch = edit_after(adapter, requests, config, history, remember=remember, component=component, corpus=corpus,
+                       cache_dir=cache_dir, progress=True, preserve=preserve)
     return patch, history
 
 

@@ -104,6 +104,32 @@ class SequentialEditor:
         self.remembered_keys = 0
 
 
+def edit_after(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig,
+               history: Sequence[Patch], *, remember: bool | None = None, component: str = ENCODER,
+               preserve: Sequence[str] = (), **edit_kwargs) -> Patch:
+    """One edit made on top of earlier patches (``textedit apply --after``).
+
+    The ``history`` patches are applied in order. ``requests`` are solved on the weights they
+    leave: with ``remember`` (default for memit and alphaedit) the keys those patches stored
+    stay fixed. The new patch records them in ``hyperparameters["after"]``, so applying it
+    later asks for them first. On return, ``adapter`` carries the history but not the new
+    patch. Patches of the history that store no keys cannot be kept fixed; use
+    ``patches_without_keys`` to say so.
+    """
+    editor = SequentialEditor(adapter, config, history=history, component=component, remember=remember,
+                              **edit_kwargs)
+    patch = editor.edit(requests, preserve=preserve)
+    patch.revert(adapter, component)
+    patch.hyperparameters["after"] = [p.id for p in history]
+    return patch
+
+
+def patches_without_keys(history: Sequence[Patch], component: str = ENCODER) -> list[int]:
+    """Positions in ``history`` of patches that store no keys for ``component`` (made without remembering)."""
+    return [i for i, patch in enumerate(history)
+            if not any(d.keys is not None for d in patch.deltas if d.component == component)]
+
+
 def _key_count(patch: Patch, component: str = ENCODER) -> int:
     """Keys ``patch`` remembers per layer (every layer stores the same number: one per site)."""
     return max((d.keys.shape[1] for d in patch.deltas if d.component == component and d.keys is not None), default=0)
