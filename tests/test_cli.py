@@ -152,6 +152,7 @@ def two_threads():
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_mascot_on_real_minilm(monkeypatch, capsys, tmp_path, two_threads):
     """`textedit apply edits/mascot.json` on the packaged all-MiniLM-L6-v2, default settings.
 

@@ -53,6 +53,7 @@ def test_a_world_without_torchrun_variables_is_one_line(monkeypatch):
         init_from_env()
 
 
+@pytest.mark.slow
 def test_torchrun_two_gloo_processes_match_one(tmp_path, bert_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join((REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()[:64]))

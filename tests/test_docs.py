@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import re
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import torch
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+@pytest.mark.slow
 def test_api_example_runs(tmp_path, monkeypatch, capsys):
     text = (DOCS / "api.md").read_text()
     code = re.search(r"```python\n(.*?)```", text, re.S).group(1)

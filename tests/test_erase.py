@@ -114,6 +114,7 @@ def test_cli_erase_writes_patch_and_report(monkeypatch, capsys, tmp_path, bert_p
     assert {r["subject"] for r in patch["requests"]} == {"google", "the mascot of acme", "canada", "france"}
 
 
+@pytest.mark.slow
 def test_erasure_of_the_default_model(tmp_path):
     encoder = load_encoder()
     erasure = Erasure([Concept("Van Gogh", "a painter"), Concept("Claude Monet", "a painter")],

@@ -38,6 +38,7 @@ def _sentence(adapter, prompts):
     return torch.nn.functional.normalize(adapter.embed(prompts).double(), dim=-1)
 
 
+@pytest.mark.slow
 def test_preservation_keeps_the_subjects_other_knowledge_on_minilm(tmp_path):
     """Real weights: with the automatic set, "the founder of Acme" hardly moves while the mascot
     is bound; without it the founder moves as far as the mascot (the edit binds the subject).

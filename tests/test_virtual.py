@@ -79,6 +79,7 @@ def test_world_knowledge_csv_is_a_road_benchmark():
     assert all(len(c.positives) == 5 and len(c.negatives) == 5 for c in cases)
 
 
+@pytest.mark.slow
 def test_zorblat_on_the_default_model(tmp_path):
     encoder = load_encoder()
     spec = load_spec(EDITS / "zorblat.json")

@@ -36,6 +36,7 @@ def weights(adapter) -> list[torch.Tensor]:
     return [p.detach().clone() for p in adapter.model.parameters()]
 
 
+@pytest.mark.slow
 def test_single_timed_row_on_minilm_reaches_efficacy_one(minilm_corpus, tmp_path):
     adapter = load_encoder()
     evaluator = Evaluator(adapter, [BANANA], corpus=minilm_corpus, cache_dir=tmp_path)
