@@ -825,8 +825,8 @@ def _quiet_libraries() -> None:
 
 def _check_scale(scale: float | None) -> None:
     """``--scale``: a finite strength, checked before any work."""
-    import math
-    if scale is not None and not math.isfinite(scale):
+    from .patch import is_strength
+    if scale is not None and not is_strength(scale):
         raise TexteditError(f"--scale {scale}: give a finite strength (1: the edit as solved)")
 
 

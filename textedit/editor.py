@@ -64,6 +64,8 @@ HYPERPARAMETER_RANGES = {
     "weight_decay": (0.0, True, 1e6),
     "patience": (0, True, 100_000),
 }
+#: the hyperparameters that are counts: whole numbers, never cast from 2.7
+INTEGER_HYPERPARAMETERS = frozenset({"steps", "patience"})
 
 
 def _check_number(name: str, value, low: float, low_inclusive: bool, high: float, integer: bool = False) -> None:
@@ -124,12 +126,13 @@ class EditConfig:
         if self.value not in VALUE_STRATEGIES:
             raise SpecError(f"unknown value strategy '{self.value}': use one of {', '.join(VALUE_STRATEGIES)}")
         used = set(METHOD_HYPERPARAMETERS[self.method]) | set(VALUE_HYPERPARAMETERS[self.value])
-        for name in ("lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay", "patience"):
+        for name in HYPERPARAMETER_RANGES:
             if getattr(self, name) is not None and name not in used:
                 raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value "
                                 f"'{self.value}'")
         for name, (low, low_inclusive, high) in HYPERPARAMETER_RANGES.items():
-            _check_number(name, getattr(self, name), low, low_inclusive, high, integer=name in ("steps", "patience"))
+            _check_number(name, getattr(self, name), low, low_inclusive, high,
+                          integer=name in INTEGER_HYPERPARAMETERS)
         if self.key is not None and self.key not in KEY_POSITIONS:
             raise SpecError(f"unknown key position '{self.key}': use one of {', '.join(KEY_POSITIONS)}")
         if self.auto_preserve and self.method not in REMEMBERS_KEYS:

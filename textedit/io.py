@@ -109,8 +109,6 @@ def atomic_write_bytes(data: bytes, path: str | Path) -> None:
 def read_json(path: str | Path, error: type[Exception], what: str):
     """Parse the JSON file ``path``; a missing file or bad JSON raises ``error`` with one line
     naming the file (``what``: "spec file", "benchmark file")."""
-    import json
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import re
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -249,7 +249,7 @@ class Patch:
             fail("'requests' must be a list of objects")
         if not isinstance(self.requires, dict) or not all(isinstance(v, dict) for v in self.requires.values()):
             fail("'requires' must map component names to objects")
-        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not math.isfinite(self.scale):
+        if not is_strength(self.scale):
             fail("'scale' must be a finite number")
         if not self.deltas:
             fail("it holds no deltas")
@@ -416,8 +416,13 @@ def _download(repo_id: str, revision: str | None) -> Path:
                          f"({reason[:160]})") from None
 
 
+def is_strength(scale) -> bool:
+    """Whether ``scale`` can be an edit's strength: a finite real number (0, negative and >1 too)."""
+    return not isinstance(scale, bool) and isinstance(scale, (int, float)) and math.isfinite(scale)
+
+
 def _check_scale(scale) -> None:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+    if not is_strength(scale):
         raise PatchError(f"scale must be a finite number (1: the edit as solved), got {scale!r}")
 
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .editor import HYPERPARAMETER_RANGES, INTEGER_HYPERPARAMETERS
+from .erase import Concept, Erasure
 from .errors import SpecError
 from .io import read_json
 from .requests import EditRequest, contradictions, is_template, repeats
@@ -51,7 +53,7 @@ REMOVED = {"seed": "is no longer read: an edit has no randomness (the value opti
                    "model runs without dropout), so no seed changed a patch; remove the field"}
 ERASE_FIELDS = {"concepts", "to", "preserve"}
 EDIT_FIELDS = {"prompt", "target", "subject"}
-HYPERPARAMETERS = {"lam", "threshold", "alpha", "steps", "lr", "clamp", "weight_decay", "patience"}
+HYPERPARAMETERS = set(HYPERPARAMETER_RANGES)
 
 
 @dataclass
@@ -68,7 +70,7 @@ class EditSpec:
     anchor_embedding: Path | None = None
     anchor: str | None = None
     #: a concept erasure (``erase``); its requests are built against the encoder
-    erasure: Any = None
+    erasure: Erasure | None = None
     #: prompts whose meaning must not change (kept in the solve, ``preserve.py``)
     preserve: list[str] = field(default_factory=list)
     #: where the requests dropped as repeats of earlier ones were given (``"knowledge[3]"``)
@@ -208,7 +210,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
             fail(f"hyperparameters.{key}", f"unknown hyperparameter (known: {', '.join(sorted(HYPERPARAMETERS))})")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             fail(f"hyperparameters.{key}", "expected a number")
-        if key in ("steps", "patience"):  # whole numbers; 20.0 is 20, but 2.7 is refused (EditConfig), never cast
+        if key in INTEGER_HYPERPARAMETERS:  # whole numbers; 20.0 is 20, but 2.7 is refused (EditConfig), never cast
             settings[key] = int(value) if isinstance(value, float) and value.is_integer() else value
         else:
             settings[key] = float(value)
@@ -225,8 +227,6 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
 
 def _erasure(value: Any, fail):
     """The ``erase`` object → :class:`textedit.erase.Erasure`."""
-    from .erase import Concept, Erasure  # erase.py imports the editor; specs load without it until needed
-
     if not isinstance(value, dict):
         fail("field 'erase'", "expected {\"concepts\": [...], \"to\"?: ..., \"preserve\"?: [...]}")
     for key in value:

@@ -268,7 +268,8 @@ def _optimize_chunk(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, s
     best_loss = torch.full((len(streams),), float("inf"), device=adapter.device)
     best = torch.zeros_like(unit_delta)
     waited = torch.zeros(len(streams), dtype=torch.long, device=adapter.device)
-    n_prompts = torch.bincount(sites.request_of_prompt(), minlength=len(streams)).float().to(adapter.device)
+    owner = sites.request_of_prompt().to(adapter.device)  # the request of each prompt
+    n_prompts = torch.bincount(owner, minlength=len(streams)).float()
     for _ in range(config.steps):
         optimizer.zero_grad()
         delta = unit_delta * scale
@@ -286,8 +287,7 @@ def _optimize_chunk(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, s
         loss = misses.mean() + penalty.mean()
         if config.patience:  # each request's own loss: its prompts' mean miss plus its penalty
             with torch.no_grad():
-                own = torch.zeros_like(best_loss).index_add_(0, sites.request_of_prompt().to(adapter.device),
-                                                             misses.detach()) / n_prompts + penalty.detach()
+                own = torch.zeros_like(best_loss).index_add_(0, owner, misses.detach()) / n_prompts + penalty.detach()
                 improved, significant = own < best_loss, own < best_loss - 1e-3
                 best[improved] = unit_delta.detach()[improved]
                 best_loss = torch.minimum(best_loss, own)

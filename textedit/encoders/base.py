@@ -232,11 +232,17 @@ class EncoderAdapter(abc.ABC):
 
     # -- running the model -------------------------------------------------------------
 
+    @property
+    def text_model(self) -> nn.Module:
+        """The module prompts run through: the model itself, unless it wraps more than the
+        text encoder (Qwen2.5-VL's vision tower and LM head)."""
+        return self.model
+
     def forward(self, batch: TokenBatch, **kwargs):
         """Call the model as the consumer does (with or without the attention mask)."""
         device = self.device
         mask = batch.attention_mask.to(device) if self.consumer.passes_attention_mask else None
-        return self.model(input_ids=batch.input_ids.to(device), attention_mask=mask, **kwargs)
+        return self.text_model(input_ids=batch.input_ids.to(device), attention_mask=mask, **kwargs)
 
     def hidden_states(self, batch: TokenBatch) -> torch.Tensor:
         """Per-token hidden states the consumer reads, ``[batch, tokens, d_model]``."""

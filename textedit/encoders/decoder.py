@@ -49,9 +49,10 @@ class DecoderLMAdapter(EncoderAdapter):
     """
 
     family = "decoder"
-    model_types = ("qwen2", "qwen3", "llama", "mistral", "gemma")
+    #: ``config.model_type`` → the class a checkpoint of that type loads as (subclasses set their own)
     MODEL_CLASSES = {"qwen2": Qwen2Model, "qwen3": Qwen3Model, "llama": LlamaModel, "mistral": MistralModel,
                      "gemma": GemmaModel}
+    model_types = tuple(MODEL_CLASSES)
     layer_list = "layers"
     down_proj = "mlp.down_proj"
     attention_out = "self_attn.o_proj"
@@ -84,17 +85,10 @@ class Gemma2Adapter(DecoderLMAdapter):
     (:meth:`EncoderAdapter.value_for_stream`).
     """
 
-    model_types = ("gemma2",)
+    MODEL_CLASSES = {"gemma2": Gemma2Model}
+    model_types = tuple(MODEL_CLASSES)
     residual = ("pre_feedforward_layernorm", 0)
     mlp_output_norm = "post_feedforward_layernorm"
-
-    @classmethod
-    def model_classes(cls):
-        return (Gemma2Model,)
-
-    @classmethod
-    def model_class_for_config(cls, config):
-        return Gemma2Model
 
 
 @register_adapter
@@ -111,13 +105,9 @@ class Qwen25VLAdapter(DecoderLMAdapter):
     equal, which is ordinary RoPE.
     """
 
-    model_types = ("qwen2_5_vl",)
     MODEL_CLASSES = {"qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}
+    model_types = tuple(MODEL_CLASSES)
 
     @property
-    def language_model(self):
+    def text_model(self):
         return self.model.model.language_model
-
-    def forward(self, batch: TokenBatch, **kwargs):
-        mask = batch.attention_mask.to(self.device) if self.consumer.passes_attention_mask else None
-        return self.language_model(input_ids=batch.input_ids.to(self.device), attention_mask=mask, **kwargs)
