@@ -355,6 +355,25 @@ def test_ctrl_c_at_any_moment_through_the_console_script(tmp_path, delay):
     assert not (out_dir / "patch.json").exists() and not list(tmp_path.rglob("*.tmp"))
 
 
+def test_an_interrupt_lost_in_a_finalizer_is_raised_again(monkeypatch):
+    """Ctrl-C landing in a ``__del__`` is 'ignored' by Python and the command would run on (seen
+    at 3.2 s into `apply`); the console script's hook raises it again in the main flow."""
+    from textedit._entry import _keep_interrupts
+
+    class InterruptedWhileCollected:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "unraisablehook", _keep_interrupts)
+    import time
+
+    with pytest.raises(KeyboardInterrupt):
+        InterruptedWhileCollected()  # collected at once: its finalizer's interrupt is unraisable
+        started = time.monotonic()
+        while time.monotonic() - started < 10:  # the main flow goes on, and the interrupt reaches it
+            pass
+
+
 @pytest.mark.parametrize("where, fragment", [("file", "is a file, not a directory"),
                                              ("proc", "cannot be written"),
                                              ("readonly", "cannot be written")])
