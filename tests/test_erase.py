@@ -40,8 +40,10 @@ def test_requests_rebind_each_context_and_keep_preserved_ones():
 
 
 def test_erase_config_keeps_memit_lambda_unless_told():
-    assert erase_config().lam == ERASE_LAM and erase_config().templates == ERASE_TEMPLATES
-    assert erase_config(lam=10.0).lam == 10.0 and erase_config(method="ridge").lam is None
+    assert erase_config().get("lam") == ERASE_LAM and erase_config().templates == ERASE_TEMPLATES
+    assert erase_config(lam=10.0).get("lam") == 10.0
+    assert "lam" not in erase_config(method="ridge").hyperparameters  # ridge keeps its own default
+    assert erase_config(method="ridge").get("lam") == 10.0
 
 
 def test_fill_tidies_spaces():

@@ -166,9 +166,10 @@ def test_automatic_prompts_weigh_one_over_the_number_of_subjects(bert_path, smal
     gram = torch.eye(adapter.down_proj_module(0).weight.shape[1], dtype=torch.float64)
     seen = []
     monkeypatch.setattr(editor_module, "token_key_gram", lambda adapter, prompts, layer: gram * len(prompts))
-    real_solve = editor_module._solve
-    # _solve(config, adapter, W, moment, K, V, fixed gram, previous keys)
-    monkeypatch.setattr(editor_module, "_solve", lambda *args: seen.append(args[6]) or real_solve(*args))
+    from textedit.methods.memit import Memit
+
+    real_solve = Memit.solve
+    monkeypatch.setattr(Memit, "solve", lambda self, problem: seen.append(problem.fixed_gram) or real_solve(self, problem))
     config = EditConfig(layers=[0], value="match", auto_preserve=True, key="subject", templates=("{}",))
     one = [EditRequest("the mascot of acme", "a red fox", "acme")]
     two = [*one, EditRequest("the symbol of globex", "a blue whale", "globex")]

@@ -28,7 +28,8 @@ from textedit.errors import PatchError, SpecError, TexteditError
 from textedit.io import atomic_save_tensors
 from textedit.patch import CONFIG_FILE, WEIGHTS_FILE, Patch
 from textedit.requests import EditRequest
-from textedit.spec import HYPERPARAMETERS, TOP_LEVEL, load_spec, parse_spec
+from textedit.editor import all_hyperparameters
+from textedit.spec import TOP_LEVEL, load_spec, parse_spec
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
@@ -52,7 +53,7 @@ field_values = {
     "neutral": st.lists(texts, max_size=3),
     "templates": st.lists(texts, max_size=3),
     "layers": st.lists(numbers, max_size=3),
-    "hyperparameters": st.dictionaries(st.sampled_from(sorted(HYPERPARAMETERS) + ["lambda"]), numbers | json_values,
+    "hyperparameters": st.dictionaries(st.sampled_from(sorted(all_hyperparameters()) + ["lambda"]), numbers | json_values,
                                        max_size=3),
     "method": st.sampled_from(["rome", "memit", "alphaedit", "ridge", "sgd"]) | json_values,
     "value": st.sampled_from(["direct", "match", "optimize", "none"]) | json_values,

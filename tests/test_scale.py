@@ -115,15 +115,15 @@ def test_remembering_editor_keeps_earlier_keys_across_saved_patches(method, bert
 def test_corpus_weight_grows_with_the_remembered_keys(bert_path, small_corpus, tmp_path, monkeypatch):
     """memit's λ in a remembering chain is λ + m, m the keys remembered so far (one per request
     and template): the corpus keeps pace with the memory."""
-    import textedit.editor as editor_module
+    import textedit.methods.memit as memit_module
     from textedit.editor import EditConfig
     from textedit.encoders import load_encoder
     from textedit.requests import EditRequest
     from textedit.sequential import SequentialEditor
 
     seen = []
-    real = editor_module.batched
-    monkeypatch.setattr(editor_module, "batched", lambda W, C, K, V, lam, **kw: seen.append(lam) or real(W, C, K, V,
+    real = memit_module.batched
+    monkeypatch.setattr(memit_module, "batched", lambda W, C, K, V, lam, **kw: seen.append(lam) or real(W, C, K, V,
                                                                                                         lam, **kw))
     templates = ("{}", "a photo of {}")
     config = EditConfig(layers=[0], value="match", templates=templates, key="subject", auto_preserve=False, lam=5.0)

@@ -79,41 +79,42 @@ def _threads_option():
                         "same thread count gives byte-identical patches")
 
 
-#: the edit settings ``apply`` and ``erase`` share: (option name, type, help). One list, so the
-#: two commands cannot drift apart; a command receives the ones given as ``edit_options``
-EDIT_OPTIONS = (
-    ("method", str, "rome | memit | alphaedit | ridge"),
-    ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
-    ("value", str, "value strategy: direct | match | optimize"),
-    ("lam", float, "λ: preservation weight (memit, ridge)"),
-    ("steps", int, "optimisation steps (value optimize)"),
-    ("lr", float, "learning rate, relative to ‖z‖ (value optimize)"),
-    ("clamp", float, "max ‖δ‖ / ‖z‖ (value optimize)"),
-    ("weight_decay", float, "penalty on ‖δ‖²/‖z‖² (value optimize)"),
-    ("patience", int, "stop a request's optimisation after this many steps without progress, keeping its best δ "
-                      "(value optimize)"),
-    ("threshold", float, "null-space threshold, relative to λ_max(C) (alphaedit)"),
-    ("alpha", float, "ridge term α (alphaedit)"),
-)
+def _edit_options() -> list[tuple[str, type, str]]:
+    """The edit settings ``apply`` and ``erase`` share: (option name, type, help), derived from
+    the registered methods and value strategies, so a new method's knobs become options and
+    the two commands cannot drift apart."""
+    from .editor import VALUE_CONFIGS, all_hyperparameters
+    from .methods import METHODS
+
+    options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
+               ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")]
+    for name, declared in all_hyperparameters().items():
+        owners: dict[str, list[str]] = {}  # help text → who declares the knob with it
+        for owner, declaration in declared:
+            owners.setdefault(declaration.help, []).append(owner)
+        text = "; ".join(f"{help_text} ({', '.join(names)})" for help_text, names in owners.items())
+        options.append((name, int if declared[0][1].integer else float, text))
+    return options
 
 
 def _with_edit_options(command):
-    """Add the ``EDIT_OPTIONS`` to ``command``'s options; it is called with those the user gave
+    """Add the ``_edit_options()`` to ``command``'s options; it is called with those the user gave
     as ``edit_options`` (``layers`` parsed), ready for ``EditConfig``."""
     import functools
     import inspect
 
     signature = inspect.signature(command)
     own = [p for p in signature.parameters.values() if p.name != "edit_options"]
+    options = _edit_options()
     shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text),
-                                annotation=Optional[kind]) for name, kind, text in EDIT_OPTIONS]
+                                annotation=Optional[kind]) for name, kind, text in options]
 
     @functools.wraps(command)
-    def with_options(**options):
-        given = _given(**{name: options.pop(name) for name, _, _ in EDIT_OPTIONS})
+    def with_options(**values):
+        given = _given(**{name: values.pop(name) for name, _, _ in options})
         if "layers" in given:
             given["layers"] = _parse_layers(given["layers"])
-        return command(**options, edit_options=given)
+        return command(**values, edit_options=given)
 
     with_options.__signature__ = signature.replace(parameters=own + shared)
     with_options.__annotations__ = {**{p.name: p.annotation for p in own}, **{p.name: p.annotation for p in shared}}
@@ -228,12 +229,11 @@ def _edit_after(adapter, requests, config, after: list[Path], remember: bool | N
                 cache_dir, preserve=()):
     """``apply --after``: :func:`textedit.sequential.edit_after` on the loaded patches, saying which
     of them store no keys to keep; returns the new patch and the loaded ``after`` patches."""
-    from .editor import REMEMBERS_KEYS
     from .patch import Patch
     from .sequential import edit_after, patches_without_keys
 
     history = [Patch.load(path) for path in after]
-    if remember or (remember is None and config.method in REMEMBERS_KEYS):
+    if remember or (remember is None and config.method_class.remembers_keys):
         for i in patches_without_keys(history, component):
             err.print(f"note: {after[i]} stores no keys (made without --remember), so this edit does not keep "
                       "its edits fixed")

@@ -18,9 +18,8 @@ The user's model is left exactly as it was; applying the patch is a separate ste
 
 from __future__ import annotations
 
-import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -31,54 +30,31 @@ from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .patch import ENCODER, ModuleDelta, Patch
 from .requests import EditRequest, contradictions, is_template, repeats
-from .solvers import LowRankDelta, batched, constrained, null_space, rank_one, ridge
+from .hyperparameters import Declaration, declarations, resolve
+from .methods import METHODS, EditMethod, LayerProblem, method_class
 from .stats import SCOPES, SecondMoment, compute_stats
 from .preserve import automatic_prompts
 from .values import (EDIT_TEMPLATES, KEY_POSITIONS, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas,
                      read_states, token_key_gram)
 
-METHODS = ("rome", "memit", "alphaedit", "ridge")
-
-#: the hyperparameters each method reads; setting any other one is an error, never a no-op
-METHOD_HYPERPARAMETERS = {
-    "rome": (),
-    "memit": ("lam",),
-    "alphaedit": ("threshold", "alpha"),
-    "ridge": ("lam",),
-}
-VALUE_HYPERPARAMETERS = {"direct": (), "match": (), "optimize": ("steps", "lr", "clamp", "weight_decay", "patience")}
-NEEDS_STATISTICS = {"rome", "memit", "alphaedit"}
-#: methods that can keep the keys of earlier edits fixed (sequential editing, ``sequential.py``)
-REMEMBERS_KEYS = {"memit", "alphaedit"}
-
-#: allowed values of each numeric hyperparameter: (lower bound, bound allowed, upper bound).
-#: Checked when the config is made, before any model is loaded: a λ of −5 or NaN, a step
-#: count of 0 or 2.7, a negative clamp are refused in one line, not after minutes of work
-HYPERPARAMETER_RANGES = {
-    "lam": (0.0, False, 1e12),  # λ → 0 is ROME (use method 'rome'); beyond 1e12 nothing moves
-    "threshold": (0.0, False, 1.0),  # relative to C's largest eigenvalue
-    "alpha": (0.0, True, 1e6),
-    "steps": (1, True, 100_000),
-    "lr": (0.0, False, 100.0),
-    "clamp": (0.0, False, 1e6),
-    "weight_decay": (0.0, True, 1e6),
-    "patience": (0, True, 100_000),
-}
-#: the hyperparameters that are counts: whole numbers, never cast from 2.7
-INTEGER_HYPERPARAMETERS = frozenset({"steps", "patience"})
+#: the hyperparameters of each value strategy (``direct`` and ``match`` have none)
+VALUE_CONFIGS = {"direct": None, "match": None, "optimize": OptimizeConfig}
 
 
-def _check_number(name: str, value, low: float, low_inclusive: bool, high: float, integer: bool = False) -> None:
-    """One line naming ``name`` unless ``value`` is None or a finite number in range."""
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        raise SpecError(f"hyperparameter '{name}' must be {'a whole number' if integer else 'a number'}, got {value!r}")
-    if not math.isfinite(value):
-        raise SpecError(f"hyperparameter '{name}' must be finite, got {value}")
-    if value < low or (value == low and not low_inclusive) or value > high:
-        bound = "≥" if low_inclusive else ">"
-        raise SpecError(f"hyperparameter '{name}' must be {bound} {low:g} and ≤ {high:g}, got {value:g}")
+def all_hyperparameters() -> dict[str, list[tuple[str, Declaration]]]:
+    """Every hyperparameter name known to a registered method or value strategy, with who
+    declares it and how: ``{"lam": [("memit", …), ("ridge", …)], "steps": [("optimize", …)]}``.
+    The spec parser and the CLI options are derived from it."""
+    owners = {**{name: cls for name, cls in METHODS.items()},
+              **{name: cls for name, cls in VALUE_CONFIGS.items() if cls is not None}}
+    known: dict[str, list[tuple[str, Declaration]]] = {}
+    for owner, cls in owners.items():
+        for name, declaration in declarations(cls).items():
+            known.setdefault(name, []).append((owner, declaration))
+    for name, declared in known.items():
+        if len({d.integer for _, d in declared}) > 1:
+            raise TypeError(f"hyperparameter '{name}' is a count for some of {[o for o, _ in declared]} and not others")
+    return known
 
 
 #: default layers: the contiguous block from the first layer to 1/3 of the depth (MiniLM:
@@ -87,56 +63,58 @@ def _check_number(name: str, value, low: float, low_inclusive: bool, high: float
 DEFAULT_LAYER_SPAN = (0, 1 / 3)
 
 
-@dataclass
+@dataclass(init=False)
 class EditConfig:
-    """How to edit. ``None`` fields take the method's defaults (see ``DEFAULTS``)."""
+    """How to edit: the method (``textedit/methods/``), layers, value strategy, where keys
+    are read, and the hyperparameters that were set; the others take the method's and the
+    value strategy's defaults.
 
-    method: str = "memit"
-    layers: Sequence[int] | None = None
-    value: str = "optimize"
-    lam: float | None = None
-    threshold: float | None = None
-    alpha: float | None = None
-    steps: int | None = None
-    lr: float | None = None
-    clamp: float | None = None
-    weight_decay: float | None = None
-    patience: int | None = None
-    templates: Sequence[str] = EDIT_TEMPLATES
-    scope: str = "prompt"
+    ``EditConfig(method="memit", lam=3000, steps=20)``: a hyperparameter the chosen method and
+    value strategy do not read, or a value out of its range, is a :class:`SpecError` here,
+    before any model is loaded, never a setting that silently does nothing.
+    """
+
+    method: str
+    layers: Sequence[int] | None
+    value: str
+    templates: Sequence[str]
+    scope: str
     #: where each request's key is read (``values.KEY_POSITIONS``); ``None``: the encoder family's default
-    key: str | None = None
+    key: str | None
     #: keep what else the model knows about each request's subject (``preserve.py``): the
     #: automatic preserved prompts. ``None``: on for bidirectional encoders with a method that
     #: keeps keys (memit, alphaedit), where it was measured: on the knowledge benchmark's test
     #: split it lifts same-subject specificity from 5 % to 87 % for generality 97 → 59 % and
     #: efficacy 99 → 96 % (docs/eval.md). Off for causal encoders, where it was not measured
     #: on real weights
-    auto_preserve: bool | None = None
+    auto_preserve: bool | None
+    #: the hyperparameters given (by name); the rest take their defaults
+    hyperparameters: dict[str, float]
 
-    DEFAULTS = {"lam": {"memit": 50.0, "ridge": 10.0}, "threshold": 1e-2, "alpha": 1e-2, **asdict(OptimizeConfig())}
-    #: defaults that differ for ``key="query"``: a request has one key per token and template
-    #: there (about 40 instead of one template-averaged key), so the corpus needs more weight
-    #: against them; measured on the knowledge benchmark's dev split (docs/eval.md)
-    QUERY_KEY_DEFAULTS = {"lam": {"memit": 500.0}}
+    def __init__(self, method: str = "memit", layers: Sequence[int] | None = None, value: str = "optimize",
+                 templates: Sequence[str] = EDIT_TEMPLATES, scope: str = "prompt", key: str | None = None,
+                 auto_preserve: bool | None = None, hyperparameters: dict[str, float] | None = None, **given):
+        self.method, self.layers, self.value, self.templates = method, layers, value, templates
+        self.scope, self.key, self.auto_preserve = scope, key, auto_preserve
+        self.hyperparameters = {k: v for k, v in {**(hyperparameters or {}), **given}.items() if v is not None}
+        self._check()
 
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise SpecError(f"unknown method '{self.method}': use one of {', '.join(METHODS)}")
+    def _check(self) -> None:
+        method = method_class(self.method)
         if self.value not in VALUE_STRATEGIES:
             raise SpecError(f"unknown value strategy '{self.value}': use one of {', '.join(VALUE_STRATEGIES)}")
-        used = set(METHOD_HYPERPARAMETERS[self.method]) | set(VALUE_HYPERPARAMETERS[self.value])
-        for name in HYPERPARAMETER_RANGES:
-            if getattr(self, name) is not None and name not in used:
+        used = self._declared()
+        for name in self.hyperparameters:
+            if name not in used:
                 raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value "
-                                f"'{self.value}'")
-        for name, (low, low_inclusive, high) in HYPERPARAMETER_RANGES.items():
-            _check_number(name, getattr(self, name), low, low_inclusive, high,
-                          integer=name in INTEGER_HYPERPARAMETERS)
+                                f"'{self.value}'" if name in all_hyperparameters() else
+                                f"unknown hyperparameter '{name}' (known: {', '.join(sorted(all_hyperparameters()))})")
+        for name, value in self.hyperparameters.items():
+            used[name].check(name, value)
         if self.key is not None and self.key not in KEY_POSITIONS:
             raise SpecError(f"unknown key position '{self.key}': use one of {', '.join(KEY_POSITIONS)}")
-        if self.auto_preserve and self.method not in REMEMBERS_KEYS:
-            raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(sorted(REMEMBERS_KEYS))}),"
+        if self.auto_preserve and not method.remembers_keys:
+            raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(remembering_methods())}),"
                             f" not '{self.method}'")
         if self.scope not in SCOPES:
             raise SpecError(f"unknown token scope '{self.scope}': use one of {', '.join(SCOPES)}")
@@ -145,55 +123,76 @@ class EditConfig:
             raise SpecError(f"template {bad[0]!r} must contain '{{}}' exactly once and no other brace" if bad
                             else "give at least one template")
 
+    def _declared(self) -> dict[str, Declaration]:
+        """The hyperparameters this method and value strategy read."""
+        value_config = VALUE_CONFIGS[self.value]
+        return {**declarations(method_class(self.method)), **(declarations(value_config) if value_config else {})}
+
+    @property
+    def method_class(self) -> type[EditMethod]:
+        return method_class(self.method)
+
+    def solver(self, adapter: EncoderAdapter | None = None) -> EditMethod:
+        """The method with its hyperparameters: those set, else its defaults for this key position."""
+        given = {k: v for k, v in self.hyperparameters.items() if k in declarations(self.method_class)}
+        return resolve(self.method_class, given, self._key(adapter))
+
+    def optimize_config(self) -> OptimizeConfig:
+        return resolve(OptimizeConfig, {k: v for k, v in self.hyperparameters.items()
+                                        if k in declarations(OptimizeConfig)})
+
     def get(self, name: str, adapter: EncoderAdapter | None = None):
         """The value of hyperparameter ``name``: set, else the default for this method (and
         key position: ``adapter`` resolves the family's default key when ``key`` is unset)."""
-        value = getattr(self, name)
-        if value is not None:
-            return value
-        key = self.key_position(adapter) if adapter is not None else self.key
-        if key == "query" and self.method in self.QUERY_KEY_DEFAULTS.get(name, {}):
-            return self.QUERY_KEY_DEFAULTS[name][self.method]
-        default = self.DEFAULTS[name]
-        return default[self.method] if isinstance(default, dict) else default
+        if name in declarations(self.method_class):
+            return getattr(self.solver(adapter), name)
+        if self.value == "optimize" and name in declarations(OptimizeConfig):
+            return getattr(self.optimize_config(), name)
+        raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value '{self.value}'")
+
+    def _key(self, adapter: EncoderAdapter | None) -> str | None:
+        return self.key_position(adapter) if adapter is not None else self.key
 
     def preserves(self, adapter: EncoderAdapter | None = None) -> bool:
         """Whether the subject's other knowledge is kept: ``auto_preserve``, else by default
         for a method that keeps keys on a bidirectional encoder (see ``auto_preserve``)."""
         if self.auto_preserve is not None:
             return self.auto_preserve
-        return self.method in REMEMBERS_KEYS and not (adapter is not None and adapter.causal)
+        return self.method_class.remembers_keys and not (adapter is not None and adapter.causal)
 
     def key_position(self, adapter: EncoderAdapter | None) -> str | None:
         """Where keys are read: ``key``, else the encoder family's default."""
         return self.key or (adapter.default_key if adapter is not None else None)
 
-    def hyperparameters(self, layers: Sequence[int], adapter: EncoderAdapter | None = None) -> dict:
+    def used_hyperparameters(self, layers: Sequence[int], adapter: EncoderAdapter | None = None) -> dict:
         """Every knob this edit actually used, with its value (goes into patch.json)."""
-        used = METHOD_HYPERPARAMETERS[self.method] + VALUE_HYPERPARAMETERS[self.value]
-        key = self.key_position(adapter) if adapter is not None else self.key
         return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
-                "key": key, "auto_preserve": self.preserves(adapter),
-                **{name: self.get(name, adapter) for name in used}}
+                "key": self._key(adapter), "auto_preserve": self.preserves(adapter),
+                **{name: self.get(name, adapter) for name in self._declared()}}
+
+
+def remembering_methods() -> list[str]:
+    """The registered methods that can keep earlier keys fixed, by name."""
+    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys)
 
 
 def default_layers(adapter: EncoderAdapter, method: str = "memit") -> list[int]:
     """Layers edited when none are given: ``DEFAULT_LAYER_SPAN`` of the depth.
 
-    ROME edits one layer: the first of that block.
+    A one-layer method (ROME) edits the first of that block.
     """
     n = adapter.num_layers
     first = min(n - 1, round(DEFAULT_LAYER_SPAN[0] * n))
     last = max(first, min(n - 1, round(DEFAULT_LAYER_SPAN[1] * n)))
-    return [first] if method == "rome" else list(range(first, last + 1))
+    return [first] if method_class(method).one_layer else list(range(first, last + 1))
 
 
 def resolve_layers(adapter: EncoderAdapter, config: EditConfig) -> list[int]:
     """The layers ``config`` edits on ``adapter`` (its own or the defaults), checked."""
     layers = adapter.check_layers(config.layers if config.layers is not None else
                                   default_layers(adapter, config.method))
-    if config.method == "rome" and len(layers) != 1:
-        raise SpecError(f"method 'rome' edits one layer, got layers {layers}: use 'memit' for several")
+    if config.method_class.one_layer and len(layers) != 1:
+        raise SpecError(f"method '{config.method}' edits one layer, got layers {layers}: use 'memit' for several")
     return layers
 
 
@@ -240,22 +239,23 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     if not requests:
         raise SpecError("no edit requests given")
     requests = _distinct(requests)
+    method = config.solver(adapter)
     if keep_keys is None:
-        keep_keys = config.method == "alphaedit"
-    if (previous_gram or keep_keys) and config.method not in REMEMBERS_KEYS:
-        raise SpecError(f"keys of earlier edits are kept by methods {', '.join(sorted(REMEMBERS_KEYS))}, "
+        keep_keys = method.stores_keys_by_default
+    if (previous_gram or keep_keys) and not method.remembers_keys:
+        raise SpecError(f"keys of earlier edits are kept by methods {', '.join(remembering_methods())}, "
                         f"not '{config.method}'")
     layers = resolve_layers(adapter, config)
     fingerprint = adapter.fingerprint()
-    if config.method in NEEDS_STATISTICS:
+    if method.needs_statistics:
         missing = [layer for layer in layers if stats is None or layer not in stats]
         if missing:
             stats = dict(stats or {})
             stats.update(compute_stats(adapter, missing, corpus, scope=config.scope, cache_dir=cache_dir,
                                        progress=progress, fingerprint=fingerprint))
 
-    if preserve and config.method not in REMEMBERS_KEYS:
-        raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(sorted(REMEMBERS_KEYS))}), "
+    if preserve and not method.remembers_keys:
+        raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(remembering_methods())}), "
                         f"not '{config.method}'")
     key = config.key_position(adapter)
     queries = Sites.for_queries(adapter, requests, config.templates, key)
@@ -291,7 +291,6 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 share = queries.reduce(target_streams - now[last].streams) / (len(layers) - i)
                 values = adapter.value_for_stream(layer, queries.reduce(now[layer].values), share)
             module = adapter.down_proj_module(layer)
-            moment = stats[layer] if config.method in NEEDS_STATISTICS else None
             # values are read at the layer's output, W k + b; the solvers map keys through W alone
             weight_targets = values - _bias(module)
             fixed = (previous_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
@@ -299,8 +298,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 kept_gram = weight * token_key_gram(adapter, prompts, layer)
                 fixed = kept_gram if fixed is None else kept_gram + fixed.double()
             # solves run on the CPU in float64 whatever the model's device and dtype
-            delta = _solve(config, adapter, module.weight.detach().cpu(), moment, keys.T.cpu(), weight_targets.T.cpu(),
-                           fixed, previous_keys)
+            delta = method.solve(LayerProblem(module.weight.detach().cpu(), keys.T.cpu(), weight_targets.T.cpu(),
+                                              stats[layer] if method.needs_statistics else None, fixed, previous_keys))
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
@@ -315,7 +314,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 adapter.down_proj_module(layer).weight.copy_(weight)
 
     return Patch(deltas=deltas, base_fingerprints={component: fingerprint}, family=adapter.family,
-                 method=config.method, hyperparameters={**config.hyperparameters(layers, adapter),
+                 method=config.method, hyperparameters={**config.used_hyperparameters(layers, adapter),
                                                         **({"preserved": kept_prompts} if kept_prompts else {})},
                  requests=[r.to_dict() for r in requests])
 
@@ -346,29 +345,8 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
         goal = targets.average(_read(adapter, targets, [last], bar, "target streams")[last].streams)
         return None, queries.expand(goal)
     streams = _read(adapter, queries, [last], bar, "query streams")[last].streams
-    optimize = OptimizeConfig(**{name: config.get(name) for name in VALUE_HYPERPARAMETERS["optimize"]})
+    optimize = config.optimize_config()
     task = bar.add_task("optimize values", total=queries.n_requests) if bar is not None else None
     deltas = optimize_deltas(adapter, queries, targets, last, queries.average(streams), optimize,
                              on_chunk=None if bar is None else lambda n: bar.advance(task, n))
     return None, streams + queries.expand(deltas)  # each site's own stream moved by its request's δ
-
-
-def _solve(config: EditConfig, adapter: EncoderAdapter, W: torch.Tensor, moment: SecondMoment | None,
-           K: torch.Tensor, V: torch.Tensor,
-           previous_gram: torch.Tensor | None = None, previous_keys: int = 0) -> LowRankDelta:
-    """Dispatch to the solver of ``config.method``. K [d_in, n], V [d_out, n], previous gram [d_in, d_in]."""
-    if config.method == "ridge":
-        # λ is relative to the mean squared key norm, so one value means the same on every model
-        return ridge(W, K, V, config.get("lam", adapter) * K.double().pow(2).sum(0).mean().item())
-    C = moment.mean
-    if config.method == "alphaedit":
-        return null_space(W, C, K, V, alpha=config.get("alpha"), previous_gram=previous_gram,
-                          projector=moment.null_space_projector(config.get("threshold")))
-    if config.method == "memit":
-        factor = moment.cholesky() if previous_gram is None else None
-        lam = config.get("lam", adapter) + previous_keys  # the corpus grows with the remembered keys
-        return batched(W, C, K, V, lam, factor=factor, previous_gram=previous_gram)
-    factor = moment.cholesky()
-    # rome: exact on every key, least change in the C-norm (rank one per request)
-    return rank_one(W, C, K[:, 0], V[:, 0], factor=factor) if K.shape[1] == 1 else constrained(W, C, K, V,
-                                                                                                factor=factor)

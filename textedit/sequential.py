@@ -24,7 +24,7 @@ from typing import Sequence
 
 import torch
 
-from .editor import NEEDS_STATISTICS, REMEMBERS_KEYS, EditConfig, edit, resolve_layers
+from .editor import EditConfig, edit, remembering_methods, resolve_layers
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .patch import ENCODER, Patch
@@ -62,12 +62,12 @@ class SequentialEditor:
                  **edit_kwargs):
         self.adapter, self.config, self.component = adapter, config, component
         #: keep the keys of every earlier edit fixed (default: whenever the method can, memit and alphaedit)
-        self.remember = config.method in REMEMBERS_KEYS if remember is None else remember
-        if self.remember and config.method not in REMEMBERS_KEYS:
+        self.remember = config.method_class.remembers_keys if remember is None else remember
+        if self.remember and not config.method_class.remembers_keys:
             raise SpecError(f"method '{config.method}' cannot remember earlier keys: use one of "
-                            f"{', '.join(sorted(REMEMBERS_KEYS))}")
+                            f"{', '.join(remembering_methods())}")
         self.edit_kwargs = edit_kwargs
-        if stats is None and config.method in NEEDS_STATISTICS:  # once, on the weights before any edit
+        if stats is None and config.method_class.needs_statistics:  # once, on the weights before any edit
             stats = compute_stats(adapter, resolve_layers(adapter, config), edit_kwargs.get("corpus"),
                                   scope=config.scope, cache_dir=edit_kwargs.get("cache_dir"))
         self.stats = stats

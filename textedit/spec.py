@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .editor import HYPERPARAMETER_RANGES, INTEGER_HYPERPARAMETERS
+from .editor import all_hyperparameters
 from .erase import Concept, Erasure
 from .errors import SpecError
 from .io import read_json
@@ -53,7 +53,6 @@ REMOVED = {"seed": "is no longer read: an edit has no randomness (the value opti
                    "model runs without dropout), so no seed changed a patch; remove the field"}
 ERASE_FIELDS = {"concepts", "to", "preserve"}
 EDIT_FIELDS = {"prompt", "target", "subject"}
-HYPERPARAMETERS = set(HYPERPARAMETER_RANGES)
 
 
 @dataclass
@@ -205,12 +204,13 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
     hyper = data.get("hyperparameters", {})
     if not isinstance(hyper, dict):
         fail("field 'hyperparameters'", "expected an object")
+    known = all_hyperparameters()
     for key, value in hyper.items():
-        if key not in HYPERPARAMETERS:
-            fail(f"hyperparameters.{key}", f"unknown hyperparameter (known: {', '.join(sorted(HYPERPARAMETERS))})")
+        if key not in known:
+            fail(f"hyperparameters.{key}", f"unknown hyperparameter (known: {', '.join(sorted(known))})")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             fail(f"hyperparameters.{key}", "expected a number")
-        if key in INTEGER_HYPERPARAMETERS:  # whole numbers; 20.0 is 20, but 2.7 is refused (EditConfig), never cast
+        if known[key][0][1].integer:  # whole numbers; 20.0 is 20, but 2.7 is refused (EditConfig), never cast
             settings[key] = int(value) if isinstance(value, float) and value.is_integer() else value
         else:
             settings[key] = float(value)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoders.base import EncoderAdapter, find_span
+from .hyperparameters import check_declared, hyperparameter
 from .hooks import add_to_output, record_inputs, record_outputs, stop_after
 from .requests import EditRequest
 
@@ -209,19 +210,25 @@ def token_key_gram(adapter: EncoderAdapter, prompts: Sequence[str], layer: int, 
     return gram
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimizeConfig:
-    steps: int = 40
-    lr: float = 0.1
-    clamp: float = 2.0
-    weight_decay: float = 0.01
+    """The ``optimize`` value strategy's knobs (``EditConfig`` routes them here)."""
+
+    steps: int = hyperparameter(40, "optimisation steps", low=1, high=100_000, low_inclusive=True)
+    lr: float = hyperparameter(0.1, "learning rate, relative to ‖z‖", low=0.0, high=100.0)
+    clamp: float = hyperparameter(2.0, "max ‖δ‖ / ‖z‖", low=0.0, high=1e6)
+    weight_decay: float = hyperparameter(0.01, "penalty on ‖δ‖²/‖z‖²", low=0.0, high=1e6, low_inclusive=True)
     #: stop a request once its loss has not fallen by ``1e-3`` for this many steps, and keep
     #: its best δ (0: run every step and keep the last δ, as before)
-    patience: int = 0
+    patience: int = hyperparameter(0, "stop a request's optimisation after this many steps without progress, "
+                                      "keeping its best δ (0: never)", low=0, high=100_000, low_inclusive=True)
     #: requests trained together. δs of different requests never interact (separate rows,
     #: elementwise Adam), so the chunk changes only memory, padding and, through the loss's
     #: mean, Adam's ε term; it keeps the cost per request flat for thousands of requests
     chunk: int = 16
+
+    def __post_init__(self):
+        check_declared(self)
 
 
 def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..editor import NEEDS_STATISTICS, EditConfig, edit, resolve_layers
+from ..editor import EditConfig, edit, resolve_layers
 from ..encoders.base import EncoderAdapter
 from ..sequential import SequentialEditor
 from ..stats import compute_stats
@@ -100,7 +100,7 @@ class Evaluator:
             raise ValueError("batch_size must be a positive number of cases, in batch mode")
         layers = resolve_layers(self.adapter, config)
         stats = None
-        if config.method in NEEDS_STATISTICS:
+        if config.method_class.needs_statistics:
             stats = compute_stats(self.adapter, layers, self.corpus, scope=config.scope, cache_dir=self.cache_dir)
         if mode == "sequential":
             return self._sequential(config, layers, stats, on_case)
@@ -119,7 +119,7 @@ class Evaluator:
                 scores.append(score(case, edited, self.judge))
                 if on_case is not None:
                     on_case()
-        hyperparameters = config.hyperparameters(layers, self.adapter)
+        hyperparameters = config.used_hyperparameters(layers, self.adapter)
         if batch_size is not None:
             hyperparameters = {**hyperparameters, "batch_size": batch_size}
         return EvalResult(label_of(config, layers), mode, hyperparameters, scores,
@@ -140,6 +140,6 @@ class Evaluator:
         finally:
             editor.revert_all()
         scores = [score(case, edited, self.judge) for case in self.cases]
-        hyperparameters = {**config.hyperparameters(layers, self.adapter), "remember": editor.remember}
+        hyperparameters = {**config.used_hyperparameters(layers, self.adapter), "remember": editor.remember}
         return EvalResult(label_of(config, layers), "sequential", hyperparameters, scores,
                           edit_seconds / len(self.cases), len(self.cases))

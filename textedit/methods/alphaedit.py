@@ -1,0 +1,35 @@
+"""AlphaEdit (Fang et al., 2025): the update lives in the null space of the corpus keys.
+
+    ΔWᵀ = (P (K Kᵀ + G_fixed) + a I)⁻¹ P K Rᵀ        (solvers.null_space)
+
+``P`` projects onto the eigenvectors of C below ``threshold · λ_max(C)``, so corpus keys keep
+their values; its patches keep their keys by default for later edits of a chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..hyperparameters import hyperparameter
+from ..solvers import LowRankDelta, null_space
+from .base import EditMethod, LayerProblem, register
+
+
+@register
+@dataclass(frozen=True)
+class AlphaEdit(EditMethod):
+    name = "alphaedit"
+    summary = "the update in the null space of the corpus keys"
+    needs_statistics = True
+    remembers_keys = True
+    stores_keys_by_default = True
+
+    threshold: float = hyperparameter(1e-2, "null-space threshold, relative to C's largest eigenvalue",
+                                      low=0.0, high=1.0)
+    alpha: float = hyperparameter(1e-2, "ridge term α, relative to the edit keys' projected norm",
+                                  low=0.0, high=1e6, low_inclusive=True)
+
+    def solve(self, problem: LayerProblem) -> LowRankDelta:
+        moment = problem.moment
+        return null_space(problem.W, moment.mean, problem.K, problem.V, alpha=self.alpha,
+                          previous_gram=problem.fixed_gram, projector=moment.null_space_projector(self.threshold))

@@ -1,0 +1,102 @@
+"""What an edit method is: a frozen dataclass of its hyperparameters with a closed-form solve.
+
+A method sees one layer at a time (``editor.edit`` does the reading, the spreading over
+layers and the bookkeeping) and returns ``ΔW`` for that layer's linear module:
+
+    given  W [d_out, d_in], keys K [d_in, n], targets V [d_out, n] (bias already removed),
+           the corpus second moment C (if it needs statistics) and the Gram matrix of keys
+           whose values must stay (earlier edits, preserved prompts)
+    return ΔW as low-rank factors, so that (W + ΔW) K ≈ V and little else moves
+
+Adding a method is one file in this folder: subclass :class:`EditMethod` as a frozen
+dataclass, declare its knobs with ``hyperparameters.hyperparameter``, set the class
+attributes, write ``solve`` and decorate with :func:`register` (``methods/__init__.py``
+imports the file). ``EditConfig``, the spec parser and the CLI options pick it up from the
+registry (docs/architecture.md shows a worked example).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import torch
+
+from ..errors import SpecError
+from ..hyperparameters import Declaration, check_declared, declarations
+from ..solvers import LowRankDelta
+
+if TYPE_CHECKING:  # for annotations only: the statistics module loads the encoders
+    from ..stats import SecondMoment
+
+
+@dataclass(frozen=True)
+class LayerProblem:
+    """One layer's solve.
+
+    ``W [d_out, d_in]`` the module's weight; ``K [d_in, n]`` the edit keys as columns; ``V
+    [d_out, n]`` what ``W + ΔW`` must map them to (bias removed); ``moment`` the corpus
+    statistics (methods that need them); ``fixed_gram [d_in, d_in]`` ``Σ k kᵀ`` over keys whose
+    values must stay (earlier edits of a chain, preserved prompts), or ``None``;
+    ``fixed_keys`` how many keys of earlier edits that sum holds.
+    """
+
+    W: torch.Tensor
+    K: torch.Tensor
+    V: torch.Tensor
+    moment: SecondMoment | None = None
+    fixed_gram: torch.Tensor | None = None
+    fixed_keys: int = 0
+
+    @property
+    def mean_key_norm2(self) -> float:
+        """Mean squared norm of the edit keys: the unit of key-relative ridge weights."""
+        return self.K.double().pow(2).sum(0).mean().item()
+
+
+@dataclass(frozen=True)
+class EditMethod:
+    """Base class of the edit methods. Fields: the method's hyperparameters."""
+
+    #: the name used in specs, the CLI and patch.json
+    name: ClassVar[str]
+    #: one line for ``--help`` and docs
+    summary: ClassVar[str]
+    #: solves with the corpus second moment C (``stats.py``), computed or read from the cache
+    needs_statistics: ClassVar[bool] = False
+    #: can keep the keys of earlier edits and preserved prompts fixed (``fixed_gram``):
+    #: sequential editing (``sequential.py``) and preserved prompts (``preserve.py``)
+    remembers_keys: ClassVar[bool] = False
+    #: keeps the keys it was solved for in the patch by default, for later edits to keep
+    stores_keys_by_default: ClassVar[bool] = False
+    #: edits exactly one layer
+    one_layer: ClassVar[bool] = False
+
+    def __post_init__(self):
+        check_declared(self)
+
+    def solve(self, problem: LayerProblem) -> LowRankDelta:
+        raise NotImplementedError
+
+    @classmethod
+    def hyperparameters(cls) -> dict[str, Declaration]:
+        return declarations(cls)
+
+
+#: every registered method by name, in registration order
+METHODS: dict[str, type[EditMethod]] = {}
+
+
+def register(method: type[EditMethod]) -> type[EditMethod]:
+    """Make ``method`` known by its ``name`` (a class decorator)."""
+    if method.name in METHODS:
+        raise ValueError(f"an edit method named '{method.name}' is already registered")
+    METHODS[method.name] = method
+    return method
+
+
+def method_class(name: str) -> type[EditMethod]:
+    """The registered method ``name``; a one-line error listing the known ones otherwise."""
+    if name not in METHODS:
+        raise SpecError(f"unknown method '{name}': use one of {', '.join(METHODS)}")
+    return METHODS[name]
