@@ -79,15 +79,16 @@ def _threads_option():
                         "same thread count gives byte-identical patches")
 
 
-def _edit_options() -> list[tuple[str, type, str]]:
+def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
     """The edit settings ``apply`` and ``erase`` share: (option name, type, help), derived from
     the registered methods and value strategies, so a new method's knobs become options and
-    the two commands cannot drift apart."""
+    the commands cannot drift apart. ``settings=False``: the hyperparameters only (``eval``
+    takes several methods and layer sets its own way)."""
     from .editor import VALUE_CONFIGS, all_hyperparameters
     from .methods import METHODS
 
     options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
-               ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")]
+               ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")] if settings else []
     for name, declared in all_hyperparameters().items():
         owners: dict[str, list[str]] = {}  # help text → who declares the knob with it
         for owner, declaration in declared:
@@ -97,15 +98,17 @@ def _edit_options() -> list[tuple[str, type, str]]:
     return options
 
 
-def _with_edit_options(command):
-    """Add the ``_edit_options()`` to ``command``'s options; it is called with those the user gave
-    as ``edit_options`` (``layers`` parsed), ready for ``EditConfig``."""
+def _with_edit_options(command=None, *, settings: bool = True):
+    """Add the ``_edit_options(settings)`` to ``command``'s options; it is called with those the
+    user gave as ``edit_options`` (``layers`` parsed), ready for ``EditConfig``."""
     import functools
     import inspect
 
+    if command is None:
+        return functools.partial(_with_edit_options, settings=settings)
     signature = inspect.signature(command)
     own = [p for p in signature.parameters.values() if p.name != "edit_options"]
-    options = _edit_options()
+    options = _edit_options(settings)
     shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text),
                                 annotation=Optional[kind]) for name, kind, text in options]
 
@@ -417,12 +420,13 @@ def inspect(
 
 
 @app.command("eval")
+@_with_edit_options(settings=False)
 def eval_(
     benchmark: Path = typer.Argument(..., help="TIMED or RoAD CSV (format told from the header), or a knowledge "
                                                 "benchmark JSON (benchmarks/data/knowledge_*.json)"),
     model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)"),
     component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ..."),
-    method: str = typer.Option("memit", help="one or more methods, comma-separated: rome,memit,alphaedit,ridge"),
+    method: str = typer.Option("memit", help="one or more methods, comma-separated (e.g. memit,alphaedit)"),
     layers: Optional[list[str]] = typer.Option(None, help="layer set, e.g. '1-3'; repeat for several sets"),
     value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
     mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit) | "
@@ -442,6 +446,7 @@ def eval_(
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
     threads: Optional[int] = _threads_option(),
+    edit_options: Optional[dict] = None,
 ):
     """Edit every row of BENCHMARK and score efficacy, generality and specificity (frozen judge)."""
     import json
@@ -467,8 +472,8 @@ def eval_(
     if batch_size is not None and (batch_size < 1 or "batch" not in modes):
         raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
-    settings = [_given(method=name.strip(), layers=layer_set, value=value, key=key, auto_preserve=preserve)
-                for name in method.split(",") for layer_set in layer_sets]
+    settings = [_given(method=name.strip(), layers=layer_set, value=value, key=key, auto_preserve=preserve,
+                       **edit_options) for name in method.split(",") for layer_set in layer_sets]
     configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
     stats_corpus = load_corpus(corpus) if corpus else None
     adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
