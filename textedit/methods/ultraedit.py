@@ -54,7 +54,7 @@ class UltraEdit(EditMethod):
     # 1e-2 drifted 0.92; λ 1 against 0.01 cut the drift 0.45 → 0.17 at equal efficacy
     step: float = hyperparameter(1e-3, "η: pseudo-value step, ṽ = −η‖k̂‖²ĝ on standardised keys and gradients",
                                  low=0.0, high=1e3)
-XX
+    lam: float = hyperparameter(1.0, "λ: ridge weight, relative to the edit keys' mean squared norm",
                                 low=0.0, high=1e12)
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
