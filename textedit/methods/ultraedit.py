@@ -31,11 +31,14 @@ EPS = torch.finfo(torch.float32).eps  # the published normaliser's ε (its featu
 
 
 def standardise(X: torch.Tensor) -> torch.Tensor:
-    """Each row of ``X [d, n]`` to zero mean and unit standard deviation over the n columns
-    (the unbiased variance, as the published running normaliser), ``ε`` added to σ."""
+    """Each row of ``X [d, n]`` centred and divided by its spread over the n columns, as the
+    published running normaliser computes them from one batch: ``σ² = n s² / (n − 1 + ε)``
+    with ``s²`` the unbiased variance (its accumulated sum over its count minus one), and
+    ``ε`` added to σ."""
+    n = X.shape[1]
     mean = X.mean(1, keepdim=True)
-    std = X.var(1, keepdim=True, unbiased=True).sqrt() if X.shape[1] > 1 else torch.zeros_like(mean)
-    return (X - mean) / (std + EPS)
+    spread = n * X.var(1, keepdim=True, unbiased=True) if n > 1 else torch.zeros_like(mean)
+    return (X - mean) / ((spread / (n - 1 + EPS)).sqrt() + EPS)
 
 
 def pseudo_values(K: torch.Tensor, R: torch.Tensor, step: float) -> torch.Tensor:
