@@ -506,3 +506,40 @@ def test_push_to_hub_uploads_the_patch_and_a_card(patch, tmp_path, monkeypatch):
     _, repo, names, uploaded, message, card = calls[2]
     assert names == ["README.md", CONFIG_FILE, WEIGHTS_FILE] and uploaded == patch.id and patch.id in message
     assert "the mascot of acme" in card and "Patch.load" in card
+
+
+def test_a_patch_addresses_any_linear_module_of_a_layer_by_name(bert_path, small_corpus, tmp_path):
+    """A delta on the attention's output projection rides beside the down-projection's delta of
+    the same layer: saved under its own tensor names, loaded, applied exactly, reverted bit for
+    bit; a module outside its layer or without a 2-D weight is refused in one line."""
+    from dataclasses import replace
+
+    from textedit.patch import ModuleDelta
+    from textedit.solvers import LowRankDelta
+
+    adapter = load_encoder(str(bert_path))
+    patch = make_patch(adapter, small_corpus, tmp_path, layers=(1,))
+    out_proj = adapter.attention_out_module(1)
+    name = f"{adapter.down_proj_name(1).rsplit('.', 2)[0]}.{adapter.attention_out}"
+    assert adapter.model.get_submodule(name) is out_proj
+    g = torch.Generator().manual_seed(0)
+    extra = LowRankDelta(torch.randn(out_proj.weight.shape[0], 2, generator=g),
+                         torch.randn(out_proj.weight.shape[1], 2, generator=g))
+    patch = replace(patch, deltas=[*patch.deltas, ModuleDelta(ENCODER, 1, name, extra, tensor_prefix=f"encoder.{name}")])
+    patch.save(tmp_path / "two")
+    loaded = Patch.load(tmp_path / "two")
+    assert loaded.id == patch.id and [d.module for d in loaded.deltas] == [d.module for d in patch.deltas]
+    before = snapshot(adapter.model)
+    loaded.apply(adapter)
+    expected = (before[f"{name}.weight"].double() + extra.dense().double()).float()
+    assert torch.equal(out_proj.weight.detach(), expected)
+    down = adapter.down_proj_module(1).weight.detach()
+    assert not torch.equal(down, before[f"{adapter.down_proj_name(1)}.weight"])
+    loaded.revert(adapter)
+    assert_unchanged(adapter.model, before)
+
+    for wrong, layer in ((name, 0), (name.replace(".dense", ".LayerNorm"), 1)):  # another layer; not linear
+        bad = replace(patch, deltas=[ModuleDelta(ENCODER, layer, wrong, LowRankDelta(extra.left, extra.right))])
+        with pytest.raises(PatchError, match="not a linear module of that layer"):
+            bad.apply(adapter)
+    assert_unchanged(adapter.model, before)

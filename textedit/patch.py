@@ -41,11 +41,15 @@ ENCODER = "encoder"  # component key of a patch made on a bare encoder
 
 @dataclass
 class ModuleDelta:
-    """ΔW for the down-projection of ``layer`` in ``component`` (``"encoder"`` for a bare one).
+    """ΔW for the linear module named ``module`` (relative to the encoder model) in block
+    ``layer`` of ``component`` (``"encoder"`` for a bare one): the block's MLP down-projection
+    for every method today, any other linear module of the block where a method edits one.
 
     ``keys [d_in, n]``: the keys the delta was solved for, one per request and template, kept
     by remembering patches (memit, alphaedit) so that later sequential edits can preserve
-    them (``sequential.py``); ``None`` otherwise.
+    them (``sequential.py``); ``None`` otherwise. ``tensor_prefix``: the name of its tensors
+    in ``patch.safetensors``; ``None`` gives ``{component}.layers.{layer}`` (the down-projection,
+    the name every patch has used), so a second module of the same block names its own.
     """
 
     component: str
@@ -53,10 +57,11 @@ class ModuleDelta:
     module: str
     delta: LowRankDelta
     keys: torch.Tensor | None = None
+    tensor_prefix: str | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.component}.layers.{self.layer}"
+        return self.tensor_prefix or f"{self.component}.layers.{self.layer}"
 
 
 @dataclass
@@ -102,8 +107,8 @@ class Patch:
             "method": self.method,
             "hyperparameters": self.hyperparameters,
             "requests": self.requests,
-            "modules": [{"component": d.component, "layer": d.layer, "module": d.module, "rank": d.delta.rank}
-                        for d in self.deltas],
+            "modules": [{"component": d.component, "layer": d.layer, "module": d.module, "rank": d.delta.rank,
+                         **({"tensors": d.tensor_prefix} if d.tensor_prefix else {})} for d in self.deltas],
             **({"requires": self.requires} if self.requires else {}),
             **({"scale": self.scale} if self.scale != 1 else {}),
         }
@@ -214,12 +219,15 @@ class Patch:
         deltas = []
         try:
             for entry in config["modules"]:
-                key = f"{entry['component']}.layers.{entry['layer']}"
+                prefix = entry.get("tensors")
+                if prefix is not None and not isinstance(prefix, str):
+                    raise PatchError(f"'{config_path}': module entry {entry['module']!r}: 'tensors' must be a name")
+                key = prefix or f"{entry['component']}.layers.{entry['layer']}"
                 if f"{key}.left" not in tensors or f"{key}.right" not in tensors:
                     raise PatchError(f"'{weights_path}' lacks the tensors of {key}")
                 delta = LowRankDelta(tensors[f"{key}.left"], tensors[f"{key}.right"])
                 deltas.append(ModuleDelta(entry["component"], entry["layer"], entry["module"], delta,
-                                          tensors.get(f"{key}.keys")))
+                                          tensors.get(f"{key}.keys"), prefix))
         except (KeyError, TypeError, AttributeError) as exc:
             raise PatchError(f"'{config_path}': malformed module entry ({exc})") from None
         patch = cls(deltas, config["base_fingerprints"], config["family"], config["method"],
@@ -259,9 +267,9 @@ class Patch:
                     or d.layer < 0 or not isinstance(d.module, str):
                 fail(f"module entry {d.component!r}/{d.layer!r} needs a component name, a layer ≥ 0 and a module "
                      "name")
-            if d.key in seen:
-                fail(f"{d.key} appears twice")
-            seen.add(d.key)
+            if d.key in seen or (d.component, d.module) in seen:
+                fail(f"{d.key if d.key in seen else d.module} appears twice")
+            seen.update({d.key, (d.component, d.module)})
             left, right = d.delta.left, d.delta.right
             for part, tensor in (("left", left), ("right", right), ("keys", d.keys)):
                 if tensor is None:
@@ -331,7 +339,7 @@ class Patch:
                                      f"{name} with fingerprint {current[:12]}…{hint}")
                 fingerprints[name] = current
         # every new weight, computed before any is written
-        writes = []  # (component, layer, module, original, updated)
+        writes = []  # (component, module name, module, original, updated)
         for name, adapter in targets.items():
             for d in self.deltas:
                 if d.component == name:
@@ -340,7 +348,7 @@ class Patch:
                     updated = original.double() + scale * d.delta.dense().to(original.device, torch.float64)
                     if not torch.isfinite(updated).all():
                         raise PatchError(f"applying {d.key} would put NaN or Inf into the weights")
-                    writes.append((name, d.layer, module, original, updated.to(original.dtype)))
+                    writes.append((name, d.module, module, original, updated.to(original.dtype)))
         done = []
         try:
             with torch.no_grad():
@@ -356,7 +364,7 @@ class Patch:
             state = _state(adapter.model)
             if name in fingerprints:
                 state.setdefault("base_fingerprint", fingerprints[name])
-            state.setdefault("stack", []).append((patch_id, {layer: original for c, layer, _, original, _ in writes
+            state.setdefault("stack", []).append((patch_id, {module: original for c, module, _, original, _ in writes
                                                             if c == name}, scale))
 
     @contextlib.contextmanager
@@ -394,7 +402,7 @@ class Patch:
             for d in self.deltas:
                 if d.component == name:
                     with torch.no_grad():
-                        _module(adapter, d).weight.copy_(originals[d.layer])
+                        _module(adapter, d).weight.copy_(originals[d.module])
             if not stack:
                 state.pop("base_fingerprint", None)
 
@@ -434,9 +442,13 @@ def _state(model: nn.Module) -> dict:
 
 
 def _module(adapter: EncoderAdapter, d: ModuleDelta) -> nn.Linear:
+    """The linear module ``d`` edits, found by its name in block ``d.layer``, shape checked."""
     if not 0 <= d.layer < adapter.num_layers:
         raise PatchError(f"patch edits layer {d.layer} but the model has layers 0..{adapter.num_layers - 1}")
-    module = adapter.down_proj_module(d.layer)
+    module = adapter.linear_module(d.module)
+    if module is None or not adapter.in_block(d.module, d.layer):
+        raise PatchError(f"patch edits '{d.module}' in layer {d.layer}, which is not a linear module of that layer "
+                         f"in {adapter.name}")
     if tuple(module.weight.shape) != (d.delta.left.shape[0], d.delta.right.shape[0]):
         raise PatchError(f"patch delta for layer {d.layer} has shape {(d.delta.left.shape[0], d.delta.right.shape[0])}"
                          f" but the module weight is {tuple(module.weight.shape)}")

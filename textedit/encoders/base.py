@@ -148,6 +148,19 @@ class EncoderAdapter(abc.ABC):
     def down_proj_module(self, layer: int) -> nn.Linear:
         return self._blocks[layer].get_submodule(self.down_proj)
 
+    def linear_module(self, name: str) -> nn.Module | None:
+        """The module called ``name`` in the model if it is linear (a 2-D ``weight``), else ``None``."""
+        try:
+            module = self.model.get_submodule(name)
+        except AttributeError:
+            return None
+        weight = getattr(module, "weight", None)
+        return module if isinstance(weight, torch.Tensor) and weight.ndim == 2 else None
+
+    def in_block(self, name: str, layer: int) -> bool:
+        """Whether the module called ``name`` lies inside block ``layer``."""
+        return name.startswith(f"{self._blocks_name}.{layer}.")
+
     def residual_module(self, layer: int) -> nn.Module:
         return self._blocks[layer].get_submodule(self.residual[0])
 
