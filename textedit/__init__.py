@@ -23,6 +23,7 @@ _EXPORTS = {
     ".export": ["to_lora"],
     ".metrics": ["measure"],
     ".patch": ["Patch"],
+    ".pipelines": ["edit_pipeline_components"],
     ".requests": ["EditRequest"],
     ".sequential": ["SequentialEditor", "edit_after"],
     ".solvers": ["LowRankDelta", "batched", "null_space", "rank_one", "ridge"],

@@ -512,40 +512,22 @@ def eval_(
 def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipeline: str, component: str | None,
                        out_dir: Path, corpus, cache_dir: Path | None, dtype: str | None, device: str,
                        scale: float | None = None) -> None:
-    """``apply --pipeline-path``: edit the pipeline's own encoder(s) and write one patch for all."""
-    from .metrics import NEUTRAL_PROMPTS, measure
-    from .patch import Patch
-    from .verify.pipelines import detect_family, edit_pipeline, present_components
+    """``apply --pipeline-path``: :func:`textedit.pipelines.edit_pipeline_components`, its
+    parts' tables, and the one patch for all written."""
+    from .metrics import NEUTRAL_PROMPTS
+    from .pipelines import edit_pipeline_components
 
-    family = detect_family(pipeline_path, pipeline)
-    present = present_components(pipeline_path, family)
-    if component is None:
-        raise TexteditError(f"choose what to edit in the {family.title} pipeline: --component "
-                            f"{'|'.join(present + ['all'])}")
-    if component != "all" and component not in present:
-        raise TexteditError(f"the {family.title} pipeline '{pipeline_path}' has no text encoder '{component}' "
-                            f"(it has {', '.join(present)}; or use all)")
-    parts, seconds = [], 0.0
-    edits = edit_pipeline(pipeline_path, family, parsed.requests, config, present if component == "all" else
-                          [component], corpus=corpus, cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
-    while True:
-        started = time.perf_counter()
-        part = next(edits, None)
-        seconds += time.perf_counter() - started
-        if part is None:
-            break
-        requests = [r for r in parsed.requests if r.component in (None, part.component)]
-        part_patch = part.patch.scaled(scale) if scale is not None else part.patch
-        report = measure(part.adapter, part_patch, requests, parsed.neutral or NEUTRAL_PROMPTS,
-                         component=part.component)
-        _print_measure(f"{spec_name} on {part.adapter.name} ({family.title}): {part.patch.method}, layers "
-                       f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}", report)
-        parts.append(part_patch)
-    if not parts:
-        raise TexteditError(f"no request of the spec is for {component}")
-    patch = Patch.combine(parts)
+    result = edit_pipeline_components(pipeline_path, parsed.requests, config, component, pipeline=pipeline,
+                                      neutral=parsed.neutral or NEUTRAL_PROMPTS, scale=scale, corpus=corpus,
+                                      cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
+    for part in result.parts:
+        _print_measure(f"{spec_name} on {part.encoder} ({result.family.title}): {part.patch.method}, layers "
+                       f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}",
+                       part.report)
+    patch = result.patch
     patch.save(out_dir)
-    out.print(f"patch {patch.id} for {', '.join(patch.components)} written to {out_dir} ({seconds:.1f} s to edit)")
+    out.print(f"patch {patch.id} for {', '.join(patch.components)} written to {out_dir} "
+              f"({result.seconds:.1f} s to edit)")
 
 
 @app.command()
@@ -574,7 +556,7 @@ def verify(
     from .patch import Patch
     from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
     from .verify.metrics import CLIPScorer, load_reference_images
-    from .verify.pipelines import detect_family, load_pipeline, resolve_dtype
+    from .pipelines import detect_family, load_pipeline, resolve_dtype
     from .verify.report import SCORE_NAMES, write_report
     from .verify.verifier import verify as run_verify
 
