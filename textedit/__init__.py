@@ -19,6 +19,7 @@ _EXPORTS = {
     ".corpus": ["Corpus", "load_corpus"],
     ".editor": ["EditConfig", "default_layers", "edit"],
     ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],
+    ".erase": ["erase_with_report"],
     ".errors": ["TexteditError"],
     ".export": ["to_lora"],
     ".metrics": ["measure"],

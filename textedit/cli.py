@@ -603,25 +603,18 @@ def verify(
 
 def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Path, component: str | None,
                       corpus, cache_dir: Path | None) -> None:
-    """Erase, write the patch and ``erasure.json``, print erasure rate, preservation and drift."""
+    """:func:`textedit.erase.erase_with_report`, then write the patch and ``erasure.json`` and
+    print erasure rate, preservation and drift."""
     import json
 
-    from .erase import erase, erase_config, measure_erasure
+    from .erase import erase_config, erase_with_report
     from .io import atomic_write_text
 
-    config = erase_config(**settings)
-    started = time.perf_counter()
-    patch = erase(adapter, erasure, config, corpus=corpus, cache_dir=cache_dir, component=component or "encoder",
-                  progress=True)
-    seconds = time.perf_counter() - started
-    report = measure_erasure(adapter, patch, erasure, component=component)
+    patch, report = erase_with_report(adapter, erasure, erase_config(**settings), component=component, corpus=corpus,
+                                      cache_dir=cache_dir, progress=True)
     patch.save(out_dir)
-    summary = {"concepts": len(erasure.concepts), "preserved": len(erasure.preserve), "seconds": round(seconds, 1),
-               "erasure_rate": report.erasure_rate, "preservation_rate": report.preservation_rate,
-               "preserved_drift": report.preserved_drift, "neutral_drift_mean": report.mean_drift,
-               "neutral_drift_max": report.max_drift, "patch": patch.id,
-               "per_concept": [vars(s) for s in report.concepts], "per_preserved": [vars(s) for s in report.preserved]}
-    atomic_write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", out_dir / "erasure.json")
+    atomic_write_text(json.dumps(report.record(erasure, patch), indent=1, ensure_ascii=False) + "\n",
+                      out_dir / "erasure.json")
 
     table = Table(title=f"{title}: {patch.method}, layers {patch.hyperparameters['layers']}, value "
                         f"{patch.hyperparameters['value']} (held-out contexts; judge: the unedited encoder)")
@@ -645,7 +638,7 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
                     f", preservation {report.preservation_rate:.1%} (mean drift {report.preserved_drift:.4f})")
     out.print(f"erasure rate {report.erasure_rate:.1%} over {len(erasure.concepts)} concepts{preservation}, "
               f"neutral drift mean {report.mean_drift:.4f} max {report.max_drift:.4f}")
-    out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
+    out.print(f"patch {patch.id} written to {out_dir} ({report.seconds:.1f} s to edit)")
 
 
 @app.command("erase")
