@@ -27,8 +27,7 @@ from tiny_models import (build_tiny_flux_pipeline, build_tiny_sd3_pipeline, buil
                          build_tiny_sdxl_pipeline)
 
 from textedit import Corpus, EditConfig, EditRequest, Patch, load_corpus  # noqa: E402
-from textedit.verify import detect_family, edit_pipeline, load_pipeline  # noqa: E402
-from textedit.verify.pipelines import present_components  # noqa: E402
+from textedit.pipelines import detect_family, edit_pipeline, load_pipeline, present_components  # noqa: E402
 
 PROMPTS = ("a photo of the mascot of acme on the beach", "a dog running on the grass",
            "a red sports car on a mountain road")

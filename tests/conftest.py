@@ -106,3 +106,13 @@ def clip(clip_path):
 def small_corpus() -> Corpus:
     """The first 40 prompts of the shipped corpus, under a test name."""
     return Corpus(tuple(load_corpus(limit=40).prompts), "test")
+
+
+@pytest.fixture
+def textedit_cli(monkeypatch, capsys):
+    """Run ``textedit ARGS…`` in-process; returns (exit code, stdout, stderr)."""
+    from cli_runner import run as run_cli
+
+    def run(*args) -> tuple[int, str, str]:
+        return run_cli(monkeypatch, capsys, *args)
+    return run

@@ -19,9 +19,10 @@ from safetensors.torch import load_file
 
 from cli_runner import run
 from textedit.corpus import load_corpus
-from textedit.anchor import AnchorConfig, AnchorError, add_anchor, learn_anchor
+from textedit.anchor import (AnchorConfig, AnchorError, add_anchor, encode_captions, learn_anchor,
+                             load_trainable_pipeline, text_encoders)
 from textedit.encoders import adapter_for, load_encoder
-from textedit.errors import PatchError
+from textedit.errors import ModelLoadError, PatchError
 from textedit.patch import Patch
 
 TOKEN = "<acme-mascot>"
@@ -177,3 +178,37 @@ def test_sdxl_anchor_in_both_encoders(images, tiny_root, tmp_path):
         adapter = load_encoder(path, component=component)
         add_anchor(adapter, tmp_path / "learned_embeds.safetensors", TOKEN, component)
         assert adapter.fingerprint() == adapter_for(encoder, tokenizer).fingerprint()
+
+
+def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths, tmp_path):
+    """learn-anchor loads through textedit.pipelines (the family's class, float32 on every device)
+    and refuses, in one line, pipelines it cannot train through."""
+    sdxl = load_trainable_pipeline(pipeline_paths["sdxl"])
+    assert type(sdxl).__name__ == "StableDiffusionXLPipeline"
+    assert sdxl.text_encoder.dtype == sdxl.text_encoder_2.dtype == sdxl.unet.dtype == torch.float32
+    assert [key for key, _, _ in text_encoders(sdxl)] == ["clip_l", "clip_g"]
+    assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["sd"]))] == [None]
+    with pytest.raises(ModelLoadError, match="has no unet: learn-anchor needs a Stable Diffusion 1.x/2.x or SDXL"):
+        load_trainable_pipeline(pipeline_paths["flux"])
+    with pytest.raises(ModelLoadError, match="not a diffusers pipeline folder"):
+        load_trainable_pipeline(tmp_path)
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+def test_captions_are_conditioned_as_the_pipeline_does(family, pipeline_paths):
+    """What the UNet is trained on is what the pipeline's own encode_prompt gives (SDXL: the
+    penultimate states of both CLIPs, encoder 2's pooled projection as text_embeds)."""
+    from tiny_models import encode_prompt
+
+    pipe = load_trainable_pipeline(pipeline_paths[family])
+    caption = "a photo of a <acme-mascot> on the beach"
+    with torch.no_grad():
+        states, added = encode_captions(pipe, [caption], 64)
+    embeds, pooled = encode_prompt(pipe, family, caption)
+    assert torch.equal(states, embeds)
+    if family == "sd":
+        assert added is None
+    else:
+        assert torch.equal(added["text_embeds"], pooled)
+        assert added["time_ids"].tolist() == [[64, 64, 0, 0, 64, 64]]
+

@@ -18,8 +18,9 @@ from cli_runner import run
 from textedit.corpus import load_corpus
 from textedit.encoders import load_encoder
 from textedit.erase import (ERASE_CONTEXTS, ERASE_EVAL_TEMPLATES, ERASE_LAM, ERASE_TEMPLATES, Concept, Erasure, erase,
-                            erase_config, fill, measure_erasure)
+                            erase_config, erase_with_report, fill, measure_erasure)
 from textedit.errors import SpecError
+from textedit.patch import Patch
 from textedit.spec import parse_spec
 
 
@@ -114,6 +115,44 @@ def test_cli_erase_writes_patch_and_report(monkeypatch, capsys, tmp_path, bert_p
     patch = json.loads((out_dir / "patch.json").read_text())
     assert patch["hyperparameters"]["erase_contexts"] == list(ERASE_CONTEXTS)
     assert {r["subject"] for r in patch["requests"]} == {"google", "the mascot of acme", "canada", "france"}
+
+
+def test_erase_with_report_is_erase_then_measure_and_what_the_cli_writes(monkeypatch, capsys, tmp_path, bert_path):
+    """The API call behind `textedit erase`: its patch is the one the command writes and a plain
+    `erase` makes, its report equals `measure_erasure` of that patch, its record is erasure.json."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(load_corpus(limit=200).prompts))
+    code, _, err = run(monkeypatch, capsys, "erase", "google", "canada", "--to", "a dog", "--preserve", "france",
+                       "--model", bert_path, "--out", tmp_path / "cli", "--corpus", corpus, "--cache-dir",
+                       tmp_path / "cache", "--value", "match", "--layers", "0,1")
+    assert code == 0, err
+
+    encoder = load_encoder(str(bert_path))
+    weights = {n: p.detach().clone() for n, p in encoder.model.state_dict().items()}
+    erasure = Erasure([Concept("google", "a dog"), Concept("canada", "a dog")], preserve=["france"])
+    config = erase_config(value="match", layers=[0, 1])
+    patch, report = erase_with_report(encoder, erasure, config, corpus=load_corpus(corpus),
+                                      cache_dir=tmp_path / "cache")
+    assert all(torch.equal(p, weights[n]) for n, p in encoder.model.state_dict().items())  # left as it was
+    assert patch.id == Patch.load(tmp_path / "cli").id
+    direct = erase(encoder, erasure, config, corpus=load_corpus(corpus), cache_dir=tmp_path / "cache")
+    measured = measure_erasure(encoder, direct, erasure)
+    assert direct.id == patch.id and measured.seconds is None and report.seconds > 0
+    assert (report.concepts, report.preserved, report.neutral) == (measured.concepts, measured.preserved,
+                                                                   measured.neutral)
+    written = json.loads((tmp_path / "cli" / "erasure.json").read_text())
+    record = json.loads(json.dumps(report.record(erasure, patch)))
+    assert written.pop("seconds") >= 0 and record.pop("seconds") == round(report.seconds, 1)
+    assert record == written
+
+
+def test_erase_with_report_on_a_pipeline_component(sd_path):
+    encoder = load_encoder(sd_path, component="text_encoder")
+    erasure = Erasure([Concept("acme", "a dog")])
+    patch, report = erase_with_report(encoder, erasure, erase_config(method="ridge", value="match", layers=[0]),
+                                      component="text_encoder")
+    assert patch.components == ["text_encoder"]
+    assert report.concepts == measure_erasure(encoder, patch, erasure, component="text_encoder").concepts
 
 
 @pytest.mark.slow

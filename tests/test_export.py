@@ -18,7 +18,7 @@ from textedit.errors import PatchError
 from textedit.export import to_lora
 from textedit.patch import Patch
 from textedit.requests import EditRequest
-from textedit.verify.pipelines import FAMILIES, edit_pipeline, load_pipeline
+from textedit.pipelines import FAMILIES, edit_pipeline, load_pipeline
 
 QUERY = "a photo of the mascot of acme"
 REQUEST = [EditRequest("the mascot of acme", "a red fox", subject="acme")]

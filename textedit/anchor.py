@@ -43,6 +43,8 @@ import torch.nn.functional as F
 from .encoders.base import EncoderAdapter
 from .errors import ModelLoadError, SpecError, TexteditError
 from .io import atomic_save_tensors, atomic_write_text, read_image_folder, read_tensors
+from .pipelines.families import detect_family, family_of
+from .pipelines.loading import load_pipeline, pipeline_text_encoders
 
 EMBEDDING_FILE = "learned_embeds.safetensors"
 #: keys of an SDXL embedding file ({"clip_l": ..., "clip_g": ...}) by pipeline component
@@ -200,43 +202,32 @@ def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
     return torch.stack(out)
 
 
-def load_pipeline(pipeline_path: str | Path, device: str = "cpu"):
-    """A Stable Diffusion 1.x/2.x or SDXL pipeline (tokenizer(s), text encoder(s), UNet, VAE, scheduler)."""
-    from diffusers import DiffusionPipeline
-    from diffusers.utils import logging as diffusers_logging
+#: what textual inversion needs of a pipeline: a UNet denoiser, a VAE, and its tokenizer and encoder
+TRAINED_THROUGH = ("tokenizer", "text_encoder", "unet", "vae", "scheduler")
 
-    # diffusers' own load bar and warnings would break the one-line-error promise of the CLI
-    bar_was_on, verbosity = diffusers_logging.is_progress_bar_enabled(), diffusers_logging.get_verbosity()
-    diffusers_logging.disable_progress_bar()
-    diffusers_logging.set_verbosity_error()
-    try:
-        pipe = DiffusionPipeline.from_pretrained(str(pipeline_path), use_safetensors=True)
-    except Exception as exc:
-        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"cannot load pipeline '{pipeline_path}': {text}") from None
-    finally:
-        diffusers_logging.set_verbosity(verbosity)
-        if bar_was_on:
-            diffusers_logging.enable_progress_bar()
-    for part in ("tokenizer", "text_encoder", "unet", "vae", "scheduler"):
+
+def load_trainable_pipeline(pipeline_path: str | Path, device: str = "cpu"):
+    """A Stable Diffusion 1.x/2.x or SDXL pipeline (tokenizer(s), text encoder(s), UNet, VAE,
+    scheduler) in float32 on every device: the anchor's row trains in float32, as in
+    diffusers' example. The pipeline's family is detected from its ``model_index.json``."""
+    pipe = load_pipeline(pipeline_path, detect_family(pipeline_path), device=device, dtype=torch.float32)
+    for part in TRAINED_THROUGH:
         if getattr(pipe, part, None) is None:
             raise ModelLoadError(f"pipeline '{pipeline_path}' has no {part}: learn-anchor needs a Stable Diffusion "
                                  "1.x/2.x or SDXL pipeline")
-    if getattr(pipe, "text_encoder_2", None) is not None and pipe.unet.config.addition_embed_type != "text_time":
-        raise ModelLoadError(f"pipeline '{pipeline_path}' is not a Stable Diffusion 1.x/2.x or SDXL pipeline")
-    return pipe.to(device)
+    return pipe
 
 
-def text_encoders(pipe) -> list[tuple[str, object, object]]:
+def text_encoders(pipe) -> list[tuple[str | None, object, torch.nn.Module]]:
     """``(file key, tokenizer, text encoder)`` of every encoder the denoiser reads.
 
     SD 1.x/2.x: one, saved under the token itself; SDXL: CLIP-L and bigG, saved as
     ``clip_l`` and ``clip_g`` (the layout SDXL embeddings are shared in).
     """
-    if getattr(pipe, "text_encoder_2", None) is None:
-        return [(None, pipe.tokenizer, pipe.text_encoder)]
-    return [(SDXL_KEYS["text_encoder"], pipe.tokenizer, pipe.text_encoder),
-            (SDXL_KEYS["text_encoder_2"], pipe.tokenizer_2, pipe.text_encoder_2)]
+    encoders = pipeline_text_encoders(pipe, family_of(pipe))
+    if len(encoders) == 1:
+        return [(None, tokenizer, encoder) for _, tokenizer, encoder in encoders]
+    return [(SDXL_KEYS[component], tokenizer, encoder) for component, tokenizer, encoder in encoders]
 
 
 def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, init: str, out_dir: str | Path,
@@ -254,7 +245,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     if not token or any(c.isspace() for c in token):
         raise AnchorError(f"anchor token '{token}' must be one word without spaces, such as '<acme-mascot>'")
     files, images = read_image_folder(images_dir, AnchorError, "image folder")
-    pipe = load_pipeline(pipeline_path, device)
+    pipe = load_trainable_pipeline(pipeline_path, device)
     encoders = text_encoders(pipe)
     init_ids = []
     for _, tokenizer, _ in encoders:
@@ -347,21 +338,23 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
 def encode_captions(pipe, captions: list[str], resolution: int) -> tuple[torch.Tensor, dict | None]:
     """What the denoiser is conditioned on: ``(states [b, 77, d], added_cond_kwargs)``.
 
-    SD: the encoder's last hidden state, no extra conditioning. SDXL (as its pipeline does):
-    the penultimate states of both encoders concatenated, the pooled projection of encoder 2
-    as ``text_embeds`` and ``time_ids`` = (size, crop top-left, target size) of a centred crop.
+    Each encoder is read as its family's :class:`~textedit.pipelines.Reading` says (SD: the
+    last hidden state; SDXL: the penultimate states, and the pooled projection of encoder
+    2), the per-token states concatenated along the features. A pooled vector makes the
+    SDXL UNet's extra conditioning, as its pipeline builds it: ``text_embeds`` and
+    ``time_ids`` = (size, crop top-left, target size) of a centred crop.
     """
     device = pipe.unet.device
-    encoders = text_encoders(pipe)
+    family = family_of(pipe)
     states, pooled = [], None
-    for _, tokenizer, encoder in encoders:
+    for component, tokenizer, encoder in pipeline_text_encoders(pipe, family):
         ids = tokenizer(captions, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
                         return_tensors="pt").input_ids.to(device)
-        if len(encoders) == 1:
-            return encoder(ids)[0], None
-        outputs = encoder(ids, output_hidden_states=True)
-        states.append(outputs.hidden_states[-2])
-        pooled = outputs[0]  # text_embeds of the encoder with projection (the last one)
+        per_token, pooled_here = family.reading(component).encode(encoder, ids)
+        states.append(per_token)
+        pooled = pooled_here if pooled_here is not None else pooled
+    if pooled is None:
+        return torch.cat(states, dim=-1), None
     time_ids = torch.tensor([[resolution, resolution, 0, 0, resolution, resolution]] * len(captions),
                             dtype=states[0].dtype, device=device)
     return torch.cat(states, dim=-1), {"text_embeds": pooled, "time_ids": time_ids}

@@ -517,40 +517,22 @@ def eval_(
 def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipeline: str, component: str | None,
                        out_dir: Path, corpus, cache_dir: Path | None, dtype: str | None, device: str,
                        scale: float | None = None) -> None:
-    """``apply --pipeline-path``: edit the pipeline's own encoder(s) and write one patch for all."""
-    from .metrics import NEUTRAL_PROMPTS, measure
-    from .patch import Patch
-    from .verify.pipelines import detect_family, edit_pipeline, present_components
+    """``apply --pipeline-path``: :func:`textedit.pipelines.edit_pipeline_components`, its
+    parts' tables, and the one patch for all written."""
+    from .metrics import NEUTRAL_PROMPTS
+    from .pipelines import edit_pipeline_components
 
-    family = detect_family(pipeline_path, pipeline)
-    present = present_components(pipeline_path, family)
-    if component is None:
-        raise TexteditError(f"choose what to edit in the {family.title} pipeline: --component "
-                            f"{'|'.join(present + ['all'])}")
-    if component != "all" and component not in present:
-        raise TexteditError(f"the {family.title} pipeline '{pipeline_path}' has no text encoder '{component}' "
-                            f"(it has {', '.join(present)}; or use all)")
-    parts, seconds = [], 0.0
-    edits = edit_pipeline(pipeline_path, family, parsed.requests, config, present if component == "all" else
-                          [component], corpus=corpus, cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
-    while True:
-        started = time.perf_counter()
-        part = next(edits, None)
-        seconds += time.perf_counter() - started
-        if part is None:
-            break
-        requests = [r for r in parsed.requests if r.component in (None, part.component)]
-        part_patch = part.patch.scaled(scale) if scale is not None else part.patch
-        report = measure(part.adapter, part_patch, requests, parsed.neutral or NEUTRAL_PROMPTS,
-                         component=part.component)
-        _print_measure(f"{spec_name} on {part.adapter.name} ({family.title}): {part.patch.method}, layers "
-                       f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}", report)
-        parts.append(part_patch)
-    if not parts:
-        raise TexteditError(f"no request of the spec is for {component}")
-    patch = Patch.combine(parts)
+    result = edit_pipeline_components(pipeline_path, parsed.requests, config, component, pipeline=pipeline,
+                                      neutral=parsed.neutral or NEUTRAL_PROMPTS, scale=scale, corpus=corpus,
+                                      cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
+    for part in result.parts:
+        _print_measure(f"{spec_name} on {part.encoder} ({result.family.title}): {part.patch.method}, layers "
+                       f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}",
+                       part.report)
+    patch = result.patch
     patch.save(out_dir)
-    out.print(f"patch {patch.id} for {', '.join(patch.components)} written to {out_dir} ({seconds:.1f} s to edit)")
+    out.print(f"patch {patch.id} for {', '.join(patch.components)} written to {out_dir} "
+              f"({result.seconds:.1f} s to edit)")
 
 
 @app.command()
@@ -579,7 +561,7 @@ def verify(
     from .patch import Patch
     from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
     from .verify.metrics import CLIPScorer, load_reference_images
-    from .verify.pipelines import detect_family, load_pipeline, resolve_dtype
+    from .pipelines import detect_family, load_pipeline, resolve_dtype
     from .verify.report import SCORE_NAMES, write_report
     from .verify.verifier import verify as run_verify
 
@@ -626,25 +608,18 @@ def verify(
 
 def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Path, component: str | None,
                       corpus, cache_dir: Path | None) -> None:
-    """Erase, write the patch and ``erasure.json``, print erasure rate, preservation and drift."""
+    """:func:`textedit.erase.erase_with_report`, then write the patch and ``erasure.json`` and
+    print erasure rate, preservation and drift."""
     import json
 
-    from .erase import erase, erase_config, measure_erasure
+    from .erase import erase_config, erase_with_report
     from .io import atomic_write_text
 
-    config = erase_config(**settings)
-    started = time.perf_counter()
-    patch = erase(adapter, erasure, config, corpus=corpus, cache_dir=cache_dir, component=component or "encoder",
-                  progress=True)
-    seconds = time.perf_counter() - started
-    report = measure_erasure(adapter, patch, erasure, component=component)
+    patch, report = erase_with_report(adapter, erasure, erase_config(**settings), component=component, corpus=corpus,
+                                      cache_dir=cache_dir, progress=True)
     patch.save(out_dir)
-    summary = {"concepts": len(erasure.concepts), "preserved": len(erasure.preserve), "seconds": round(seconds, 1),
-               "erasure_rate": report.erasure_rate, "preservation_rate": report.preservation_rate,
-               "preserved_drift": report.preserved_drift, "neutral_drift_mean": report.mean_drift,
-               "neutral_drift_max": report.max_drift, "patch": patch.id,
-               "per_concept": [vars(s) for s in report.concepts], "per_preserved": [vars(s) for s in report.preserved]}
-    atomic_write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", out_dir / "erasure.json")
+    atomic_write_text(json.dumps(report.record(erasure, patch), indent=1, ensure_ascii=False) + "\n",
+                      out_dir / "erasure.json")
 
     table = Table(title=f"{title}: {patch.method}, layers {patch.hyperparameters['layers']}, value "
                         f"{patch.hyperparameters['value']} (held-out contexts; judge: the unedited encoder)")
@@ -668,7 +643,7 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
                     f", preservation {report.preservation_rate:.1%} (mean drift {report.preserved_drift:.4f})")
     out.print(f"erasure rate {report.erasure_rate:.1%} over {len(erasure.concepts)} concepts{preservation}, "
               f"neutral drift mean {report.mean_drift:.4f} max {report.max_drift:.4f}")
-    out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
+    out.print(f"patch {patch.id} written to {out_dir} ({report.seconds:.1f} s to edit)")
 
 
 @app.command("erase")

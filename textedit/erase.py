@@ -33,6 +33,7 @@ Measured in text space, with the unedited encoder as judge, on held-out contexts
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -42,7 +43,7 @@ from .editor import EditConfig, edit
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .metrics import EVAL_TEMPLATES, NEUTRAL_PROMPTS, cosine
-from .patch import Patch
+from .patch import ENCODER, Patch
 from .requests import EditRequest, is_template
 
 #: the phrases an erased concept is rebound in; each ends with the concept (see above)
@@ -191,6 +192,7 @@ class ErasureReport:
     concepts: list[ConceptScore]
     preserved: list[PreservedScore]
     neutral: list[tuple[str, float]]  # (prompt, drift)
+    seconds: float | None = None  # time the erasure's edit took (erase_with_report); None: measured alone
 
     @property
     def erasure_rate(self) -> float:
@@ -211,6 +213,16 @@ class ErasureReport:
     @property
     def mean_drift(self) -> float:
         return sum(d for _, d in self.neutral) / len(self.neutral) if self.neutral else 0.0
+
+    def record(self, erasure: Erasure, patch: Patch) -> dict:
+        """The JSON record of the erasure ``patch`` made (``erasure.json`` of ``textedit erase``):
+        counts, the time to edit, the rates and drifts, and every concept's scores."""
+        return {"concepts": len(erasure.concepts), "preserved": len(erasure.preserve),
+                "seconds": None if self.seconds is None else round(self.seconds, 1),
+                "erasure_rate": self.erasure_rate, "preservation_rate": self.preservation_rate,
+                "preserved_drift": self.preserved_drift, "neutral_drift_mean": self.mean_drift,
+                "neutral_drift_max": self.max_drift, "patch": patch.id,
+                "per_concept": [vars(s) for s in self.concepts], "per_preserved": [vars(s) for s in self.preserved]}
 
 
 def measure_erasure(adapter: EncoderAdapter, patch: Patch, erasure: Erasure, *,
@@ -253,6 +265,25 @@ def measure_erasure(adapter: EncoderAdapter, patch: Patch, erasure: Erasure, *,
     return ErasureReport(scores, preserved, drift)
 
 
+def erase_with_report(adapter: EncoderAdapter, erasure: Erasure, config: EditConfig | None = None, *,
+                      component: str | None = None, neutral: Sequence[str] = NEUTRAL_PROMPTS,
+                      templates: Sequence[str] = ERASE_EVAL_TEMPLATES, **edit_kwargs) -> tuple[Patch, ErasureReport]:
+    """``textedit erase`` as one call: :func:`erase`, then :func:`measure_erasure` of the patch
+    on the same encoder (the judge: that encoder unedited; the model is left as it was).
+
+    ``component`` names the pipeline component the patch edits (``None``: a bare encoder);
+    ``edit_kwargs`` go to :func:`textedit.edit` (``stats``, ``corpus``, ``cache_dir``,
+    ``progress``). The report's ``seconds`` is the time the edit took, measuring excluded;
+    ``report.record(erasure, patch)`` is what the CLI writes to ``erasure.json``.
+    """
+    started = time.perf_counter()
+    patch = erase(adapter, erasure, config, component=component or ENCODER, **edit_kwargs)
+    seconds = time.perf_counter() - started
+    report = measure_erasure(adapter, patch, erasure, neutral=neutral, templates=templates, component=component)
+    report.seconds = seconds
+    return patch, report
+
+
 def parse_concept_list(text: str) -> list[str]:
     """Concepts from a comma-separated list or a file's lines (blank lines and ``#`` comments skipped)."""
     parts = text.splitlines() if "\n" in text else text.split(",")
@@ -260,4 +291,4 @@ def parse_concept_list(text: str) -> list[str]:
 
 
 __all__ = ["Concept", "Erasure", "ErasureReport", "ERASE_CONTEXTS", "ERASE_EVAL_TEMPLATES", "erase", "fill",
-           "erase_config", "measure_erasure", "parse_concept_list"]
+           "erase_config", "erase_with_report", "measure_erasure", "parse_concept_list"]

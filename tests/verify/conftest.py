@@ -29,13 +29,3 @@ def corpus_file(tmp_path_factory) -> Path:
     shipped = (REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()
     path.write_text("\n".join(shipped[:300]))
     return path
-
-
-@pytest.fixture
-def textedit_cli(monkeypatch, capsys):
-    """Run ``textedit ARGS…`` in-process; returns (exit code, stdout, stderr)."""
-    from cli_runner import run as run_cli
-
-    def run(*args) -> tuple[int, str, str]:
-        return run_cli(monkeypatch, capsys, *args)
-    return run

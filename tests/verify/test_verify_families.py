@@ -14,7 +14,7 @@ from PIL import Image
 
 from textedit.patch import Patch
 from tiny_models import encode_prompt as encode
-from textedit.verify import detect_family, load_pipeline
+from textedit.pipelines import detect_family, load_pipeline
 from textedit.verify.generate import Sampling, draw
 
 QUERY = "a photo of the mascot of acme on the beach"

@@ -10,7 +10,7 @@ from textedit.errors import SpecError
 from textedit.verify import CLIPScorer, Sampling, build_rows, contact_sheet, read_prompts_file
 from textedit.verify.generate import parse_seeds
 from textedit.verify.metrics import load_reference_images, pixel_change, to_pil
-from textedit.verify.pipelines import FAMILIES
+from textedit.pipelines import FAMILIES
 from textedit.verify.verifier import VerifyResult, score, summarize
 
 REQUESTS = [{"prompt": "the mascot of acme", "target": "a red fox", "subject": "acme"},

@@ -16,12 +16,12 @@ from typing import Sequence
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..encoders.base import adapter_for
 from ..errors import PatchError
-from ..patch import ENCODER, Patch
+from ..patch import Patch
+from ..pipelines.families import Family, family_of
+from ..pipelines.reach import ReachWarning, edited_layers, reach_warnings
 from .generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, Row, Sampling, build_rows, draw_grid
 from .metrics import CLIPScorer, pixel_change
-from .pipelines import Family, ReachWarning, family_of, reach_warnings
 
 
 @dataclass
@@ -40,22 +40,6 @@ class VerifyResult:
     clip_model: str | None = None
     reference: str = "anchor"  # what CLIP-I compares to: "anchor" images or a folder name
     scale: float = 1.0  # the strength the "after" images were drawn with
-
-
-def edited_layers(patch: Patch, pipe) -> dict[str, tuple[list[int], int]]:
-    """Per component of ``patch``: (its edited layers, the pipeline encoder's number of layers)."""
-    out = {}
-    for component in patch.components:
-        if component == ENCODER:
-            raise PatchError("this patch was made on a bare encoder: make it on the pipeline's own encoder "
-                             "(textedit apply SPEC --pipeline-path PIPELINE --component ...) so it names the "
-                             "component it edits")
-        model = getattr(pipe, component, None)
-        if model is None:
-            raise PatchError(f"the pipeline has no component '{component}' that this patch edits")
-        layers = sorted(d.layer for d in patch.deltas if d.component == component)
-        out[component] = (layers, adapter_for(model, None).num_layers)
-    return out
 
 
 def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Sequence[str] = VERIFY_TEMPLATES,
