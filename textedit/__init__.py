@@ -19,9 +19,11 @@ _EXPORTS = {
     ".corpus": ["Corpus", "load_corpus"],
     ".editor": ["EditConfig", "default_layers", "edit"],
     ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],
-    ".erase": ["erase_with_report"],
+    ".erase": ["Concept", "Erasure", "erase", "erase_with_report", "measure_erasure"],
     ".errors": ["TexteditError"],
     ".export": ["to_lora"],
+    ".locate": ["trace"],
+    ".methods": ["METHODS", "EditMethod", "LayerProblem", "register"],
     ".metrics": ["measure"],
     ".patch": ["Patch"],
     ".pipelines": ["edit_pipeline_components"],
@@ -30,6 +32,7 @@ _EXPORTS = {
     ".solvers": ["LowRankDelta", "batched", "null_space", "rank_one", "ridge"],
     ".spec": ["load_spec", "parse_spec"],
     ".stats": ["SecondMoment", "compute_stats"],
+    ".verify": ["verify"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
