@@ -17,10 +17,21 @@ def test_every_exported_name_resolves_to_the_object_of_its_module():
 
 
 def test_the_api_covers_each_feature():
-    wanted = {"load_encoder", "edit", "EditConfig", "Patch", "erase", "erase_with_report", "SequentialEditor",
-              "edit_after", "edit_pipeline_components", "verify", "trace", "to_lora", "register", "METHODS",
+    wanted = {"load_encoder", "edit", "EditConfig", "Patch", "Erasure", "erase_with_report", "SequentialEditor",
+              "edit_after", "edit_pipeline_components", "trace", "to_lora", "register", "METHODS",
               "batched", "null_space", "rank_one", "ridge"}
     assert wanted <= set(textedit.__all__)
+    import textedit.erase
+    import textedit.verify
+
+    assert callable(textedit.erase.erase) and callable(textedit.verify.verify)
+
+
+def test_no_exported_name_is_also_a_submodule():
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(textedit.__path__)}
+    assert not submodules & set(textedit.__all__)
 
 
 def test_import_textedit_loads_no_torch():

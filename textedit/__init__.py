@@ -14,12 +14,14 @@ __version__ = "0.1.0"
 import importlib
 
 #: the public API, imported on first use (PEP 562): ``import textedit`` and the command line
-#: start without importing torch, so Ctrl-C while starting is handled like Ctrl-C later
+#: start without importing torch, so Ctrl-C while starting is handled like Ctrl-C later. A
+#: function named as its module (``erase``, ``verify``) is reached through the module
+#: (``textedit.verify.verify``): importing a submodule sets the package attribute of its name
 _EXPORTS = {
     ".corpus": ["Corpus", "load_corpus"],
     ".editor": ["EditConfig", "default_layers", "edit"],
     ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],
-    ".erase": ["Concept", "Erasure", "erase", "erase_with_report", "measure_erasure"],
+    ".erase": ["Concept", "Erasure", "erase_with_report", "measure_erasure"],
     ".errors": ["TexteditError"],
     ".export": ["to_lora"],
     ".locate": ["trace"],
@@ -32,7 +34,6 @@ _EXPORTS = {
     ".solvers": ["LowRankDelta", "batched", "null_space", "rank_one", "ridge"],
     ".spec": ["load_spec", "parse_spec"],
     ".stats": ["SecondMoment", "compute_stats"],
-    ".verify": ["verify"],
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
