@@ -12,7 +12,7 @@ from textedit.corpus import DEFAULT_CORPUS, Corpus, load_corpus
 from textedit.errors import LayerError, SpecError
 from textedit.io import atomic_save_tensors
 from textedit.solvers import batched
-from textedit.stats import SecondMoment, StatsKey, compute_stats
+from textedit.stats import SecondMoment, StatsKey, compute_stats, consumer_tag
 
 BATCH = 8  # 40 prompts -> 5 batches
 
@@ -177,7 +177,8 @@ def test_second_call_reads_the_cache(bert, small_corpus, tmp_path, monkeypatch):
     first = compute_stats(bert, [0, 1], small_corpus, batch_size=BATCH, cache_dir=tmp_path)
     for layer in (0, 1):
         [path] = cache_files(tmp_path, layer)
-        assert path == StatsKey(bert.fingerprint(), layer, small_corpus.hash, "prompt", "float32").path(tmp_path)
+        assert path == StatsKey(bert.fingerprint(), layer, small_corpus.hash, "prompt", "float32",
+                                consumer_tag(bert.consumer)).path(tmp_path)
         meta = cache_meta(path)
         assert meta["prompts_done"] == str(len(small_corpus)) and meta["count"] == str(first[layer].count)
         assert meta["fingerprint"] == bert.fingerprint() and meta["corpus_hash"] == small_corpus.hash
@@ -386,3 +387,24 @@ def test_pipeline_scope_of_a_masked_consumer_is_its_real_tokens(bert, small_corp
     prompt = compute_stats(bert, [0], corpus, scope="prompt", batch_size=5, use_cache=False)[0]
     assert pipeline.count == prompt.count
     assert torch.allclose(pipeline.sum, prompt.sum, rtol=1e-9, atol=1e-12)
+
+
+def test_the_cache_key_holds_how_the_consumer_reads_the_encoder(t5_path, small_corpus, tmp_path):
+    """A T5 read as SD3 reads it (padded to a fixed length, no mask) has other statistics than
+    the same T5 alone; each reading gets its own cache entry, equal to its uncached sums."""
+    from textedit.encoders import ConsumerTokenization, load_encoder
+
+    alone = load_encoder(str(t5_path))
+    sd3_style = load_encoder(str(t5_path), consumer=ConsumerTokenization(max_length=32, pad_to_max_length=True,
+                                                                          passes_attention_mask=False))
+    assert alone.fingerprint() == sd3_style.fingerprint()  # the same weights
+    cached = {name: compute_stats(adapter, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)[0]
+              for name, adapter in (("alone", alone), ("sd3", sd3_style))}
+    assert len(cache_files(tmp_path, 0)) == 2
+    for name, adapter in (("alone", alone), ("sd3", sd3_style)):
+        fresh = compute_stats(adapter, [0], small_corpus, batch_size=BATCH, cache_dir=None)[0]
+        assert cached[name].count == fresh.count and torch.equal(cached[name].sum, fresh.sum), name
+        again = compute_stats(adapter, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)[0]
+        assert torch.equal(again.sum, fresh.sum), name
+    difference = (cached["alone"].mean - cached["sd3"].mean).norm() / cached["alone"].mean.norm()
+    assert difference > 0.05, difference

@@ -116,19 +116,30 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class StatsKey:
+    """Everything the sums depend on: the weights, the layer, the corpus, the token scope, the
+    dtype, and how the consumer tokenizes and calls the encoder (``consumer_tag``): a T5 read
+    SD3-style (padded to a fixed length, no mask) has other keys than the same T5 alone."""
+
     fingerprint: str
     layer: int
     corpus_hash: str
     scope: str
     dtype: str
+    consumer: str
 
     def path(self, cache_dir: Path) -> Path:
-        return cache_dir / "stats" / self.fingerprint / f"{self.corpus_hash}-{self.scope}-{self.dtype}" / \
-            f"layer{self.layer}.safetensors"
+        return cache_dir / "stats" / self.fingerprint / \
+            f"{self.corpus_hash}-{self.scope}-{self.dtype}-{self.consumer}" / f"layer{self.layer}.safetensors"
 
     def metadata(self) -> dict[str, str]:
         return {"format": CACHE_FORMAT, "fingerprint": self.fingerprint, "layer": str(self.layer),
-                "corpus_hash": self.corpus_hash, "scope": self.scope, "dtype": self.dtype}
+                "corpus_hash": self.corpus_hash, "scope": self.scope, "dtype": self.dtype, "consumer": self.consumer}
+
+
+def consumer_tag(consumer) -> str:
+    """How a consumer reads the encoder, as a cache-key part: ``len77-pad-nomask``."""
+    return (f"len{consumer.max_length}-{'pad' if consumer.pad_to_max_length else 'nopad'}-"
+            f"{'mask' if consumer.passes_attention_mask else 'nomask'}")
 
 
 def _read_cache(path: Path, key: StatsKey, dim: int) -> tuple[SecondMoment, int] | None:
@@ -197,7 +208,8 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     fingerprint = fingerprint or (adapter.fingerprint() if use_cache else "uncached")
     dims = {layer: adapter.down_proj_module(layer).weight.shape[1] for layer in layers}
-    keys = {layer: StatsKey(fingerprint, layer, corpus.hash, scope, _dtype_name(adapter.dtype)) for layer in layers}
+    keys = {layer: StatsKey(fingerprint, layer, corpus.hash, scope, _dtype_name(adapter.dtype),
+                            consumer_tag(adapter.consumer)) for layer in layers}
 
     shard = current_shard()
     result: dict[int, SecondMoment] = {}
