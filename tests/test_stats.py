@@ -408,3 +408,18 @@ def test_the_cache_key_holds_how_the_consumer_reads_the_encoder(t5_path, small_c
         assert torch.equal(again.sum, fresh.sum), name
     difference = (cached["alone"].mean - cached["sd3"].mean).norm() / cached["alone"].mean.norm()
     assert difference > 0.05, difference
+
+
+def test_float32_products_are_close_to_float64_ones_and_cached_apart(bert, small_corpus, tmp_path):
+    """Each batch's Σkkᵀ formed in float32 and summed in float64: within float32 rounding of
+    the float64 products (a float64 brute force over the recorded keys), never the same cache
+    entry; an unknown precision is refused in one line."""
+    exact = compute_stats(bert, [0, 1], small_corpus, batch_size=BATCH, cache_dir=tmp_path)
+    fast = compute_stats(bert, [0, 1], small_corpus, batch_size=BATCH, cache_dir=tmp_path, products="float32")
+    assert len(cache_files(tmp_path, 0)) == 2
+    for layer in (0, 1):
+        assert fast[layer].count == exact[layer].count
+        error = ((fast[layer].sum - exact[layer].sum).norm() / exact[layer].sum.norm()).item()
+        assert 0 < error < 1e-6, error
+    with pytest.raises(SpecError, match="unknown product precision 'float16'"):
+        compute_stats(bert, [0], small_corpus, cache_dir=tmp_path, products="float16")

@@ -47,6 +47,8 @@ SCOPES = ("prompt", "pipeline")
 CACHE_FORMAT = "textedit-stats-1"
 #: rows of Σ k kᵀ formed per matrix product in SecondMoment.add_keys (big enough for an efficient GEMM)
 _BAND = 384
+#: the precisions a batch's ``Σ k kᵀ`` may be formed in (docs/performance.md measures both)
+PRODUCTS = {"float64": torch.float64, "float32": torch.float32}
 
 
 @dataclass
@@ -87,18 +89,22 @@ class SecondMoment:
             self._projectors[threshold] = null_space_projector(self.mean, threshold)
         return self._projectors[threshold]
 
-    def add_keys(self, keys: torch.Tensor) -> None:
+    def add_keys(self, keys: torch.Tensor, products: str = "float64") -> None:
         """Accumulate rows of ``keys [n, d]`` (any float dtype).
 
         ``Σ k kᵀ`` is symmetric, so only the part on and right of the diagonal is formed, in
         bands of ``_BAND`` rows, and each band is mirrored below the diagonal: about 60% of
-        the time of the full product, with the same float64 products.
+        the time of the full product. ``products``: the precision each batch's product is
+        formed in, ``"float64"`` (exact for float32 keys) or ``"float32"`` (the BLAS's fast
+        kernel, as the ROME/MEMIT reference does); the running sum is float64 either way.
         """
-        keys = keys.double()
+        if products not in PRODUCTS:
+            raise SpecError(f"unknown product precision '{products}': use one of {', '.join(PRODUCTS)}")
+        keys = keys.to(PRODUCTS[products])
         total = self.sum
         for i in range(0, keys.shape[1], _BAND):
             j = i + _BAND
-            band = (keys[:, i:j].T @ keys[:, i:]).to(total.device)  # rows i:j, columns i:
+            band = (keys[:, i:j].T @ keys[:, i:]).to(total.device, torch.float64)  # rows i:j, columns i:
             total[i:j, i:] += band
             total[j:, i:j] += band[:, _BAND:].T
         self.count += keys.shape[0]
@@ -126,14 +132,17 @@ class StatsKey:
     scope: str
     dtype: str
     consumer: str
+    products: str = "float64"
 
     def path(self, cache_dir: Path) -> Path:
+        products = "" if self.products == "float64" else f"-{self.products}-products"
         return cache_dir / "stats" / self.fingerprint / \
-            f"{self.corpus_hash}-{self.scope}-{self.dtype}-{self.consumer}" / f"layer{self.layer}.safetensors"
+            f"{self.corpus_hash}-{self.scope}-{self.dtype}-{self.consumer}{products}" / f"layer{self.layer}.safetensors"
 
     def metadata(self) -> dict[str, str]:
         return {"format": CACHE_FORMAT, "fingerprint": self.fingerprint, "layer": str(self.layer),
-                "corpus_hash": self.corpus_hash, "scope": self.scope, "dtype": self.dtype, "consumer": self.consumer}
+                "corpus_hash": self.corpus_hash, "scope": self.scope, "dtype": self.dtype, "consumer": self.consumer,
+                "products": self.products}
 
 
 def consumer_tag(consumer) -> str:
@@ -190,7 +199,7 @@ def _dtype_name(dtype: torch.dtype) -> str:
 def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus | None = None, *,
                   scope: str = "prompt", batch_size: int = 64, cache_dir: str | Path | None = None,
                   use_cache: bool = True, checkpoint_seconds: float = 60.0, progress: bool = False,
-                  fingerprint: str | None = None) -> dict[int, SecondMoment]:
+                  fingerprint: str | None = None, products: str = "float64") -> dict[int, SecondMoment]:
     """Key second moments for ``layers`` over ``corpus`` (default: the shipped corpus).
 
     One forward pass per batch serves all layers and stops after the deepest. With
@@ -199,8 +208,11 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     Inside a ``torch.distributed`` group (``torchrun``; see ``distributed.py``) each rank
     reads its contiguous shard of the corpus, the sums are all-reduced and rank 0 writes
     the cache; such a run starts over rather than resuming a partial cache.
-    Returns ``{layer: SecondMoment}``.
+    ``products``: the precision of each batch's ``Σ k kᵀ`` (``SecondMoment.add_keys``); part of
+    the cache key. Returns ``{layer: SecondMoment}``.
     """
+    if products not in PRODUCTS:
+        raise SpecError(f"unknown product precision '{products}': use one of {', '.join(PRODUCTS)}")
     if scope not in SCOPES:
         raise SpecError(f"unknown token scope '{scope}': use one of {', '.join(SCOPES)}")
     layers = adapter.check_layers(layers)
@@ -209,7 +221,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     fingerprint = fingerprint or (adapter.fingerprint() if use_cache else "uncached")
     dims = {layer: adapter.down_proj_module(layer).weight.shape[1] for layer in layers}
     keys = {layer: StatsKey(fingerprint, layer, corpus.hash, scope, _dtype_name(adapter.dtype),
-                            consumer_tag(adapter.consumer)) for layer in layers}
+                            consumer_tag(adapter.consumer), products) for layer in layers}
 
     shard = current_shard()
     result: dict[int, SecondMoment] = {}
@@ -248,7 +260,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
                     # a layer resumed from a later checkpoint skips prompts it already holds
                     mask = (positions.bool() & (prompt_index >= start_at[layer])).to(recorded[layer].device)
                     selected = recorded[layer][mask]
-                    result[layer].add_keys(selected)
+                    result[layer].add_keys(selected, products)
                 tokens_seen += int(positions.sum())
                 done = begin + len(prompts)
                 if bar is not None:
