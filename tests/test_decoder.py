@@ -34,6 +34,44 @@ def test_loads_the_base_model_with_its_adapter(decoder_path):
     assert tuple(adapter.down_proj_module(1).weight.shape) == (32, 64)
 
 
+def test_keys_values_and_states_are_what_the_model_computes(decoder_path):
+    """What the adapter reads is what the bare model computes with the attention mask, its gated
+    MLP spelled out by hand: at every layer the key is ``act(gate(x)) ⊙ up(x)`` of the MLP's input
+    ``x``, the value ``W k`` (+ b), the per-token states are ``last_hidden_state``, and the
+    sentence vector is the final state of each prompt's last real token (right padding)."""
+    adapter = load_encoder(str(decoder_path))
+    model = adapter.model
+    prompts = ["a photo of the acme mascot in the city", "dog", "the mascot of acme"]
+    batch = adapter.tokenize(prompts)
+    lengths = [int(n) for n in batch.attention_mask.sum(1)]
+    assert len(set(lengths)) == len(prompts)
+    mlps = [block.mlp for block in model.layers]
+    inputs = {}
+    handles = [mlp.gate_proj.register_forward_hook(lambda _m, args, _out, i=i: inputs.__setitem__(i, args[0]))
+               for i, mlp in enumerate(mlps)]
+    try:
+        with torch.no_grad():
+            reference = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
+            keys_by_hand = {i: mlp.act_fn(mlp.gate_proj(inputs[i])) * mlp.up_proj(inputs[i])
+                            for i, mlp in enumerate(mlps)}
+    finally:
+        for handle in handles:
+            handle.remove()
+    down = {i: adapter.down_proj_module(i) for i in range(adapter.num_layers)}
+    assert all(down[i] is mlp.down_proj for i, mlp in enumerate(mlps))
+    with torch.no_grad(), record_inputs(down) as keys, record_outputs(down) as values:
+        adapter.forward(batch)
+    for i, mlp in enumerate(mlps):
+        k, bias = keys_by_hand[i], mlp.down_proj.bias
+        torch.testing.assert_close(keys[i], k, rtol=1e-5, atol=1e-6, msg=f"key, layer {i}")
+        torch.testing.assert_close(values[i], k @ mlp.down_proj.weight.T + (0 if bias is None else bias),
+                                   rtol=1e-5, atol=1e-5, msg=f"value, layer {i}")
+    with torch.no_grad():
+        torch.testing.assert_close(adapter.hidden_states(batch), reference.last_hidden_state, rtol=0, atol=0)
+    by_hand = torch.stack([reference.last_hidden_state[row, n - 1] for row, n in enumerate(lengths)])
+    torch.testing.assert_close(adapter.embed(prompts), by_hand, rtol=1e-5, atol=1e-6)
+
+
 def test_left_padding_tokenizer_is_padded_right_and_batch_independent(decoder_path):
     adapter = load_encoder(str(decoder_path))
     assert adapter.tokenizer.padding_side == "left"  # as built; textedit must not depend on it

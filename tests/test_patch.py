@@ -279,9 +279,21 @@ def test_loaded_patch_applies_like_the_original(bert, patch, tmp_path):
 
 
 def test_apply_to_the_bare_model(bert, patch):
+    """A bare ``BertModel`` takes the patch exactly as its adapter does: every edited
+    down-projection becomes W + ΔW (rounded once to float32), nothing else changes, and the
+    bookkeeping is the model's, whichever handle applied or reverts it."""
     before = snapshot(bert.model)
+    patch.apply(bert)
+    through_adapter = snapshot(bert.model)
+    patch.revert(bert)
     patch.apply(bert.model)
-    assert not torch.equal(bert.down_proj_module(1).weight, before[f"{bert.down_proj_name(1)}.weight"])
+    assert patch.applied_scale(bert) == patch.applied_scale(bert.model) == 1.0
+    after = snapshot(bert.model)
+    edited = {f"{bert.down_proj_name(d.layer)}.weight": d for d in patch.deltas}
+    assert sorted(name for name in after if not torch.equal(after[name], before[name])) == sorted(edited)
+    for name, d in edited.items():
+        assert torch.equal(after[name], (before[name].double() + d.delta.dense()).float()), name
+    assert all(torch.equal(after[name], through_adapter[name]) for name in after)
     patch.revert(bert)  # the bookkeeping lives on the model, whichever handle is used
     assert_unchanged(bert.model, before)
 

@@ -168,17 +168,29 @@ def test_sd_pipeline_folder(sd_path):
 
 
 def test_sd_pipeline_generates(sd_path):
+    """The tiny pipeline draws an image in [0, 1], the same for the same seed, and what it draws
+    depends on the prompt through the tiny CLIP's per-token states: those states, computed here
+    from the prompt padded to 77 tokens and handed in as ``prompt_embeds``, draw the very same
+    image; another prompt, or another seed, draws another one."""
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(sd_path)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
-    out = pipe(
-        "a photo of the acme mascot",
-        num_inference_steps=2,
-        guidance_scale=6.0,
-        output_type="np",
-        generator=torch.Generator("cpu").manual_seed(0),
-    )
-    assert out.images.shape == (1, 64, 64, 3)
-    assert torch.isfinite(torch.from_numpy(out.images)).all()
+
+    def draw(seed=0, **prompt):
+        out = pipe(num_inference_steps=2, guidance_scale=6.0, output_type="np",
+                   generator=torch.Generator("cpu").manual_seed(seed), **prompt)
+        return torch.from_numpy(out.images)
+
+    image = draw(prompt="a photo of the acme mascot")
+    assert image.shape == (1, 64, 64, 3)
+    assert torch.isfinite(image).all() and image.min() >= 0 and image.max() <= 1 and image.std() > 0.01
+    assert torch.equal(draw(prompt="a photo of the acme mascot"), image)
+    ids = pipe.tokenizer(["a photo of the acme mascot"], padding="max_length", max_length=77,
+                         return_tensors="pt").input_ids
+    with torch.no_grad():
+        states = pipe.text_encoder(ids).last_hidden_state
+    torch.testing.assert_close(draw(prompt_embeds=states), image, rtol=0, atol=1e-6)
+    assert (draw(prompt="a dog in the snow") - image).abs().max() > 1e-3
+    assert (draw(seed=1, prompt="a photo of the acme mascot") - image).abs().max() > 0.1

@@ -62,7 +62,7 @@ def test_t5_gated_has_a_gated_mlp(model_paths):
     assert hasattr(plain.block(0).layer[1].DenseReluDense, "wi")
 
 
-def test_down_proj_reads_the_mlp_hidden(family):
+def test_down_proj_is_the_mlp_output_layer(family):
     name, adapter = family
     _, _, layers, hidden, mlp, _ = FAMILIES[name]
     modules = {i: adapter.down_proj_module(i) for i in range(layers)}
@@ -72,15 +72,76 @@ def test_down_proj_reads_the_mlp_hidden(family):
         assert (module.in_features, module.out_features) == (mlp, hidden)
         assert adapter.model.get_submodule(adapter.down_proj_name(i)) is module
         assert module in list(adapter.block(i).modules())
-    batch = adapter.tokenize(PROMPTS)
-    with torch.no_grad(), record_inputs(modules) as keys, record_outputs(modules) as values:
-        adapter.forward(batch)
-    for i in range(layers):
-        assert keys[i].shape == (*batch.input_ids.shape, mlp)
-        assert values[i].shape == (*batch.input_ids.shape, hidden)
     rows = adapter.describe_layers()
     assert [r["layer"] for r in rows] == list(range(layers))
     assert all((r["d_in"], r["d_out"], r["dtype"]) == (mlp, hidden, "float32") for r in rows)
+
+
+def _blocks_by_hand(name: str, model: nn.Module) -> nn.ModuleList:
+    """The transformer blocks under transformers' own attribute names (not the adapter's lookup)."""
+    if name == "bert":
+        return model.encoder.layer
+    if name == "clip_proj":
+        return model.text_model.encoder.layers  # the projection model still wraps `.text_model`
+    if name == "clip":
+        return model.encoder.layers
+    return model.encoder.block
+
+
+def _mlp_by_hand(name: str, block: nn.Module):
+    """``(first, key, down)``: the MLP's first module (its input is the MLP's input ``x``), the
+    key ``k(x)`` spelled out from the MLP's parts, and the down-projection ``v = W k + b``."""
+    if name == "bert":
+        up = block.intermediate
+        return up.dense, lambda x: up.intermediate_act_fn(up.dense(x)), block.output.dense
+    if name.startswith("clip"):
+        mlp = block.mlp
+        return mlp.fc1, lambda x: mlp.activation_fn(mlp.fc1(x)), mlp.fc2
+    ff = block.layer[1].DenseReluDense
+    if name == "t5_gated":
+        return ff.wi_0, lambda x: ff.act(ff.wi_0(x)) * ff.wi_1(x), ff.wo
+    return ff.wi, lambda x: ff.act(ff.wi(x)), ff.wo
+
+
+def test_keys_values_and_hidden_states_are_what_the_model_computes(family):
+    """What the adapter reads is what the bare transformers model computes, called as the consumer
+    calls it (BERT and T5 with the attention mask, CLIP without one): at every layer the key it
+    records is the MLP's hidden ``act(up(x))`` (gated T5: ``act(wi_0 x) ⊙ wi_1 x``) computed by hand
+    from the MLP's input ``x``, the value is ``W k + b`` of that key, and the per-token states it
+    hands a pipeline are the model's last (``hidden_state_index=-1``) or penultimate (-2) ones."""
+    name, adapter = family
+    model, layers = adapter.model, range(adapter.num_layers)
+    mlps = [_mlp_by_hand(name, block) for block in _blocks_by_hand(name, model)]
+    assert len(mlps) == adapter.num_layers
+    batch = adapter.tokenize(PROMPTS)
+    assert batch.attention_mask.sum(1).unique().numel() == len(PROMPTS)  # padded rows: the mask matters
+    inputs = {}
+    handles = [first.register_forward_hook(lambda _m, args, _out, i=i: inputs.__setitem__(i, args[0]))
+               for i, (first, _, _) in enumerate(mlps)]
+    mask = None if name.startswith("clip") else batch.attention_mask
+    try:
+        with torch.no_grad():
+            reference = model(input_ids=batch.input_ids, attention_mask=mask, output_hidden_states=True)
+            keys_by_hand = {i: mlps[i][1](inputs[i]) for i in layers}
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    down = {i: adapter.down_proj_module(i) for i in layers}
+    with torch.no_grad(), record_inputs(down) as keys, record_outputs(down) as values:
+        adapter.forward(batch)
+    for i in layers:
+        k = keys_by_hand[i]
+        W, b = mlps[i][2].weight, mlps[i][2].bias
+        assert k.abs().max() > 0.1 and (b is None or b.abs().max() > 0.05)  # nothing vanishes by chance
+        torch.testing.assert_close(keys[i], k, rtol=1e-5, atol=1e-6, msg=f"{name} key, layer {i}")
+        torch.testing.assert_close(values[i], k @ W.T + (0 if b is None else b), rtol=1e-5, atol=1e-5,
+                                   msg=f"{name} value, layer {i}")
+    with torch.no_grad():
+        torch.testing.assert_close(adapter.hidden_states(batch), reference.last_hidden_state, rtol=0, atol=0)
+        penultimate = adapter_for(model, adapter.tokenizer, hidden_state_index=-2)
+        torch.testing.assert_close(penultimate.hidden_states(batch), reference.hidden_states[-2], rtol=0, atol=0)
+        assert not torch.allclose(reference.hidden_states[-2], reference.last_hidden_state, atol=1e-3)
 
 
 def test_gated_t5_key_is_the_gated_product(model_paths):
@@ -203,11 +264,29 @@ def test_attention_mask_families_pad_to_longest(model_paths, name):
 
 
 def test_sentence_vectors(family):
+    """The sentence vector computed by hand from the model's last states: the mean over real
+    tokens (BERT, T5: sentence-transformers' pooling), or CLIP's state at its EOS token, the last
+    real one (projected by ``text_projection`` when the model has one)."""
     name, adapter = family
     dim = FAMILIES[name][5]
     vectors = adapter.embed(PROMPTS)
     assert vectors.shape == (3, dim) and vectors.dtype == torch.float32
     assert torch.isfinite(vectors).all()
+    batch = adapter.tokenize(PROMPTS)
+    lengths = [int(n) for n in batch.attention_mask.sum(1)]
+    clip_model = name.startswith("clip")
+    with torch.no_grad():
+        states = adapter.model(input_ids=batch.input_ids,
+                               attention_mask=None if clip_model else batch.attention_mask).last_hidden_state
+        if clip_model:
+            assert [int(batch.input_ids[row, n - 1]) for row, n in enumerate(lengths)] == \
+                [adapter.tokenizer.eos_token_id] * len(PROMPTS)
+            by_hand = torch.stack([states[row, n - 1] for row, n in enumerate(lengths)])
+            if name == "clip_proj":
+                by_hand = by_hand @ adapter.model.text_projection.weight.T
+        else:
+            by_hand = torch.stack([states[row, :n].mean(0) for row, n in enumerate(lengths)])
+    torch.testing.assert_close(vectors, by_hand, rtol=1e-5, atol=1e-6)
     one_by_one = adapter.embed(PROMPTS, batch_size=1)  # other padding, same vectors
     assert torch.allclose(vectors, one_by_one, atol=1e-5)
     assert not torch.allclose(vectors[0], vectors[1], atol=1e-3)
