@@ -273,8 +273,8 @@ def test_any_command_line_succeeds_or_exits_2_with_one_line(monkeypatch, capsys,
         raise TexteditError("stopped before loading weights (test)")
 
     monkeypatch.setattr(cli, "_load", no_weights)
-    monkeypatch.setattr("textedit.pipelines.load_pipeline", no_weights)
-    monkeypatch.setattr("textedit.anchor.learn_anchor", no_weights)
+    monkeypatch.setattr(cli, "load_pipeline", no_weights)
+    monkeypatch.setattr(cli, "learn_anchor", no_weights)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read at import: set it there too
     work = tmp_path / "work"

@@ -37,8 +37,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .encoders.base import EncoderAdapter
 from .errors import ModelLoadError, SpecError, TexteditError
@@ -187,9 +190,6 @@ class AnchorResult:
 
 def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
     """``[n, 3, r, r]`` in [-1, 1]: each image resized (shorter side) and centre-cropped."""
-    import numpy as np
-    from PIL import Image
-
     out = []
     for image in images:
         scale = resolution / min(image.size)
@@ -238,7 +238,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     first file is written. Same pipeline, images, config and seed → the same embedding.
     With SDXL the token gets a row in both encoders and both rows learn together.
     """
-    from diffusers import DDPMScheduler
+    from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import, apply's add_anchor needs none
 
     config = config or AnchorConfig()
     token = token.strip()
@@ -393,9 +393,6 @@ def fixed_loss(pipe, scheduler, latent_dist, scaling: float, token: str, config:
 
 
 def _progress_bar():
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
                     transient=False)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from safetensors import safe_open
 from safetensors.torch import save
 
@@ -138,8 +139,6 @@ def read_image_folder(folder: str | Path, error: type[Exception], what: str) -> 
     """``(files, RGB PIL images)`` of the image files directly in ``folder``, sorted by name; a
     missing or empty folder or an unreadable image raises ``error`` naming it (``what``:
     "image folder", "--reference-images")."""
-    from PIL import Image, UnidentifiedImageError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise error(f"{what} '{folder}' {'is not a folder' if folder.exists() else 'does not exist'}")

@@ -42,6 +42,7 @@ from .encoders.base import EncoderAdapter
 from .errors import CacheError, SpecError
 from .hooks import record_inputs, stop_after
 from .io import atomic_save_tensors, read_tensors
+from .solvers import cholesky, null_space_projector
 
 SCOPES = ("prompt", "pipeline")
 CACHE_FORMAT = "textedit-stats-1"
@@ -76,14 +77,12 @@ class SecondMoment:
         """Lower Cholesky factor of ``C`` (float64), computed once and kept: edits that reuse
         these statistics then solve in O(d² n) instead of factorising a d × d matrix."""
         if self._factor is None:
-            from .solvers import cholesky
             self._factor = cholesky(self.mean, "the key covariance C")
         return self._factor
 
     def null_space_projector(self, threshold: float) -> torch.Tensor:
         """AlphaEdit's projector for this C (see ``solvers.null_space_projector``), kept per threshold."""
         if threshold not in self._projectors:
-            from .solvers import null_space_projector
             self._projectors[threshold] = null_space_projector(self.mean, threshold)
         return self._projectors[threshold]
 

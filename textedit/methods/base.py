@@ -18,16 +18,14 @@ registry (docs/architecture.md shows a worked example).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 
 from ..errors import SpecError
 from ..hyperparameters import Declaration, check_declared, declarations
 from ..solvers import LowRankDelta
-
-if TYPE_CHECKING:  # for annotations only: the statistics module loads the encoders
-    from ..stats import SecondMoment
+from ..stats import SecondMoment
 
 
 @dataclass(frozen=True)

@@ -132,7 +132,7 @@ def read_model_index(ref: str | Path) -> dict:
             raise ModelLoadError(f"'{index}' is not valid JSON ({exc})") from None
     if path.exists() or str(ref).startswith((".", "/", "~")) or str(ref).count("/") > 1:
         raise ModelLoadError(f"pipeline '{ref}': no such folder")
-    from diffusers import DiffusionPipeline
+    from diffusers import DiffusionPipeline  # deferred: diffusers takes seconds to import, a folder needs none
     try:
         return dict(DiffusionPipeline.load_config(str(ref)))
     except Exception as exc:  # hub errors: offline, no such repo, gated
