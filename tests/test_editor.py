@@ -94,7 +94,8 @@ def test_progress_bar_counts_every_prompt_read_and_changes_nothing(bert_path, sm
 
 def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
     """δs of different requests never interact, so chunks of 1 give what one chunk of all gives."""
-    from textedit.values import EDIT_TEMPLATES, OptimizeConfig, Sites, optimize_deltas, read_states
+    from textedit.sites import EDIT_TEMPLATES, Sites, read_states
+    from textedit.value_strategies import OptimizeConfig, optimize_deltas
 
     adapter = load_encoder(str(bert_path))
     requests = REQUESTS + [EditRequest("the flag of Initech", "a blue square", subject="Initech")]
@@ -122,7 +123,8 @@ def test_patience_stops_early_and_keeps_the_best_delta_seen(bert_path):
     import torch.nn.functional as F
 
     from textedit.hooks import add_to_output
-    from textedit.values import EDIT_TEMPLATES, OptimizeConfig, Sites, optimize_deltas, read_states
+    from textedit.sites import EDIT_TEMPLATES, Sites, read_states
+    from textedit.value_strategies import OptimizeConfig, optimize_deltas
 
     adapter = load_encoder(str(bert_path))
     requests, templates, layer = REQUESTS[:1], EDIT_TEMPLATES[:3], 1

@@ -11,7 +11,7 @@ from textedit.editor import EditConfig, default_layers, edit
 from textedit.encoders import load_encoder
 from textedit.errors import SpecError
 from textedit.requests import EditRequest
-from textedit.values import Sites, read_states
+from textedit.sites import Sites, read_states
 
 REQUESTS = [EditRequest("the mascot of acme", "a red fox", subject="acme"),
             EditRequest("the prime minister of canada", "a singer")]

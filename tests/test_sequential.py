@@ -8,7 +8,7 @@ from textedit.editor import EditConfig, edit
 from textedit.encoders import load_encoder
 from textedit.requests import EditRequest
 from textedit.sequential import edit_after, patches_without_keys
-from textedit.values import EDIT_TEMPLATES, Sites, read_states
+from textedit.sites import EDIT_TEMPLATES, Sites, read_states
 
 FIRST = [EditRequest("the mascot of acme", "a red fox", subject="acme")]
 SECOND = [EditRequest("the mascot of globex", "a green frog", subject="globex")]

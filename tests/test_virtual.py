@@ -59,7 +59,7 @@ def test_example_specs_are_ready_to_run_on_their_model(path, minilm):
     request's key site exists in that model's tokenization (a subject that the tokenizer
     splits away, or a template that breaks, fails here, not after the statistics pass)."""
     from textedit.editor import EditConfig
-    from textedit.values import Sites
+    from textedit.sites import Sites
 
     spec = load_spec(path)
     assert spec.model == "sentence-transformers/all-MiniLM-L6-v2"

@@ -34,7 +34,7 @@ from transformers.utils import logging as hf_logging
 from .anchor import AnchorConfig, add_anchor, learn_anchor
 from .corpus import load_corpus
 from .distributed import init_from_env, shutdown
-from .editor import VALUE_CONFIGS, EditConfig, all_hyperparameters, edit, resolve_layers
+from .editor import EditConfig, all_hyperparameters, edit, resolve_layers
 from .encoders import DEFAULT_MODEL, load_encoder
 from .erase import Concept, Erasure, erase_config, erase_with_report, parse_concept_list
 from .errors import TexteditError
@@ -52,6 +52,7 @@ from .requests import EditRequest
 from .sequential import edit_after, patches_without_keys
 from .spec import load_spec
 from .stats import compute_stats, default_cache_dir
+from .value_strategies import VALUE_CONFIGS
 from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
 from .verify.metrics import CLIPScorer, load_reference_images
 from .verify.report import SCORE_NAMES, write_report

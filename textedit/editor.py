@@ -5,7 +5,7 @@ For layers ``l_1 < … < l_m`` (the last one ``L``) and n requests:
 1. read keys and streams at every request's key sites: averaged over its templates (one
    key per request, MEMIT's convention) or, for ``key="query"``, one key per query token;
 2. fix the target: per-layer target values (``direct``) or a target stream z*_L after the
-   last layer (``match``, ``optimize``; see ``values.py``);
+   last layer (``match``, ``optimize``; see ``value_strategies.py``);
 3. for each layer in order, with the updates of earlier layers already in the weights,
    re-read keys K [d_in, n_keys] and the current stream z_L, give this layer the share
    (z*_L − z_L) / (m − i) of what is left (MEMIT's spreading), so V = v_l + share, and
@@ -28,17 +28,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
-from .patch import ENCODER, ModuleDelta, Patch
-from .requests import EditRequest, contradictions, is_template, repeats
 from .hyperparameters import Declaration, declarations, resolve
 from .methods import METHODS, EditMethod, LayerProblem, method_class
-from .stats import SCOPES, SecondMoment, compute_stats
+from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts
-from .values import (EDIT_TEMPLATES, KEY_POSITIONS, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas,
-                     read_states, token_key_gram)
-
-#: the hyperparameters of each value strategy (``direct`` and ``match`` have none)
-VALUE_CONFIGS = {"direct": None, "match": None, "optimize": OptimizeConfig}
+from .requests import EditRequest, contradictions, is_template, repeats
+from .sites import EDIT_TEMPLATES, KEY_POSITIONS, Sites, read_states, token_key_gram
+from .stats import SCOPES, SecondMoment, compute_stats
+from .value_strategies import VALUE_CONFIGS, VALUE_STRATEGIES, OptimizeConfig, optimize_deltas
 
 
 def all_hyperparameters() -> dict[str, list[tuple[str, Declaration]]]:
@@ -79,7 +76,7 @@ class EditConfig:
     value: str
     templates: Sequence[str]
     scope: str
-    #: where each request's key is read (``values.KEY_POSITIONS``); ``None``: the encoder family's default
+    #: where each request's key is read (``sites.KEY_POSITIONS``); ``None``: the encoder family's default
     key: str | None
     #: keep what else the model knows about each request's subject (``preserve.py``): the
     #: automatic preserved prompts. ``None``: on for bidirectional encoders with a method that

@@ -90,7 +90,7 @@ class EncoderAdapter(abc.ABC):
     default_consumer: ClassVar[ConsumerTokenization]
     #: causal attention: real-token states do not depend on trailing padding
     causal: ClassVar[bool] = False
-    #: where a request's key is read by default (``values.KEY_POSITIONS``). Bidirectional
+    #: where a request's key is read by default (``sites.KEY_POSITIONS``). Bidirectional
     #: encoders: the subject's last token, measured best on MiniLM with the preserved prompts
     #: (docs/eval.md; every query token, ``"query"``, generalises better but moves unrelated
     #: prompts more); causal ones override it with the query's last token, the only one that
