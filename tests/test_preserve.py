@@ -169,7 +169,7 @@ def test_automatic_prompts_weigh_one_over_the_number_of_subjects(bert_path, smal
     from textedit.methods.memit import Memit
 
     real_solve = Memit.solve
-    monkeypatch.setattr(Memit, "solve", lambda self, problem: seen.append(problem.fixed_gram) or real_solve(self, problem))
+    monkeypatch.setattr(Memit, "solve", lambda self, problem: seen.append(problem.remembered_gram) or real_solve(self, problem))
     config = EditConfig(layers=[0], value="match", auto_preserve=True, key="subject", templates=("{}",))
     one = [EditRequest("the mascot of acme", "a red fox", "acme")]
     two = [*one, EditRequest("the symbol of globex", "a blue whale", "globex")]

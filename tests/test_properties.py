@@ -117,7 +117,7 @@ def patched_world(bert_path, small_corpus, tmp_path_factory):
     adapter = load_encoder(str(bert_path))
     config = EditConfig(method="memit", value="match", layers=[0, 1], lam=10.0, auto_preserve=False)
     patch = edit(adapter, [EditRequest("the mascot of acme", "a red panda", subject="acme")], config,
-                 corpus=small_corpus, cache_dir=tmp_path_factory.mktemp("cache"), keep_keys=True)
+                 corpus=small_corpus, cache_dir=tmp_path_factory.mktemp("cache"), remember=True)
     directory = patch.save(tmp_path_factory.mktemp("good") / "patch")
     return adapter, directory
 

@@ -91,14 +91,14 @@ def test_remembering_editor_keeps_earlier_keys_across_saved_patches(method, bert
         first = editor.edit(requests[:1])
         for r in requests[1:]:
             if not remember:
-                editor.gram.clear()  # forget: each edit sees only the corpus statistics
+                editor.remembered_gram.clear()  # forget: each edit sees only the corpus statistics
             editor.edit([r])
         K1 = first.deltas[1].keys.double()
         assert K1.shape[1] == len(config.templates)  # one remembered key per template
         change = (adapter.down_proj_module(1).weight.double() - original.double()
                   - first.deltas[1].delta.dense()) @ K1
         if remember:  # the running Σ k kᵀ is that of every stored key
-            torch.testing.assert_close(editor.gram[1], remembered_gram(editor.history)[1])
+            torch.testing.assert_close(editor.remembered_gram[1], remembered_gram(editor.history)[1])
             saved = [p.save(tmp_path / f"p{i}") for i, p in enumerate(editor.history)]
             loaded = [Patch.load(path) for path in saved]
             torch.testing.assert_close(remembered_keys(loaded)[1], remembered_keys(editor.history)[1].float())

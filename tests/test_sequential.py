@@ -18,7 +18,7 @@ CONFIG = EditConfig(method="memit", layers=[0, 1], value="match", lam=10.0, auto
 
 def test_edit_after_keeps_the_earlier_keys_and_leaves_the_history_applied(bert_path, small_corpus, tmp_path):
     adapter = load_encoder(str(bert_path))
-    first = edit(adapter, FIRST, CONFIG, corpus=small_corpus, cache_dir=tmp_path, keep_keys=True)
+    first = edit(adapter, FIRST, CONFIG, corpus=small_corpus, cache_dir=tmp_path, remember=True)
     plain = edit(adapter, FIRST, CONFIG, corpus=small_corpus, cache_dir=tmp_path)
     assert patches_without_keys([first, plain]) == [1]
 

@@ -220,20 +220,20 @@ def test_null_space_is_the_alphaedit_formula(data, spectral, gen):
     G = K @ K.T + Kp @ Kp.T
     a = alpha * (P @ K).pow(2).sum(0).mean()  # α is relative to the edit's own projected keys
     expected = (V - W @ K) @ K.T @ P @ torch.linalg.inv(G @ P + a * torch.eye(D_IN, dtype=F64))
-    got = null_space(W, C, K, V, threshold=1e-2, alpha=alpha, previous_gram=Kp @ Kp.T).dense()
+    got = null_space(W, C, K, V, threshold=1e-2, alpha=alpha, remembered_gram=Kp @ Kp.T).dense()
     assert _rel(got, expected) < 1e-10
-    reused = null_space(W, C, K, V, alpha=alpha, previous_gram=Kp @ Kp.T, projector=P).dense()
+    reused = null_space(W, C, K, V, alpha=alpha, remembered_gram=Kp @ Kp.T, projector=P).dense()
     assert _rel(reused, expected) < 1e-10
 
 
-def test_null_space_previous_keys_are_preserved(data, spectral, gen):
+def test_null_space_remembered_keys_are_preserved(data, spectral, gen):
     W, _, _, _ = data
     C, _, small = spectral
     K = small @ torch.randn(4, 2, generator=gen, dtype=F64)
     V = torch.randn(D_OUT, 2, generator=gen, dtype=F64)
     Kp = small @ torch.randn(4, 2, generator=gen, dtype=F64)
     free = null_space(W, C, K, V, alpha=1e-3).dense()
-    kept = null_space(W, C, K, V, alpha=1e-3, previous_gram=Kp @ Kp.T).dense()
+    kept = null_space(W, C, K, V, alpha=1e-3, remembered_gram=Kp @ Kp.T).dense()
     assert (kept @ Kp).norm() < 0.1 * (free @ Kp).norm()
 
 

@@ -232,7 +232,7 @@ def apply(
                                      stats_corpus, cache_dir, parsed.preserve)
     else:
         patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
-                     component=component or "encoder", progress=True, keep_keys=remember, preserve=parsed.preserve)
+                     component=component or "encoder", progress=True, remember=remember, preserve=parsed.preserve)
     seconds = time.perf_counter() - started
     patch.requires = requires
     if scale is not None:

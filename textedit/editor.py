@@ -214,21 +214,20 @@ def _distinct(requests: Sequence[EditRequest]) -> list[EditRequest]:
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
-         previous_gram: dict[int, torch.Tensor] | None = None, previous_keys: int = 0,
-         keep_keys: bool | None = None,
-         preserve: Sequence[str] = ()) -> Patch:
+         remembered_gram: dict[int, torch.Tensor] | None = None, remembered_count: int = 0,
+         remember: bool | None = None, preserve: Sequence[str] = ()) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
-    the cache) for the methods that need them. ``previous_gram`` (memit, alphaedit): per
-    layer, ``Σ k kᵀ [d_in, d_in]`` over the keys of earlier edits whose values must stay
-    (``sequential.py``); ``previous_keys``, how many keys that sum holds, is added to memit's
-    λ: the corpus then weighs as λ tokens plus one per remembered key, so later edits of a
-    long chain cannot buy their separation from the earlier keys with directions the corpus
-    barely constrains (docs/eval.md: drift after 12 concepts 0.035 → 0.017). ``keep_keys``
-    stores this edit's keys in the patch, one per request and template, for later edits to
-    keep (default: for alphaedit). ``preserve``: prompts
-    whose meaning must not change, kept in the solve beside the automatic ones made from
+    the cache) for the methods that need them. ``remembered_gram`` (memit, alphaedit): per
+    layer, ``Σ k kᵀ [d_in, d_in]`` over the remembered keys, those of earlier edits whose
+    values must stay (``sequential.py``); ``remembered_count``, how many keys that sum holds,
+    is added to memit's λ: the corpus then weighs as λ tokens plus one per remembered key, so
+    later edits of a long chain cannot buy their separation from the earlier keys with
+    directions the corpus barely constrains (docs/eval.md: drift after 12 concepts 0.035 →
+    0.017). ``remember`` stores this edit's keys in the patch, one per request and template,
+    for later edits to remember (``apply --remember``; default: the method's
+    ``remember_by_default``, alphaedit). ``preserve``: prompts whose meaning must not change, kept in the solve beside the automatic ones made from
     the requests' subjects when ``config.preserves(adapter)`` (``preserve.py``). The model is
     unchanged on return.
     """
@@ -237,9 +236,9 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
         raise SpecError("no edit requests given")
     requests = _distinct(requests)
     method = config.solver(adapter)
-    if keep_keys is None:
-        keep_keys = method.stores_keys_by_default
-    if (previous_gram or keep_keys) and not method.remembers_keys:
+    if remember is None:
+        remember = method.remember_by_default
+    if (remembered_gram or remember) and not method.remembers_keys:
         raise SpecError(f"keys of earlier edits are kept by methods {', '.join(remembering_methods())}, "
                         f"not '{config.method}'")
     layers = resolve_layers(adapter, config)
@@ -290,18 +289,19 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             module = adapter.down_proj_module(layer)
             # values are read at the layer's output, W k + b; the solvers map keys through W alone
             weight_targets = values - _bias(module)
-            fixed = (previous_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
-            for weight, prompts in kept_groups:  # kept prompts' keys keep their values: Σ kkᵀ joins the fixed keys
+            remembered = (remembered_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
+            for weight, prompts in kept_groups:  # kept prompts' keys keep their values: Σ kkᵀ joins the remembered
                 kept_gram = weight * token_key_gram(adapter, prompts, layer)
-                fixed = kept_gram if fixed is None else kept_gram + fixed.double()
+                remembered = kept_gram if remembered is None else kept_gram + remembered.double()
             # solves run on the CPU in float64 whatever the model's device and dtype
             delta = method.solve(LayerProblem(module.weight.detach().cpu(), keys.T.cpu(), weight_targets.T.cpu(),
-                                              stats[layer] if method.needs_statistics else None, fixed, previous_keys))
+                                              stats[layer] if method.needs_statistics else None,
+                                              remembered_gram=remembered, remembered_count=remembered_count))
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
             # every template's key, not their mean: a later edit must keep each context's value
-            kept = now[layer].keys.T.cpu().float() if keep_keys else None
+            kept = now[layer].keys.T.cpu().float() if remember else None
             deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept))
     finally:
         if bar is not None:
