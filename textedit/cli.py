@@ -27,7 +27,6 @@ import torch
 import typer
 from huggingface_hub.utils import logging as hub_logging
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from transformers.utils import logging as hf_logging
 
@@ -48,6 +47,7 @@ from .methods import METHODS
 from .metrics import NEUTRAL_PROMPTS, measure
 from .patch import Patch, is_strength
 from .pipelines import detect_family, edit_pipeline_components, load_pipeline, resolve_dtype
+from .progress import progress_bar
 from .requests import EditRequest
 from .sequential import edit_after, patches_without_keys
 from .spec import load_spec
@@ -478,8 +478,7 @@ def eval_(
     with err.status("judging the unedited encoder"):
         evaluator = Evaluator(adapter, cases, corpus=stats_corpus, cache_dir=cache_dir)
     results = [evaluator.baseline()]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+    with progress_bar(console=err, transient=True) as bar:
         for config in configs:
             for m in modes:
                 task = bar.add_task(f"{config.method} {m}", total=len(cases))

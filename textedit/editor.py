@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from .corpus import Corpus
 from .encoders.base import EncoderAdapter
@@ -32,6 +32,7 @@ from .hyperparameters import Declaration, declarations, resolve
 from .methods import METHODS, EditMethod, LayerProblem, method_class
 from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts
+from .progress import progress_bar
 from .requests import EditRequest, contradictions, is_template, repeats
 from .sites import EDIT_TEMPLATES, KEY_POSITIONS, Sites, read_states, token_key_gram
 from .stats import SCOPES, SecondMoment, compute_stats
@@ -272,10 +273,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
 
     originals = {layer: adapter.down_proj_module(layer).weight.detach().clone() for layer in layers}
     deltas: list[ModuleDelta] = []
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn()) if progress else None
-    if bar is not None:
-        bar.start()
+    bar = progress_bar(disable=not progress)
+    bar.start()
     try:
         target_values, target_streams = _targets(adapter, queries, targets, layers, config, bar)
         for i, layer in enumerate(layers):
@@ -304,8 +303,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             kept = now[layer].keys.T.cpu().float() if remember else None
             deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept))
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
         with torch.no_grad():
             for layer, weight in originals.items():
                 adapter.down_proj_module(layer).weight.copy_(weight)
@@ -322,16 +320,13 @@ def _bias(module: torch.nn.Module) -> torch.Tensor | float:
     return 0.0 if bias is None else bias.detach().double().cpu()
 
 
-def _read(adapter, sites: Sites, layers: list[int], bar: Progress | None, what: str):
-    """``read_states`` with one task on ``bar`` (if any) counting the prompts read."""
-    if bar is None:
-        return read_states(adapter, sites, layers)
+def _read(adapter, sites: Sites, layers: list[int], bar: Progress, what: str):
+    """``read_states`` with one task on ``bar`` counting the prompts read."""
     task = bar.add_task(what, total=len(sites.prompts))
     return read_states(adapter, sites, layers, on_batch=lambda n: bar.advance(task, n))
 
 
-def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config: EditConfig,
-             bar: Progress | None = None):
+def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config: EditConfig, bar: Progress):
     """``(per-layer target values [n, d], None)`` for ``direct``, else ``(None, z*_L)`` with
     the target stream of every query site ``[n_sites, d]``."""
     last = layers[-1]
@@ -343,7 +338,7 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
         return None, queries.expand(goal)
     streams = _read(adapter, queries, [last], bar, "query streams")[last].streams
     optimize = config.optimize_config()
-    task = bar.add_task("optimize values", total=queries.n_requests) if bar is not None else None
+    task = bar.add_task("optimize values", total=queries.n_requests)
     deltas = optimize_deltas(adapter, queries, targets, last, queries.average(streams), optimize,
-                             on_chunk=None if bar is None else lambda n: bar.advance(task, n))
+                             on_chunk=lambda n: bar.advance(task, n))
     return None, streams + queries.expand(deltas)  # each site's own stream moved by its request's δ

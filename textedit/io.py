@@ -13,6 +13,7 @@ import os
 import struct
 import tempfile
 from pathlib import Path
+from typing import Callable, Collection
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -133,6 +134,14 @@ def read_json(path: str | Path, error: type[Exception], what: str):
 
 #: image files read from folders (anchor images, CLIP-I reference images); PIL decodes all
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def check_fields(item: dict, known: Collection[str], where: str, fail: Callable[[str, str], None]) -> None:
+    """Call ``fail(where.key, message)`` for the first key of the JSON object ``item`` (at
+    ``where``) that is not ``known``: a typo is an error, never a field that does nothing."""
+    for key in item:
+        if key not in known:
+            fail(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(known))})")
 
 
 def read_image_folder(folder: str | Path, error: type[Exception], what: str) -> tuple[list[Path], list]:

@@ -23,7 +23,6 @@ Token scopes:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import warnings
@@ -32,8 +31,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import ProgressColumn
 from rich.text import Text
 
 from .corpus import Corpus, load_corpus
@@ -42,6 +40,7 @@ from .encoders.base import EncoderAdapter
 from .errors import CacheError, SpecError
 from .hooks import record_inputs, stop_after
 from .io import atomic_save_tensors, read_tensors
+from .progress import progress_bar
 from .solvers import cholesky, null_space_projector
 
 SCOPES = ("prompt", "pipeline")
@@ -218,9 +217,9 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     pad = scope == "pipeline"
     last_save = time.monotonic()
     tokens_seen = 0
-    bar = _progress_bar() if progress and (shard is None or shard.is_main) else None
-    with bar if bar is not None else contextlib.nullcontext():
-        task = bar.add_task("statistics", total=end - first) if bar is not None else None
+    shown = progress and (shard is None or shard.is_main)
+    with progress_bar(_TokensPerSecond(), remaining=True, disable=not shown) as bar:
+        task = bar.add_task("statistics", total=end - first)
         with torch.no_grad():
             for begin in range(first, end, batch_size):
                 prompts = corpus.prompts[begin:min(begin + batch_size, end)]
@@ -238,8 +237,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
                     result[layer].add_keys(selected)
                 tokens_seen += int(positions.sum())
                 done = begin + len(prompts)
-                if bar is not None:
-                    bar.update(task, advance=len(prompts), tokens=tokens_seen)
+                bar.update(task, advance=len(prompts), tokens=tokens_seen)
                 if use_cache and shard is None and time.monotonic() - last_save > checkpoint_seconds and \
                         done < len(corpus):
                     for layer in todo:
@@ -264,9 +262,3 @@ class _TokensPerSecond(ProgressColumn):
     def render(self, task) -> Text:
         elapsed = task.elapsed or 0.0
         return Text(f"{task.fields.get('tokens', 0) / elapsed:,.0f} tok/s" if elapsed > 0 else "")
-
-
-def _progress_bar() -> Progress:
-    """A rich progress bar over prompts with tokens/s and ETA."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _TokensPerSecond(),
-                    TimeElapsedColumn(), TimeRemainingColumn())
