@@ -10,8 +10,8 @@ family only:
 * what the encoder's *output* is: the per-token hidden states a pipeline reads, and a
   sentence vector for similarity (pooled EOS for CLIP, mean pooling otherwise).
 
-Adding a family means writing one subclass with ``@register_adapter``; nothing else
-branches on the model's name.
+Adding a family means writing one subclass with ``@register_adapter`` in a new file of this
+folder, which ``textedit.encoders`` imports; nothing else branches on the model's name.
 """
 
 from __future__ import annotations
