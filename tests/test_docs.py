@@ -109,3 +109,46 @@ def test_the_documented_encoder_family_loads_reads_its_streams_and_edits(example
         after = gap()
     assert (after < 0.1 * before).all(), (before, after)
     assert all(torch.equal(v, weights[k]) for k, v in adapter.model.state_dict().items())
+
+
+@pytest.fixture
+def example_pipeline_family():
+    """The 'Adding a pipeline family' example, executed as written; removed after."""
+    from textedit.pipelines import FAMILIES
+
+    namespace: dict = {}
+    exec(compile(architecture_example("Adding a pipeline family"), "docs/architecture.md", "exec"), namespace)
+    try:
+        yield FAMILIES["lcm"]
+    finally:
+        FAMILIES.pop("lcm", None)
+
+
+def test_the_documented_pipeline_family_reads_what_the_pipeline_conditions_on(example_pipeline_family, sd_path,
+                                                                              tmp_path):
+    """A tiny LatentConsistencyModelPipeline (the tiny SD's components, an LCM scheduler) is
+    detected as the new family, by name too, and ``Reading.encode`` of its CLIP, tokenized as
+    the pipeline does, is exactly its own ``encode_prompt``."""
+    from diffusers import LatentConsistencyModelPipeline, LCMScheduler, StableDiffusionPipeline
+
+    from textedit.pipelines import detect_family, family_of, load_pipeline, pipeline_choices
+
+    sd = StableDiffusionPipeline.from_pretrained(sd_path, use_safetensors=True)
+    lcm = LatentConsistencyModelPipeline(vae=sd.vae, text_encoder=sd.text_encoder, tokenizer=sd.tokenizer,
+                                         unet=sd.unet, scheduler=LCMScheduler.from_config(sd.scheduler.config),
+                                         safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    lcm.save_pretrained(tmp_path / "lcm", safe_serialization=True)
+    family = example_pipeline_family
+    assert detect_family(tmp_path / "lcm") is family and detect_family(tmp_path / "lcm", "lcm") is family
+    assert "lcm" in pipeline_choices()
+    pipe = load_pipeline(tmp_path / "lcm", family)
+    assert family_of(pipe) is family
+
+    prompt = "a photo of the mascot of acme on the beach"
+    reading = family.reading("text_encoder")
+    ids = pipe.tokenizer([prompt], padding="max_length", max_length=reading.max_length, truncation=True,
+                         return_tensors="pt").input_ids
+    with torch.no_grad():
+        states, pooled = reading.encode(pipe.text_encoder, ids)
+        embeds = pipe.encode_prompt(prompt, "cpu", 1, False)[0]
+    assert pooled is None and torch.equal(states, embeds)

@@ -46,7 +46,7 @@ from .locate import save_heatmap, trace
 from .methods import METHODS
 from .metrics import NEUTRAL_PROMPTS, measure
 from .patch import Patch, is_strength
-from .pipelines import detect_family, edit_pipeline_components, load_pipeline, resolve_dtype
+from .pipelines import detect_family, edit_pipeline_components, load_pipeline, pipeline_choices, resolve_dtype
 from .progress import progress_bar
 from .requests import EditRequest
 from .sequential import edit_after, patches_without_keys
@@ -163,8 +163,8 @@ def apply(
                                                        "with --pipeline-path also 'all'"),
     pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline (hub id or "
                                                 "folder): edit its own encoders, as it reads them"),
-    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path: sd | sd2 | sdxl | sd3 | flux "
-                                              "| auto"),
+    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path: "
+                                              f"{' | '.join(pipeline_choices())}"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
     after: Optional[list[Path]] = typer.Option(None, "--after", help="patch directory to apply first (repeatable, "
                                                "in order): the new patch is solved on top of them and goes after"),
@@ -531,7 +531,7 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
 def verify(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
     pipeline_path: str = typer.Option(..., "--pipeline-path", help="diffusers pipeline: hub id or folder"),
-    pipeline: str = typer.Option("auto", help="sd | sd2 | sdxl | sd3 | flux | auto"),
+    pipeline: str = typer.Option("auto", help=" | ".join(pipeline_choices())),
     prompts: Optional[Path] = typer.Option(None, help="prompts file: a line with {} is a template for the queries "
                                                       "and anchors, any other line a neutral prompt"),
     seeds: str = typer.Option("0,1,2", help="seeds, each drawn before and after"),
