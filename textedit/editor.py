@@ -228,9 +228,9 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     directions the corpus barely constrains (docs/eval.md: drift after 12 concepts 0.035 →
     0.017). ``remember`` stores this edit's keys in the patch, one per request and template,
     for later edits to remember (``apply --remember``; default: the method's
-    ``remember_by_default``, alphaedit). ``preserve``: prompts whose meaning must not change, kept in the solve beside the automatic ones made from
-    the requests' subjects when ``config.preserves(adapter)`` (``preserve.py``). The model is
-    unchanged on return.
+    ``remember_by_default``, alphaedit). ``preserve``: prompts whose meaning must not change,
+    kept in the solve beside the automatic ones made from the requests' subjects when
+    ``config.preserves(adapter)`` (``preserve.py``). The model is unchanged on return.
     """
     config = config or EditConfig()
     if not requests:

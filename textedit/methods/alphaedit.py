@@ -32,4 +32,5 @@ class AlphaEdit(EditMethod):
     def solve(self, problem: LayerProblem) -> LowRankDelta:
         moment = problem.moment
         return null_space(problem.W, moment.mean, problem.K, problem.V, alpha=self.alpha,
-                          remembered_gram=problem.remembered_gram, projector=moment.null_space_projector(self.threshold))
+                          remembered_gram=problem.remembered_gram,
+                          projector=moment.null_space_projector(self.threshold))
