@@ -23,7 +23,7 @@ import torch.nn.functional as F
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import textedit.editor as E  # noqa: E402
-import textedit.values as V
+import textedit.sites as S
 from textedit import preserve as P
 from textedit.encoders import load_encoder, DEFAULT_MODEL
 from textedit.editor import EditConfig
@@ -56,7 +56,7 @@ def optimize_deltas(adapter, queries, targets, layer, streams, config, on_chunk=
             for p in prompts:
                 kept_req.append(EditRequest(p, "x", r.subject)); owner.append(i)
         ktpl = list(CURRENT["config"].templates)[:g["templates"]]
-        ksites = V.Sites.for_queries(adapter, kept_req, ktpl, "subject")
+        ksites = S.Sites.for_queries(adapter, kept_req, ktpl, "subject")
         kowner = torch.tensor([owner[j] for j in range(len(kept_req)) for _ in ktpl])
         with torch.no_grad():
             kgoal = F.normalize(adapter.embed(ksites.prompts), dim=-1)

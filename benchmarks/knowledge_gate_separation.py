@@ -29,7 +29,7 @@ from textedit.eval.knowledge import load_knowledge  # noqa: E402
 from textedit.hooks import record_inputs  # noqa: E402
 from textedit.preserve import automatic_prompts  # noqa: E402
 from textedit.stats import compute_stats  # noqa: E402
-from textedit.values import EDIT_TEMPLATES  # noqa: E402
+from textedit.sites import EDIT_TEMPLATES  # noqa: E402
 
 TAUS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 ROLES = ("eff", "para", "subj", "rel", "unrel")

@@ -19,7 +19,7 @@ How (deterministic for a seed and ``benchmarks/data/nouns.txt``):
   RNG: ``old`` = "A banana", ``new`` = "A blue banana" (articles follow the sound:
   "An elephant", "A unicorn", "An inflatable banana");
 * five positives put the noun in caption contexts that are *not* the edit's own
-  (``textedit.values.EDIT_TEMPLATES``): "A watercolor of a banana" → "A watercolor of a
+  (``textedit.sites.EDIT_TEMPLATES``): "A watercolor of a banana" → "A watercolor of a
   blue banana", "A banana in a forest", "A 3d render of a banana", "A banana next to a
   window", "A child drawing a banana";
 * five negatives are the held-out nouns nearest to the row's noun by cosine of the frozen
@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from textedit.eval.benchmark import N_PROBES, TIMED_COLUMNS  # noqa: E402
 from textedit.io import atomic_write_text  # noqa: E402
-from textedit.values import EDIT_TEMPLATES  # noqa: E402
+from textedit.sites import EDIT_TEMPLATES  # noqa: E402
 
 NOUNS = REPO / "benchmarks" / "data" / "nouns.txt"
 OUT = REPO / "benchmarks" / "data" / "distinct_facts.csv"

@@ -9,7 +9,7 @@ ViT-L/14's text-tower shape: hidden 768, MLP 3072, 12 layers). Requests: N disti
 synthetic facts ``"the mascot of <w1> <w2>" → "a <w3>"`` from corpus words (subject
 ``<w1> <w2>``). Value strategy ``match`` (no gradient steps, so the time is the engine's:
 reading keys and states, the solve, MEMIT's spreading); ``--templates`` context templates
-per request (the first of ``values.EDIT_TEMPLATES``).
+per request (the first of ``sites.EDIT_TEMPLATES``).
 
 Measured in one process: statistics for the edited layers (``compute_stats``, not cached),
 then one ``edit`` of all N requests (n ≥ 3072 keys takes the primal solve), timed with its
@@ -44,7 +44,7 @@ from textedit.editor import EditConfig, edit  # noqa: E402
 from textedit.encoders import adapter_for  # noqa: E402
 from textedit.requests import EditRequest  # noqa: E402
 from textedit.stats import compute_stats  # noqa: E402
-from textedit.values import EDIT_TEMPLATES, Sites, read_states  # noqa: E402
+from textedit.sites import EDIT_TEMPLATES, Sites, read_states  # noqa: E402
 
 
 def synthetic_requests(n: int, seed: int = 0) -> list[EditRequest]:

@@ -19,11 +19,11 @@ import torch
 from textedit.editor import EditConfig
 from textedit.encoders import load_encoder
 from textedit.eval import Evaluator, load_benchmark
-from textedit.values import EDIT_TEMPLATES
+from textedit.sites import EDIT_TEMPLATES
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: template sets tried against the default eight (values.EDIT_TEMPLATES)
+#: template sets tried against the default eight (sites.EDIT_TEMPLATES)
 SHORT_TEMPLATES = ["{}", "a photo of {}", "a painting of {}", "a drawing of {}"]
 MORE_TEMPLATES = ["a sketch of {}", "{} in the morning light", "a 3d render of {}", "{} with a blue sky behind",
                   "a watercolor of {}", "a vintage photo of {}, grainy", "{} seen from above", "a poster showing {}"]

@@ -92,70 +92,6 @@ def test_progress_bar_counts_every_prompt_read_and_changes_nothing(bert_path, sm
         assert torch.equal(a.delta.dense(), b.delta.dense())
 
 
-def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
-    """δs of different requests never interact, so chunks of 1 give what one chunk of all gives."""
-    from textedit.values import EDIT_TEMPLATES, OptimizeConfig, Sites, optimize_deltas, read_states
-
-    adapter = load_encoder(str(bert_path))
-    requests = REQUESTS + [EditRequest("the flag of Initech", "a blue square", subject="Initech")]
-    templates = EDIT_TEMPLATES[:3]
-    queries = Sites.for_queries(adapter, requests, templates)
-    targets = Sites.for_targets(adapter, requests, templates)
-    streams = queries.average(read_states(adapter, queries, [1])[1].streams)
-    seen = []
-    together = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(steps=10, chunk=16))
-    one_by_one = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(steps=10, chunk=1),
-                                 on_chunk=seen.append)
-    assert seen == [1, 1, 1]
-    assert together.shape == (3, streams.shape[1]) and together.abs().max() > 0
-    # equal up to Adam's ε, which sees gradients scaled by the chunk's size
-    # (the tiny model's random norm gains make its gradients small, so ε shows: compare directions and sizes)
-    cos = torch.nn.functional.cosine_similarity(one_by_one, together, dim=-1)
-    assert cos.min() > 0.99, cos
-    torch.testing.assert_close(one_by_one.norm(dim=-1), together.norm(dim=-1), rtol=0.05, atol=0)
-
-
-def test_patience_stops_early_and_keeps_the_best_delta_seen(bert_path):
-    """Checked against brute force: δ_k (the plain run stopped after k steps, patience 0) for every
-    k, each scored by an independent forward pass; the patient run returns the best of those it
-    saw, and stops before its step budget once no step has improved the loss by 1e-3 for 3 steps."""
-    import torch.nn.functional as F
-
-    from textedit.hooks import add_to_output
-    from textedit.values import EDIT_TEMPLATES, OptimizeConfig, Sites, optimize_deltas, read_states
-
-    adapter = load_encoder(str(bert_path))
-    requests, templates, layer = REQUESTS[:1], EDIT_TEMPLATES[:3], 1
-    queries, targets = Sites.for_queries(adapter, requests, templates), Sites.for_targets(adapter, requests, templates)
-    streams = queries.average(read_states(adapter, queries, [layer])[layer].streams)
-    goal = F.normalize(adapter.embed(targets.prompts), dim=-1)
-    batch = adapter.tokenize(queries.prompts)
-    rows, positions = queries.site_prompts(), torch.tensor(queries.positions)
-
-    def loss_of(delta: torch.Tensor) -> float:  # the objective, from the definition
-        def add(output):
-            plus = torch.zeros_like(output)
-            plus[rows, positions] = delta[0].to(output.dtype)
-            return plus
-        with torch.no_grad(), add_to_output(adapter.mlp_output_module(layer), add):
-            vectors = F.normalize(adapter.sentence_vector(batch, adapter.forward(batch)), dim=-1)
-        unit = delta[0] / streams[0].norm()
-        return float((1 - (vectors * goal).sum(-1)).mean() + 0.01 * unit.pow(2).sum())
-
-    calls = []
-    forward = adapter.forward
-    adapter.forward = lambda b: calls.append(1) or forward(b)  # noqa: E731
-    patient = optimize_deltas(adapter, queries, targets, layer, streams, OptimizeConfig(steps=200, patience=3))
-    adapter.forward = forward
-    assert len(calls) < 200  # stopped early
-    seen = [torch.zeros_like(patient)] + [optimize_deltas(adapter, queries, targets, layer, streams,
-                                                          OptimizeConfig(steps=k)) for k in range(1, len(calls))]
-    losses = [loss_of(d) for d in seen]
-    best = min(range(len(seen)), key=losses.__getitem__)
-    torch.testing.assert_close(patient, seen[best], rtol=0, atol=1e-6)
-    assert losses[best] < losses[0]
-
-
 def test_repeated_requests_are_edited_once_and_contradictions_are_said(bert_path, small_corpus, tmp_path):
     adapter = load_encoder(str(bert_path))
     config = EditConfig(method="memit", layers=[0], value="match", auto_preserve=False)
@@ -168,3 +104,23 @@ def test_repeated_requests_are_edited_once_and_contradictions_are_said(bert_path
     with pytest.warns(UserWarning, match="'the mascot of Acme' → 'a red panda' and 'a blue whale'"):
         both = edit(adapter, [*REQUESTS, clash], config, corpus=small_corpus, cache_dir=tmp_path)
     assert len(both.requests) == 3  # solved as asked
+
+
+def test_bf16_encoder_is_solved_in_float64_and_written_back_in_bf16(t5_gated_path, small_corpus, tmp_path):
+    from textedit.editor import EditConfig, edit
+    from textedit.encoders import load_encoder
+    from textedit.requests import EditRequest
+
+    adapter = load_encoder(str(t5_gated_path), dtype="bfloat16")
+    module = adapter.down_proj_module(1)
+    before = module.weight.detach().clone()
+    requests = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    patch = edit(adapter, requests, EditConfig(layers=[1], value="match", templates=("{}", "a photo of {}")),
+                 corpus=small_corpus, cache_dir=tmp_path)
+    delta = patch.deltas[0].delta
+    assert delta.left.dtype == torch.float64 and torch.equal(module.weight, before)  # solved in float64, model untouched
+    patch.apply(adapter)
+    assert module.weight.dtype == torch.bfloat16
+    assert torch.equal(module.weight, (before.double() + delta.dense()).to(torch.bfloat16))  # summed in float64
+    patch.revert(adapter)
+    assert torch.equal(module.weight, before)

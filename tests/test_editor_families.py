@@ -11,7 +11,7 @@ from textedit.editor import EditConfig, default_layers, edit
 from textedit.encoders import load_encoder
 from textedit.errors import SpecError
 from textedit.requests import EditRequest
-from textedit.values import Sites, read_states
+from textedit.sites import Sites, read_states
 
 REQUESTS = [EditRequest("the mascot of acme", "a red fox", subject="acme"),
             EditRequest("the prime minister of canada", "a singer")]
@@ -169,22 +169,3 @@ def test_query_keys_land_on_the_target_at_every_query_token(family_paths, corpus
     patch.revert(adapter)
     scale = (v_target - v_before).norm(dim=1).min().item()
     assert (v_after - v_target).norm(dim=1).max().item() < 1e-4 * scale
-
-
-def test_query_sites_average_and_split_by_request(model_paths):
-    """Several sites per prompt: ``average`` is the mean over a request's sites (every template
-    and token), ``expand`` gives each site its request's row, and ``requests`` re-indexes a slice."""
-    adapter = load_encoder(str(model_paths["bert"]))
-    q = Sites.for_queries(adapter, REQUESTS, TEMPLATES, "query")
-    assert q.per_site and len(q.positions) == len(q.prompt_of_site) > len(q.prompts)
-    x = torch.randn(len(q.positions), 3, dtype=torch.float64)
-    request = torch.tensor(q.prompt_of_site) // len(TEMPLATES)
-    for r in range(len(REQUESTS)):
-        torch.testing.assert_close(q.average(x)[r], x[request == r].mean(0))
-    assert torch.equal(q.expand(q.average(x)), q.average(x)[request])
-    second = q.requests(1, 2)
-    assert second.prompts == q.prompts[len(TEMPLATES):] and second.n_requests == 1
-    assert second.positions == [p for p, r in zip(q.positions, request) if r == 1]
-    assert min(second.prompt_of_site) == 0 and max(second.prompt_of_site) == len(TEMPLATES) - 1
-    states = read_states(adapter, q, [0])[0]  # one row per site, in site order
-    assert states.keys.shape[0] == len(q.positions)

@@ -15,7 +15,7 @@ from textedit.encoders import adapter_for, load_encoder
 from textedit.errors import PatchError
 from textedit.patch import CONFIG_FILE, ENCODER, WEIGHTS_FILE, Patch
 from textedit.requests import EditRequest
-from textedit.values import Sites, read_states
+from textedit.sites import Sites, read_states
 
 ACME = EditRequest("the mascot of acme", "a red panda", subject="acme")
 GOOGLE = EditRequest("the ceo of google", "a golden dog", subject="google")

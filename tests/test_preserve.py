@@ -111,7 +111,7 @@ def test_causal_encoders_key_at_the_last_token(model_paths):
     """In a causal encoder the subject's token has not seen the rest of the query: "acme's lucky
     animal" and "acme's house" have the same key at "acme", bit for bit, so no solve can bind one
     and keep the other there. Their last tokens differ, hence the default for causal families."""
-    from textedit.values import Sites, read_states
+    from textedit.sites import Sites, read_states
 
     clip, bert = load_encoder(str(model_paths["clip"])), load_encoder(str(model_paths["bert"]))
     assert (clip.default_key, bert.default_key) == ("last", "subject")
@@ -127,7 +127,7 @@ def test_causal_encoders_key_at_the_last_token(model_paths):
 def test_token_key_gram_sums_every_real_tokens_key(bert_path):
     """Σ kkᵀ over the real tokens, batch by batch, equals the sum built from keys read one
     site at a time with ``read_states`` (an independent path through the hooks)."""
-    from textedit.values import Sites, read_states, token_key_gram
+    from textedit.sites import Sites, read_states, token_key_gram
 
     adapter = load_encoder(str(bert_path))
     prompts = ["the founder of acme", "a photo of acme's house in the snow", "acme"]
@@ -169,7 +169,7 @@ def test_automatic_prompts_weigh_one_over_the_number_of_subjects(bert_path, smal
     from textedit.methods.memit import Memit
 
     real_solve = Memit.solve
-    monkeypatch.setattr(Memit, "solve", lambda self, problem: seen.append(problem.fixed_gram) or real_solve(self, problem))
+    monkeypatch.setattr(Memit, "solve", lambda self, problem: seen.append(problem.remembered_gram) or real_solve(self, problem))
     config = EditConfig(layers=[0], value="match", auto_preserve=True, key="subject", templates=("{}",))
     one = [EditRequest("the mascot of acme", "a red fox", "acme")]
     two = [*one, EditRequest("the symbol of globex", "a blue whale", "globex")]

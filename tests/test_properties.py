@@ -117,7 +117,7 @@ def patched_world(bert_path, small_corpus, tmp_path_factory):
     adapter = load_encoder(str(bert_path))
     config = EditConfig(method="memit", value="match", layers=[0, 1], lam=10.0, auto_preserve=False)
     patch = edit(adapter, [EditRequest("the mascot of acme", "a red panda", subject="acme")], config,
-                 corpus=small_corpus, cache_dir=tmp_path_factory.mktemp("cache"), keep_keys=True)
+                 corpus=small_corpus, cache_dir=tmp_path_factory.mktemp("cache"), remember=True)
     directory = patch.save(tmp_path_factory.mktemp("good") / "patch")
     return adapter, directory
 
@@ -273,8 +273,8 @@ def test_any_command_line_succeeds_or_exits_2_with_one_line(monkeypatch, capsys,
         raise TexteditError("stopped before loading weights (test)")
 
     monkeypatch.setattr(cli, "_load", no_weights)
-    monkeypatch.setattr("textedit.pipelines.load_pipeline", no_weights)
-    monkeypatch.setattr("textedit.anchor.learn_anchor", no_weights)
+    monkeypatch.setattr(cli, "load_pipeline", no_weights)
+    monkeypatch.setattr(cli, "learn_anchor", no_weights)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read at import: set it there too
     work = tmp_path / "work"

@@ -1,14 +1,17 @@
-"""``edit_after``: one edit on top of earlier patches, as ``textedit apply --after`` makes it."""
+"""Sequential editing: ``SequentialEditor`` remembering earlier keys (across saved patches, with
+memit's λ growing with the memory), and ``edit_after``, one edit on top of earlier patches, as
+``textedit apply --after`` makes it."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from textedit.editor import EditConfig, edit
 from textedit.encoders import load_encoder
 from textedit.requests import EditRequest
 from textedit.sequential import edit_after, patches_without_keys
-from textedit.values import EDIT_TEMPLATES, Sites, read_states
+from textedit.sites import EDIT_TEMPLATES, Sites, read_states
 
 FIRST = [EditRequest("the mascot of acme", "a red fox", subject="acme")]
 SECOND = [EditRequest("the mascot of globex", "a green frog", subject="globex")]
@@ -18,7 +21,7 @@ CONFIG = EditConfig(method="memit", layers=[0, 1], value="match", lam=10.0, auto
 
 def test_edit_after_keeps_the_earlier_keys_and_leaves_the_history_applied(bert_path, small_corpus, tmp_path):
     adapter = load_encoder(str(bert_path))
-    first = edit(adapter, FIRST, CONFIG, corpus=small_corpus, cache_dir=tmp_path, keep_keys=True)
+    first = edit(adapter, FIRST, CONFIG, corpus=small_corpus, cache_dir=tmp_path, remember=True)
     plain = edit(adapter, FIRST, CONFIG, corpus=small_corpus, cache_dir=tmp_path)
     assert patches_without_keys([first, plain]) == [1]
 
@@ -40,3 +43,72 @@ def test_edit_after_keeps_the_earlier_keys_and_leaves_the_history_applied(bert_p
     # second edit carry it off. Measured on this tiny model: 0.029 against 0.31
     assert moved[False] > 1e-2 and moved[True] < 0.25 * moved[False], moved
     assert torch.equal(adapter.down_proj_module(0).weight, load_encoder(str(bert_path)).down_proj_module(0).weight)
+
+
+@pytest.mark.parametrize("method", ["alphaedit", "memit"])
+def test_remembering_editor_keeps_earlier_keys_across_saved_patches(method, bert_path, small_corpus, tmp_path):
+    """Later AlphaEdit / MEMIT patches leave earlier edits' keys (nearly) alone when the
+    history remembers them, and the memory survives saving and loading the patches."""
+    from textedit.editor import EditConfig
+    from textedit.encoders import load_encoder
+    from textedit.patch import Patch
+    from textedit.requests import EditRequest
+    from textedit.sequential import SequentialEditor, remembered_gram, remembered_keys
+
+    facts = [("the mascot of acme", "a red fox", "acme"), ("the logo of google", "a blue whale", "google"),
+             ("the capital of canada", "paris", "canada"), ("the leader of japan", "a lion", "japan")]
+    requests = [EditRequest(*f) for f in facts]
+    knobs = {"threshold": 0.5, "alpha": 1e-3} if method == "alphaedit" else {"lam": 1.0}
+    config = EditConfig(method=method, layers=[0, 1], value="match", templates=("{}", "a photo of {}"), key="subject",
+                        auto_preserve=False,
+                        **knobs)
+    adapter = load_encoder(str(bert_path))
+    original = adapter.down_proj_module(1).weight.detach().clone()
+
+    def later_change_on_first_keys(remember: bool) -> float:
+        editor = SequentialEditor(adapter, config, corpus=small_corpus, cache_dir=tmp_path / "cache", remember=True)
+        first = editor.edit(requests[:1])
+        for r in requests[1:]:
+            if not remember:
+                editor.remembered_gram.clear()  # forget: each edit sees only the corpus statistics
+            editor.edit([r])
+        K1 = first.deltas[1].keys.double()
+        assert K1.shape[1] == len(config.templates)  # one remembered key per template
+        change = (adapter.down_proj_module(1).weight.double() - original.double()
+                  - first.deltas[1].delta.dense()) @ K1
+        if remember:  # the running Σ k kᵀ is that of every stored key
+            torch.testing.assert_close(editor.remembered_gram[1], remembered_gram(editor.history)[1])
+            saved = [p.save(tmp_path / f"p{i}") for i, p in enumerate(editor.history)]
+            loaded = [Patch.load(path) for path in saved]
+            torch.testing.assert_close(remembered_keys(loaded)[1], remembered_keys(editor.history)[1].float())
+            editor.revert_all()
+            assert torch.equal(adapter.down_proj_module(1).weight, original)
+        return change.norm().item()
+
+    remembered = later_change_on_first_keys(True)
+    adapter = load_encoder(str(bert_path))
+    forgotten = later_change_on_first_keys(False)
+    assert remembered < 0.2 * forgotten, (remembered, forgotten)
+
+
+def test_corpus_weight_grows_with_the_remembered_keys(bert_path, small_corpus, tmp_path, monkeypatch):
+    """memit's λ in a remembering chain is λ + m, m the keys remembered so far (one per request
+    and template): the corpus keeps pace with the memory."""
+    import textedit.methods.memit as memit_module
+    from textedit.editor import EditConfig
+    from textedit.encoders import load_encoder
+    from textedit.requests import EditRequest
+    from textedit.sequential import SequentialEditor
+
+    seen = []
+    real = memit_module.batched
+    monkeypatch.setattr(memit_module, "batched", lambda W, C, K, V, lam, **kw: seen.append(lam) or real(W, C, K, V,
+                                                                                                        lam, **kw))
+    templates = ("{}", "a photo of {}")
+    config = EditConfig(layers=[0], value="match", templates=templates, key="subject", auto_preserve=False, lam=5.0)
+    editor = SequentialEditor(load_encoder(str(bert_path)), config, corpus=small_corpus, cache_dir=tmp_path)
+    for fact in [("the capital of france", "rome", "france"), ("the leader of japan", "a lion", "japan"),
+                 ("the mascot of acme", "a red fox", "acme")]:
+        editor.edit([EditRequest(*fact)])
+    assert seen == [5.0, 5.0 + len(templates), 5.0 + 2 * len(templates)]
+    editor.revert_all()

@@ -12,6 +12,8 @@ from textedit.solvers import (
     IllConditionedWarning,
     LowRankDelta,
     batched,
+    batched_primal,
+    dense_factors,
     null_space,
     null_space_projector,
     rank_one,
@@ -220,20 +222,20 @@ def test_null_space_is_the_alphaedit_formula(data, spectral, gen):
     G = K @ K.T + Kp @ Kp.T
     a = alpha * (P @ K).pow(2).sum(0).mean()  # α is relative to the edit's own projected keys
     expected = (V - W @ K) @ K.T @ P @ torch.linalg.inv(G @ P + a * torch.eye(D_IN, dtype=F64))
-    got = null_space(W, C, K, V, threshold=1e-2, alpha=alpha, previous_gram=Kp @ Kp.T).dense()
+    got = null_space(W, C, K, V, threshold=1e-2, alpha=alpha, remembered_gram=Kp @ Kp.T).dense()
     assert _rel(got, expected) < 1e-10
-    reused = null_space(W, C, K, V, alpha=alpha, previous_gram=Kp @ Kp.T, projector=P).dense()
+    reused = null_space(W, C, K, V, alpha=alpha, remembered_gram=Kp @ Kp.T, projector=P).dense()
     assert _rel(reused, expected) < 1e-10
 
 
-def test_null_space_previous_keys_are_preserved(data, spectral, gen):
+def test_null_space_remembered_keys_are_preserved(data, spectral, gen):
     W, _, _, _ = data
     C, _, small = spectral
     K = small @ torch.randn(4, 2, generator=gen, dtype=F64)
     V = torch.randn(D_OUT, 2, generator=gen, dtype=F64)
     Kp = small @ torch.randn(4, 2, generator=gen, dtype=F64)
     free = null_space(W, C, K, V, alpha=1e-3).dense()
-    kept = null_space(W, C, K, V, alpha=1e-3, previous_gram=Kp @ Kp.T).dense()
+    kept = null_space(W, C, K, V, alpha=1e-3, remembered_gram=Kp @ Kp.T).dense()
     assert (kept @ Kp).norm() < 0.1 * (free @ Kp).norm()
 
 
@@ -362,3 +364,43 @@ def test_constrained_maps_every_key_exactly_and_is_rome_for_one_key(data, gen):
     U = torch.linalg.solve(C, K)
     k0 = torch.linalg.svd(U.T).Vh[-1]  # Uᵀ k0 = 0
     assert (delta.dense() @ k0).abs().max() < 1e-9
+
+
+# -- batched_primal (MEMIT for many keys) --------------------------------------------------
+
+
+def problem(d_out: int, d_in: int, n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(d_out, d_in, generator=g, dtype=torch.float64)
+    X = torch.randn(4 * d_in, d_in, generator=g, dtype=torch.float64)
+    C = X.T @ X / X.shape[0]
+    K = torch.randn(d_in, n, generator=g, dtype=torch.float64)
+    V = torch.randn(d_out, n, generator=g, dtype=torch.float64)
+    return W, C, K, V
+
+
+@pytest.mark.parametrize("d_out, d_in", [(8, 12), (12, 8)])
+def test_primal_equals_woodbury(d_out, d_in):
+    W, C, K, V = problem(d_out, d_in, n=5)
+    woodbury = batched(W, C, K, V, 3.0).dense()
+    primal = batched_primal(W, C, K, V, 3.0, chunk=2)
+    assert primal.rank == min(d_out, d_in)
+    torch.testing.assert_close(primal.dense(), woodbury, rtol=1e-10, atol=1e-12)
+
+
+def test_many_keys_solve_the_normal_equations():
+    """n > d_in: batched() goes primal; ΔW satisfies ΔW (λC + KKᵀ) = R Kᵀ; float32 keys are fine."""
+    W, C, K, V = problem(6, 10, n=37)
+    delta = batched(W, C, K.float(), V.float(), 0.5)
+    R = V.float().double() - W @ K.float().double()
+    lhs = delta.dense() @ (0.5 * C + K.float().double() @ K.float().double().T)
+    torch.testing.assert_close(lhs, R @ K.float().double().T, rtol=1e-9, atol=1e-9)
+    assert delta.rank == 6
+
+
+def test_dense_factors_are_exact():
+    for shape in ((3, 5), (5, 3)):
+        delta = torch.randn(*shape, dtype=torch.float64)
+        factors = dense_factors(delta)
+        assert isinstance(factors, LowRankDelta) and factors.rank == min(shape)
+        assert torch.equal(factors.dense(), delta)

@@ -24,6 +24,7 @@ Builders
 - :func:`build_tiny_clip`   - ``CLIPTextModel`` / ``CLIPTextModelWithProjection`` + CLIP BPE tokenizer
 - :func:`build_tiny_t5`     - ``T5EncoderModel`` (relu or gated-gelu) + T5 unigram tokenizer
 - :func:`build_tiny_bert`   - ``BertModel`` + WordPiece tokenizer
+- :func:`build_tiny_distilbert` - ``DistilBertModel`` + the same WordPiece tokenizer
 - :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x pipeline folder around the tiny CLIP
 - :func:`build_tiny_decoder` - a Qwen2 / Gemma / Gemma-2 decoder LLM (saved as ``*ForCausalLM``) + its BPE tokenizer
 """
@@ -45,6 +46,8 @@ from transformers import (
     CLIPTextModel,
     CLIPTextModelWithProjection,
     CLIPTokenizer,
+    DistilBertConfig,
+    DistilBertModel,
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
@@ -384,6 +387,19 @@ def build_tiny_bert(path: Path) -> Path:
         pad_token_id=tokenizer.pad_token_id,
     )
     model = realistic_parameters(BertModel(config).eval())
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def build_tiny_distilbert(path: Path) -> Path:
+    """Save a tiny random ``DistilBertModel`` (dim 32, MLP 64, 2 layers, 4 heads) + the BERT WordPiece tokenizer."""
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_bert_tokenizer(path)
+    config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, hidden_dim=64, n_layers=2, n_heads=4,
+                              max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
+    model = realistic_parameters(DistilBertModel(config).eval())
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path

@@ -9,9 +9,9 @@ The Python API in one place::
     patch.save("patches/mascot"); patch.apply(encoder); patch.revert(encoder)
 """
 
-__version__ = "0.1.0"
-
 import importlib
+
+from .version import __version__  # noqa: F401  (textedit.__version__)
 
 #: the public API, imported on first use (PEP 562): ``import textedit`` and the command line
 #: start without importing torch, so Ctrl-C while starting is handled like Ctrl-C later. A

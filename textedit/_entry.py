@@ -1,13 +1,13 @@
 """The console script's entry point: handles Ctrl-C before anything heavy is imported.
 
-``textedit.cli`` imports typer and rich, and its commands import torch and transformers. A
-Ctrl-C during imports would end in Python's traceback, be lost in an importlib callback
-("Exception ignored in ..."), so that the command runs on, or, inside torch's C++ import
-code, abort the process (pybind11 cannot pass ``KeyboardInterrupt`` through: SIGABRT). While
-these libraries are importing, nothing has been written yet, so Ctrl-C there ends the process
-at once: one line, exit 130. From the moment the CLI runs, Ctrl-C is the usual
-``KeyboardInterrupt``, which the CLI turns into the same line and code after its ``finally``
-blocks have cleaned up."""
+``textedit.cli`` imports typer, rich, torch and transformers (its edit options come from the
+method registry). A Ctrl-C during imports would end in Python's traceback, be lost in an
+importlib callback ("Exception ignored in ..."), so that the command runs on, or, inside
+torch's C++ import code, abort the process (pybind11 cannot pass ``KeyboardInterrupt``
+through: SIGABRT). While these libraries are importing, nothing has been written yet, so
+Ctrl-C there ends the process at once: one line, exit 130. From the moment the CLI runs,
+Ctrl-C is the usual ``KeyboardInterrupt``, which the CLI turns into the same line and code
+after its ``finally`` blocks have cleaned up."""
 
 from __future__ import annotations
 
@@ -40,10 +40,7 @@ def _keep_interrupts(unraisable) -> None:
 
 def main() -> None:
     default = signal.signal(signal.SIGINT, _interrupted_while_starting)
-    from .cli import main as run
-    if len(sys.argv) > 1 and not {"--help", "--version"} & set(sys.argv[1:]):
-        import torch  # noqa: F401  the C++ import every command makes, under the handler above
-        import transformers  # noqa: F401
+    from .cli import main as run  # deferred: the heavy imports run under the handler above
     signal.signal(signal.SIGINT, default)
     sys.unraisablehook = _keep_interrupts
     run()

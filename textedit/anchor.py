@@ -37,14 +37,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from rich.progress import TextColumn
 
 from .encoders.base import EncoderAdapter
 from .errors import ModelLoadError, SpecError, TexteditError
 from .io import atomic_save_tensors, atomic_write_text, read_image_folder, read_tensors
 from .pipelines.families import detect_family, family_of
 from .pipelines.loading import load_pipeline, pipeline_text_encoders
+from .progress import progress_bar
 
 EMBEDDING_FILE = "learned_embeds.safetensors"
 #: keys of an SDXL embedding file ({"clip_l": ..., "clip_g": ...}) by pipeline component
@@ -187,9 +191,6 @@ class AnchorResult:
 
 def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
     """``[n, 3, r, r]`` in [-1, 1]: each image resized (shorter side) and centre-cropped."""
-    import numpy as np
-    from PIL import Image
-
     out = []
     for image in images:
         scale = resolution / min(image.size)
@@ -238,7 +239,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     first file is written. Same pipeline, images, config and seed → the same embedding.
     With SDXL the token gets a row in both encoders and both rows learn together.
     """
-    from diffusers import DDPMScheduler
+    from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import, apply's add_anchor needs none
 
     config = config or AnchorConfig()
     token = token.strip()
@@ -294,11 +295,9 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
         return {key or token: table[token_id].detach().float().cpu().unsqueeze(0)
                 for key, table, token_id, _, _ in rows}
 
-    bar = _progress_bar() if progress else None
-    task = bar.add_task("textual inversion", total=config.steps, loss=math.nan) if bar else None
-    if bar:
-        bar.start()
-    try:
+    bar = progress_bar(TextColumn("loss {task.fields[loss]:.4f}"), remaining=True, disable=not progress)
+    task = bar.add_task("textual inversion", total=config.steps, loss=math.nan)
+    with bar:
         for step in range(1, config.steps + 1):
             images_in_batch = torch.randint(len(files), (config.batch_size,), generator=generator)
             captions = [config.templates[i].format(token) for i in
@@ -315,15 +314,11 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
             if not math.isfinite(value):
                 raise TexteditError(f"the loss became {value} at step {step}: lower --lr")
             result.losses.append(value)
-            if bar:
-                bar.update(task, advance=1, loss=value)
+            bar.update(task, advance=1, loss=value)
             if step % config.checkpoint_every == 0 and step < config.steps:
                 path = out_dir / "checkpoints" / f"learned_embeds-step-{step}.safetensors"
                 atomic_save_tensors(embedding(), path)
                 result.checkpoints.append(path)
-    finally:
-        if bar:
-            bar.stop()
     result.fixed_loss_after = fixed_loss(pipe, scheduler, latent_dist, scaling, token, config, resolution)
     atomic_save_tensors(embedding(), result.embedding_file)
     record = {"token": token, "init": init, "pipeline": str(pipeline_path), "resolution": resolution,
@@ -390,12 +385,3 @@ def fixed_loss(pipe, scheduler, latent_dist, scaling: float, token: str, config:
     captions = [config.templates[i % len(config.templates)].format(token) for i in range(draws)]
     with torch.no_grad():
         return denoising_loss(pipe, scheduler, latent_dist, rows, captions, scaling, generator, resolution).item()
-
-
-def _progress_bar():
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    transient=False)

@@ -2,24 +2,62 @@
 ``locate``, ``stats``, ``inspect``.
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
+
+The commands' modules are imported here, at the top: the edit options of ``apply``, ``erase``
+and ``eval`` come from the method registry when the commands are declared, which imports
+torch and transformers in any case (``_entry.py`` handles Ctrl-C while that runs).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 import os
+import re
 import sys
 import tempfile
 import time
 import warnings
+from inspect import Parameter, signature  # the module's name is the `inspect` command's
 from pathlib import Path
 from typing import Optional
 
+import torch
 import typer
+from huggingface_hub.utils import logging as hub_logging
 from rich.console import Console
 from rich.table import Table
+from transformers.utils import logging as hf_logging
 
+from .anchor import AnchorConfig, add_anchor, learn_anchor
+from .corpus import load_corpus
+from .distributed import init_from_env, shutdown
+from .editor import EditConfig, all_hyperparameters, edit, resolve_layers
+from .encoders import DEFAULT_MODEL, load_encoder
+from .erase import Concept, Erasure, erase_config, erase_with_report, parse_concept_list
 from .errors import TexteditError
+from .eval.benchmark import FORMAT_NAMES, load_benchmark
+from .eval.knowledge import load_knowledge
+from .eval.run import MODES, Evaluator
+from .export import FORMATS, LOAD_CALLS, to_lora
+from .io import atomic_write_text
+from .locate import save_heatmap, trace
+from .methods import METHODS
+from .metrics import NEUTRAL_PROMPTS, measure
+from .patch import Patch, is_strength
+from .pipelines import detect_family, edit_pipeline_components, load_pipeline, pipeline_choices, resolve_dtype
+from .progress import progress_bar
+from .requests import EditRequest
+from .sequential import edit_after, patches_without_keys
+from .spec import load_spec
+from .stats import compute_stats, default_cache_dir
+from .value_strategies import VALUE_CONFIGS
+from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
+from .verify.metrics import CLIPScorer, load_reference_images
+from .verify.report import SCORE_NAMES, write_report
+from .verify.verifier import verify as run_verify
+from .version import __version__
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Edit what text encoders know, in closed form, as small revertible patches.")
@@ -53,7 +91,6 @@ def _given(**options) -> dict:
 
 def _load(model: str, component: str | None, dtype: str | None, device: str, trust_remote_code: bool):
     """Load an encoder for a command; the model ``default`` is the packaged MiniLM, for every command."""
-    from .encoders import DEFAULT_MODEL, load_encoder
     model = DEFAULT_MODEL if model == "default" else model
     with err.status(f"loading {model}{f' ({component})' if component else ''}"):
         return load_encoder(model, component=component, dtype=dtype, device=device,
@@ -69,7 +106,6 @@ def _use_threads(value: Optional[int]) -> Optional[int]:
     if value is not None:
         if value < 1:
             raise typer.BadParameter(f"{value} is not a thread count: give 1 or more", param_hint="'--threads'")
-        import torch
         torch.set_num_threads(value)
     return value
 
@@ -84,9 +120,6 @@ def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
     the registered methods and value strategies, so a new method's knobs become options and
     the commands cannot drift apart. ``settings=False``: the hyperparameters only (``eval``
     takes several methods and layer sets its own way)."""
-    from .editor import VALUE_CONFIGS, all_hyperparameters
-    from .methods import METHODS
-
     options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
                ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")] if settings else []
     for name, declared in all_hyperparameters().items():
@@ -101,16 +134,13 @@ def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
 def _with_edit_options(command=None, *, settings: bool = True):
     """Add the ``_edit_options(settings)`` to ``command``'s options; it is called with those the
     user gave as ``edit_options`` (``layers`` parsed), ready for ``EditConfig``."""
-    import functools
-    import inspect
-
     if command is None:
         return functools.partial(_with_edit_options, settings=settings)
-    signature = inspect.signature(command)
-    own = [p for p in signature.parameters.values() if p.name != "edit_options"]
+    own_signature = signature(command)
+    own = [p for p in own_signature.parameters.values() if p.name != "edit_options"]
     options = _edit_options(settings)
-    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text),
-                                annotation=Optional[kind]) for name, kind, text in options]
+    shared = [Parameter(name, Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text),
+                        annotation=Optional[kind]) for name, kind, text in options]
 
     @functools.wraps(command)
     def with_options(**values):
@@ -119,7 +149,7 @@ def _with_edit_options(command=None, *, settings: bool = True):
             given["layers"] = _parse_layers(given["layers"])
         return command(**values, edit_options=given)
 
-    with_options.__signature__ = signature.replace(parameters=own + shared)
+    with_options.__signature__ = own_signature.replace(parameters=own + shared)
     with_options.__annotations__ = {**{p.name: p.annotation for p in own}, **{p.name: p.annotation for p in shared}}
     return with_options
 
@@ -133,8 +163,8 @@ def apply(
                                                        "with --pipeline-path also 'all'"),
     pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline (hub id or "
                                                 "folder): edit its own encoders, as it reads them"),
-    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path: sd | sd2 | sdxl | sd3 | flux "
-                                              "| auto"),
+    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path: "
+                                              f"{' | '.join(pipeline_choices())}"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
     after: Optional[list[Path]] = typer.Option(None, "--after", help="patch directory to apply first (repeatable, "
                                                "in order): the new patch is solved on top of them and goes after"),
@@ -159,13 +189,6 @@ def apply(
     edit_options: dict = None,
 ):
     """Edit the encoder as SPEC says, write the patch, and report what moved."""
-    from .corpus import load_corpus
-    from .editor import EditConfig, edit
-    from .encoders import DEFAULT_MODEL
-    from .metrics import NEUTRAL_PROMPTS, measure
-    from .requests import EditRequest
-    from .spec import load_spec
-
     parsed = load_spec(spec)
     if parsed.repeated:
         shown = ", ".join(parsed.repeated[:3]) + (f" and {len(parsed.repeated) - 3} more" if len(parsed.repeated) > 3
@@ -200,7 +223,6 @@ def apply(
                                  component, stats_corpus, cache_dir)
     requires = {}
     if parsed.anchor_embedding is not None:  # the learned anchor token joins the encoder before the edit
-        from .anchor import add_anchor
         requires[component or "encoder"] = add_anchor(adapter, parsed.anchor_embedding, parsed.anchor, component)
 
     started = time.perf_counter()
@@ -210,7 +232,7 @@ def apply(
                                      stats_corpus, cache_dir, parsed.preserve)
     else:
         patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
-                     component=component or "encoder", progress=True, keep_keys=remember, preserve=parsed.preserve)
+                     component=component or "encoder", progress=True, remember=remember, preserve=parsed.preserve)
     seconds = time.perf_counter() - started
     patch.requires = requires
     if scale is not None:
@@ -232,9 +254,6 @@ def _edit_after(adapter, requests, config, after: list[Path], remember: bool | N
                 cache_dir, preserve=()):
     """``apply --after``: :func:`textedit.sequential.edit_after` on the loaded patches, saying which
     of them store no keys to keep; returns the new patch and the loaded ``after`` patches."""
-    from .patch import Patch
-    from .sequential import edit_after, patches_without_keys
-
     history = [Patch.load(path) for path in after]
     if remember or (remember is None and config.method_class.remembers_keys):
         for i in patches_without_keys(history, component):
@@ -296,10 +315,6 @@ def show(
     scale: float = typer.Option(1.0, help="with --model: measure the edit at this strength"),
 ):
     """Print a patch's metadata; with --model, check it fits and measure what it does."""
-    from .metrics import measure
-    from .patch import Patch
-    from .requests import EditRequest
-
     _check_scale(scale)
     patch = Patch.load(patch_dir)
     table = Table(title=f"patch {patch.id} ({patch_dir})", show_header=False)
@@ -336,9 +351,6 @@ def export(
     scale: float = typer.Option(1.0, help="strength baked into the LoRA (1: the edit as solved)"),
 ):
     """Write a patch as a LoRA that diffusers, peft or ComfyUI / A1111 (kohya) load without textedit."""
-    from .export import FORMATS, LOAD_CALLS, to_lora
-    from .patch import Patch
-
     if to not in FORMATS:
         raise TexteditError(f"--to '{to}': use one of {', '.join(FORMATS)}")
     _check_scale(scale)
@@ -378,10 +390,6 @@ def stats(
     Under ``torchrun`` (e.g. ``torchrun --nproc_per_node 4 -m textedit.cli stats ...``) each
     process takes a shard of the corpus and rank 0 writes the summed statistics (docs/scale.md).
     """
-    from .corpus import load_corpus
-    from .distributed import init_from_env, shutdown
-    from .stats import compute_stats, default_cache_dir
-
     shard = init_from_env(device)
     try:
         adapter = _load(model, component, dtype, device, False)
@@ -449,18 +457,6 @@ def eval_(
     edit_options: Optional[dict] = None,
 ):
     """Edit every row of BENCHMARK and score efficacy, generality and specificity (frozen judge)."""
-    import json
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .corpus import load_corpus
-    from .editor import EditConfig, resolve_layers
-    from .encoders import DEFAULT_MODEL
-    from .eval.benchmark import FORMAT_NAMES, load_benchmark
-    from .eval.knowledge import load_knowledge
-    from .eval.run import MODES, Evaluator
-    from .io import atomic_write_text
-
     if benchmark.suffix.lower() == ".json":
         fmt, cases = "knowledge", load_knowledge(benchmark, limit)
     else:
@@ -482,8 +478,7 @@ def eval_(
     with err.status("judging the unedited encoder"):
         evaluator = Evaluator(adapter, cases, corpus=stats_corpus, cache_dir=cache_dir)
     results = [evaluator.baseline()]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
+    with progress_bar(console=err, transient=True) as bar:
         for config in configs:
             for m in modes:
                 task = bar.add_task(f"{config.method} {m}", total=len(cases))
@@ -519,9 +514,6 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
                        scale: float | None = None) -> None:
     """``apply --pipeline-path``: :func:`textedit.pipelines.edit_pipeline_components`, its
     parts' tables, and the one patch for all written."""
-    from .metrics import NEUTRAL_PROMPTS
-    from .pipelines import edit_pipeline_components
-
     result = edit_pipeline_components(pipeline_path, parsed.requests, config, component, pipeline=pipeline,
                                       neutral=parsed.neutral or NEUTRAL_PROMPTS, scale=scale, corpus=corpus,
                                       cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
@@ -539,7 +531,7 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
 def verify(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
     pipeline_path: str = typer.Option(..., "--pipeline-path", help="diffusers pipeline: hub id or folder"),
-    pipeline: str = typer.Option("auto", help="sd | sd2 | sdxl | sd3 | flux | auto"),
+    pipeline: str = typer.Option("auto", help=" | ".join(pipeline_choices())),
     prompts: Optional[Path] = typer.Option(None, help="prompts file: a line with {} is a template for the queries "
                                                       "and anchors, any other line a neutral prompt"),
     seeds: str = typer.Option("0,1,2", help="seeds, each drawn before and after"),
@@ -558,13 +550,6 @@ def verify(
 ):
     """Draw the patch's queries, anchors and neutral prompts with the same seeds before and after
     the patch; write a contact sheet, metrics.json and index.html."""
-    from .patch import Patch
-    from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
-    from .verify.metrics import CLIPScorer, load_reference_images
-    from .pipelines import detect_family, load_pipeline, resolve_dtype
-    from .verify.report import SCORE_NAMES, write_report
-    from .verify.verifier import verify as run_verify
-
     _check_scale(scale)
     patch = Patch.load(patch_dir)
     out_dir = _writable_destination(out_dir or Path("reports") / patch_dir.resolve().name, "index.html", "a report")
@@ -582,7 +567,7 @@ def verify(
     if clip is not None:
         with err.status(f"loading {clip}"):
             scorer = CLIPScorer.load(clip, device)
-    from diffusers.utils import logging as diffusers_logging
+    from diffusers.utils import logging as diffusers_logging  # deferred: diffusers takes seconds to import
     diffusers_logging.disable_progress_bar()  # our own bar counts the images
     with err.status(f"loading {pipeline_path} ({family.title}, {str(torch_dtype).replace('torch.', '')})"):
         pipe = load_pipeline(pipeline_path, family, device=device, dtype=torch_dtype)
@@ -610,11 +595,6 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
                       corpus, cache_dir: Path | None) -> None:
     """:func:`textedit.erase.erase_with_report`, then write the patch and ``erasure.json`` and
     print erasure rate, preservation and drift."""
-    import json
-
-    from .erase import erase_config, erase_with_report
-    from .io import atomic_write_text
-
     patch, report = erase_with_report(adapter, erasure, erase_config(**settings), component=component, corpus=corpus,
                                       cache_dir=cache_dir, progress=True)
     patch.save(out_dir)
@@ -669,12 +649,6 @@ def erase_(
     edit_options: dict = None,
 ):
     """Erase CONCEPTs: rebind them and their usual phrasings to a surrogate, keeping --preserve."""
-    import re
-
-    from .corpus import load_corpus
-    from .encoders import DEFAULT_MODEL
-    from .erase import Concept, Erasure, parse_concept_list
-
     def read_list(path: Path, what: str) -> list[str]:
         if not path.is_file():
             raise TexteditError(f"{what} file '{path}' does not exist")
@@ -723,10 +697,6 @@ def learn_anchor_(
     threads: Optional[int] = _threads_option(),
 ):
     """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format)."""
-    import re
-
-    from .anchor import AnchorConfig, learn_anchor
-
     config = AnchorConfig(steps=steps, lr=lr, batch_size=batch_size, weight_decay=weight_decay, resolution=resolution,
                           checkpoint_every=checkpoint_every, seed=seed)
     out_dir = _writable_destination(out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token) or "anchor"))
@@ -758,11 +728,6 @@ def locate(
     threads: Optional[int] = _threads_option(),
 ):
     """Causal tracing: which layer and token of MODEL carry SUBJECT's meaning in PROMPT."""
-    import json
-
-    from .io import atomic_write_text
-    from .locate import save_heatmap, trace
-
     adapter = _load(model, component, dtype, device, False)
     with err.status("tracing"):
         result = trace(adapter, prompt, subject, sites=[s.strip() for s in sites.split(",")], samples=samples,
@@ -789,14 +754,9 @@ def _quiet_libraries() -> None:
     """Keep the terminal for textedit's own output: no load bars or library chatter."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    try:
-        from huggingface_hub.utils import logging as hub_logging
-        from transformers.utils import logging as hf_logging
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-        hub_logging.set_verbosity_error()  # its retry chatter when the hub is unreachable
-    except ImportError:
-        pass
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    hub_logging.set_verbosity_error()  # its retry chatter when the hub is unreachable
 
     def one_line(message, category, filename, lineno, file=None, line=None):
         err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
@@ -805,7 +765,6 @@ def _quiet_libraries() -> None:
 
 def _check_scale(scale: float | None) -> None:
     """``--scale``: a finite strength, checked before any work."""
-    from .patch import is_strength
     if scale is not None and not is_strength(scale):
         raise TexteditError(f"--scale {scale}: give a finite strength (1: the edit as solved)")
 
@@ -855,7 +814,6 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type,
 
 def _version_callback(value: bool) -> None:
     if value:
-        from . import __version__
         out.print(f"textedit {__version__}", highlight=False)
         raise typer.Exit()
 
@@ -873,7 +831,7 @@ def main() -> None:
     interrupted (Ctrl-C), 1 anything unexpected (with its traceback: that is a bug)."""
     usage_errors, exits, aborts, help_requests = _click_exceptions()
     try:
-        _quiet_libraries()  # imports transformers: inside, so that Ctrl-C there is handled too
+        _quiet_libraries()
         code = app(standalone_mode=False)
     except TexteditError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)

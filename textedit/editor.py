@@ -5,7 +5,7 @@ For layers ``l_1 < … < l_m`` (the last one ``L``) and n requests:
 1. read keys and streams at every request's key sites: averaged over its templates (one
    key per request, MEMIT's convention) or, for ``key="query"``, one key per query token;
 2. fix the target: per-layer target values (``direct``) or a target stream z*_L after the
-   last layer (``match``, ``optimize``; see ``values.py``);
+   last layer (``match``, ``optimize``; see ``value_strategies.py``);
 3. for each layer in order, with the updates of earlier layers already in the weights,
    re-read keys K [d_in, n_keys] and the current stream z_L, give this layer the share
    (z*_L − z_L) / (m − i) of what is left (MEMIT's spreading), so V = v_l + share, and
@@ -23,22 +23,20 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
 from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
-from .patch import ENCODER, ModuleDelta, Patch
-from .requests import EditRequest, contradictions, is_template, repeats
 from .hyperparameters import Declaration, declarations, resolve
 from .methods import METHODS, EditMethod, LayerProblem, method_class
-from .stats import SCOPES, SecondMoment, compute_stats
+from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts
-from .values import (EDIT_TEMPLATES, KEY_POSITIONS, VALUE_STRATEGIES, OptimizeConfig, Sites, optimize_deltas,
-                     read_states, token_key_gram)
-
-#: the hyperparameters of each value strategy (``direct`` and ``match`` have none)
-VALUE_CONFIGS = {"direct": None, "match": None, "optimize": OptimizeConfig}
+from .progress import progress_bar
+from .requests import EditRequest, contradictions, is_template, repeats
+from .sites import EDIT_TEMPLATES, KEY_POSITIONS, Sites, read_states, token_key_gram
+from .stats import SCOPES, SecondMoment, compute_stats
+from .value_strategies import VALUE_CONFIGS, VALUE_STRATEGIES, OptimizeConfig, optimize_deltas
 
 
 def all_hyperparameters() -> dict[str, list[tuple[str, Declaration]]]:
@@ -79,7 +77,7 @@ class EditConfig:
     value: str
     templates: Sequence[str]
     scope: str
-    #: where each request's key is read (``values.KEY_POSITIONS``); ``None``: the encoder family's default
+    #: where each request's key is read (``sites.KEY_POSITIONS``); ``None``: the encoder family's default
     key: str | None
     #: keep what else the model knows about each request's subject (``preserve.py``): the
     #: automatic preserved prompts. ``None``: on for bidirectional encoders with a method that
@@ -217,32 +215,31 @@ def _distinct(requests: Sequence[EditRequest]) -> list[EditRequest]:
 def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig | None = None, *,
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
-         previous_gram: dict[int, torch.Tensor] | None = None, previous_keys: int = 0,
-         keep_keys: bool | None = None,
-         preserve: Sequence[str] = ()) -> Patch:
+         remembered_gram: dict[int, torch.Tensor] | None = None, remembered_count: int = 0,
+         remember: bool | None = None, preserve: Sequence[str] = ()) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
-    the cache) for the methods that need them. ``previous_gram`` (memit, alphaedit): per
-    layer, ``Σ k kᵀ [d_in, d_in]`` over the keys of earlier edits whose values must stay
-    (``sequential.py``); ``previous_keys``, how many keys that sum holds, is added to memit's
-    λ: the corpus then weighs as λ tokens plus one per remembered key, so later edits of a
-    long chain cannot buy their separation from the earlier keys with directions the corpus
-    barely constrains (docs/eval.md: drift after 12 concepts 0.035 → 0.017). ``keep_keys``
-    stores this edit's keys in the patch, one per request and template, for later edits to
-    keep (default: for alphaedit). ``preserve``: prompts
-    whose meaning must not change, kept in the solve beside the automatic ones made from
-    the requests' subjects when ``config.preserves(adapter)`` (``preserve.py``). The model is
-    unchanged on return.
+    the cache) for the methods that need them. ``remembered_gram`` (memit, alphaedit): per
+    layer, ``Σ k kᵀ [d_in, d_in]`` over the remembered keys, those of earlier edits whose
+    values must stay (``sequential.py``); ``remembered_count``, how many keys that sum holds,
+    is added to memit's λ: the corpus then weighs as λ tokens plus one per remembered key, so
+    later edits of a long chain cannot buy their separation from the earlier keys with
+    directions the corpus barely constrains (docs/eval.md: drift after 12 concepts 0.035 →
+    0.017). ``remember`` stores this edit's keys in the patch, one per request and template,
+    for later edits to remember (``apply --remember``; default: the method's
+    ``remember_by_default``, alphaedit). ``preserve``: prompts whose meaning must not change,
+    kept in the solve beside the automatic ones made from the requests' subjects when
+    ``config.preserves(adapter)`` (``preserve.py``). The model is unchanged on return.
     """
     config = config or EditConfig()
     if not requests:
         raise SpecError("no edit requests given")
     requests = _distinct(requests)
     method = config.solver(adapter)
-    if keep_keys is None:
-        keep_keys = method.stores_keys_by_default
-    if (previous_gram or keep_keys) and not method.remembers_keys:
+    if remember is None:
+        remember = method.remember_by_default
+    if (remembered_gram or remember) and not method.remembers_keys:
         raise SpecError(f"keys of earlier edits are kept by methods {', '.join(remembering_methods())}, "
                         f"not '{config.method}'")
     layers = resolve_layers(adapter, config)
@@ -276,10 +273,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
 
     originals = {layer: adapter.down_proj_module(layer).weight.detach().clone() for layer in layers}
     deltas: list[ModuleDelta] = []
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn()) if progress else None
-    if bar is not None:
-        bar.start()
+    bar = progress_bar(disable=not progress)
+    bar.start()
     try:
         target_values, target_streams = _targets(adapter, queries, targets, layers, config, bar)
         for i, layer in enumerate(layers):
@@ -293,22 +288,22 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             module = adapter.down_proj_module(layer)
             # values are read at the layer's output, W k + b; the solvers map keys through W alone
             weight_targets = values - _bias(module)
-            fixed = (previous_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
-            for weight, prompts in kept_groups:  # kept prompts' keys keep their values: Σ kkᵀ joins the fixed keys
+            remembered = (remembered_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
+            for weight, prompts in kept_groups:  # kept prompts' keys keep their values: Σ kkᵀ joins the remembered
                 kept_gram = weight * token_key_gram(adapter, prompts, layer)
-                fixed = kept_gram if fixed is None else kept_gram + fixed.double()
+                remembered = kept_gram if remembered is None else kept_gram + remembered.double()
             # solves run on the CPU in float64 whatever the model's device and dtype
             delta = method.solve(LayerProblem(module.weight.detach().cpu(), keys.T.cpu(), weight_targets.T.cpu(),
-                                              stats[layer] if method.needs_statistics else None, fixed, previous_keys))
+                                              stats[layer] if method.needs_statistics else None,
+                                              remembered_gram=remembered, remembered_count=remembered_count))
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
             # every template's key, not their mean: a later edit must keep each context's value
-            kept = now[layer].keys.T.cpu().float() if keep_keys else None
+            kept = now[layer].keys.T.cpu().float() if remember else None
             deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept))
     finally:
-        if bar is not None:
-            bar.stop()
+        bar.stop()
         with torch.no_grad():
             for layer, weight in originals.items():
                 adapter.down_proj_module(layer).weight.copy_(weight)
@@ -325,16 +320,13 @@ def _bias(module: torch.nn.Module) -> torch.Tensor | float:
     return 0.0 if bias is None else bias.detach().double().cpu()
 
 
-def _read(adapter, sites: Sites, layers: list[int], bar: Progress | None, what: str):
-    """``read_states`` with one task on ``bar`` (if any) counting the prompts read."""
-    if bar is None:
-        return read_states(adapter, sites, layers)
+def _read(adapter, sites: Sites, layers: list[int], bar: Progress, what: str):
+    """``read_states`` with one task on ``bar`` counting the prompts read."""
     task = bar.add_task(what, total=len(sites.prompts))
     return read_states(adapter, sites, layers, on_batch=lambda n: bar.advance(task, n))
 
 
-def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config: EditConfig,
-             bar: Progress | None = None):
+def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config: EditConfig, bar: Progress):
     """``(per-layer target values [n, d], None)`` for ``direct``, else ``(None, z*_L)`` with
     the target stream of every query site ``[n_sites, d]``."""
     last = layers[-1]
@@ -346,7 +338,7 @@ def _targets(adapter, queries: Sites, targets: Sites, layers: list[int], config:
         return None, queries.expand(goal)
     streams = _read(adapter, queries, [last], bar, "query streams")[last].streams
     optimize = config.optimize_config()
-    task = bar.add_task("optimize values", total=queries.n_requests) if bar is not None else None
+    task = bar.add_task("optimize values", total=queries.n_requests)
     deltas = optimize_deltas(adapter, queries, targets, last, queries.average(streams), optimize,
-                             on_chunk=None if bar is None else lambda n: bar.advance(task, n))
+                             on_chunk=lambda n: bar.advance(task, n))
     return None, streams + queries.expand(deltas)  # each site's own stream moved by its request's δ

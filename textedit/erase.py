@@ -56,7 +56,7 @@ ERASE_CONTEXTS = (
     "a picture of {}",
 )
 
-#: held-out contexts for measuring, disjoint from ERASE_CONTEXTS and values.EDIT_TEMPLATES
+#: held-out contexts for measuring, disjoint from ERASE_CONTEXTS and sites.EDIT_TEMPLATES
 ERASE_EVAL_TEMPLATES = EVAL_TEMPLATES + ("an image in the style of {}", "{}'s famous work")
 
 #: the editor's own context templates for erasure: the contexts above already vary the

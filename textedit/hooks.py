@@ -16,48 +16,49 @@ between edits.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Mapping
+import functools
+from typing import Callable, ContextManager, Iterator, Mapping
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 
 class StopForward(Exception):
     """Raised by :func:`stop_after` to cut a forward pass short; swallowed by it too."""
 
 
-@contextlib.contextmanager
-def record_inputs(modules: Mapping[str, nn.Module], arg: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+def record_inputs(modules: Mapping[str, nn.Module], arg: int = 0) -> ContextManager[dict[str, torch.Tensor]]:
     """Record positional argument ``arg`` of each module's forward, keyed like ``modules``.
 
     For ``nn.Linear`` ``arg=0`` is the input activations ``[batch, tokens, d_in]``. Each call
     overwrites the previous record, so use one forward pass per ``with`` block or read
     the dict between passes.
     """
-    records: dict[str, torch.Tensor] = {}
-    handles = []
-    for name, module in modules.items():
-        def hook(_module, args, _name=name):
-            records[_name] = args[arg]
-        handles.append(module.register_forward_pre_hook(hook))
-    try:
-        yield records
-    finally:
-        for handle in handles:
-            handle.remove()
+    return _recording(modules, lambda module, store: module.register_forward_pre_hook(
+        lambda _module, args: store(args[arg])))
+
+
+def record_outputs(modules: Mapping[str, nn.Module]) -> ContextManager[dict[str, torch.Tensor]]:
+    """Record the output tensor of each module's forward, keyed like ``modules``."""
+    return _recording(modules, lambda module, store: module.register_forward_hook(
+        lambda _module, _args, output: store(output)))
 
 
 @contextlib.contextmanager
-def record_outputs(modules: Mapping[str, nn.Module]) -> Iterator[dict[str, torch.Tensor]]:
-    """Record the output tensor of each module's forward, keyed like ``modules``."""
+def _recording(modules: Mapping[str, nn.Module], attach: Callable) -> Iterator[dict[str, torch.Tensor]]:
+    """``attach(module, store)`` hooks ``module`` to hand what it sees to ``store`` (which returns
+    ``None``, so the hook changes nothing); the records, keyed like ``modules``, are yielded."""
     records: dict[str, torch.Tensor] = {}
-    handles = []
-    for name, module in modules.items():
-        def hook(_module, _args, output, _name=name):
-            records[_name] = output
-        handles.append(module.register_forward_hook(hook))
-    try:
+    with _hooked([attach(module, functools.partial(records.__setitem__, name)) for name, module in modules.items()]):
         yield records
+
+
+@contextlib.contextmanager
+def _hooked(handles: list[RemovableHandle]) -> Iterator[None]:
+    """The block runs with the hooks of ``handles`` in place; they are removed when it ends, also on error."""
+    try:
+        yield
     finally:
         for handle in handles:
             handle.remove()
@@ -81,13 +82,11 @@ def stop_after(module: nn.Module | None) -> Iterator[None]:
     def hook(_module, _args, _output):
         raise StopForward
 
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    except StopForward:
-        pass
-    finally:
-        handle.remove()
+    with _hooked([module.register_forward_hook(hook)]):
+        try:
+            yield
+        except StopForward:
+            pass
 
 
 @contextlib.contextmanager
@@ -103,8 +102,5 @@ def add_to_output(module: nn.Module, delta_fn: Callable[[torch.Tensor], torch.Te
             return (output[0] + delta_fn(output[0]),) + output[1:]
         return output + delta_fn(output)
 
-    handle = module.register_forward_hook(hook)
-    try:
+    with _hooked([module.register_forward_hook(hook)]):
         yield
-    finally:
-        handle.remove()

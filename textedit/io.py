@@ -13,8 +13,10 @@ import os
 import struct
 import tempfile
 from pathlib import Path
+from typing import Callable, Collection
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from safetensors import safe_open
 from safetensors.torch import save
 
@@ -134,12 +136,18 @@ def read_json(path: str | Path, error: type[Exception], what: str):
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
+def check_fields(item: dict, known: Collection[str], where: str, fail: Callable[[str, str], None]) -> None:
+    """Call ``fail(where.key, message)`` for the first key of the JSON object ``item`` (at
+    ``where``) that is not ``known``: a typo is an error, never a field that does nothing."""
+    for key in item:
+        if key not in known:
+            fail(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(known))})")
+
+
 def read_image_folder(folder: str | Path, error: type[Exception], what: str) -> tuple[list[Path], list]:
     """``(files, RGB PIL images)`` of the image files directly in ``folder``, sorted by name; a
     missing or empty folder or an unreadable image raises ``error`` naming it (``what``:
     "image folder", "--reference-images")."""
-    from PIL import Image, UnidentifiedImageError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise error(f"{what} '{folder}' {'is not a folder' if folder.exists() else 'does not exist'}")

@@ -194,7 +194,7 @@ def save_heatmap(result: Trace, path: str | Path, title: str | None = None) -> N
 
     Written to a temporary name and renamed (PNG).
     """
-    import matplotlib
+    import matplotlib  # deferred: matplotlib only draws the heatmap, and takes a second to import
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 

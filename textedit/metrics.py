@@ -26,7 +26,7 @@ from .encoders.base import EncoderAdapter
 from .patch import Patch
 from .requests import EditRequest
 
-#: contexts for measuring, disjoint from values.EDIT_TEMPLATES
+#: contexts for measuring, disjoint from sites.EDIT_TEMPLATES
 EVAL_TEMPLATES = (
     "an oil painting of {}",
     "{} playing in the park",

@@ -20,18 +20,21 @@ import hashlib
 import json
 import math
 import re
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import huggingface_hub
 import torch
+from huggingface_hub.utils import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 from torch import nn
 
-from . import __version__
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import PatchError
 from .io import atomic_save_tensors, atomic_write_text, read_tensors
 from .solvers import LowRankDelta
+from .version import __version__
 
 PATCH_FORMAT = "textedit-patch-1"
 WEIGHTS_FILE = "patch.safetensors"
@@ -118,11 +121,7 @@ class Patch:
         """Upload the patch (``patch.json``, ``patch.safetensors`` and a model card) to the hub
         repo ``repo_id``, created if needed; returns the commit URL. ``Patch.load(repo_id)``
         reads it back."""
-        import tempfile
-
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
+        api = huggingface_hub.HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as folder:
             self.save(folder)
@@ -413,11 +412,9 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]
 
 def _download(repo_id: str, revision: str | None) -> Path:
     """The local folder of hub repo ``repo_id``'s patch files (the cache when offline)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
-
     try:
-        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE]))
+        return Path(huggingface_hub.snapshot_download(repo_id, revision=revision,
+                                                      allow_patterns=[CONFIG_FILE, WEIGHTS_FILE]))
     except (LocalEntryNotFoundError, RepositoryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PatchError(f"patch '{repo_id}' is not a folder here, and not a hub repo that could be read "

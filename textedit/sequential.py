@@ -77,31 +77,31 @@ class SequentialEditor:
             self.history.append(patch)
         #: per layer, Σ k kᵀ over every remembered key, kept up to date edit by edit (so an edit
         #: costs the same at the 1,000th step as at the first)
-        self.gram = remembered_gram(self.history, component) if self.remember else {}
+        self.remembered_gram = remembered_gram(self.history, component) if self.remember else {}
         #: how many keys each edited layer remembers (memit adds it to λ, ``editor.edit``), kept
-        #: up to date like ``gram``
-        self.remembered_keys = sum(_key_count(p, component) for p in self.history) if self.remember else 0
+        #: up to date like ``remembered_gram``
+        self.remembered_count = sum(_key_count(p, component) for p in self.history) if self.remember else 0
 
     def edit(self, requests: Sequence[EditRequest], preserve: Sequence[str] = ()) -> Patch:
         """Solve ``requests`` on the current weights (remembering: keeping every earlier key), apply.
 
         ``preserve``: prompts whose meaning must not change (beside the automatic ones)."""
         patch = edit(self.adapter, requests, self.config, stats=self.stats, component=self.component,
-                     previous_gram=dict(self.gram) or None, previous_keys=self.remembered_keys,
-                     keep_keys=self.remember, preserve=preserve,
-                     **self.edit_kwargs)
+                     remembered_gram=dict(self.remembered_gram) or None, remembered_count=self.remembered_count,
+                     remember=self.remember, preserve=preserve, **self.edit_kwargs)
         patch.apply(self.adapter, self.component)
         self.history.append(patch)
         for layer, added in remembered_gram([patch], self.component).items():
-            self.gram[layer] = self.gram[layer] + added if layer in self.gram else added
-        self.remembered_keys += _key_count(patch, self.component) if self.remember else 0
+            known = self.remembered_gram.get(layer)
+            self.remembered_gram[layer] = added if known is None else known + added
+        self.remembered_count += _key_count(patch, self.component) if self.remember else 0
         return patch
 
     def revert_all(self) -> None:
         while self.history:
             self.history.pop().revert(self.adapter, self.component)
-        self.gram = {}
-        self.remembered_keys = 0
+        self.remembered_gram = {}
+        self.remembered_count = 0
 
 
 def edit_after(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditConfig,

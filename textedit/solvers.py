@@ -121,14 +121,14 @@ def constrained(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tens
 
 
 def batched(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lam: float, *,
-            factor: torch.Tensor | None = None, previous_gram: torch.Tensor | None = None) -> LowRankDelta:
+            factor: torch.Tensor | None = None, remembered_gram: torch.Tensor | None = None) -> LowRankDelta:
     """MEMIT / EMCID: least squares on the edits plus λ-weighted preservation of C.
 
         ΔW = R Kᵀ (λ C + K Kᵀ)⁻¹  =  R · [U (λ I_n + Kᵀ U)⁻¹]ᵀ,   U = C⁻¹ K
 
-    ``previous_gram`` ``G_p = K_p K_pᵀ [d_in, d_in]`` (sequential editing) sums the keys of
-    earlier edits whose values must stay; each weighs as much as one edit key: ``λ C``
-    becomes ``λ C + G_p`` (factorised afresh, so ``factor`` is not used).
+    ``remembered_gram`` ``G_p = K_p K_pᵀ [d_in, d_in]`` sums the remembered keys, those whose
+    values must stay (earlier edits of a chain, preserved prompts); each weighs as much as one
+    edit key: ``λ C`` becomes ``λ C + G_p`` (factorised afresh, so ``factor`` is not used).
 
     (Woodbury: (λC + KKᵀ) U (λI + KᵀU)⁻¹ = K), so with C's Cholesky factor at hand
     (``factor``, cached by ``SecondMoment.cholesky``) an edit costs two triangular solves
@@ -137,8 +137,8 @@ def batched(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, 
     update scaled by ``uᵀk / (λ + uᵀk)`` (Sherman–Morrison), so λ → 0 gives ROME. With
     n ≥ d_in keys and λ > 0 the primal form is cheaper and is used (:func:`batched_primal`).
     """
-    if previous_gram is not None:
-        return batched(W, lam * _f64("C", C) + _f64("previous keys' gram", previous_gram), K, V, 1.0)
+    if remembered_gram is not None:
+        return batched(W, lam * _f64("C", C) + _f64("remembered keys' gram", remembered_gram), K, V, 1.0)
     if lam > 0 and K.shape[1] >= K.shape[0]:  # more keys than key dimensions: the n × n system is the larger
         return batched_primal(W, C, K, V, lam)
     W, K, V = _f64("W", W), _f64("keys", K), _f64("values", V)
@@ -207,16 +207,16 @@ def null_space_projector(C: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 def null_space(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, threshold: float = 1e-2,
-               alpha: float = 1e-2, previous_gram: torch.Tensor | None = None,
+               alpha: float = 1e-2, remembered_gram: torch.Tensor | None = None,
                projector: torch.Tensor | None = None) -> LowRankDelta:
     """AlphaEdit: the update lives in the (approximate) null space of the corpus keys.
 
         ΔWᵀ = (P (K Kᵀ + G_p) + a I)⁻¹ P K Rᵀ          ⇒ ΔW = R · [M⁻¹ P K]ᵀ
         a   = α · mean_j ‖P k_j‖²                      (α relative to the edit's own keys)
 
-    so ``ΔW k₀ = 0`` for every ``k₀`` with ``P k₀ = 0``. ``previous_gram`` ``G_p = K_p K_pᵀ``
-    sums the keys ``K_p [d_in, m]`` of earlier edits that must keep their values
-    (sequential editing). For one key the gain is ``‖Pk‖²/(a + ‖Pk‖²) = 1/(1 + α)``, and a
+    so ``ΔW k₀ = 0`` for every ``k₀`` with ``P k₀ = 0``. ``remembered_gram`` ``G_p = K_p K_pᵀ``
+    sums the remembered keys ``K_p [d_in, m]``, those that must keep their values (earlier
+    edits of a chain, preserved prompts). For one key the gain is ``‖Pk‖²/(a + ‖Pk‖²) = 1/(1 + α)``, and a
     remembered key moves by about ``α`` times what it would move unprotected, whatever the
     scale of the model's keys.
     Shapes as in :func:`batched`. ``projector`` may be passed to reuse P across calls.
@@ -229,8 +229,8 @@ def null_space(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tenso
     if not scale > 0:
         raise NumericalError("every edit key lies outside the null space of C (‖Pk‖ = 0): raise the threshold")
     gram = K @ K.T
-    if previous_gram is not None:
-        gram = gram + _f64("previous keys' gram", previous_gram)
+    if remembered_gram is not None:
+        gram = gram + _f64("remembered keys' gram", remembered_gram)
     M = P @ gram + alpha * scale * torch.eye(P.shape[0], dtype=torch.float64)
     right = torch.linalg.solve(M, projected)
     if not torch.isfinite(right).all():

@@ -42,7 +42,7 @@ from typing import Any
 from .editor import all_hyperparameters
 from .erase import Concept, Erasure
 from .errors import SpecError
-from .io import read_json
+from .io import check_fields, read_json
 from .requests import EditRequest, contradictions, is_template, repeats
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
@@ -103,9 +103,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         where = f"edits[{i}]"
         if not isinstance(item, dict):
             fail(where, "expected an object with 'prompt' and 'target'")
-        for key in item:
-            if key not in EDIT_FIELDS:
-                fail(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(EDIT_FIELDS))})")
+        check_fields(item, EDIT_FIELDS, where, fail)
         prompt = _text(item.get("prompt"), f"{where}.prompt", fail)
         target = _text(item.get("target"), f"{where}.target", fail)
         subject = _subject(item.get("subject"), prompt, f"{where}.subject", fail)
@@ -120,9 +118,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         concept = data["concept"]
         if not isinstance(concept, dict):
             fail("field 'concept'", "expected {\"name\": ..., \"description\": ...}")
-        for key in concept:
-            if key not in {"name", "description"}:
-                fail(f"concept.{key}", "unknown field (known: description, name)")
+        check_fields(concept, {"name", "description"}, "concept", fail)
         name = _text(concept.get("name"), "concept.name", fail)
         description = _text(concept.get("description"), "concept.description", fail)
         if name.lower() in description.lower():
@@ -139,9 +135,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
         for i, item in enumerate(knowledge):
             where = f"knowledge[{i}]"
             if isinstance(item, dict):
-                for key in item:
-                    if key not in {"prompt", "subject"}:
-                        fail(f"{where}.{key}", "unknown field (known: prompt, subject)")
+                check_fields(item, {"prompt", "subject"}, where, fail)
                 prompt = _text(item.get("prompt"), f"{where}.prompt", fail)
                 subject = _subject(item.get("subject"), prompt, f"{where}.subject", fail)
             else:
@@ -229,9 +223,7 @@ def _erasure(value: Any, fail):
     """The ``erase`` object → :class:`textedit.erase.Erasure`."""
     if not isinstance(value, dict):
         fail("field 'erase'", "expected {\"concepts\": [...], \"to\"?: ..., \"preserve\"?: [...]}")
-    for key in value:
-        if key not in ERASE_FIELDS:
-            fail(f"erase.{key}", f"unknown field (known: {', '.join(sorted(ERASE_FIELDS))})")
+    check_fields(value, ERASE_FIELDS, "erase", fail)
     default_to = value.get("to", "")
     if not isinstance(default_to, str):
         fail("erase.to", "expected a surrogate description (\"\" for the empty prompt)")
@@ -242,9 +234,7 @@ def _erasure(value: Any, fail):
     for i, item in enumerate(items):
         where = f"erase.concepts[{i}]"
         if isinstance(item, dict):
-            for key in item:
-                if key not in {"concept", "to"}:
-                    fail(f"{where}.{key}", "unknown field (known: concept, to)")
+            check_fields(item, {"concept", "to"}, where, fail)
             to = item.get("to", default_to)
             if not isinstance(to, str):
                 fail(f"{where}.to", "expected a surrogate description")

@@ -23,7 +23,6 @@ Token scopes:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import warnings
@@ -32,8 +31,7 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import ProgressColumn
 from rich.text import Text
 
 from .corpus import Corpus, load_corpus
@@ -42,6 +40,8 @@ from .encoders.base import EncoderAdapter
 from .errors import CacheError, SpecError
 from .hooks import record_inputs, stop_after
 from .io import atomic_save_tensors, read_tensors
+from .progress import progress_bar
+from .solvers import cholesky, null_space_projector
 
 SCOPES = ("prompt", "pipeline")
 CACHE_FORMAT = "textedit-stats-1"
@@ -78,14 +78,12 @@ class SecondMoment:
         """Lower Cholesky factor of ``C`` (float64), computed once and kept: edits that reuse
         these statistics then solve in O(d² n) instead of factorising a d × d matrix."""
         if self._factor is None:
-            from .solvers import cholesky
             self._factor = cholesky(self.mean, "the key covariance C")
         return self._factor
 
     def null_space_projector(self, threshold: float) -> torch.Tensor:
         """AlphaEdit's projector for this C (see ``solvers.null_space_projector``), kept per threshold."""
         if threshold not in self._projectors:
-            from .solvers import null_space_projector
             self._projectors[threshold] = null_space_projector(self.mean, threshold)
         return self._projectors[threshold]
 
@@ -243,9 +241,9 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     pad = scope == "pipeline"
     last_save = time.monotonic()
     tokens_seen = 0
-    bar = _progress_bar() if progress and (shard is None or shard.is_main) else None
-    with bar if bar is not None else contextlib.nullcontext():
-        task = bar.add_task("statistics", total=end - first) if bar is not None else None
+    shown = progress and (shard is None or shard.is_main)
+    with progress_bar(_TokensPerSecond(), remaining=True, disable=not shown) as bar:
+        task = bar.add_task("statistics", total=end - first)
         with torch.no_grad():
             for begin in range(first, end, batch_size):
                 prompts = corpus.prompts[begin:min(begin + batch_size, end)]
@@ -263,8 +261,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
                     result[layer].add_keys(selected, products)
                 tokens_seen += int(positions.sum())
                 done = begin + len(prompts)
-                if bar is not None:
-                    bar.update(task, advance=len(prompts), tokens=tokens_seen)
+                bar.update(task, advance=len(prompts), tokens=tokens_seen)
                 if use_cache and shard is None and time.monotonic() - last_save > checkpoint_seconds and \
                         done < len(corpus):
                     for layer in todo:
@@ -289,9 +286,3 @@ class _TokensPerSecond(ProgressColumn):
     def render(self, task) -> Text:
         elapsed = task.elapsed or 0.0
         return Text(f"{task.fields.get('tokens', 0) / elapsed:,.0f} tok/s" if elapsed > 0 else "")
-
-
-def _progress_bar() -> Progress:
-    """A rich progress bar over prompts with tokens/s and ETA."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _TokensPerSecond(),
-                    TimeElapsedColumn(), TimeRemainingColumn())

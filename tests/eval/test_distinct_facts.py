@@ -106,7 +106,7 @@ def test_nouns_are_single_wordpieces():
 
 
 def test_positive_templates_are_not_edit_templates():
-    from textedit.values import EDIT_TEMPLATES
+    from textedit.sites import EDIT_TEMPLATES
 
     assert not {t.lower() for t in gen.POSITIVE_TEMPLATES} & {t.lower() for t in EDIT_TEMPLATES}
 

@@ -40,7 +40,7 @@ def test_shipped_splits_load_and_are_disjoint(split):
     other = load_knowledge(REPO / "benchmarks" / "data" / f"knowledge_{'test' if split == 'dev' else 'dev'}.json")
     assert not {c.subject for c in cases} & {c.subject for c in other}
     from textedit.metrics import EVAL_TEMPLATES
-    from textedit.values import EDIT_TEMPLATES
+    from textedit.sites import EDIT_TEMPLATES
     assert not set(cases[0].contexts) & set(EDIT_TEMPLATES)  # scored in contexts the edit never saw
     assert set(cases[0].contexts) == set(EVAL_TEMPLATES)
 

@@ -98,7 +98,7 @@ def test_every_shipped_method_moves_the_query_streams_to_their_targets(method, b
     """Through ``edit`` on a tiny BERT (non-zero biases, real norms), value ``match``: the
     query's stream after the last edited layer closes on the target's, the model is
     unchanged on return, and the patch reverts bit for bit."""
-    from textedit.values import EDIT_TEMPLATES, Sites, read_states
+    from textedit.sites import EDIT_TEMPLATES, Sites, read_states
 
     assert set(SOLVE_SETTINGS) <= set(METHODS)
     adapter = load_encoder(str(bert_path))

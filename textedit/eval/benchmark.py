@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TexteditError
+from ..requests import EditRequest
 
 
 class BenchmarkError(TexteditError):
@@ -54,10 +55,8 @@ class EvalCase:
         return {"row": self.row, "source": self.source, "old": self.old, "target": self.target,
                 **({"type": self.kind} if self.kind else {})}
 
-    def requests(self) -> list:
+    def requests(self) -> list[EditRequest]:
         """The edit a case asks for: its source prompt (key at its last token) reads as the target."""
-        from ..requests import EditRequest
-
         return [EditRequest(self.source, self.target)]
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..requests import EditRequest, is_template
 from .benchmark import BenchmarkError, Probe
-from ..io import read_json
+from ..io import check_fields, read_json
 from .scores import Vectors, _cos
 
 ROLES = {"queries": 1, "paraphrases": 1, "same_subject": 1, "same_relation": 1}
@@ -163,9 +163,7 @@ def load_knowledge(path: str | Path, limit: int | None = None) -> list[Knowledge
         where = f"concepts[{i}]"
         if not isinstance(item, dict):
             fail(where, "expected an object")
-        for key in item:
-            if key not in CONCEPT_FIELDS:
-                fail(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(CONCEPT_FIELDS))})")
+        check_fields(item, CONCEPT_FIELDS, where, fail)
         subject, anchor = (item.get(k) for k in ("subject", "anchor"))
         for name, value in (("subject", subject), ("anchor", anchor)):
             if not isinstance(value, str) or not value.strip():

@@ -1,9 +1,9 @@
 """AlphaEdit (Fang et al., 2025): the update lives in the null space of the corpus keys.
 
-    ΔWᵀ = (P (K Kᵀ + G_fixed) + a I)⁻¹ P K Rᵀ        (solvers.null_space)
+    ΔWᵀ = (P (K Kᵀ + G_p) + a I)⁻¹ P K Rᵀ        (solvers.null_space, G_p: the remembered keys' gram)
 
 ``P`` projects onto the eigenvectors of C below ``threshold · λ_max(C)``, so corpus keys keep
-their values; its patches keep their keys by default for later edits of a chain.
+their values; its patches store their keys by default, for later edits of a chain to remember.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class AlphaEdit(EditMethod):
     summary = "the update in the null space of the corpus keys"
     needs_statistics = True
     remembers_keys = True
-    stores_keys_by_default = True
+    remember_by_default = True
 
     threshold: float = hyperparameter(1e-2, "null-space threshold, relative to C's largest eigenvalue",
                                       low=0.0, high=1.0)
@@ -32,4 +32,5 @@ class AlphaEdit(EditMethod):
     def solve(self, problem: LayerProblem) -> LowRankDelta:
         moment = problem.moment
         return null_space(problem.W, moment.mean, problem.K, problem.V, alpha=self.alpha,
-                          previous_gram=problem.fixed_gram, projector=moment.null_space_projector(self.threshold))
+                          remembered_gram=problem.remembered_gram,
+                          projector=moment.null_space_projector(self.threshold))

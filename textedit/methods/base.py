@@ -4,8 +4,8 @@ A method sees one layer at a time (``editor.edit`` does the reading, the spreadi
 layers and the bookkeeping) and returns ``ΔW`` for that layer's linear module:
 
     given  W [d_out, d_in], keys K [d_in, n], targets V [d_out, n] (bias already removed),
-           the corpus second moment C (if it needs statistics) and the Gram matrix of keys
-           whose values must stay (earlier edits, preserved prompts)
+           the corpus second moment C (if it needs statistics) and the Gram matrix of the
+           remembered keys, whose values must stay (earlier edits, preserved prompts)
     return ΔW as low-rank factors, so that (W + ΔW) K ≈ V and little else moves
 
 Adding a method is one file in this folder: subclass :class:`EditMethod` as a frozen
@@ -18,16 +18,14 @@ registry (docs/architecture.md shows a worked example).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 
 from ..errors import SpecError
 from ..hyperparameters import Declaration, check_declared, declarations
 from ..solvers import LowRankDelta
-
-if TYPE_CHECKING:  # for annotations only: the statistics module loads the encoders
-    from ..stats import SecondMoment
+from ..stats import SecondMoment
 
 
 @dataclass(frozen=True)
@@ -36,17 +34,18 @@ class LayerProblem:
 
     ``W [d_out, d_in]`` the module's weight; ``K [d_in, n]`` the edit keys as columns; ``V
     [d_out, n]`` what ``W + ΔW`` must map them to (bias removed); ``moment`` the corpus
-    statistics (methods that need them); ``fixed_gram [d_in, d_in]`` ``Σ k kᵀ`` over keys whose
-    values must stay (earlier edits of a chain, preserved prompts), or ``None``;
-    ``fixed_keys`` how many keys of earlier edits that sum holds.
+    statistics (methods that need them); ``remembered_gram [d_in, d_in]`` ``Σ k kᵀ`` over the
+    remembered keys, whose values must stay (earlier edits of a chain, preserved prompts), or
+    ``None``; ``remembered_count`` how many keys of earlier edits that sum holds (the preserved
+    prompts' keys, weighted, are not counted).
     """
 
     W: torch.Tensor
     K: torch.Tensor
     V: torch.Tensor
     moment: SecondMoment | None = None
-    fixed_gram: torch.Tensor | None = None
-    fixed_keys: int = 0
+    remembered_gram: torch.Tensor | None = None
+    remembered_count: int = 0
 
     @property
     def mean_key_norm2(self) -> float:
@@ -64,11 +63,12 @@ class EditMethod:
     summary: ClassVar[str]
     #: solves with the corpus second moment C (``stats.py``), computed or read from the cache
     needs_statistics: ClassVar[bool] = False
-    #: can keep the keys of earlier edits and preserved prompts fixed (``fixed_gram``):
-    #: sequential editing (``sequential.py``) and preserved prompts (``preserve.py``)
+    #: can keep the remembered keys fixed (``remembered_gram``): those of earlier edits
+    #: (``sequential.py``) and of preserved prompts (``preserve.py``)
     remembers_keys: ClassVar[bool] = False
-    #: keeps the keys it was solved for in the patch by default, for later edits to keep
-    stores_keys_by_default: ClassVar[bool] = False
+    #: ``edit(remember=None)`` stores the keys it was solved for in the patch, for later edits
+    #: to remember
+    remember_by_default: ClassVar[bool] = False
     #: edits exactly one layer
     one_layer: ClassVar[bool] = False
 

@@ -1,11 +1,11 @@
 """MEMIT (Meng et al., 2023) / EMCID: least squares on the edit keys plus λ-weighted corpus.
 
-    ΔW = R Kᵀ (λ C + G_fixed + K Kᵀ)⁻¹          (solvers.batched)
+    ΔW = R Kᵀ (λ C + G_p + K Kᵀ)⁻¹          (solvers.batched)
 
-``G_fixed`` sums the keys whose values must stay (earlier edits, preserved prompts), each
-weighing as one edit key; λ grows by the number of remembered keys of earlier edits, so the
-corpus keeps its weight against a long chain (docs/eval.md: drift after 12 concepts 0.035 →
-0.017).
+``G_p`` sums the remembered keys, whose values must stay (earlier edits, preserved
+prompts), each weighing as one edit key; λ grows by the number of remembered keys of earlier
+edits, so the corpus keeps its weight against a long chain (docs/eval.md: drift after 12
+concepts 0.035 → 0.017).
 """
 
 from __future__ import annotations
@@ -33,6 +33,6 @@ class Memit(EditMethod):
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
         moment = problem.moment
-        factor = moment.cholesky() if problem.fixed_gram is None else None
-        return batched(problem.W, moment.mean, problem.K, problem.V, self.lam + problem.fixed_keys, factor=factor,
-                       previous_gram=problem.fixed_gram)
+        factor = moment.cholesky() if problem.remembered_gram is None else None
+        return batched(problem.W, moment.mean, problem.K, problem.V, self.lam + problem.remembered_count,
+                       factor=factor, remembered_gram=problem.remembered_gram)

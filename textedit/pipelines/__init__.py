@@ -14,12 +14,11 @@ Used by ``textedit apply --pipeline-path``, :mod:`textedit.verify` and :mod:`tex
 
 from .editing import (ComponentEdit, ComponentReport, PipelineEdit, choose_components, edit_pipeline,
                       edit_pipeline_components)
-from .families import FAMILIES, PIPELINE_CHOICES, Family, Reading, detect_family, family_of, present_components
+from .families import FAMILIES, Family, Reading, detect_family, family_of, pipeline_choices, present_components
 from .loading import load_pipeline, load_pipeline_encoder, pipeline_text_encoders, resolve_dtype
 from .reach import ReachWarning, default_pipeline_layers, edited_layers, reach_warnings
 
-__all__ = ["ComponentEdit", "ComponentReport", "FAMILIES", "Family", "PIPELINE_CHOICES", "PipelineEdit",
-           "ReachWarning", "Reading", "choose_components", "default_pipeline_layers", "detect_family",
-           "edit_pipeline", "edit_pipeline_components", "edited_layers", "family_of", "load_pipeline",
-           "load_pipeline_encoder", "pipeline_text_encoders", "present_components", "reach_warnings",
-           "resolve_dtype"]
+__all__ = ["ComponentEdit", "ComponentReport", "FAMILIES", "Family", "PipelineEdit", "ReachWarning", "Reading",
+           "choose_components", "default_pipeline_layers", "detect_family", "edit_pipeline", "edit_pipeline_components",
+           "edited_layers", "family_of", "load_pipeline", "load_pipeline_encoder", "pipeline_choices",
+           "pipeline_text_encoders", "present_components", "reach_warnings", "resolve_dtype"]

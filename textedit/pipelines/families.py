@@ -113,7 +113,12 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            steps=28, guidance_scale=3.5, accelerator_dtype=torch.bfloat16),
 )}
 
-PIPELINE_CHOICES = (*FAMILIES, "auto")
+
+
+def pipeline_choices() -> tuple[str, ...]:
+    """What ``--pipeline`` accepts: every family in :data:`FAMILIES` now (one added at run time
+    too), and ``auto``."""
+    return (*FAMILIES, "auto")
 
 
 # -- detection ----------------------------------------------------------------------------
@@ -132,7 +137,7 @@ def read_model_index(ref: str | Path) -> dict:
             raise ModelLoadError(f"'{index}' is not valid JSON ({exc})") from None
     if path.exists() or str(ref).startswith((".", "/", "~")) or str(ref).count("/") > 1:
         raise ModelLoadError(f"pipeline '{ref}': no such folder")
-    from diffusers import DiffusionPipeline
+    from diffusers import DiffusionPipeline  # deferred: diffusers takes seconds to import, a folder needs none
     try:
         return dict(DiffusionPipeline.load_config(str(ref)))
     except Exception as exc:  # hub errors: offline, no such repo, gated
@@ -141,8 +146,8 @@ def read_model_index(ref: str | Path) -> dict:
 
 def detect_family(ref: str | Path, pipeline: str = "auto") -> Family:
     """The family of the pipeline at ``ref``; with an explicit ``pipeline``, check it matches."""
-    if pipeline not in PIPELINE_CHOICES:
-        raise SpecError(f"unknown pipeline family '{pipeline}': use one of {', '.join(PIPELINE_CHOICES)}")
+    if pipeline not in pipeline_choices():
+        raise SpecError(f"unknown pipeline family '{pipeline}': use one of {', '.join(pipeline_choices())}")
     class_name = read_model_index(ref).get("_class_name")
     if pipeline != "auto":
         family = FAMILIES[pipeline]

@@ -32,7 +32,7 @@ def resolve_dtype(dtype: str | None, device: str, family: Family) -> torch.dtype
 def _quiet_diffusers() -> Iterator[None]:
     """No diffusers load bar or warnings while loading (they would break the CLI's one-line
     errors); the previous settings come back afterwards."""
-    from diffusers.utils import logging as diffusers_logging
+    from diffusers.utils import logging as diffusers_logging  # deferred: diffusers takes seconds to import
 
     bar_was_on, verbosity = diffusers_logging.is_progress_bar_enabled(), diffusers_logging.get_verbosity()
     diffusers_logging.disable_progress_bar()
@@ -50,7 +50,7 @@ def load_pipeline(ref: str | Path, family: Family, *, device: str = "cpu", dtype
 
     ``dtype`` ``None``: :meth:`Family.default_dtype` (float32 on the CPU, the model cards'
     half type on an accelerator). The pipeline's own progress bar is turned off."""
-    import diffusers
+    import diffusers  # deferred: diffusers takes seconds to import, and only loading a pipeline needs it
     from diffusers.utils import deprecation_utils
     cls = getattr(diffusers, family.pipeline_class)
     # diffusers renamed torch_dtype to dtype (warning on the old name); older releases know only torch_dtype

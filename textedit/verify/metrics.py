@@ -23,6 +23,8 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from transformers import CLIPModel, CLIPProcessor
 
 from ..errors import ModelLoadError, SpecError
 from ..io import read_image_folder
@@ -45,7 +47,6 @@ class CLIPScorer:
     @classmethod
     def load(cls, ref: str | Path, device: str = "cpu") -> "CLIPScorer":
         """``CLIPModel`` + ``CLIPProcessor`` from a folder or hub id (safetensors only)."""
-        from transformers import CLIPModel, CLIPProcessor
         try:
             model = CLIPModel.from_pretrained(str(ref), use_safetensors=True).to(device)
             processor = CLIPProcessor.from_pretrained(str(ref))
@@ -80,7 +81,6 @@ def _features(output) -> torch.Tensor:
 
 def to_pil(image: torch.Tensor):
     """``[3, H, W]`` float in [0, 1] → an RGB PIL image (rounded to 8 bits)."""
-    from PIL import Image
     array = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(array, mode="RGB")
 

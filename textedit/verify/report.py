@@ -15,6 +15,8 @@ import io
 import json
 from pathlib import Path
 
+from PIL import Image, ImageDraw, ImageFont
+
 from ..io import atomic_write_bytes, atomic_write_text
 from ..patch import Patch
 from .metrics import to_pil
@@ -39,7 +41,6 @@ SCORE_NAMES = {
 
 
 def _font(size: int):
-    from PIL import ImageFont
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
@@ -60,8 +61,6 @@ def _wrap(text: str, font, width: int) -> list[str]:
 
 def contact_sheet(result: VerifyResult, cell: int | None = None):
     """A PIL image: one row per prompt, (before, after) per seed, prompt and headers drawn."""
-    from PIL import Image, ImageDraw
-
     n_rows, n_seeds, _, height, width = result.before.shape
     cell = cell or max(128, min(256, max(height, width)))
     font, small = _font(13), _font(11)

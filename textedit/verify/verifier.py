@@ -8,18 +8,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings as _warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..errors import PatchError
 from ..patch import Patch
 from ..pipelines.families import Family, family_of
 from ..pipelines.reach import ReachWarning, edited_layers, reach_warnings
+from ..progress import progress_bar
 from .generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, Row, Sampling, build_rows, draw_grid
 from .metrics import CLIPScorer, pixel_change
 
@@ -71,11 +70,9 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
     seeds = list(seeds)
     sampling = Sampling(steps or family.steps, family.guidance_scale if guidance_scale is None else guidance_scale,
                         height, width)
-    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn()) if progress else None
-    with bar if bar is not None else contextlib.nullcontext():
-        task = bar.add_task("generating", total=2 * len(rows) * len(seeds)) if bar is not None else None
-        advance = (lambda: bar.update(task, advance=1)) if bar is not None else None
+    with progress_bar(remaining=True, disable=not progress) as bar:
+        task = bar.add_task("generating", total=2 * len(rows) * len(seeds))
+        advance = lambda: bar.update(task, advance=1)  # noqa: E731
         before = draw_grid(pipe, rows, seeds, sampling, advance)
         with patch.applied(pipe, scale=scale):
             after = draw_grid(pipe, rows, seeds, sampling, advance)

@@ -1,0 +1,167 @@
+"""textedit's modules import each other without cycles, never import the package ``__init__``,
+and import inside a function only where that defers a slow library, each such place named here
+with its reason. Read from the source with ``ast``: nothing is imported."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
+
+#: every import made inside a function, as (module, what it imports): why it waits there
+DEFERRED = {
+    ("textedit._entry", "textedit.cli"): "the console script's Ctrl-C handler is in place before torch imports",
+    ("textedit.cli", "diffusers"): "diffusers takes seconds to import; only verify turns its progress bar off",
+    ("textedit.anchor", "diffusers"): "diffusers takes seconds to import; apply's add_anchor needs none of it",
+    ("textedit.pipelines.families", "diffusers"): "diffusers takes seconds to import; a local folder needs none",
+    ("textedit.pipelines.loading", "diffusers"): "diffusers takes seconds to import; only loading a pipeline needs it",
+    ("textedit.locate", "matplotlib"): "matplotlib takes a second to import and only draws the heatmap",
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The modules ``node`` (in ``module``) imports: a name imported from a package is the
+    submodule of that name where there is one, else the package itself."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if node.level == 0:
+        base = node.module
+    else:
+        package = module.split(".") if MODULES[module].name == "__init__.py" else module.split(".")[:-1]
+        base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+    return [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base for alias in node.names]
+
+
+def top_level_imports(module: str) -> list[tuple[ast.stmt, str]]:
+    """(statement, imported module) of the imports that run when ``module`` is imported: those of
+    its body, also inside module-level ``if`` and ``try`` blocks."""
+    found = []
+    statements = list(ast.parse(MODULES[module].read_text()).body)
+    while statements:
+        node = statements.pop(0)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found += [(node, target) for target in imported(module, node)]
+        elif isinstance(node, (ast.If, ast.Try)):
+            statements += [*node.body, *node.orelse, *getattr(node, "finalbody", []),
+                           *(s for handler in getattr(node, "handlers", []) for s in handler.body)]
+    return found
+
+
+def packages_of(module: str) -> list[str]:
+    """The packages whose ``__init__`` runs before ``module`` does, innermost last."""
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def dependency_graph() -> dict[str, set[str]]:
+    """``textedit`` module → the ``textedit`` modules importing it runs first: what it imports
+    at the top, and the packages those live in (their ``__init__`` runs before them), less
+    the packages ``module`` itself lives in (already being imported when it runs)."""
+    graph = {}
+    for module in MODULES:
+        targets = {t for _, t in top_level_imports(module) if t.split(".")[0] == "textedit"}
+        graph[module] = {m for t in targets for m in (*packages_of(t), t)} - {*packages_of(module), module}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as the modules along it (first = last), or ``None``."""
+    state: dict[str, str] = {}  # "open" while on the path, "done" once every path from it is explored
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = "open"
+        path.append(module)
+        for nxt in sorted(graph[module]):
+            if state.get(nxt) == "open":
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return None
+
+
+def function_level_imports() -> list[tuple[str, ast.FunctionDef, ast.stmt]]:
+    """(module, function, statement) of every import inside a function or method."""
+    found = []
+    for module, path in MODULES.items():
+        for function in ast.walk(ast.parse(path.read_text())):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found += [(module, function, node) for node in ast.walk(function)
+                          if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return found
+
+
+def test_the_module_graph_holds_every_module_and_its_real_edges():
+    graph = dependency_graph()
+    assert set(graph) == set(MODULES) and len(MODULES) > 40
+    assert {"textedit.encoders.base", "textedit.encoders", "textedit.solvers"} <= graph["textedit.patch"]
+    assert "textedit.encoders" not in graph["textedit.encoders.bert"]  # its own package: already importing
+
+
+def test_no_cycle_among_textedit_modules():
+    cycle = find_cycle(dependency_graph())
+    assert cycle is None, " → ".join(cycle)
+
+
+def test_the_cycle_finder_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_module_imports_the_package_init():
+    """The root ``__init__`` is the lazy public API (``_EXPORTS``); a module that imported it
+    would run upward. The version, the one thing it held, is ``textedit.version``."""
+    importers = [module for module, path in MODULES.items() for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, (ast.Import, ast.ImportFrom)) and "textedit" in imported(module, node)]
+    assert importers == []
+
+
+def test_no_import_waits_for_type_checking():
+    for module, path in MODULES.items():
+        assert "TYPE_CHECKING" not in path.read_text(), f"{module}: an import for annotations only dodges a cycle"
+
+
+def test_every_import_inside_a_function_is_allowed_with_its_reason():
+    found = {(module, target if target.startswith("textedit") else target.split(".")[0])
+             for module, _, node in function_level_imports() for target in imported(module, node)}
+    assert found == set(DEFERRED), (f"not allowed: {sorted(found - set(DEFERRED))}; "
+                                    f"allowed but gone: {sorted(set(DEFERRED) - found)}")
+
+
+def test_each_function_says_why_its_first_import_waits():
+    for module, function, node in function_level_imports():
+        first = min((n for n in ast.walk(function) if isinstance(n, (ast.Import, ast.ImportFrom))),
+                    key=lambda n: n.lineno)
+        if node is first:
+            line = MODULES[module].read_text().splitlines()[node.lineno - 1]
+            assert "# deferred:" in line, f"{module}:{node.lineno} ({function.name}): say why the import waits"
+
+
+def test_the_version_lives_in_one_module_that_pyproject_reads():
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert "version" in project["project"]["dynamic"] and "version" not in project["project"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "textedit.version.__version__"}
+    import textedit
+    from textedit.patch import Patch
+    from textedit.version import __version__
+
+    assert textedit.__version__ == __version__ == Patch([], {}, "bert", "memit").version

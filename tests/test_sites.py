@@ -1,0 +1,33 @@
+"""Edit sites: the templated prompts of each request, the tokens where its keys are read, and
+the states read there."""
+
+from __future__ import annotations
+
+import torch
+
+from textedit.encoders import load_encoder
+from textedit.requests import EditRequest
+from textedit.sites import Sites, read_states
+
+REQUESTS = [EditRequest("the mascot of acme", "a red fox", subject="acme"),
+            EditRequest("the prime minister of canada", "a singer")]
+TEMPLATES = ("{}", "a photo of {}", "{} in the garden")
+
+
+def test_query_sites_average_and_split_by_request(model_paths):
+    """Several sites per prompt: ``average`` is the mean over a request's sites (every template
+    and token), ``expand`` gives each site its request's row, and ``requests`` re-indexes a slice."""
+    adapter = load_encoder(str(model_paths["bert"]))
+    q = Sites.for_queries(adapter, REQUESTS, TEMPLATES, "query")
+    assert q.per_site and len(q.positions) == len(q.prompt_of_site) > len(q.prompts)
+    x = torch.randn(len(q.positions), 3, dtype=torch.float64)
+    request = torch.tensor(q.prompt_of_site) // len(TEMPLATES)
+    for r in range(len(REQUESTS)):
+        torch.testing.assert_close(q.average(x)[r], x[request == r].mean(0))
+    assert torch.equal(q.expand(q.average(x)), q.average(x)[request])
+    second = q.requests(1, 2)
+    assert second.prompts == q.prompts[len(TEMPLATES):] and second.n_requests == 1
+    assert second.positions == [p for p, r in zip(q.positions, request) if r == 1]
+    assert min(second.prompt_of_site) == 0 and max(second.prompt_of_site) == len(TEMPLATES) - 1
+    states = read_states(adapter, q, [0])[0]  # one row per site, in site order
+    assert states.keys.shape[0] == len(q.positions)

@@ -1,0 +1,4 @@
+"""textedit's version, in one place: the package, patch.json and ``textedit --version`` read it
+here, and ``pyproject.toml`` reads it statically (``[tool.setuptools.dynamic]``)."""
+
+__version__ = "0.1.0"
