@@ -20,7 +20,7 @@ from safetensors import safe_open
 from textedit.corpus import Corpus, load_corpus
 from textedit.distributed import Shard, init_from_env
 from textedit.encoders import load_encoder
-from textedit.stats import StatsKey, compute_stats
+from textedit.stats import StatsKey, compute_stats, consumer_tag
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -202,12 +202,12 @@ def test_sharded_ranks_end_with_the_single_process_statistics(monkeypatch, tmp_p
     with pytest.raises(RuntimeError, match="simulated"):
         compute_stats(interrupted, [1], corpus, batch_size=batch_size, cache_dir=tmp_path, checkpoint_seconds=0)
     fingerprint = interrupted.fingerprint()
-    partial = StatsKey(fingerprint, 1, corpus.hash, "prompt", "float32").path(tmp_path)
+    partial = StatsKey(fingerprint, 1, corpus.hash, "prompt", "float32", consumer_tag(interrupted.consumer)).path(tmp_path)
     assert prompts_done(partial) == 2 * batch_size  # a prefix waits to be resumed
 
     writes, read, cached_on_return = [], {}, {}
     real_write = stats_module._write_cache
-    paths = [StatsKey(fingerprint, layer, corpus.hash, "prompt", "float32").path(tmp_path) for layer in (0, 1)]
+    paths = [StatsKey(fingerprint, layer, corpus.hash, "prompt", "float32", consumer_tag(interrupted.consumer)).path(tmp_path) for layer in (0, 1)]
 
     def spy_write(path, key, moment, done, total):
         writes.append((stats_module.current_shard().rank, key.layer, done, moment.count))
