@@ -17,6 +17,8 @@ import signal
 import sys
 import threading
 
+from .version import version_line
+
 
 def _interrupted_while_starting(signum, frame) -> None:
     os.write(2, b"interrupted\n")
@@ -39,6 +41,9 @@ def _keep_interrupts(unraisable) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # answered without loading the CLI, torch and transformers (seconds)
+        print(version_line())
+        return
     default = signal.signal(signal.SIGINT, _interrupted_while_starting)
     from .cli import main as run  # deferred: the heavy imports run under the handler above
     signal.signal(signal.SIGINT, default)

@@ -57,7 +57,7 @@ from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read
 from .verify.metrics import CLIPScorer, load_reference_images
 from .verify.report import SCORE_NAMES, write_report
 from .verify.verifier import verify as run_verify
-from .version import __version__
+from .version import version_line
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Edit what text encoders know, in closed form, as small revertible patches.")
@@ -814,7 +814,7 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type,
 
 def _version_callback(value: bool) -> None:
     if value:
-        out.print(f"textedit {__version__}", highlight=False)
+        out.print(version_line(), highlight=False)
         raise typer.Exit()
 
 
