@@ -202,12 +202,13 @@ def test_sharded_ranks_end_with_the_single_process_statistics(monkeypatch, tmp_p
     with pytest.raises(RuntimeError, match="simulated"):
         compute_stats(interrupted, [1], corpus, batch_size=batch_size, cache_dir=tmp_path, checkpoint_seconds=0)
     fingerprint = interrupted.fingerprint()
-    partial = StatsKey(fingerprint, 1, corpus.hash, "prompt", "float32", consumer_tag(interrupted.consumer)).path(tmp_path)
+    reading = consumer_tag(interrupted.consumer)
+    partial = StatsKey(fingerprint, 1, corpus.hash, "prompt", "float32", reading).path(tmp_path)
     assert prompts_done(partial) == 2 * batch_size  # a prefix waits to be resumed
 
     writes, read, cached_on_return = [], {}, {}
     real_write = stats_module._write_cache
-    paths = [StatsKey(fingerprint, layer, corpus.hash, "prompt", "float32", consumer_tag(interrupted.consumer)).path(tmp_path) for layer in (0, 1)]
+    paths = [StatsKey(fingerprint, layer, corpus.hash, "prompt", "float32", reading).path(tmp_path) for layer in (0, 1)]
 
     def spy_write(path, key, moment, done, total):
         writes.append((stats_module.current_shard().rank, key.layer, done, moment.count))
@@ -216,8 +217,13 @@ def test_sharded_ranks_end_with_the_single_process_statistics(monkeypatch, tmp_p
 
     monkeypatch.setattr(stats_module, "_write_cache", spy_write)
 
+    # each rank hooks its own copy of the model, loaded here: transformers' loading patches
+    # torch globally while it runs, so loading in several threads at once can leave the patch
+    # in place and every later model's tied weights on the meta device
+    adapters = [load_encoder(str(bert_path)) for _ in range(world_size)]
+
     def work(rank):
-        adapter = load_encoder(str(bert_path))  # hooks go on this rank's own copy of the model
+        adapter = adapters[rank]
         real = adapter.forward
 
         def forward(batch, **kwargs):
