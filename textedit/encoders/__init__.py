@@ -123,6 +123,9 @@ def load_encoder(ref: str | Path = DEFAULT_MODEL, *, component: str | None = Non
         raise ModelLoadError(f"cannot load model '{ref}': {_first_line(exc)}") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"model '{ref}': its tokenizer has no fast version, which textedit needs for offsets")
+    empty = [n for n, p in model.named_parameters() if p.is_meta]
+    if empty:  # a checkpoint without them, or a loader patched into meta mode by another thread
+        raise ModelLoadError(f"model '{ref}': {len(empty)} parameter(s) hold no data after loading (e.g. {empty[0]})")
     model.to(device).eval()
     name = ref if component is None else f"{ref}:{component}"
     return adapter_cls(model, tokenizer, name=name, consumer=consumer, hidden_state_index=hidden_state_index)
