@@ -370,3 +370,26 @@ def test_fingerprint(model_paths, name):
 def test_fingerprints_differ_between_models(model_paths):
     prints = {name: load_encoder(str(path)).fingerprint() for name, path in model_paths.items()}
     assert len(set(prints.values())) == len(prints)
+
+
+def test_parameters_left_on_the_meta_device_are_a_one_line_load_error(bert_path, monkeypatch):
+    """A model whose loading left a parameter without data (a loader patched into meta mode by
+    another thread, a checkpoint that lacks an untied weight) is refused in one line naming it."""
+    from torch import nn
+    from transformers import BertModel
+
+    from textedit.encoders import load_encoder
+    from textedit.errors import ModelLoadError
+
+    real = BertModel.from_pretrained.__func__
+
+    def half_loaded(cls, *args, **kwargs):
+        model = real(cls, *args, **kwargs)
+        weight = model.embeddings.word_embeddings.weight
+        model.embeddings.word_embeddings.weight = nn.Parameter(torch.empty(weight.shape, device="meta"))
+        return model
+
+    monkeypatch.setattr(BertModel, "from_pretrained", classmethod(half_loaded))
+    with pytest.raises(ModelLoadError, match=r"1 parameter\(s\) hold no data after loading \(e.g. "
+                                             r"embeddings.word_embeddings.weight\)"):
+        load_encoder(str(bert_path))
