@@ -112,8 +112,7 @@ class EditConfig:
         if self.key is not None and self.key not in KEY_POSITIONS:
             raise SpecError(f"unknown key position '{self.key}': use one of {', '.join(KEY_POSITIONS)}")
         if self.auto_preserve and not method.remembers_keys:
-            raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(remembering_methods())}),"
-                            f" not '{self.method}'")
+            _refuse_preserving(self.method)
         if self.scope not in SCOPES:
             raise SpecError(f"unknown token scope '{self.scope}': use one of {', '.join(SCOPES)}")
         bad = [t for t in self.templates if not is_template(t)]
@@ -144,7 +143,7 @@ class EditConfig:
         key position: ``adapter`` resolves the family's default key when ``key`` is unset)."""
         if name in declarations(self.method_class):
             return getattr(self.solver(adapter), name)
-        if self.value == "optimize" and name in declarations(OptimizeConfig):
+        if name in self._declared():
             return getattr(self.optimize_config(), name)
         raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value '{self.value}'")
 
@@ -172,6 +171,12 @@ class EditConfig:
 def remembering_methods() -> list[str]:
     """The registered methods that can keep earlier keys fixed, by name."""
     return sorted(name for name, cls in METHODS.items() if cls.remembers_keys)
+
+
+def _refuse_preserving(method: str) -> None:
+    """Preserved prompts enter the solve as remembered keys: a method without them cannot keep any."""
+    raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(remembering_methods())}), "
+                    f"not '{method}'")
 
 
 def default_layers(adapter: EncoderAdapter, method: str = "memit") -> list[int]:
@@ -252,8 +257,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                                        progress=progress, fingerprint=fingerprint))
 
     if preserve and not method.remembers_keys:
-        raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(remembering_methods())}), "
-                        f"not '{config.method}'")
+        _refuse_preserving(config.method)
     key = config.key_position(adapter)
     queries = Sites.for_queries(adapter, requests, config.templates, key)
     automatic = automatic_prompts(requests, key) if config.preserves(adapter) else []

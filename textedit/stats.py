@@ -51,6 +51,13 @@ _BAND = 384
 PRODUCTS = {"float64": torch.float64, "float32": torch.float32}
 
 
+def product_dtype(products: str) -> torch.dtype:
+    """The dtype of product precision ``products``; a one-line error for an unknown one."""
+    if products not in PRODUCTS:
+        raise SpecError(f"unknown product precision '{products}': use one of {', '.join(PRODUCTS)}")
+    return PRODUCTS[products]
+
+
 @dataclass
 class SecondMoment:
     """Running ``Σ k kᵀ`` (float64, ``[d, d]``) over ``count`` tokens."""
@@ -96,9 +103,7 @@ class SecondMoment:
         formed in, ``"float64"`` (exact for float32 keys) or ``"float32"`` (the BLAS's fast
         kernel, as the ROME/MEMIT reference does); the running sum is float64 either way.
         """
-        if products not in PRODUCTS:
-            raise SpecError(f"unknown product precision '{products}': use one of {', '.join(PRODUCTS)}")
-        keys = keys.to(PRODUCTS[products])
+        keys = keys.to(product_dtype(products))
         total = self.sum
         for i in range(0, keys.shape[1], _BAND):
             j = i + _BAND
@@ -209,8 +214,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
     ``products``: the precision of each batch's ``Σ k kᵀ`` (``SecondMoment.add_keys``); part of
     the cache key. Returns ``{layer: SecondMoment}``.
     """
-    if products not in PRODUCTS:
-        raise SpecError(f"unknown product precision '{products}': use one of {', '.join(PRODUCTS)}")
+    product_dtype(products)  # refused before any work
     if scope not in SCOPES:
         raise SpecError(f"unknown token scope '{scope}': use one of {', '.join(SCOPES)}")
     layers = adapter.check_layers(layers)

@@ -17,6 +17,7 @@ registry (docs/architecture.md shows a worked example).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -54,7 +55,7 @@ class LayerProblem:
 
 
 @dataclass(frozen=True)
-class EditMethod:
+class EditMethod(ABC):
     """Base class of the edit methods. Fields: the method's hyperparameters."""
 
     #: the name used in specs, the CLI and patch.json
@@ -75,8 +76,9 @@ class EditMethod:
     def __post_init__(self):
         check_declared(self)
 
+    @abstractmethod
     def solve(self, problem: LayerProblem) -> LowRankDelta:
-        raise NotImplementedError
+        """``ΔW`` for one layer: ``(W + ΔW) K ≈ V`` while little else moves."""
 
     @classmethod
     def hyperparameters(cls) -> dict[str, Declaration]:
