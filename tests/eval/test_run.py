@@ -32,6 +32,15 @@ def minilm_corpus() -> Corpus:
     return Corpus(tuple(load_corpus(limit=1500).prompts), "eval-test")
 
 
+@pytest.fixture
+def road(bert_path, small_corpus, tmp_path):
+    """The RoAD sample on a tiny BERT: ``(adapter, cases, its weights before, evaluator, a memit config)``."""
+    adapter = load_encoder(str(bert_path))
+    _, cases = load_benchmark(ROAD_SAMPLE)
+    return (adapter, cases, weights(adapter), Evaluator(adapter, cases, corpus=small_corpus, cache_dir=tmp_path),
+            EditConfig(method="memit", layers=[0, 1], value="direct"))
+
+
 def weights(adapter) -> list[torch.Tensor]:
     return [p.detach().clone() for p in adapter.model.parameters()]
 
@@ -47,12 +56,8 @@ def test_single_timed_row_on_minilm_reaches_efficacy_one(minilm_corpus, tmp_path
     assert result.summary.specificity == 1.0 and result.summary.generality >= 2 / 3
 
 
-def test_single_mode_reverts_between_rows_and_batch_makes_one_edit(bert_path, small_corpus, tmp_path):
-    adapter = load_encoder(str(bert_path))
-    _, cases = load_benchmark(ROAD_SAMPLE)
-    before = weights(adapter)
-    evaluator = Evaluator(adapter, cases, corpus=small_corpus, cache_dir=tmp_path)
-    config = EditConfig(method="memit", layers=[0, 1], value="direct")
+def test_single_mode_reverts_between_rows_and_batch_makes_one_edit(road, small_corpus, tmp_path):
+    adapter, cases, before, evaluator, config = road
     single = evaluator.run(config, "single")
     assert single.edits == 3 and [s.case.row for s in single.scores] == [1, 2, 3]
     assert all(torch.equal(a, b) for a, b in zip(before, weights(adapter)))  # bit for bit
@@ -68,12 +73,8 @@ def test_single_mode_reverts_between_rows_and_batch_makes_one_edit(bert_path, sm
     assert report["mode"] == "batch" and len(report["rows"]) == 3 and "generality" in report["rows"][0]
 
 
-def test_batch_size_splits_rows_into_consecutive_edits(bert_path, small_corpus, tmp_path):
-    adapter = load_encoder(str(bert_path))
-    _, cases = load_benchmark(ROAD_SAMPLE)
-    before = weights(adapter)
-    evaluator = Evaluator(adapter, cases, corpus=small_corpus, cache_dir=tmp_path)
-    config = EditConfig(method="memit", layers=[0, 1], value="direct")
+def test_batch_size_splits_rows_into_consecutive_edits(road, small_corpus, tmp_path):
+    adapter, cases, before, evaluator, config = road
     ticks = []
     chunked = evaluator.run(config, "batch", on_case=lambda: ticks.append(1), batch_size=2)
     assert chunked.edits == 2 and [s.case.row for s in chunked.scores] == [1, 2, 3] and len(ticks) == 3

@@ -98,7 +98,7 @@ def test_every_shipped_method_moves_the_query_streams_to_their_targets(method, b
     """Through ``edit`` on a tiny BERT (non-zero biases, real norms), value ``match``: the
     query's stream after the last edited layer closes on the target's, the model is
     unchanged on return, and the patch reverts bit for bit."""
-    from textedit.sites import EDIT_TEMPLATES, Sites, read_states
+    from streams import stream_gaps_before_and_after
 
     assert set(SOLVE_SETTINGS) <= set(METHODS)
     adapter = load_encoder(str(bert_path))
@@ -107,18 +107,6 @@ def test_every_shipped_method_moves_the_query_streams_to_their_targets(method, b
     layers = [1] if METHODS[method].one_layer else [0, 1]
     extra, closes = SOLVE_SETTINGS[method]
     config = EditConfig(method=method, layers=layers, value="match", key="subject", auto_preserve=False, **extra)
-    queries = Sites.for_queries(adapter, requests, EDIT_TEMPLATES, "subject")
-    targets = Sites.for_targets(adapter, requests, EDIT_TEMPLATES)
-    goal = targets.average(read_states(adapter, targets, [1])[1].streams)
-
-    def gap() -> torch.Tensor:
-        z = queries.average(read_states(adapter, queries, [1])[1].streams)
-        return (z - goal).norm(dim=-1) / goal.norm(dim=-1)
-
-    before = gap()
-    weights = {k: v.clone() for k, v in adapter.model.state_dict().items()}
-    patch = edit(adapter, requests, config, corpus=small_corpus, cache_dir=tmp_path)
-    with patch.applied(adapter):
-        after = gap()
+    before, after, _ = stream_gaps_before_and_after(adapter, requests, config, 1, corpus=small_corpus,
+                                                    cache_dir=tmp_path)
     assert (after < closes * before).all(), (before, after)
-    assert all(torch.equal(v, weights[k]) for k, v in adapter.model.state_dict().items())
