@@ -33,6 +33,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_bert,
     build_tiny_clip,
     build_tiny_flux_pipeline,
+    build_tiny_qwen_image_pipeline,
     build_tiny_sd3_pipeline,
     build_tiny_sd_pipeline,
     build_tiny_sdxl_pipeline,
@@ -82,7 +83,8 @@ def sd_path(tiny_root) -> Path:
 def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
     """Every tiny pipeline folder by family name (built on first use)."""
     return {"sd": sd_path, "sdxl": build_tiny_sdxl_pipeline(tiny_root / "sdxl"),
-            "sd3": build_tiny_sd3_pipeline(tiny_root / "sd3"), "flux": build_tiny_flux_pipeline(tiny_root / "flux")}
+            "sd3": build_tiny_sd3_pipeline(tiny_root / "sd3"), "flux": build_tiny_flux_pipeline(tiny_root / "flux"),
+            "qwenimage": build_tiny_qwen_image_pipeline(tiny_root / "qwenimage")}
 
 
 @pytest.fixture(scope="session")

@@ -181,3 +181,35 @@ def test_qwen2_5_vl_checkpoint_edits_the_language_model_and_reads_what_qwen_imag
         assert all(torch.equal(state[n], t) for n, t in vision.items())  # the vision tower is left alone
         with torch.no_grad():
             assert not torch.equal(adapter.hidden_states(batch), read)
+
+
+def test_a_templated_consumer_reads_the_prompt_inside_the_template(pipeline_paths):
+    """Qwen-Image's encoder as textedit loads it from the pipeline: every prompt is wrapped in
+    the chat template; offsets count the prompt's own characters (template tokens have none),
+    so subjects and the query's last token are found inside the template; the sentence vector
+    is the prompt's last token, not the template's common ending; and the prefix before the
+    prompt is computed alike in every prompt (causal attention), which is why it is not read."""
+    from textedit.pipelines import FAMILIES, load_pipeline_encoder
+    from textedit.requests import EditRequest
+    from textedit.sites import Sites
+
+    adapter = load_pipeline_encoder(pipeline_paths["qwenimage"], "text_encoder", FAMILIES["qwenimage"])
+    prompts = ["the mascot of acme", "a red fox on the beach"]
+    batch = adapter.tokenize(prompts)
+    prefix = adapter.consumer.read_from
+    for row, prompt in enumerate(prompts):
+        spans = [(a, b) for a, b in batch.offsets[row] if b > a]
+        assert "".join(prompt[a:b] for a, b in spans).replace(" ", "") == prompt.replace(" ", "")
+        assert all(b == 0 for _, b in batch.offsets[row][:prefix])
+    last = int(batch.prompt_mask()[0].nonzero().max())
+    assert last > prefix and int(batch.attention_mask[0].sum()) > last + 1  # the template's ending follows
+    sites = Sites.for_queries(adapter, [EditRequest(prompts[0], "x", subject="acme")], ["{}"], key="last")
+    assert sites.positions == [last]
+    subject = Sites.for_queries(adapter, [EditRequest("acme's mascot", "x", subject="acme")], ["{}"])
+    assert adapter.tokenizer.decode(adapter.tokenize(["acme's mascot"]).input_ids[0, subject.positions[0]]).strip() \
+        == "acme"
+    with torch.no_grad():
+        outputs = adapter.forward(batch)
+        states = outputs.last_hidden_state
+        assert torch.equal(adapter.sentence_vector(batch, outputs)[0], states[0, last])
+    torch.testing.assert_close(states[0, :prefix], states[1, :prefix], rtol=0, atol=1e-6)

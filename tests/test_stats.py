@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -390,18 +391,22 @@ def test_pipeline_scope_of_a_masked_consumer_is_its_real_tokens(bert, small_corp
 
 
 def test_the_cache_key_holds_how_the_consumer_reads_the_encoder(t5_path, small_corpus, tmp_path):
-    """A T5 read as SD3 reads it (padded to a fixed length, no mask) has other statistics than
-    the same T5 alone; each reading gets its own cache entry, equal to its uncached sums."""
+    """A T5 read as SD3 reads it (padded to a fixed length, no mask), or in a prompt template
+    (as Qwen-Image reads its encoder in a chat template), has other statistics than the same
+    T5 alone; each reading gets its own cache entry, equal to its uncached sums."""
     from textedit.encoders import ConsumerTokenization, load_encoder
 
     alone = load_encoder(str(t5_path))
     sd3_style = load_encoder(str(t5_path), consumer=ConsumerTokenization(max_length=32, pad_to_max_length=True,
                                                                           passes_attention_mask=False))
-    assert alone.fingerprint() == sd3_style.fingerprint()  # the same weights
+    templated = load_encoder(str(t5_path), consumer=dataclasses.replace(alone.consumer, template="a photo of {}"))
+    assert alone.fingerprint() == sd3_style.fingerprint() == templated.fingerprint()  # the same weights
+    readings = (("alone", alone), ("sd3", sd3_style), ("templated", templated))
     cached = {name: compute_stats(adapter, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)[0]
-              for name, adapter in (("alone", alone), ("sd3", sd3_style))}
-    assert len(cache_files(tmp_path, 0)) == 2
-    for name, adapter in (("alone", alone), ("sd3", sd3_style)):
+              for name, adapter in readings}
+    assert len(cache_files(tmp_path, 0)) == 3
+    assert cached["templated"].count > cached["alone"].count  # the template's tokens are read too
+    for name, adapter in readings:
         fresh = compute_stats(adapter, [0], small_corpus, batch_size=BATCH, cache_dir=None)[0]
         assert cached[name].count == fresh.count and torch.equal(cached[name].sum, fresh.sum), name
         again = compute_stats(adapter, [0], small_corpus, batch_size=BATCH, cache_dir=tmp_path)[0]

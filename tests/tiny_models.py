@@ -626,15 +626,19 @@ def _bpe_merges(pieces: list[str]) -> list[tuple[str, str]]:
     return _train_bpe([list(p) for p in pieces if p])
 
 
-def _make_qwen2_tokenizer():
-    """Byte-level BPE: every word is one token with ("Ġword") or without a leading space."""
+def _make_qwen2_tokenizer(extra_words: tuple[str, ...] = (), special_tokens: tuple[str, ...] = ()):
+    """Byte-level BPE: every word is one token with ("Ġword") or without a leading space;
+    ``special_tokens`` are added whole, as Qwen's ``<|im_start|>`` and ``<|im_end|>`` are."""
     from transformers import Qwen2Tokenizer
 
-    words = _unique_words()
+    words = list(dict.fromkeys(_unique_words() + list(extra_words)))
     merges = _bpe_merges(["Ġ" + w for w in words] + words)
     tokens = list(dict.fromkeys(_bytes_to_unicode() + ["".join(m) for m in merges]))
     vocab = {t: i for i, t in enumerate(tokens + ["<|endoftext|>"])}
-    return Qwen2Tokenizer(vocab=vocab, merges=merges, padding_side="left", model_max_length=1024)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=merges, padding_side="left", model_max_length=1024)
+    if special_tokens:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(special_tokens)})
+    return tokenizer
 
 
 def _make_gemma_tokenizer():
@@ -678,6 +682,58 @@ def build_tiny_decoder(path: Path, model_type: str = "qwen2") -> Path:
     return path
 
 
+#: the words of Qwen-Image's system prompt, each one token as in Qwen's vocabulary, so that
+#: the template's prefix is 34 tokens, the number the pipeline drops
+QWEN_IMAGE_TEMPLATE_WORDS = ("system", "user", "assistant", "Describe", "detailing", "color", "shape", "size",
+                             "texture", "quantity", "text", "spatial", "relationships", "objects")
+QWEN_CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
+
+
+def _qwen2_5_vl_model(tokenizer):
+    """A tiny random ``Qwen2_5_VLForConditionalGeneration`` for ``tokenizer`` (see below)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    torch.manual_seed(SEED)
+    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=344, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]}, pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=64, patch_size=2,
+                  spatial_merge_size=1, temporal_patch_size=1, fullatt_block_indexes=[0])
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
+    return realistic_parameters(Qwen2_5_VLForConditionalGeneration(config).eval())
+
+
+def build_tiny_qwen_image_pipeline(path: Path) -> Path:
+    """Save a tiny random ``QwenImagePipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' Qwen-Image ``get_dummy_components()``: a two-block
+    ``QwenImageTransformer2DModel`` reading 32-d text states, an ``AutoencoderKLQwenImage``
+    with 4 latent channels (packed 2x2 into the transformer's 16), a
+    ``FlowMatchEulerDiscreteScheduler``; the text encoder a tiny
+    ``Qwen2_5_VLForConditionalGeneration`` with a Qwen tokenizer that has the chat tokens and
+    the system prompt's words, so the pipeline's chat template and its 34-token drop work as
+    on the real model.
+    """
+    from diffusers import (AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler, QwenImagePipeline,
+                           QwenImageTransformer2DModel)
+
+    path = Path(path)
+    tokenizer = _make_qwen2_tokenizer(QWEN_IMAGE_TEMPLATE_WORDS, QWEN_CHAT_TOKENS)
+    text_encoder = _qwen2_5_vl_model(tokenizer)
+    torch.manual_seed(SEED)
+    transformer = QwenImageTransformer2DModel(patch_size=2, in_channels=16, out_channels=4, num_layers=2,
+                                              attention_head_dim=16, num_attention_heads=2, joint_attention_dim=64,
+                                              guidance_embeds=False, axes_dims_rope=(8, 4, 4))
+    vae = AutoencoderKLQwenImage(base_dim=24, z_dim=4, dim_mult=[1, 2, 4], num_res_blocks=1,
+                                 temperal_downsample=[False, True], latents_mean=[0.0] * 4, latents_std=[1.0] * 4)
+    pipe = QwenImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
+                             tokenizer=tokenizer, transformer=transformer)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def build_tiny_qwen2_5_vl(path: Path) -> Path:
     """Save a tiny random ``Qwen2_5_VLForConditionalGeneration`` (Qwen-Image's text encoder
     checkpoint: language model, vision tower and LM head) + a Qwen2 tokenizer.
@@ -712,6 +768,8 @@ def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.T
         if family == "flux":
             embeds, pooled, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device="cpu", num_images_per_prompt=1)
             return embeds, pooled
+        if family == "qwenimage":
+            return pipe.encode_prompt(prompt=prompt, device="cpu", num_images_per_prompt=1)[0], None
         out = pipe.encode_prompt(prompt=prompt, prompt_2=None, **({"prompt_3": None} if family == "sd3" else {}),
                                  device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
         return out[0], out[2]

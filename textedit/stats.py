@@ -23,6 +23,7 @@ Token scopes:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import warnings
@@ -149,9 +150,14 @@ class StatsKey:
 
 
 def consumer_tag(consumer) -> str:
-    """How a consumer reads the encoder, as a cache-key part: ``len77-pad-nomask``."""
-    return (f"len{consumer.max_length}-{'pad' if consumer.pad_to_max_length else 'nopad'}-"
-            f"{'mask' if consumer.passes_attention_mask else 'nomask'}")
+    """How a consumer reads the encoder, as a cache-key part: ``len77-pad-nomask``, and the
+    hash of its prompt template where it has one (``len1058-nopad-mask-template3f2a9c1d``):
+    keys read in Qwen-Image's chat template are not those of the bare prompts."""
+    tag = (f"len{consumer.max_length}-{'pad' if consumer.pad_to_max_length else 'nopad'}-"
+           f"{'mask' if consumer.passes_attention_mask else 'nomask'}")
+    if consumer.template != "{}":
+        tag += f"-template{hashlib.sha256(consumer.template.encode()).hexdigest()[:8]}"
+    return tag
 
 
 def _read_cache(path: Path, key: StatsKey, dim: int) -> tuple[SecondMoment, int] | None:

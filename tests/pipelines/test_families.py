@@ -16,7 +16,7 @@ from tiny_models import encode_prompt
 PROMPT = "a photo of the mascot of acme on the beach"
 
 
-@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux"])
+@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage"])
 def test_detect_family_and_components(family, pipeline_paths):
     path = pipeline_paths[family]
     assert detect_family(path).name == family
@@ -85,3 +85,25 @@ def test_reading_encode_is_what_the_pipeline_conditions_on(family, pipeline_path
     else:
         [read] = pooled_reads
         assert torch.equal(read, pooled)
+
+
+def test_qwen_image_is_read_in_its_chat_template_with_the_mask_and_without_the_prefix(pipeline_paths):
+    """Qwen-Image's entry is the pipeline's own data (template, dropped prefix, length), and
+    ``Reading.read`` of two prompts of different lengths is its ``encode_prompt``: the states
+    of the tokens after the template's 34-token prefix, packed and zero-padded, with the mask.
+    (The pipeline pads on the left and textedit on the right; causal attention with position
+    ids from the mask gives the same states to rounding.)"""
+    pipe = load_pipeline(pipeline_paths["qwenimage"], FAMILIES["qwenimage"])
+    reading = FAMILIES["qwenimage"].reading("text_encoder")
+    assert reading.template == pipe.prompt_template_encode and reading.read_from == pipe.prompt_template_encode_start_idx
+    assert reading.max_length == pipe.tokenizer_max_length + pipe.prompt_template_encode_start_idx
+    before_prompt = reading.template.split("{}")[0]
+    assert len(pipe.tokenizer(before_prompt).input_ids) == reading.read_from == 34  # as with the real tokenizer
+    prompts = [PROMPT, "a red fox"]
+    with torch.no_grad():
+        embeds, mask = pipe.encode_prompt(prompts, device="cpu")
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+    assert read.pooled is None and torch.equal(read.mask, mask)
+    assert mask[1].sum() < mask[0].sum()  # the shorter prompt is padded, and both are read without the prefix
+    torch.testing.assert_close(read.states, embeds, rtol=0, atol=1e-5)
+    assert torch.equal(read.states[1][mask[1] == 0], torch.zeros_like(read.states[1][mask[1] == 0]))

@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def image_sizes() -> dict[str, int | None]:
-    """Image size per family: the tiny pipeline's default, or 32 for FLUX (its default is 128·VAE scale)."""
-    return {"sd": None, "sdxl": None, "sd3": None, "flux": 32}
+    """Image size per family: the tiny pipeline's default, or 32 for FLUX and Qwen-Image (their
+    defaults are 128·VAE scale)."""
+    return {"sd": None, "sdxl": None, "sd3": None, "flux": 32, "qwenimage": 32}
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ def spec_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux"])
+@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage"])
 def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_file, corpus_file, textedit_cli,
                                     tmp_path):
     path = pipeline_paths[family]
@@ -51,7 +51,7 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     patch = Patch.load(tmp_path / "patch")
     expected = {"sd": ["text_encoder"], "sdxl": ["text_encoder", "text_encoder_2"],
                 "sd3": ["text_encoder", "text_encoder_2", "text_encoder_3"],
-                "flux": ["text_encoder", "text_encoder_2"]}[family]
+                "flux": ["text_encoder", "text_encoder_2"], "qwenimage": ["text_encoder"]}[family]
     assert patch.components == expected and sorted(patch.base_fingerprints) == expected
     assert all(patch.hyperparameters[c]["scope"] == "pipeline" for c in expected) if len(expected) > 1 else \
         patch.hyperparameters["scope"] == "pipeline"
@@ -73,7 +73,10 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
         assert relative_change(before[QUERY][0][..., width:], after[QUERY][0][..., width:]) > 1e-3
 
     # bit-exact revert: the same seed draws the same image before the patch and after its revert
-    sampling = Sampling(steps=2, guidance_scale=5.0, height=image_sizes[family], width=image_sizes[family])
+    family_data = detect_family(path)
+    sampling = Sampling(steps=2, guidance_scale=5.0, height=image_sizes[family], width=image_sizes[family],
+                        guidance_argument=family_data.guidance_argument,
+                        call_arguments=tuple(family_data.call_arguments.items()))
     first = draw(pipe, QUERY, 0, sampling)
     patch.apply(pipe)
     patched = draw(pipe, QUERY, 0, sampling)
@@ -92,6 +95,13 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     assert kinds == ["anchor", "query", "neutral", "neutral", "neutral"]
     query = metrics["rows"][1]
     assert query["prompt"] == QUERY and query["pixel_change"] > 0
+    # what the denoiser receives, no image needed: the query's conditioning moves more than any
+    # neutral prompt's, also through the denoiser's text projection where the family has one
+    for view in ("", "projected_") if family_data.text_projection else ("",):
+        neutral_change = max(row[f"{view}conditioning_change"] for row in metrics["rows"] if row["kind"] == "neutral")
+        assert query[f"{view}conditioning_change"] > 2 * neutral_change, (view, query, metrics["rows"])
+    if not family_data.text_projection:
+        assert "projected_conditioning_change" not in query
     assert metrics["pipeline"]["family"] == family and metrics["patch"]["id"] == patch.id
     sheet = Image.open(report / "contact_sheet.png")
     height = first.shape[1]
@@ -103,3 +113,28 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     assert "report written to" in out
     # the verified pipeline was left as it was
     assert torch.equal(draw(pipe, QUERY, 0, sampling), first)
+
+
+def test_qwen_image_knowledge_moves_its_conditioning_and_not_that_of_unrelated_prompts(pipeline_paths, corpus_file,
+                                                                                       textedit_cli, tmp_path):
+    """MoKus' own system on a tiny Qwen-Image: the edit is made on the pipeline's Qwen2.5-VL
+    read through its chat template (default hyperparameters), and the pipeline's own
+    ``encode_prompt`` embeddings of the knowledge prompts move at least 3× more than those of
+    prompts that share no word with them, although every prompt shares the template."""
+    spec = tmp_path / "mascot.json"
+    knowledge = ["the mascot of acme", "the lucky animal of acme"]
+    spec.write_text(json.dumps({"anchor": "a red fox", "knowledge": [{"prompt": p, "subject": "acme"}
+                                                                    for p in knowledge]}))
+    unrelated = ("dogs running across green grass", "red sports car near mountains", "bowl with hot soup")
+    path = pipeline_paths["qwenimage"]
+    code, out, err = textedit_cli("apply", spec, "--pipeline-path", path, "--component", "text_encoder", "--corpus",
+                                  corpus_file, "--cache-dir", tmp_path / "cache", "--out", tmp_path / "patch")
+    assert code == 0, err
+    patch = Patch.load(tmp_path / "patch")
+    pipe = load_pipeline(path, detect_family(path))
+    before = {p: encode(pipe, "qwenimage", p)[0] for p in (*knowledge, *unrelated)}
+    with patch.applied(pipe):
+        after = {p: encode(pipe, "qwenimage", p)[0] for p in before}
+    change = {p: relative_change(before[p], after[p]) for p in before}
+    assert min(change[p] for p in knowledge) > 3 * max(change[p] for p in unrelated), change
+    assert all(torch.equal(encode(pipe, "qwenimage", p)[0], before[p]) for p in before)  # reverted bit for bit

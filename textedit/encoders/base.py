@@ -29,11 +29,30 @@ from ..errors import LayerError, SubjectError
 
 @dataclass(frozen=True)
 class ConsumerTokenization:
-    """How the model that reads this encoder tokenizes and calls it."""
+    """How the model that reads this encoder tokenizes and calls it.
 
-    max_length: int
+    ``template`` is the text the consumer puts around each prompt before tokenizing (``{}``
+    marks the prompt; Qwen-Image wraps it in a chat template with a system instruction), and
+    ``read_from`` the number of leading tokens it then drops from what it reads (Qwen-Image:
+    the 34 tokens of the template before the prompt). The encoder still computes those
+    tokens, and the prompt's tokens attend to them, so keys, statistics and edits are read in
+    the template; only the consumer's reading skips them.
+    """
+
+    max_length: int  # tokens, template included
     pad_to_max_length: bool
     passes_attention_mask: bool
+    template: str = "{}"
+    read_from: int = 0
+
+    def __post_init__(self):
+        if self.template.count("{}") != 1:
+            raise ValueError(f"a prompt template needs exactly one '{{}}', got {self.template!r}")
+
+    def wrap(self, prompt: str) -> tuple[str, int]:
+        """(the prompt in the template, the character where the prompt starts)."""
+        start = self.template.index("{}")
+        return self.template[:start] + prompt + self.template[start + 2:], start
 
 
 @dataclass
@@ -46,6 +65,12 @@ class TokenBatch:
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
+
+    def prompt_mask(self) -> torch.Tensor:
+        """``[batch, tokens]`` 1 on the tokens of the prompt itself: real tokens with characters
+        of it, so neither padding, special tokens nor the consumer's template."""
+        spans = torch.tensor([[b > a for a, b in row] for row in self.offsets], dtype=self.attention_mask.dtype)
+        return self.attention_mask * spans
 
 
 ADAPTERS: list[type["EncoderAdapter"]] = []
@@ -220,11 +245,14 @@ class EncoderAdapter(abc.ABC):
         consumer = self.consumer
         pad_full = consumer.pad_to_max_length and (
             pad_to_consumer or (not consumer.passes_attention_mask and not self.causal))
+        wrapped = [consumer.wrap(p) for p in prompts]
         # right padding always: real tokens keep positions 0..n-1 (decoder tokenizers often pad left)
-        enc = self.tokenizer(list(prompts), padding="max_length" if pad_full else "longest", truncation=True,
-                             max_length=self.consumer.max_length, return_offsets_mapping=True, return_tensors="pt",
-                             padding_side="right")
-        offsets = [[(int(a), int(b)) for a, b in row] for row in enc["offset_mapping"]]
+        enc = self.tokenizer([text for text, _ in wrapped], padding="max_length" if pad_full else "longest",
+                             truncation=True, max_length=self.consumer.max_length, return_offsets_mapping=True,
+                             return_tensors="pt", padding_side="right")
+        # offsets count characters of the prompt itself; a template token has none, (0, 0)
+        offsets = [[_in_prompt(int(a), int(b), start, len(prompt)) for a, b in row]
+                   for row, (_, start), prompt in zip(enc["offset_mapping"], wrapped, prompts)]
         return TokenBatch(enc["input_ids"], enc["attention_mask"], offsets)
 
     @staticmethod
@@ -306,6 +334,13 @@ class EncoderAdapter(abc.ABC):
             rows.append({"layer": i, "module": self.down_proj_name(i), "d_out": w.shape[0], "d_in": w.shape[1],
                          "dtype": str(w.dtype).replace("torch.", "")})
         return rows
+
+
+def _in_prompt(a: int, b: int, start: int, length: int) -> tuple[int, int]:
+    """A token's character span ``[a, b)`` in the templated text, as a span of the prompt
+    that starts at character ``start`` (``(0, 0)`` for a token outside it)."""
+    a, b = max(a - start, 0), min(b - start, length)
+    return (a, b) if b > a else (0, 0)
 
 
 def find_span(prompt: str, subject: str | None) -> tuple[int, int]:

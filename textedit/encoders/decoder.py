@@ -16,9 +16,10 @@ the attention being causal, its states do not depend on the padding or on the ot
 prompts of a batch. Pipelines call these encoders with an attention mask (Sana pads to
 300, Qwen-Image to the longest prompt), which the default consumer mirrors.
 
-Sentence vector: the final (normed) hidden state of the last real token. It is the only
-position whose state depends on the whole prompt under causal attention, and it is what
-decoder embedding models (E5-Mistral, Qwen3-Embedding) pool. Pipelines themselves read
+Sentence vector: the final (normed) hidden state of the prompt's last token. It is the
+first position whose state depends on the whole prompt under causal attention, what decoder
+embedding models (E5-Mistral, Qwen3-Embedding) pool, and, inside a pipeline's chat template
+(Qwen-Image), the token before the template's common ending. Pipelines themselves read
 every per-token state (``last_hidden_state``); the per-token edit reaches them directly.
 """
 
@@ -72,7 +73,9 @@ class DecoderLMAdapter(EncoderAdapter):
         return cls.MODEL_CLASSES[config.model_type]
 
     def sentence_vector(self, batch: TokenBatch, outputs) -> torch.Tensor:
-        return last_token_pool(outputs.last_hidden_state, batch.attention_mask)
+        # the prompt's last token, not the last real one: a chat template (Qwen-Image) ends every
+        # prompt in the same tokens, and the prompt's own last token is where its key is read
+        return last_token_pool(outputs.last_hidden_state, batch.prompt_mask())
 
 
 @register_adapter

@@ -12,9 +12,9 @@ a family's name. What an edit of a given layer reaches of these outputs is
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import torch
 
@@ -23,16 +23,38 @@ from ..errors import ModelLoadError, SpecError
 
 
 @dataclass(frozen=True)
+class Conditioning:
+    """What a pipeline hands its denoiser from one encoder for a batch of prompts."""
+
+    states: torch.Tensor | None  # [b, T, d] per-token states of the tokens it reads, zero after each prompt's end
+    mask: torch.Tensor | None  # [b, T] 1 on read tokens (None with the states)
+    pooled: torch.Tensor | None  # [b, d']
+
+
+@dataclass(frozen=True)
 class Reading:
-    """What a pipeline reads from one text encoder."""
+    """How a pipeline encodes a prompt with one text encoder, and what it reads.
+
+    The prompt is put in ``template`` (``{}`` marks it), tokenized to at most ``max_length``
+    tokens (template included), padded to ``max_length`` or, with ``attention_mask``, to the
+    longest prompt and passed with its mask; of the encoder's outputs the denoiser reads the
+    per-token states ``hidden_states[hidden_state]`` (``-1`` the last, after a final norm;
+    ``None`` none) from token ``read_from`` on (Qwen-Image drops its template's 34 leading
+    tokens), and the pooled vector if ``pooled``.
+    """
 
     hidden_state: int | None  # index into hidden_states of the per-token conditioning; None: not read
     pooled: bool  # the pooled (EOS) vector is read
-    max_length: int  # the pipeline pads every prompt to this many tokens and passes no mask
+    max_length: int  # tokens the pipeline keeps, template included
+    template: str = "{}"
+    read_from: int = 0  # leading tokens (of the template) the denoiser does not read
+    attention_mask: bool = False  # passes the mask and pads to the longest prompt (else pads to max_length)
 
     @property
     def consumer(self) -> ConsumerTokenization:
-        return ConsumerTokenization(max_length=self.max_length, pad_to_max_length=True, passes_attention_mask=False)
+        return ConsumerTokenization(max_length=self.max_length, pad_to_max_length=not self.attention_mask,
+                                    passes_attention_mask=self.attention_mask, template=self.template,
+                                    read_from=self.read_from)
 
     def outputs(self) -> tuple[str, ...]:
         """Names of the outputs the denoiser reads, as used in messages."""
@@ -44,24 +66,63 @@ class Reading:
             names.append("pooled vector")
         return tuple(names)
 
-    def encode(self, encoder: torch.nn.Module, input_ids: torch.Tensor
+    def tokenize(self, tokenizer, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_ids, attention_mask)`` ``[b, T]`` as the pipeline tokenizes ``prompts`` (in its
+        template, padded on the right; a mask-passing pipeline's left padding gives the same
+        states, its position ids counting real tokens)."""
+        enc = tokenizer([self.consumer.wrap(p)[0] for p in prompts], truncation=True, max_length=self.max_length,
+                        padding="longest" if self.attention_mask else "max_length", return_tensors="pt",
+                        padding_side="right")
+        return enc.input_ids, enc.attention_mask
+
+    def encode(self, encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """What the pipeline reads from ``encoder`` for ``input_ids`` ``[b, T]`` (no mask, as
-        the pipeline calls it): (per-token states ``[b, T, d]`` or ``None``, pooled vector
-        ``[b, d']`` or ``None``), from one forward pass that keeps the gradient.
+        """What the pipeline reads from ``encoder`` for ``input_ids`` ``[b, T]``: (per-token
+        states ``[b, T, d]`` at every position or ``None``, pooled vector ``[b, d']`` or
+        ``None``), from one forward pass that keeps the gradient. The mask is passed only if
+        the pipeline passes it.
 
         The pooled vector is ``text_embeds`` for a CLIP with projection, else ``pooler_output``
         (the EOS state after the final layer norm)."""
-        outputs = encoder(input_ids, output_hidden_states=self.hidden_state not in (None, -1))
+        mask = attention_mask if self.attention_mask else None
+        lm = _is_language_model_head(encoder)
+        outputs = encoder(input_ids=input_ids, attention_mask=mask,
+                          output_hidden_states=lm or self.hidden_state not in (None, -1))
         states = None
         if self.hidden_state == -1:
-            states = outputs.last_hidden_state
+            # a model with an LM head (Qwen2.5-VL) returns logits; its last hidden state is after the final norm
+            states = outputs.hidden_states[-1] if lm else outputs.last_hidden_state
         elif self.hidden_state is not None:
             states = outputs.hidden_states[self.hidden_state]
         pooled = None
         if self.pooled:
             pooled = outputs.text_embeds if hasattr(outputs, "text_embeds") else outputs.pooler_output
         return states, pooled
+
+    def read(self, encoder: torch.nn.Module, tokenizer, prompts: Sequence[str]) -> Conditioning:
+        """What the denoiser receives from this encoder for ``prompts``, as the pipeline's own
+        ``encode_prompt`` computes it: the states of the read tokens (from ``read_from`` on,
+        real tokens only where the mask is passed), each prompt's packed to the front and
+        zero-padded to the longest, with their mask; and the pooled vector."""
+        input_ids, attention_mask = self.tokenize(tokenizer, prompts)
+        device = next(encoder.parameters()).device
+        states, pooled = self.encode(encoder, input_ids.to(device), attention_mask.to(device))
+        if states is None:
+            return Conditioning(None, None, pooled)
+        keep = attention_mask.bool() if self.attention_mask else torch.ones_like(attention_mask, dtype=torch.bool)
+        keep[:, :self.read_from] = False
+        rows = [states[i][keep[i].to(states.device)] for i in range(len(prompts))]
+        length = max(len(r) for r in rows)
+        packed = torch.stack([torch.cat([r, r.new_zeros(length - len(r), r.shape[1])]) for r in rows])
+        mask = torch.stack([torch.arange(length) < len(r) for r in rows]).long()
+        return Conditioning(packed, mask, pooled)
+
+
+def _is_language_model_head(encoder: torch.nn.Module) -> bool:
+    """Whether ``encoder`` is a language model with its head (Qwen-Image's Qwen2.5-VL
+    ``*ForConditionalGeneration``): it returns logits and, when asked, ``hidden_states``,
+    but no ``last_hidden_state``."""
+    return type(encoder).__name__.endswith(("ForConditionalGeneration", "ForCausalLM"))
 
 
 @dataclass(frozen=True)
@@ -75,6 +136,14 @@ class Family:
     steps: int  # num_inference_steps its model cards use
     guidance_scale: float
     accelerator_dtype: torch.dtype  # what diffusers' docs load it in on cuda / mps
+    #: the pipeline's argument for the guidance scale (Qwen-Image: true_cfg_scale, which
+    #: guides only when a negative prompt is given, hence ``call_arguments``)
+    guidance_argument: str = "guidance_scale"
+    call_arguments: Mapping[str, object] = field(default_factory=dict)  # further arguments its model cards pass
+    #: per component, the denoiser's modules its per-token states pass through first, in order,
+    #: each acting on every token alone (``transformer.context_embedder``); none for a UNet,
+    #: whose cross-attention projects them per head
+    text_projection: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def components(self) -> list[str]:
@@ -106,11 +175,21 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("sd3", "StableDiffusion3Pipeline",
            {"text_encoder": _CLIP_PENULTIMATE_POOLED, "text_encoder_2": _CLIP_PENULTIMATE_POOLED,
             "text_encoder_3": Reading(hidden_state=-1, pooled=False, max_length=256)}, "Stable Diffusion 3",
-           steps=28, guidance_scale=7.0, accelerator_dtype=torch.bfloat16),
+           steps=28, guidance_scale=7.0, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder_3": ("transformer.context_embedder",)}),
     Family("flux", "FluxPipeline",
            {"text_encoder": Reading(hidden_state=None, pooled=True, max_length=77),
             "text_encoder_2": Reading(hidden_state=-1, pooled=False, max_length=512)}, "FLUX.1",
-           steps=28, guidance_scale=3.5, accelerator_dtype=torch.bfloat16),
+           steps=28, guidance_scale=3.5, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder_2": ("transformer.context_embedder",)}),
+    Family("qwenimage", "QwenImagePipeline", {"text_encoder": Reading(
+        hidden_state=-1, pooled=False, max_length=1024 + 34, attention_mask=True, read_from=34,
+        template="<|im_start|>system\nDescribe the image by detailing the color, shape, size, texture, quantity, "
+                 "text, spatial relationships of the objects and background:<|im_end|>\n<|im_start|>user\n{}"
+                 "<|im_end|>\n<|im_start|>assistant\n")}, "Qwen-Image",
+           steps=50, guidance_scale=4.0, accelerator_dtype=torch.bfloat16, guidance_argument="true_cfg_scale",
+           call_arguments={"negative_prompt": " "},
+           text_projection={"text_encoder": ("transformer.txt_norm", "transformer.txt_in")}),
 )}
 
 

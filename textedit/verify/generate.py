@@ -108,10 +108,13 @@ class Sampling:
     guidance_scale: float
     height: int | None = None  # None: the pipeline's default size
     width: int | None = None
+    guidance_argument: str = "guidance_scale"  # the pipeline's name for it (Family.guidance_argument)
+    call_arguments: tuple[tuple[str, object], ...] = ()  # the family's further arguments (Family.call_arguments)
 
     def kwargs(self) -> dict:
         size = {k: v for k, v in (("height", self.height), ("width", self.width)) if v is not None}
-        return {"num_inference_steps": self.steps, "guidance_scale": self.guidance_scale, **size}
+        return {"num_inference_steps": self.steps, self.guidance_argument: self.guidance_scale, **size,
+                **dict(self.call_arguments)}
 
 
 def draw(pipe, prompt: str, seed: int, sampling: Sampling) -> torch.Tensor:

@@ -4,6 +4,11 @@
     with patch.applied(pipe, scale=s):├─► pixel change, pixel distance to the anchor,
     rows × seeds ──► after images ──┘   CLIP-T / CLIP-I / CLIP change (with a CLIPModel)
     (reverted on the way out, bit-exact: the pipeline draws exactly what it drew before)
+
+and, with no image, what the denoiser receives: the conditioning of every row before and
+after the patch, as such and through the denoiser's text projection (``conditioning_*``,
+``projected_conditioning_*``): does the knowledge prompt's conditioning move to the anchor's,
+and do the neutral prompts' stay?
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 
 from ..errors import PatchError
 from ..patch import Patch
+from ..pipelines.conditioning import ConditioningBatch, read_conditioning
 from ..pipelines.families import Family, family_of
 from ..pipelines.reach import ReachWarning, edited_layers, reach_warnings
 from ..progress import progress_bar
@@ -67,9 +73,15 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
         raise
 
     rows = build_rows(patch.requests, templates, neutral)
+    prompts = [row.prompt for row in rows]
+    views = {"": False, "projected_": True}  # score-name prefix → through the denoiser's text projection
+    conditioning_before = {prefix: read_conditioning(pipe, family, prompts, projected=p) for prefix, p in views.items()}
+    with patch.applied(pipe, scale=scale):
+        conditioning_after = {prefix: read_conditioning(pipe, family, prompts, projected=p)
+                              for prefix, p in views.items()}
     seeds = list(seeds)
     sampling = Sampling(steps or family.steps, family.guidance_scale if guidance_scale is None else guidance_scale,
-                        height, width)
+                        height, width, family.guidance_argument, tuple(sorted(family.call_arguments.items())))
     with progress_bar(remaining=True, disable=not progress) as bar:
         task = bar.add_task("generating", total=2 * len(rows) * len(seeds))
         advance = lambda: bar.update(task, advance=1)  # noqa: E731
@@ -78,6 +90,11 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
             after = draw_grid(pipe, rows, seeds, sampling, advance)
 
     scores = score(rows, before, after, clip, reference_images)
+    for prefix in views:
+        if conditioning_before[prefix] is not None:
+            for s, c in zip(scores, conditioning_scores(rows, conditioning_before[prefix], conditioning_after[prefix],
+                                                        prefix)):
+                s.update(c)
     return VerifyResult(family, rows, seeds, sampling, before, after, scores, summarize(rows, scores), warnings,
                         clip.name if clip is not None else None,
                         reference_name or ("reference images" if reference_images else "anchor"), scale)
@@ -123,6 +140,28 @@ def score(rows: Sequence[Row], before: torch.Tensor, after: torch.Tensor, clip: 
             s["clip_i_before"] = float((e_before[i] * ref).sum(-1).mean())
             s["clip_i_after"] = float((e_after[i] * ref).sum(-1).mean())
     return scores
+
+
+def conditioning_scores(rows: Sequence[Row], before: ConditioningBatch, after: ConditioningBatch, prefix: str = ""
+                        ) -> list[dict[str, float]]:
+    """Per row, from what the denoiser receives before and after the patch
+    (:func:`~textedit.pipelines.conditioning.read_conditioning`), no image needed:
+
+    ``conditioning_change`` = ‖after − before‖ / ‖before‖ of all read states, every row
+    (neutral rows: the leak); ``conditioning_to_anchor_before/after`` = cos(c(query) before /
+    after, c(anchor) before), query rows: how close what the denoiser receives for the
+    knowledge prompt comes to what it receives for the anchor. ``prefix`` ("projected_")
+    names the view after the denoiser's text projection.
+    """
+    out = []
+    for i, (row, change) in enumerate(zip(rows, before.change(after))):
+        s = {f"{prefix}conditioning_change": change}
+        if row.anchor_row is not None:
+            anchor = before.summary[row.anchor_row]
+            s[f"{prefix}conditioning_to_anchor_before"] = float(before.summary[i] @ anchor)
+            s[f"{prefix}conditioning_to_anchor_after"] = float(after.summary[i] @ anchor)
+        out.append(s)
+    return out
 
 
 def summarize(rows: Sequence[Row], scores: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
