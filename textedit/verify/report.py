@@ -37,6 +37,12 @@ SCORE_NAMES = {
     "clip_i_before": "CLIP-I before",
     "clip_i_after": "CLIP-I after",
     "clip_change": "CLIP change (1 − cos(before, after))",
+    "conditioning_change": "conditioning change (‖after − before‖ / ‖before‖)",
+    "conditioning_to_anchor_before": "conditioning cos to anchor, before",
+    "conditioning_to_anchor_after": "conditioning cos to anchor, after",
+    "projected_conditioning_change": "after the text projection: conditioning change",
+    "projected_conditioning_to_anchor_before": "after the text projection: cos to anchor, before",
+    "projected_conditioning_to_anchor_after": "after the text projection: cos to anchor, after",
 }
 
 
