@@ -12,7 +12,8 @@ from textedit.errors import PatchError, SpecError
 from textedit.hooks import add_to_output
 from textedit.pipelines import (FAMILIES, default_pipeline_layers, edited_layers, load_pipeline,
                                 load_pipeline_encoder, reach_warnings)
-from textedit.pipelines.reach import fully_visible_layers, reached_by
+from textedit.pipelines.families import Family, Reading
+from textedit.pipelines.reach import deepest_read, fully_visible_layers, reached_by
 
 
 def test_reach_table():
@@ -100,3 +101,20 @@ def test_edited_layers_of_a_patch_on_a_pipeline(pipeline_paths, bert):
         edited_layers(bare, pipe)
     with pytest.raises(PatchError, match="no component 'text_encoder_2'"):
         edited_layers(patch, load_pipeline(pipeline_paths["sd"], FAMILIES["sd"]))
+
+
+def test_several_read_layers_are_reached_up_to_the_deepest():
+    """FLUX.2 Klein reads hidden_states 9, 18 and 27 stacked: hidden_states[k] is the output of
+    layer k − 1, so an edit reaches the conditioning up to layer 26 and never from layer 27 on;
+    the warning names what is read and where the edit stops counting."""
+    stacked = Reading(hidden_state=(9, 18, 27), pooled=False, max_length=512, attention_mask=True)
+    assert stacked.read_layers == (9, 18, 27) and deepest_read(stacked, 36) == 26
+    assert reached_by(stacked, 26, 36) == ("per-token states (hidden_states[9] + hidden_states[18] + "
+                                           "hidden_states[27])",)
+    assert reached_by(stacked, 27, 36) == ()
+    assert fully_visible_layers(stacked, 36) == list(range(27))
+    family = Family("klein-like", "Pipeline", {"text_encoder": stacked}, "Klein-like", steps=4, guidance_scale=1.0,
+                    accelerator_dtype=torch.bfloat16)
+    [message] = reach_warnings(family, {"text_encoder": ([20, 30], 36)})
+    assert "text_encoder layer 30 cannot reach the Klein-like denoiser" in message
+    assert "computed by layers ≤ 26" in message

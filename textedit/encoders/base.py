@@ -44,14 +44,19 @@ class ConsumerTokenization:
     passes_attention_mask: bool
     template: str = "{}"
     read_from: int = 0
+    lowercase: bool = False  # the consumer lower-cases every prompt first (Sana, PixArt)
 
     def __post_init__(self):
         if self.template.count("{}") != 1:
             raise ValueError(f"a prompt template needs exactly one '{{}}', got {self.template!r}")
 
     def wrap(self, prompt: str) -> tuple[str, int]:
-        """(the prompt in the template, the character where the prompt starts)."""
+        """(the prompt, lower-cased if the consumer does, in the template; the character where
+        the prompt starts). Lower-casing keeps every character's place, so spans still match
+        (except for the few characters whose lower case is longer, such as 'İ')."""
         start = self.template.index("{}")
+        if self.lowercase:
+            prompt = prompt.lower()
         return self.template[:start] + prompt + self.template[start + 2:], start
 
 
@@ -138,7 +143,8 @@ class EncoderAdapter(abc.ABC):
         self.tokenizer = tokenizer
         self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
         self.consumer = consumer or self.default_consumer
-        #: which hidden state the consumer reads: -1 the last, -2 the penultimate (SDXL, SD3)
+        #: which hidden state the consumer reads: -1 the last, -2 the penultimate (SDXL, SD3); a
+        #: tuple: those layers concatenated along the features (FLUX.2 Klein)
         self.hidden_state_index = hidden_state_index
         self._blocks = self._find_blocks()
 
@@ -289,7 +295,10 @@ class EncoderAdapter(abc.ABC):
         """Per-token hidden states the consumer reads, ``[batch, tokens, d_model]``."""
         if self.hidden_state_index == -1:
             return self.forward(batch).last_hidden_state
-        return self.forward(batch, output_hidden_states=True).hidden_states[self.hidden_state_index]
+        hidden = self.forward(batch, output_hidden_states=True).hidden_states
+        if isinstance(self.hidden_state_index, tuple):
+            return torch.cat([hidden[h] for h in self.hidden_state_index], dim=-1)
+        return hidden[self.hidden_state_index]
 
     @abc.abstractmethod
     def sentence_vector(self, batch: TokenBatch, outputs) -> torch.Tensor:

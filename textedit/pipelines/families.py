@@ -12,7 +12,7 @@ a family's name. What an edit of a given layer reaches of these outputs is
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -33,35 +33,74 @@ class Conditioning:
 
 @dataclass(frozen=True)
 class Reading:
-    """How a pipeline encodes a prompt with one text encoder, and what it reads.
+    """How a pipeline encodes a prompt with one text encoder, and what its denoiser reads.
 
-    The prompt is put in ``template`` (``{}`` marks it), tokenized to at most ``max_length``
-    tokens (template included), padded to ``max_length`` or, with ``attention_mask``, to the
-    longest prompt and passed with its mask; of the encoder's outputs the denoiser reads the
-    per-token states ``hidden_states[hidden_state]`` (``-1`` the last, after a final norm;
-    ``None`` none) from token ``read_from`` on (Qwen-Image drops its template's 34 leading
-    tokens), and the pooled vector if ``pooled``.
+    The prompt is lower-cased if ``lowercase`` (Sana, PixArt), put in ``template`` (``{}``
+    marks it; with ``chat_template``, the tokenizer's chat template with these arguments is
+    applied around that, as Z-Image and FLUX.2 Klein do), tokenized to at most ``max_length``
+    tokens (template included) with ``padding`` ``"max_length"`` or ``"longest"``, and the
+    encoder called with its attention mask if ``attention_mask``. The denoiser reads the
+    per-token states ``hidden_states[hidden_state]`` (``-1`` the last, after a final norm; a
+    tuple: those layers concatenated along the features, FLUX.2 Klein's 9, 18, 27; ``None``
+    none) from token ``read_from`` on (Qwen-Image drops its template's 34 leading tokens), at
+    the padding positions too unless ``reads_padding`` is off (it passes the mask on, or
+    keeps the real tokens only), and the pooled vector if ``pooled``.
     """
 
-    hidden_state: int | None  # index into hidden_states of the per-token conditioning; None: not read
+    hidden_state: int | tuple[int, ...] | None
     pooled: bool  # the pooled (EOS) vector is read
     max_length: int  # tokens the pipeline keeps, template included
     template: str = "{}"
+    chat_template: tuple[tuple[str, object], ...] | None = None  # apply_chat_template arguments
+    lowercase: bool = False
     read_from: int = 0  # leading tokens (of the template) the denoiser does not read
-    attention_mask: bool = False  # passes the mask and pads to the longest prompt (else pads to max_length)
+    attention_mask: bool = False  # the encoder is called with the mask
+    padding: str = "max_length"  # or "longest"
+    reads_padding: bool = True  # the denoiser receives the padded positions' states
+
+    def __post_init__(self):
+        if self.padding not in ("max_length", "longest"):
+            raise ValueError(f"padding must be 'max_length' or 'longest', got {self.padding!r}")
+
+    @property
+    def read_layers(self) -> tuple[int, ...]:
+        """The ``hidden_states`` indices read per token (empty: none)."""
+        if self.hidden_state is None:
+            return ()
+        return self.hidden_state if isinstance(self.hidden_state, tuple) else (self.hidden_state,)
+
+    def for_tokenizer(self, tokenizer) -> "Reading":
+        """This reading with its chat template written out as a plain ``template`` for
+        ``tokenizer`` (one-line :class:`ModelLoadError` if the tokenizer has none)."""
+        if self.chat_template is None:
+            return self
+        marker = "\ue000"  # a private-use character: no tokenizer's template contains it
+        try:
+            text = tokenizer.apply_chat_template([{"role": "user", "content": self.template.replace("{}", marker)}],
+                                                 tokenize=False, add_generation_prompt=True,
+                                                 **dict(self.chat_template))
+        except Exception as exc:  # no chat template, or one that fails on these arguments
+            raise ModelLoadError(f"the pipeline's tokenizer cannot apply its chat template: "
+                                 f"{(str(exc).strip() or type(exc).__name__).splitlines()[0][:200]}") from None
+        if text.count(marker) != 1 or "{}" in text.replace(marker, ""):
+            raise ModelLoadError("the pipeline's chat template does not hold the prompt exactly once")
+        return replace(self, template=text.replace(marker, "{}"), chat_template=None)
 
     @property
     def consumer(self) -> ConsumerTokenization:
-        return ConsumerTokenization(max_length=self.max_length, pad_to_max_length=not self.attention_mask,
+        if self.chat_template is not None:
+            raise ValueError("a reading with a chat template needs its tokenizer: use reading.for_tokenizer(tokenizer)")
+        return ConsumerTokenization(max_length=self.max_length, pad_to_max_length=self.padding == "max_length",
                                     passes_attention_mask=self.attention_mask, template=self.template,
-                                    read_from=self.read_from)
+                                    read_from=self.read_from, lowercase=self.lowercase)
 
     def outputs(self) -> tuple[str, ...]:
         """Names of the outputs the denoiser reads, as used in messages."""
         names = []
-        if self.hidden_state is not None:
-            names.append("per-token states" if self.hidden_state == -1
-                         else f"per-token states (hidden_states[{self.hidden_state}])")
+        if self.read_layers == (-1,):
+            names.append("per-token states")
+        elif self.read_layers:
+            names.append(f"per-token states ({' + '.join(f'hidden_states[{h}]' for h in self.read_layers)})")
         if self.pooled:
             names.append("pooled vector")
         return tuple(names)
@@ -70,30 +109,30 @@ class Reading:
         """``(input_ids, attention_mask)`` ``[b, T]`` as the pipeline tokenizes ``prompts`` (in its
         template, padded on the right; a mask-passing pipeline's left padding gives the same
         states, its position ids counting real tokens)."""
-        enc = tokenizer([self.consumer.wrap(p)[0] for p in prompts], truncation=True, max_length=self.max_length,
-                        padding="longest" if self.attention_mask else "max_length", return_tensors="pt",
-                        padding_side="right")
+        consumer = self.for_tokenizer(tokenizer).consumer
+        enc = tokenizer([consumer.wrap(p)[0] for p in prompts], truncation=True, max_length=self.max_length,
+                        padding=self.padding, return_tensors="pt", padding_side="right")
         return enc.input_ids, enc.attention_mask
 
     def encode(self, encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """What the pipeline reads from ``encoder`` for ``input_ids`` ``[b, T]``: (per-token
-        states ``[b, T, d]`` at every position or ``None``, pooled vector ``[b, d']`` or
-        ``None``), from one forward pass that keeps the gradient. The mask is passed only if
-        the pipeline passes it.
+        states ``[b, T, d]`` (``[b, T, d·layers]`` for several read layers) at every position
+        or ``None``, pooled vector ``[b, d']`` or ``None``), from one forward pass that keeps the
+        gradient. The mask is passed only if the pipeline passes it.
 
         The pooled vector is ``text_embeds`` for a CLIP with projection, else ``pooler_output``
         (the EOS state after the final layer norm)."""
         mask = attention_mask if self.attention_mask else None
         lm = _is_language_model_head(encoder)
         outputs = encoder(input_ids=input_ids, attention_mask=mask,
-                          output_hidden_states=lm or self.hidden_state not in (None, -1))
+                          output_hidden_states=lm or self.read_layers not in ((), (-1,)))
         states = None
-        if self.hidden_state == -1:
-            # a model with an LM head (Qwen2.5-VL) returns logits; its last hidden state is after the final norm
-            states = outputs.hidden_states[-1] if lm else outputs.last_hidden_state
-        elif self.hidden_state is not None:
-            states = outputs.hidden_states[self.hidden_state]
+        if self.read_layers == (-1,) and not lm:
+            states = outputs.last_hidden_state
+        elif self.read_layers:
+            # a model with an LM head (Qwen2.5-VL) returns logits: hidden_states[-1] is after the final norm
+            states = torch.cat([outputs.hidden_states[h] for h in self.read_layers], dim=-1)
         pooled = None
         if self.pooled:
             pooled = outputs.text_embeds if hasattr(outputs, "text_embeds") else outputs.pooler_output
@@ -101,15 +140,15 @@ class Reading:
 
     def read(self, encoder: torch.nn.Module, tokenizer, prompts: Sequence[str]) -> Conditioning:
         """What the denoiser receives from this encoder for ``prompts``, as the pipeline's own
-        ``encode_prompt`` computes it: the states of the read tokens (from ``read_from`` on,
-        real tokens only where the mask is passed), each prompt's packed to the front and
+        ``encode_prompt`` computes it: the states of the read tokens (from ``read_from`` on;
+        real tokens only unless it ``reads_padding``), each prompt's packed to the front and
         zero-padded to the longest, with their mask; and the pooled vector."""
         input_ids, attention_mask = self.tokenize(tokenizer, prompts)
         device = next(encoder.parameters()).device
         states, pooled = self.encode(encoder, input_ids.to(device), attention_mask.to(device))
         if states is None:
             return Conditioning(None, None, pooled)
-        keep = attention_mask.bool() if self.attention_mask else torch.ones_like(attention_mask, dtype=torch.bool)
+        keep = torch.ones_like(attention_mask, dtype=torch.bool) if self.reads_padding else attention_mask.bool()
         keep[:, :self.read_from] = False
         rows = [states[i][keep[i].to(states.device)] for i in range(len(prompts))]
         length = max(len(r) for r in rows)
@@ -183,7 +222,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            steps=28, guidance_scale=3.5, accelerator_dtype=torch.bfloat16,
            text_projection={"text_encoder_2": ("transformer.context_embedder",)}),
     Family("qwenimage", "QwenImagePipeline", {"text_encoder": Reading(
-        hidden_state=-1, pooled=False, max_length=1024 + 34, attention_mask=True, read_from=34,
+        hidden_state=-1, pooled=False, max_length=1024 + 34, attention_mask=True, padding="longest",
+        reads_padding=False, read_from=34,
         template="<|im_start|>system\nDescribe the image by detailing the color, shape, size, texture, quantity, "
                  "text, spatial relationships of the objects and background:<|im_end|>\n<|im_start|>user\n{}"
                  "<|im_end|>\n<|im_start|>assistant\n")}, "Qwen-Image",

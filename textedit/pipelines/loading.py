@@ -74,8 +74,10 @@ def load_pipeline_encoder(ref: str | Path, component: str, family: Family, *, dt
     if component not in COMPONENT_TOKENIZERS:
         raise SpecError(f"unknown component '{component}': use one of {', '.join(COMPONENT_TOKENIZERS)} or all")
     reading = family.reading(component)
-    return load_encoder(ref, component=component, dtype=dtype, device=device, consumer=reading.consumer,
-                        hidden_state_index=reading.hidden_state if reading.hidden_state is not None else -1)
+    adapter = load_encoder(ref, component=component, dtype=dtype, device=device,
+                           hidden_state_index=reading.hidden_state if reading.hidden_state is not None else -1)
+    adapter.consumer = reading.for_tokenizer(adapter.tokenizer).consumer  # a chat template comes from the tokenizer
+    return adapter
 
 
 def pipeline_text_encoders(pipe, family: Family) -> list[tuple[str, object, torch.nn.Module]]:

@@ -10,7 +10,7 @@ layer norm of the last layer's output *at the EOS token* (CLIP, then the project
 token alone, so a last-layer edit at the key token has no later attention to carry it to
 EOS: it never reaches the pooled vector. Hence
 
-    per-token states hidden_states[h] change   iff  l ≤ n + h
+    per-token states hidden_states[h] change   iff  l ≤ n + h    (h < 0; l ≤ h − 1 for h ≥ 0)
     the pooled vector changes                  iff  l ≤ n − 2
 
 (measured on the tiny pipelines: a perturbation of the last layer's MLP output at the key
@@ -32,10 +32,23 @@ class ReachWarning(UserWarning):
     """An edit (or part of one) cannot reach what the pipeline's denoiser reads."""
 
 
+def last_computing_layer(hidden_state: int, num_layers: int) -> int:
+    """The deepest layer that computes ``hidden_states[hidden_state]`` (−1: the embeddings)."""
+    return hidden_state - 1 if hidden_state >= 0 else num_layers + hidden_state
+
+
+def deepest_read(reading: Reading, num_layers: int) -> int | None:
+    """The deepest layer whose output reaches the per-token states ``reading`` reads (several
+    read layers, FLUX.2 Klein's: the deepest of them); ``None`` if it reads none."""
+    layers = [last_computing_layer(h, num_layers) for h in reading.read_layers]
+    return max(layers) if layers else None
+
+
 def reached_by(reading: Reading, layer: int, num_layers: int) -> tuple[str, ...]:
     """The outputs ``reading`` names that an edit of ``layer`` at the key token changes (see above)."""
     reached = []
-    if reading.hidden_state is not None and layer <= num_layers + reading.hidden_state:
+    deepest = deepest_read(reading, num_layers)
+    if deepest is not None and layer <= deepest:
         reached.append(reading.outputs()[0])
     if reading.pooled and layer <= num_layers - 2:  # a later layer's attention carries it to EOS
         reached.append("pooled vector")
@@ -60,28 +73,27 @@ def reach_warnings(family: Family, edited: Mapping[str, tuple[list[int], int]]) 
         pooled_only = [layer for layer in layers if reached_by(reading, layer, num_layers) == ("pooled vector",)]
         if unseen:
             why = []
-            if reading.hidden_state is not None:
-                why.append(f"its per-token states come from hidden_states[{reading.hidden_state}], computed by "
-                           f"layers ≤ {num_layers + reading.hidden_state}")
+            if reading.read_layers:
+                why.append(f"its {reading.outputs()[0]} are computed by layers ≤ {deepest_read(reading, num_layers)}")
             if reading.pooled:
                 why.append("its pooled vector is read at the EOS token, and no attention after the last layer "
                            "carries the edit there")
             messages.append(f"{component} layer{_layers(unseen)} cannot reach the {family.title} denoiser: "
                             f"{'; '.join(why)}. This part of the edit changes nothing in the images")
-        if pooled_only and reading.hidden_state is None:
+        if pooled_only and not reading.read_layers:
             messages.append(f"{family.title} reads only the pooled vector of {component}: its edit (layer"
                             f"{_layers(pooled_only)}) changes the global conditioning, not the per-token states "
                             f"the denoiser attends to{_per_token_hint(family)}")
         elif pooled_only:
             messages.append(f"{component} layer{_layers(pooled_only)} reaches only the pooled vector: "
-                            f"{family.title} reads per-token states from hidden_states[{reading.hidden_state}], "
-                            f"which that layer never feeds; edit layers ≤ {num_layers + reading.hidden_state} "
+                            f"{family.title} reads {reading.outputs()[0]}, which that layer never feeds; "
+                            f"edit layers ≤ {deepest_read(reading, num_layers)} "
                             "for a per-token effect")
     return messages
 
 
 def _per_token_hint(family: Family) -> str:
-    per_token = [c for c, r in family.readings.items() if r.hidden_state is not None]
+    per_token = [c for c, r in family.readings.items() if r.read_layers]
     return f" (edit {' or '.join(per_token)} for that)" if per_token else ""
 
 
