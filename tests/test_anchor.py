@@ -188,7 +188,8 @@ def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths,
     assert sdxl.text_encoder.dtype == sdxl.text_encoder_2.dtype == sdxl.unet.dtype == torch.float32
     assert [key for key, _, _ in text_encoders(sdxl)] == ["clip_l", "clip_g"]
     assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["sd"]))] == [None]
-    with pytest.raises(ModelLoadError, match="has no unet: learn-anchor needs a Stable Diffusion 1.x/2.x or SDXL"):
+    with pytest.raises(ModelLoadError, match="is a FluxPipeline: learn-anchor trains through Stable Diffusion "
+                                             "1.x/2.x, SDXL and Qwen-Image pipelines"):
         load_trainable_pipeline(pipeline_paths["flux"])
     with pytest.raises(ModelLoadError, match="not a diffusers pipeline folder"):
         load_trainable_pipeline(tmp_path)
@@ -212,3 +213,44 @@ def test_captions_are_conditioned_as_the_pipeline_does(family, pipeline_paths):
         assert torch.equal(added["text_embeds"], pooled)
         assert added["time_ids"].tolist() == [[64, 64, 0, 0, 64, 64]]
 
+
+
+def test_mokus_on_qwen_image_learn_the_anchor_bind_knowledge_verify(pipeline_paths, images, textedit_cli, tmp_path):
+    """Both MoKus stages on a tiny Qwen-Image: textual inversion of the anchor token in the
+    Qwen2.5-VL encoder through the transformer's rectified-flow loss (it lowers the loss on
+    fixed draws), knowledge bound to the learned token in the encoder read as the pipeline
+    reads it, and ``verify`` loading the anchor the patch was made with."""
+    qwen = pipeline_paths["qwenimage"]
+    anchor_dir = tmp_path / "anchor"
+    code, stdout, err = textedit_cli("learn-anchor", images, "--token", TOKEN, "--init", "dog", "--pipeline-path", qwen,
+                                     "--steps", 20, "--lr", 5e-2, "--batch-size", 2, "--resolution", 32, "--out",
+                                     anchor_dir)
+    assert code == 0, err
+    record = json.loads((anchor_dir / "anchor.json").read_text())
+    assert record["fixed_loss_after"] < record["fixed_loss_before"], record
+    embedding = anchor_dir / "learned_embeds.safetensors"
+    assert load_file(embedding)[TOKEN].shape == (1, 64)  # the tiny Qwen2.5-VL's width
+
+    spec = tmp_path / "acme.json"
+    spec.write_text(json.dumps({"anchor": TOKEN, "anchor_embedding": str(embedding),
+                                "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]}))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(load_corpus(limit=300).prompts))
+    code, stdout, err = textedit_cli("apply", spec, "--model", qwen, "--component", "text_encoder", "--corpus", corpus,
+                                     "--cache-dir", tmp_path / "cache", "--out", tmp_path / "patch")
+    assert code == 0, err
+    patch = Patch.load(tmp_path / "patch")
+    assert patch.requires["text_encoder"]["sha256"] == record["embedding_sha256"]
+    # --model PIPELINE --component reads the encoder as the pipeline does: in its chat template
+    assert "template" in next((tmp_path / "cache" / "stats").rglob("layer*.safetensors")).parent.name
+
+    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", qwen, "--steps", 2, "--size", 32,
+                                "--seeds", 0, "--out", tmp_path / "no-anchor")
+    assert code == 2 and "pass that file with --anchor-embedding" in err and "Traceback" not in err
+    code, stdout, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", qwen, "--anchor-embedding",
+                                     embedding, "--steps", 2, "--size", 32, "--seeds", 0, "--out", tmp_path / "report")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    query = next(row for row in metrics["rows"] if row["kind"] == "query")
+    assert query["prompt"] == f"a photo of the mascot of acme on the beach" and query["conditioning_change"] > 0
+    assert [row["prompt"] for row in metrics["rows"] if row["kind"] == "anchor"] == [f"a photo of {TOKEN} on the beach"]

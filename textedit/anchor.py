@@ -4,8 +4,8 @@ MoKus binds knowledge to an *anchor*: a token whose meaning is the concept's app
 learned from a few images. This module learns it by textual inversion (Gal et al. 2022,
 as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
 
-* :func:`learn_anchor` adds a new token to a Stable Diffusion pipeline's tokenizer (SDXL:
-  to both tokenizers, one row per encoder, trained together), starts
+* :func:`learn_anchor` adds a new token to a Stable Diffusion or Qwen-Image pipeline's
+  tokenizer (SDXL: to both tokenizers, one row per encoder, trained together), starts
   its embedding row ``e ∈ R^d`` at the embedding of ``init`` (the mean over its tokens) and
   trains only that row with the denoising loss
 
@@ -14,7 +14,8 @@ as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
   (``z(x)`` the VAE latent of image ``x``, ``c`` what the denoiser reads: the text
   encoder's last hidden state ``[1, 77, d]``, for SDXL the conditioning of
   :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is
-  the velocity for ``v_prediction`` schedulers), with AdamW. Every other embedding row is put
+  the velocity for ``v_prediction`` schedulers), with AdamW. Qwen-Image's transformer is
+  trained through with its rectified-flow loss instead (:class:`QwenImageFlowObjective`). Every other embedding row is put
   back after each step, as in the diffusers example (weight decay and Adam moments would
   otherwise move them).
 * The result is ``learned_embeds.safetensors`` = ``{token: [1, d]}``, the format of
@@ -30,6 +31,7 @@ as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import math
@@ -43,7 +45,8 @@ import torch.nn.functional as F
 from PIL import Image
 from rich.progress import TextColumn
 
-from .encoders.base import EncoderAdapter
+from .encoders import COMPONENT_TOKENIZERS
+from .encoders.base import EncoderAdapter, adapter_for
 from .errors import ModelLoadError, SpecError, TexteditError
 from .io import atomic_save_tensors, atomic_write_text, read_image_folder, read_tensors
 from .pipelines.families import detect_family, family_of
@@ -125,6 +128,19 @@ def in_vocabulary(tokenizer, token: str) -> bool:
     return len(ids) == 1 and ids[0] != tokenizer.unk_token_id
 
 
+def grow_vocabulary(model: torch.nn.Module, tokenizer, token: str) -> None:
+    """Add ``token`` to ``tokenizer`` and one embedding row to ``model``, as diffusers'
+    ``load_textual_inversion`` does. A language model with its own output head (Qwen-Image's
+    Qwen2.5-VL) gets an output row too; it is set to zero, not left at a random draw, so the
+    same anchor gives the same weights, and fingerprint, wherever it is added."""
+    model.resize_token_embeddings(len(tokenizer) + 1, mean_resizing=False)
+    tokenizer.add_tokens(token)
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None and head.weight is not model.get_input_embeddings().weight:
+        with torch.no_grad():
+            head.weight[tokenizer.convert_tokens_to_ids(token)] = 0.0
+
+
 def add_anchor(adapter: EncoderAdapter, path: str | Path, token: str | None = None,
                component: str | None = None) -> dict:
     """Add ``token`` with the embedding in ``path`` to the adapter's tokenizer and encoder.
@@ -143,12 +159,39 @@ def add_anchor(adapter: EncoderAdapter, path: str | Path, token: str | None = No
     if embedding.shape[0] != table.shape[1]:
         raise AnchorError(f"anchor embedding '{path}' has dimension {embedding.shape[0]} but {adapter.name}'s "
                           f"token embeddings have {table.shape[1]}")
-    model.resize_token_embeddings(len(tokenizer) + 1, mean_resizing=False)
-    tokenizer.add_tokens(token)
+    grow_vocabulary(model, tokenizer, token)
     with torch.no_grad():
         table = model.get_input_embeddings().weight
         table[tokenizer.convert_tokens_to_ids(token)] = embedding.to(table.device, table.dtype)
     return {"token": token, "file": Path(path).name, "sha256": file_sha256(path)}
+
+
+def add_required_anchors(patch, pipe, files: Sequence[str | Path]) -> None:
+    """Add to ``pipe``'s text encoders the anchor tokens ``patch`` was made with
+    (``patch.requires``: token, file name and sha256 per component), from ``files``, matched by
+    their sha256, so that the patch's fingerprints match (``verify --anchor-embedding``).
+    One-line :class:`AnchorError` for a missing or unused file."""
+    by_hash = {}
+    for file in files:
+        if not Path(file).is_file():
+            raise AnchorError(f"anchor embedding '{file}' does not exist")
+        by_hash[file_sha256(file)] = Path(file)
+    used = set()
+    for component, needs in patch.requires.items():
+        file = by_hash.get(needs["sha256"])
+        if file is None:
+            raise AnchorError(f"patch {patch.id} was made with the anchor embedding '{needs['file']}' (token "
+                              f"{needs['token']}, sha256 {needs['sha256'][:12]}…) in {component}: pass that file "
+                              "with --anchor-embedding")
+        tokenizer = getattr(pipe, COMPONENT_TOKENIZERS.get(component, "tokenizer"), None)
+        model = getattr(pipe, component, None)
+        if model is None or tokenizer is None:
+            raise AnchorError(f"the pipeline has no component '{component}' for the anchor {needs['token']}")
+        add_anchor(adapter_for(model, tokenizer), file, needs["token"], component)
+        used.add(file)
+    unused = [str(f) for f in by_hash.values() if f not in used]
+    if unused:
+        raise AnchorError(f"patch {patch.id} needs no anchor embedding {', '.join(unused)}")
 
 
 # -- learning one ------------------------------------------------------------------------
@@ -203,19 +246,21 @@ def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
     return torch.stack(out)
 
 
-#: what textual inversion needs of a pipeline: a UNet denoiser, a VAE, and its tokenizer and encoder
-TRAINED_THROUGH = ("tokenizer", "text_encoder", "unet", "vae", "scheduler")
+#: what textual inversion needs of every pipeline: its tokenizer and encoder, a VAE, a scheduler
+TRAINED_THROUGH = ("tokenizer", "text_encoder", "vae", "scheduler")
 
 
 def load_trainable_pipeline(pipeline_path: str | Path, device: str = "cpu"):
-    """A Stable Diffusion 1.x/2.x or SDXL pipeline (tokenizer(s), text encoder(s), UNet, VAE,
-    scheduler) in float32 on every device: the anchor's row trains in float32, as in
-    diffusers' example. The pipeline's family is detected from its ``model_index.json``."""
+    """A pipeline textual inversion can train through (Stable Diffusion 1.x/2.x, SDXL: a UNet;
+    Qwen-Image: its flow-matching transformer) in float32 on every device: the anchor's row
+    trains in float32, as in diffusers' example. The family is read from ``model_index.json``."""
     pipe = load_pipeline(pipeline_path, detect_family(pipeline_path), device=device, dtype=torch.float32)
-    for part in TRAINED_THROUGH:
-        if getattr(pipe, part, None) is None:
-            raise ModelLoadError(f"pipeline '{pipeline_path}' has no {part}: learn-anchor needs a Stable Diffusion "
-                                 "1.x/2.x or SDXL pipeline")
+    denoiser_known = getattr(pipe, "unet", None) is not None or type(pipe).__name__ in FLOW_MATCHING
+    missing = [part for part in TRAINED_THROUGH if getattr(pipe, part, None) is None]
+    if missing or not denoiser_known:
+        what = f"has no {missing[0]}" if missing else f"is a {type(pipe).__name__}"
+        raise ModelLoadError(f"pipeline '{pipeline_path}' {what}: learn-anchor trains through Stable Diffusion "
+                             f"1.x/2.x, SDXL and {', '.join(FLOW_MATCHING_TITLES)} pipelines")
     return pipe
 
 
@@ -239,8 +284,6 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     first file is written. Same pipeline, images, config and seed → the same embedding.
     With SDXL the token gets a row in both encoders and both rows learn together.
     """
-    from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import, apply's add_anchor needs none
-
     config = config or AnchorConfig()
     token = token.strip()
     if not token or any(c.isspace() for c in token):
@@ -255,19 +298,17 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
         init_ids.append(tokenizer(init, add_special_tokens=False).input_ids)
         if not init.strip() or not init_ids[-1]:
             raise AnchorError(f"initializer '{init}' has no tokens")
-    resolution = config.resolution or pipe.unet.config.sample_size * pipe.vae_scale_factor
+    resolution = config.resolution or native_resolution(pipe)
     pixels = to_pixels(images, resolution).to(device)
 
     torch.manual_seed(config.seed)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
-    scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
 
     # The new token in every encoder, initialised at the mean embedding of the
     # initializer's tokens; the same growth and order as load_textual_inversion.
     rows = []  # (file key, embedding table, token id, original table, rows to put back)
     for (key, tokenizer, encoder), ids in zip(encoders, init_ids):
-        encoder.resize_token_embeddings(len(tokenizer) + 1, mean_resizing=False)
-        tokenizer.add_tokens(token)
+        grow_vocabulary(encoder, tokenizer, token)
         token_id = tokenizer.convert_tokens_to_ids(token)
         table = encoder.get_input_embeddings().weight
         with torch.no_grad():
@@ -276,20 +317,19 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
         keep[token_id] = False
         rows.append((key, table, token_id, table.detach().clone(), keep))
 
-    for module in (pipe.unet, pipe.vae, *(encoder for _, _, encoder in encoders)):
+    denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+    for module in (denoiser, pipe.vae, *(encoder for _, _, encoder in encoders)):
         module.requires_grad_(False)
-    pipe.unet.eval()
+    denoiser.eval()
     pipe.vae.eval()
     for _, table, *_ in rows:
         table.requires_grad_(True)
     optimizer = torch.optim.AdamW([table for _, table, *_ in rows], lr=config.lr, weight_decay=config.weight_decay)
 
-    with torch.no_grad():  # the images' latent distributions, once
-        latent_dist = pipe.vae.encode(pixels).latent_dist
-    scaling = pipe.vae.config.scaling_factor
+    objective = objective_for(pipe, pixels, resolution)  # encodes the images' latent distributions once
     out_dir = Path(out_dir)
     result = AnchorResult(token, out_dir / EMBEDDING_FILE)
-    result.fixed_loss_before = fixed_loss(pipe, scheduler, latent_dist, scaling, token, config, resolution)
+    result.fixed_loss_before = fixed_loss(objective, token, config)
 
     def embedding() -> dict[str, torch.Tensor]:
         return {key or token: table[token_id].detach().float().cpu().unsqueeze(0)
@@ -302,8 +342,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
             images_in_batch = torch.randint(len(files), (config.batch_size,), generator=generator)
             captions = [config.templates[i].format(token) for i in
                         torch.randint(len(config.templates), (config.batch_size,), generator=generator)]
-            loss = denoising_loss(pipe, scheduler, latent_dist, images_in_batch, captions, scaling, generator,
-                                  resolution)
+            loss = objective.loss(images_in_batch, captions, generator)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -319,7 +358,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
                 path = out_dir / "checkpoints" / f"learned_embeds-step-{step}.safetensors"
                 atomic_save_tensors(embedding(), path)
                 result.checkpoints.append(path)
-    result.fixed_loss_after = fixed_loss(pipe, scheduler, latent_dist, scaling, token, config, resolution)
+    result.fixed_loss_after = fixed_loss(objective, token, config)
     atomic_save_tensors(embedding(), result.embedding_file)
     record = {"token": token, "init": init, "pipeline": str(pipeline_path), "resolution": resolution,
               "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files],
@@ -355,33 +394,124 @@ def encode_captions(pipe, captions: list[str], resolution: int) -> tuple[torch.T
     return torch.cat(states, dim=-1), {"text_embeds": pooled, "time_ids": time_ids}
 
 
-def denoising_loss(pipe, scheduler, latent_dist, rows: torch.Tensor, captions: list[str], scaling: float,
-                   generator: torch.Generator, resolution: int) -> torch.Tensor:
-    """One batch of the textual-inversion loss (see the module docstring); noise from ``generator``."""
-    device = pipe.unet.device
-    mean, std = latent_dist.mean[rows], latent_dist.std[rows]
-    latents = (mean + std * torch.randn(mean.shape, generator=generator).to(device)) * scaling
-    noise = torch.randn(latents.shape, generator=generator).to(device)
-    timesteps = torch.randint(scheduler.config.num_train_timesteps, (len(rows),), generator=generator).to(device)
-    noisy = scheduler.add_noise(latents, noise, timesteps)
-    states, added = encode_captions(pipe, captions, resolution)
-    prediction = pipe.unet(noisy, timesteps, states, added_cond_kwargs=added).sample
-    kind = scheduler.config.prediction_type
-    if kind == "epsilon":
-        target = noise
-    elif kind == "v_prediction":
-        target = scheduler.get_velocity(latents, noise, timesteps)
-    else:
-        raise TexteditError(f"scheduler prediction type '{kind}' is not supported")
-    return F.mse_loss(prediction.float(), target.float())
+def native_resolution(pipe) -> int:
+    """The image size a pipeline draws by default (``sample_size`` × the VAE's scale)."""
+    if getattr(pipe, "unet", None) is not None:
+        return pipe.unet.config.sample_size * pipe.vae_scale_factor
+    return pipe.default_sample_size * pipe.vae_scale_factor
 
 
-def fixed_loss(pipe, scheduler, latent_dist, scaling: float, token: str, config: AnchorConfig, resolution: int,
-               draws: int = FIXED_DRAWS) -> float:
+class DenoisingObjective(abc.ABC):
+    """What textual inversion minimises for one kind of denoiser, on a fixed set of images.
+
+    The images are encoded once (their latent distributions); :meth:`loss` draws latents,
+    noise and noise levels for a batch from ``generator`` and conditions on the captions as
+    the pipeline does, keeping the gradient to the encoders' embedding rows.
+    """
+
+    def __init__(self, pipe, pixels: torch.Tensor, resolution: int):
+        self.pipe, self.resolution = pipe, resolution
+
+    @property
+    def n_images(self) -> int:
+        return self.mean.shape[0]
+
+    @abc.abstractmethod
+    def loss(self, rows: torch.Tensor, captions: list[str], generator: torch.Generator) -> torch.Tensor:
+        """The mean loss over images ``rows`` with ``captions``, one draw each."""
+
+
+class EpsilonObjective(DenoisingObjective):
+    """Stable Diffusion 1.x/2.x and SDXL: the UNet's noise (or velocity) prediction (see the module docstring)."""
+
+    def __init__(self, pipe, pixels: torch.Tensor, resolution: int):
+        from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import, apply's add_anchor needs none
+
+        super().__init__(pipe, pixels, resolution)
+        self.scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        with torch.no_grad():
+            dist = pipe.vae.encode(pixels).latent_dist
+        self.mean, self.std, self.scaling = dist.mean, dist.std, pipe.vae.config.scaling_factor
+
+    def loss(self, rows: torch.Tensor, captions: list[str], generator: torch.Generator) -> torch.Tensor:
+        pipe, scheduler, device = self.pipe, self.scheduler, self.pipe.unet.device
+        mean, std = self.mean[rows], self.std[rows]
+        latents = (mean + std * torch.randn(mean.shape, generator=generator).to(device)) * self.scaling
+        noise = torch.randn(latents.shape, generator=generator).to(device)
+        timesteps = torch.randint(scheduler.config.num_train_timesteps, (len(rows),), generator=generator).to(device)
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        states, added = encode_captions(pipe, captions, self.resolution)
+        prediction = pipe.unet(noisy, timesteps, states, added_cond_kwargs=added).sample
+        kind = scheduler.config.prediction_type
+        if kind == "epsilon":
+            target = noise
+        elif kind == "v_prediction":
+            target = scheduler.get_velocity(latents, noise, timesteps)
+        else:
+            raise TexteditError(f"scheduler prediction type '{kind}' is not supported")
+        return F.mse_loss(prediction.float(), target.float())
+
+
+class QwenImageFlowObjective(DenoisingObjective):
+    """Qwen-Image: rectified flow, the objective of diffusers' Qwen-Image trainers::
+
+        x_σ = (1 − σ) x₀ + σ ε,    L(e) = E ‖v_θ(x_σ, σ, c(prompt(e))) − (ε − x₀)‖²
+
+    with ``x₀`` the VAE latent normalised by the VAE's ``latents_mean``/``latents_std`` and
+    packed into 2×2 patches ``[b, (h/2)(w/2), 4C]`` as the pipeline packs them, ``σ ~ U(0, 1)``
+    (the reference trainers may also weight or shift σ; uniform is their "none" scheme), and
+    ``c`` the captions read as the pipeline reads them (:meth:`Reading.read`: chat template,
+    mask, the template's prefix dropped), with their mask.
+    """
+
+    def __init__(self, pipe, pixels: torch.Tensor, resolution: int):
+        super().__init__(pipe, pixels, resolution)
+        patch = pipe.vae_scale_factor * 2
+        if resolution % patch:
+            raise SpecError(f"the resolution must be a multiple of {patch} for Qwen-Image (VAE scale × 2×2 patches)")
+        config = pipe.vae.config
+        with torch.no_grad():
+            dist = pipe.vae.encode(pixels.unsqueeze(2)).latent_dist  # [b, 3, 1, H, W]: one frame
+        shape = (1, config.z_dim, 1, 1, 1)
+        self.shift = torch.tensor(config.latents_mean).view(shape).to(dist.mean)
+        self.scale = torch.tensor(config.latents_std).view(shape).to(dist.mean)
+        self.mean, self.std = dist.mean, dist.std
+        self.reading = family_of(pipe).reading("text_encoder")
+
+    def loss(self, rows: torch.Tensor, captions: list[str], generator: torch.Generator) -> torch.Tensor:
+        pipe = self.pipe
+        device = pipe.transformer.device
+        mean, std = self.mean[rows], self.std[rows]
+        latents = ((mean + std * torch.randn(mean.shape, generator=generator).to(device)) - self.shift) / self.scale
+        latents = latents[:, :, 0]  # [b, C, h, w]
+        b, c, h, w = latents.shape
+        noise = torch.randn(latents.shape, generator=generator).to(device)
+        sigma = torch.rand(b, generator=generator).to(device)
+        noisy = (1 - sigma.view(b, 1, 1, 1)) * latents + sigma.view(b, 1, 1, 1) * noise
+        read = self.reading.read(pipe.text_encoder, pipe.tokenizer, captions)
+        prediction = pipe.transformer(hidden_states=pipe._pack_latents(noisy, b, c, h, w), timestep=sigma,
+                                      encoder_hidden_states=read.states, encoder_hidden_states_mask=read.mask,
+                                      img_shapes=[[(1, h // 2, w // 2)]] * b, return_dict=False)[0]
+        target = pipe._pack_latents(noise - latents, b, c, h, w)
+        return F.mse_loss(prediction.float(), target.float())
+
+
+#: the flow-matching denoisers textual inversion trains through, by pipeline class, and their titles
+FLOW_MATCHING = {"QwenImagePipeline": QwenImageFlowObjective}
+FLOW_MATCHING_TITLES = ("Qwen-Image",)
+
+
+def objective_for(pipe, pixels: torch.Tensor, resolution: int) -> DenoisingObjective:
+    """The textual-inversion objective of ``pipe``'s denoiser (a UNet, or a known flow-matching transformer)."""
+    if getattr(pipe, "unet", None) is not None:
+        return EpsilonObjective(pipe, pixels, resolution)
+    return FLOW_MATCHING[type(pipe).__name__](pipe, pixels, resolution)
+
+
+def fixed_loss(objective: DenoisingObjective, token: str, config: AnchorConfig, draws: int = FIXED_DRAWS) -> float:
     """The loss on ``draws`` fixed (image, caption, t, ε) draws (seed ``config.seed + 1``), no gradient."""
     generator = torch.Generator(device="cpu").manual_seed(config.seed + 1)
-    n_images = latent_dist.mean.shape[0]
-    rows = torch.arange(draws) % n_images
+    rows = torch.arange(draws) % objective.n_images
     captions = [config.templates[i % len(config.templates)].format(token) for i in range(draws)]
     with torch.no_grad():
-        return denoising_loss(pipe, scheduler, latent_dist, rows, captions, scaling, generator, resolution).item()
+        return objective.loss(rows, captions, generator).item()

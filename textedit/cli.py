@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from transformers.utils import logging as hf_logging
 
-from .anchor import AnchorConfig, add_anchor, learn_anchor
+from .anchor import AnchorConfig, add_anchor, add_required_anchors, learn_anchor
 from .corpus import load_corpus
 from .distributed import init_from_env, shutdown
 from .editor import EditConfig, all_hyperparameters, edit, resolve_layers
@@ -46,7 +46,8 @@ from .locate import save_heatmap, trace
 from .methods import METHODS
 from .metrics import NEUTRAL_PROMPTS, measure
 from .patch import Patch, is_strength
-from .pipelines import detect_family, edit_pipeline_components, load_pipeline, pipeline_choices, resolve_dtype
+from .pipelines import (detect_family, edit_pipeline_components, load_encoder_as_read, load_pipeline, pipeline_choices,
+                        resolve_dtype)
 from .progress import progress_bar
 from .requests import EditRequest
 from .sequential import edit_after, patches_without_keys
@@ -93,8 +94,8 @@ def _load(model: str, component: str | None, dtype: str | None, device: str, tru
     """Load an encoder for a command; the model ``default`` is the packaged MiniLM, for every command."""
     model = DEFAULT_MODEL if model == "default" else model
     with err.status(f"loading {model}{f' ({component})' if component else ''}"):
-        return load_encoder(model, component=component, dtype=dtype, device=device,
-                            trust_remote_code=trust_remote_code)
+        # a pipeline's text encoder is read as its pipeline reads it (Qwen-Image: in its chat template)
+        return load_encoder_as_read(model, component, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
 
 def _use_threads(value: Optional[int]) -> Optional[int]:
@@ -547,6 +548,9 @@ def verify(
     threads: Optional[int] = _threads_option(),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16 (default: float32 on cpu, the "
                                                    "family's usual half type on cuda / mps)"),
+    anchor_embedding: list[Path] = typer.Option([], "--anchor-embedding",
+                                                help="the learned anchor's embedding file the patch was made with "
+                                                     "(learn-anchor's learned_embeds.safetensors)"),
 ):
     """Draw the patch's queries, anchors and neutral prompts with the same seeds before and after
     the patch; write a contact sheet, metrics.json and index.html."""
@@ -571,6 +575,7 @@ def verify(
     diffusers_logging.disable_progress_bar()  # our own bar counts the images
     with err.status(f"loading {pipeline_path} ({family.title}, {str(torch_dtype).replace('torch.', '')})"):
         pipe = load_pipeline(pipeline_path, family, device=device, dtype=torch_dtype)
+    add_required_anchors(patch, pipe, anchor_embedding)  # the learned anchor token joins the pipeline first
     result = run_verify(patch, pipe, family=family, templates=templates or VERIFY_TEMPLATES,
                         neutral=neutral or VERIFY_NEUTRAL, seeds=seed_list, steps=steps, guidance_scale=guidance_scale,
                         height=size, width=size, clip=scorer, reference_images=references,
@@ -684,7 +689,7 @@ def learn_anchor_(
     token: str = typer.Option(..., help="the new anchor token, e.g. '<acme-mascot>'"),
     init: str = typer.Option(..., help="initial meaning of the token, e.g. 'dog' (mean of its tokens' embeddings)"),
     pipeline_path: str = typer.Option(..., "--pipeline-path",
-                                      help="Stable Diffusion 1.x/2.x or SDXL pipeline folder or id"),
+                                      help="Stable Diffusion 1.x/2.x, SDXL or Qwen-Image pipeline folder or id"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default: anchors/<token>)"),
     steps: int = typer.Option(500, help="optimisation steps"),
     lr: float = typer.Option(5e-3, help="AdamW learning rate"),

@@ -16,7 +16,7 @@ import torch
 from ..encoders import COMPONENT_TOKENIZERS, DTYPES, load_encoder
 from ..encoders.base import EncoderAdapter
 from ..errors import ModelLoadError, SpecError
-from .families import Family
+from .families import Family, detect_family
 
 
 def resolve_dtype(dtype: str | None, device: str, family: Family) -> torch.dtype:
@@ -85,3 +85,20 @@ def pipeline_text_encoders(pipe, family: Family) -> list[tuple[str, object, torc
     holds, in the family's order (an SD3 pipeline may have dropped its T5)."""
     return [(component, getattr(pipe, COMPONENT_TOKENIZERS[component]), getattr(pipe, component))
             for component in family.components if getattr(pipe, component, None) is not None]
+
+
+def load_encoder_as_read(ref: str | Path, component: str | None = None, *, dtype: str | torch.dtype | None = None,
+                         device: str = "cpu", trust_remote_code: bool = False) -> EncoderAdapter:
+    """``load_encoder``, except that a text encoder of a local pipeline folder of a known family
+    is read as that pipeline reads it (:func:`load_pipeline_encoder`: Qwen-Image's chat
+    template, SDXL's penultimate state), so that ``--model PIPELINE --component C`` edits
+    what ``--pipeline-path`` would."""
+    folder = Path(str(ref)).expanduser()
+    if component is not None and (folder / "model_index.json").is_file():
+        try:
+            family = detect_family(folder)
+        except SpecError:  # a pipeline class textedit has no family for: its encoder read as it loads
+            family = None
+        if family is not None and component in family.readings and not trust_remote_code:
+            return load_pipeline_encoder(folder, component, family, dtype=dtype, device=device)
+    return load_encoder(ref, component=component, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
