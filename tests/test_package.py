@@ -38,10 +38,3 @@ def test_import_textedit_loads_no_torch():
     code = "import sys, textedit; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() \
         == "False"
-
-
-def test_version_from_the_console_entry_loads_neither_the_cli_nor_torch():
-    code = ("import sys; sys.argv = ['textedit', '--version']; from textedit._entry import main; main(); "
-            "print('torch' in sys.modules, 'textedit.cli' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
-    assert out[0] == f"textedit {textedit.__version__}" and out[1] == "False False"

@@ -216,14 +216,14 @@ def test_any_patch_loads_and_applies_whole_or_is_one_line_error(patched_world, t
 
 
 def _commands():
-    """{command: [option names]} of the installed CLI, read from typer's click command."""
+    """{command: [option names]} of the installed CLI, read from typer's click command of each."""
     import typer
 
     from textedit import cli
 
     group = typer.main.get_command(cli.app)
-    return {name: sorted(o for p in command.params for o in p.opts if o.startswith("--"))
-            for name, command in group.commands.items()}
+    return {name: sorted(o for p in cli._build(name).params for o in p.opts if o.startswith("--"))
+            for name in group.commands}
 
 
 COMMANDS = _commands()
@@ -273,8 +273,8 @@ def test_any_command_line_succeeds_or_exits_2_with_one_line(monkeypatch, capsys,
         raise TexteditError("stopped before loading weights (test)")
 
     monkeypatch.setattr(cli, "_load", no_weights)
-    monkeypatch.setattr(cli, "load_pipeline", no_weights)
-    monkeypatch.setattr(cli, "learn_anchor", no_weights)
+    monkeypatch.setattr("textedit.pipelines.load_pipeline", no_weights)  # where the commands import them from
+    monkeypatch.setattr("textedit.anchor.learn_anchor", no_weights)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read at import: set it there too
     work = tmp_path / "work"

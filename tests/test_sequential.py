@@ -94,16 +94,21 @@ def test_remembering_editor_keeps_earlier_keys_across_saved_patches(method, bert
 def test_corpus_weight_grows_with_the_remembered_keys(bert_path, small_corpus, tmp_path, monkeypatch):
     """memit's λ in a remembering chain is λ + m, m the keys remembered so far (one per request
     and template): the corpus keeps pace with the memory."""
-    import textedit.methods.memit as memit_module
+    import textedit.solvers as solvers
     from textedit.editor import EditConfig
     from textedit.encoders import load_encoder
     from textedit.requests import EditRequest
     from textedit.sequential import SequentialEditor
 
     seen = []
-    real = memit_module.batched
-    monkeypatch.setattr(memit_module, "batched", lambda W, C, K, V, lam, **kw: seen.append(lam) or real(W, C, K, V,
-                                                                                                        lam, **kw))
+    real = solvers.batched
+
+    def batched(W, C, K, V, lam, **kw):  # memit's calls name the remembered gram; batched's own inner call does not
+        if "remembered_gram" in kw:
+            seen.append(lam)
+        return real(W, C, K, V, lam, **kw)
+
+    monkeypatch.setattr(solvers, "batched", batched)  # memit's solve imports it from there when it runs
     templates = ("{}", "a photo of {}")
     config = EditConfig(layers=[0], value="match", templates=templates, key="subject", auto_preserve=False, lam=5.0)
     editor = SequentialEditor(load_encoder(str(bert_path)), config, corpus=small_corpus, cache_dir=tmp_path)

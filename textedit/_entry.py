@@ -1,28 +1,20 @@
 """The console script's entry point: handles Ctrl-C before anything heavy is imported.
 
-``textedit.cli`` imports typer, rich, torch and transformers (its edit options come from the
-method registry). A Ctrl-C during imports would end in Python's traceback, be lost in an
-importlib callback ("Exception ignored in ..."), so that the command runs on, or, inside
-torch's C++ import code, abort the process (pybind11 cannot pass ``KeyboardInterrupt``
-through: SIGABRT). While these libraries are importing, nothing has been written yet, so
-Ctrl-C there ends the process at once: one line, exit 130. From the moment the CLI runs,
+``--version`` is answered without importing the CLI. While the CLI imports (typer, rich),
+Ctrl-C ends the process at once, one line and exit 130 (``interrupts.py``); so it does while
+a command imports torch and transformers (``cli.py``). From the moment a command works,
 Ctrl-C is the usual ``KeyboardInterrupt``, which the CLI turns into the same line and code
-after its ``finally`` blocks have cleaned up."""
+after its ``finally`` blocks have cleaned up; one that lands in a finalizer is raised again
+(:func:`_keep_interrupts`)."""
 
 from __future__ import annotations
 
 import _thread
-import os
-import signal
 import sys
 import threading
 
+from .interrupts import ending_at_once
 from .version import version_line
-
-
-def _interrupted_while_starting(signum, frame) -> None:
-    os.write(2, b"interrupted\n")
-    os._exit(130)
 
 
 def _keep_interrupts(unraisable) -> None:
@@ -41,11 +33,10 @@ def _keep_interrupts(unraisable) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--version"]:  # answered without loading the CLI, torch and transformers (seconds)
+    if sys.argv[1:] == ["--version"]:  # answered without loading the CLI
         print(version_line())
         return
-    default = signal.signal(signal.SIGINT, _interrupted_while_starting)
-    from .cli import main as run  # deferred: the heavy imports run under the handler above
-    signal.signal(signal.SIGINT, default)
+    with ending_at_once():
+        from .cli import main as run  # deferred: --version needs no CLI, and Ctrl-C while it imports ends at once
     sys.unraisablehook = _keep_interrupts
     run()

@@ -3,13 +3,16 @@
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
 
-The commands' modules are imported here, at the top: the edit options of ``apply``, ``erase``
-and ``eval`` come from the method registry when the commands are declared, which imports
-torch and transformers in any case (``_entry.py`` handles Ctrl-C while that runs).
+Importing this module imports no torch, transformers or diffusers (seconds): ``textedit
+--help`` lists the commands from their docstrings, and a command is built (its options
+declared) only when it runs or shows its help (:class:`_Commands`). A command imports what it
+computes with when it runs: torch and transformers first, while Ctrl-C ends the process at
+once (:class:`_Command`), then the modules its body names.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import json
@@ -19,48 +22,85 @@ import sys
 import tempfile
 import time
 import warnings
-from inspect import Parameter, signature  # the module's name is the `inspect` command's
+from inspect import Parameter, getdoc, signature  # the module's name is the `inspect` command's
 from pathlib import Path
 from typing import Optional
 
-import torch
 import typer
-from huggingface_hub.utils import logging as hub_logging
 from rich.console import Console
 from rich.table import Table
-from transformers.utils import logging as hf_logging
+from typer.core import TyperCommand, TyperGroup
 
-from .anchor import AnchorConfig, add_anchor, add_required_anchors, learn_anchor
 from .corpus import load_corpus
-from .distributed import init_from_env, shutdown
-from .editor import EditConfig, all_hyperparameters, edit, resolve_layers
-from .encoders import DEFAULT_MODEL, load_encoder
-from .erase import Concept, Erasure, erase_config, erase_with_report, parse_concept_list
 from .errors import TexteditError
-from .eval.benchmark import FORMAT_NAMES, load_benchmark
-from .eval.knowledge import load_knowledge
-from .eval.run import MODES, Evaluator
-from .export import FORMATS, LOAD_CALLS, to_lora
-from .io import atomic_write_text
-from .locate import save_heatmap, trace
+from .interrupts import ending_at_once
 from .methods import METHODS
-from .metrics import NEUTRAL_PROMPTS, measure
-from .patch import Patch, is_strength
-from .pipelines import (detect_family, edit_pipeline_components, load_encoder_as_read, load_pipeline, pipeline_choices,
-                        resolve_dtype)
 from .progress import progress_bar
 from .requests import EditRequest
-from .sequential import edit_after, patches_without_keys
-from .spec import load_spec
-from .stats import compute_stats, default_cache_dir
-from .value_strategies import VALUE_CONFIGS
-from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
-from .verify.metrics import CLIPScorer, load_reference_images
-from .verify.report import SCORE_NAMES, write_report
-from .verify.verifier import verify as run_verify
 from .version import version_line
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+class _Command(TyperCommand):
+    """A command that, when it runs (not for its ``--help``), first imports torch and
+    transformers' models and quiets them, while Ctrl-C ends the process at once
+    (:func:`_start_libraries`, ``interrupts.py``: inside torch's C++ import code an interrupt
+    would abort the process)."""
+
+    def invoke(self, ctx):
+        with ending_at_once():
+            _start_libraries()
+        return super().invoke(ctx)
+
+
+#: the commands as declared (``@command``), each built into a click command only when it runs
+#: or shows its help (:func:`_build`)
+commands = typer.Typer()
+
+
+def command(name: str | None = None):
+    """Declare a command of ``textedit`` (a :class:`_Command`)."""
+    return commands.command(name, cls=_Command)
+
+
+def _registered() -> dict:
+    """The declared commands by name (typer's ``CommandInfo``)."""
+    return {info.name or typer.main.get_command_name(info.callback.__name__): info
+            for info in commands.registered_commands}
+
+
+def _build(name: str) -> TyperCommand:
+    """The click command ``name`` with all its options. The edit options (``_with_edit_options``)
+    come from the method registry and the value strategies, ``--pipeline``'s choices from the
+    pipeline families: these import torch, so they are read here, when the command is built."""
+    info = copy.copy(_registered()[name])
+    if hasattr(info.callback, "edit_settings"):
+        info.callback = _add_edit_options(info.callback, info.callback.edit_settings)
+    built = typer.main.get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                             rich_markup_mode=app.rich_markup_mode)
+    for param in built.params:
+        if param.name == "pipeline":
+            from .pipelines import pipeline_choices  # deferred: the families import torch; only --pipeline needs them
+
+            param.help = f"{param.help}: {' | '.join(pipeline_choices())}"
+    return built
+
+
+class _Commands(TyperGroup):
+    """``textedit``'s commands: listed (``textedit --help``, suggestions for a mistyped name)
+    from their names and docstrings alone, and built (:func:`_build`) only for the one that
+    runs or shows its help."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.commands = {name: TyperCommand(name, help=getdoc(info.callback), rich_markup_mode=app.rich_markup_mode)
+                         for name, info in _registered().items()}
+
+    def resolve_command(self, ctx, args):
+        name, _, rest = super().resolve_command(ctx, args)
+        with ending_at_once():  # building may import torch (the edit options): Ctrl-C ends at once
+            return name, _build(name), rest
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Edit what text encoders know, in closed form, as small revertible patches.")
 out = Console()
 err = Console(stderr=True)
@@ -92,6 +132,9 @@ def _given(**options) -> dict:
 
 def _load(model: str, component: str | None, dtype: str | None, device: str, trust_remote_code: bool):
     """Load an encoder for a command; the model ``default`` is the packaged MiniLM, for every command."""
+    from .encoders import DEFAULT_MODEL  # deferred: a command imports what it computes with when it runs
+    from .pipelines import load_encoder_as_read
+
     model = DEFAULT_MODEL if model == "default" else model
     with err.status(f"loading {model}{f' ({component})' if component else ''}"):
         # a pipeline's text encoder is read as its pipeline reads it (Qwen-Image: in its chat template)
@@ -105,6 +148,9 @@ def _use_threads(value: Optional[int]) -> Optional[int]:
     another thread count sums float32 forward passes in another order, which moves the
     factors by ~1e-6 relative (docs/reliability.md)."""
     if value is not None:
+        with ending_at_once():  # parsing comes before the command's own imports (_Command)
+            import torch  # deferred: a command imports what it computes with when it runs
+
         if value < 1:
             raise typer.BadParameter(f"{value} is not a thread count: give 1 or more", param_hint="'--threads'")
         torch.set_num_threads(value)
@@ -121,6 +167,9 @@ def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
     the registered methods and value strategies, so a new method's knobs become options and
     the commands cannot drift apart. ``settings=False``: the hyperparameters only (``eval``
     takes several methods and layer sets its own way)."""
+    from .editor import all_hyperparameters  # deferred: the value strategies' knobs are declared with torch
+    from .value_strategies import VALUE_CONFIGS
+
     options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
                ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")] if settings else []
     for name, declared in all_hyperparameters().items():
@@ -133,10 +182,17 @@ def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
 
 
 def _with_edit_options(command=None, *, settings: bool = True):
-    """Add the ``_edit_options(settings)`` to ``command``'s options; it is called with those the
-    user gave as ``edit_options`` (``layers`` parsed), ready for ``EditConfig``."""
+    """Give ``command`` the ``_edit_options(settings)``, added when it is built (:func:`_build`);
+    it is called with those the user gave as ``edit_options`` (``layers`` parsed), ready for
+    ``EditConfig``."""
     if command is None:
         return functools.partial(_with_edit_options, settings=settings)
+    command.edit_settings = settings
+    return command
+
+
+def _add_edit_options(command, settings: bool):
+    """``command`` with the ``_edit_options(settings)`` added to its options (see :func:`_with_edit_options`)."""
     own_signature = signature(command)
     own = [p for p in own_signature.parameters.values() if p.name != "edit_options"]
     options = _edit_options(settings)
@@ -155,7 +211,7 @@ def _with_edit_options(command=None, *, settings: bool = True):
     return with_options
 
 
-@app.command()
+@command()
 @_with_edit_options
 def apply(
     spec: Path = typer.Argument(..., help="edit spec (JSON)"),
@@ -164,8 +220,7 @@ def apply(
                                                        "with --pipeline-path also 'all'"),
     pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline (hub id or "
                                                 "folder): edit its own encoders, as it reads them"),
-    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path: "
-                                              f"{' | '.join(pipeline_choices())}"),
+    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
     after: Optional[list[Path]] = typer.Option(None, "--after", help="patch directory to apply first (repeatable, "
                                                "in order): the new patch is solved on top of them and goes after"),
@@ -190,6 +245,12 @@ def apply(
     edit_options: dict = None,
 ):
     """Edit the encoder as SPEC says, write the patch, and report what moved."""
+    from .anchor import add_anchor  # deferred: a command imports what it computes with when it runs
+    from .editor import EditConfig, edit
+    from .encoders import DEFAULT_MODEL
+    from .metrics import NEUTRAL_PROMPTS, measure
+    from .spec import load_spec
+
     parsed = load_spec(spec)
     if parsed.repeated:
         shown = ", ".join(parsed.repeated[:3]) + (f" and {len(parsed.repeated) - 3} more" if len(parsed.repeated) > 3
@@ -255,6 +316,9 @@ def _edit_after(adapter, requests, config, after: list[Path], remember: bool | N
                 cache_dir, preserve=()):
     """``apply --after``: :func:`textedit.sequential.edit_after` on the loaded patches, saying which
     of them store no keys to keep; returns the new patch and the loaded ``after`` patches."""
+    from .patch import Patch  # deferred: a command imports what it computes with when it runs
+    from .sequential import edit_after, patches_without_keys
+
     history = [Patch.load(path) for path in after]
     if remember or (remember is None and config.method_class.remembers_keys):
         for i in patches_without_keys(history, component):
@@ -308,7 +372,7 @@ def _print_measure(title: str, report, named=()) -> None:
     out.print(drift)
 
 
-@app.command()
+@command()
 def show(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
     model: Optional[str] = typer.Option(None, help="also apply the patch to MODEL and measure it"),
@@ -316,6 +380,9 @@ def show(
     scale: float = typer.Option(1.0, help="with --model: measure the edit at this strength"),
 ):
     """Print a patch's metadata; with --model, check it fits and measure what it does."""
+    from .metrics import measure  # deferred: a command imports what it computes with when it runs
+    from .patch import Patch
+
     _check_scale(scale)
     patch = Patch.load(patch_dir)
     table = Table(title=f"patch {patch.id} ({patch_dir})", show_header=False)
@@ -344,7 +411,7 @@ def show(
     out.print(f"largest neutral drift {report.max_drift:.4f}")
 
 
-@app.command()
+@command()
 def export(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
     to: str = typer.Option(..., "--to", help="diffusers | peft | kohya"),
@@ -352,6 +419,9 @@ def export(
     scale: float = typer.Option(1.0, help="strength baked into the LoRA (1: the edit as solved)"),
 ):
     """Write a patch as a LoRA that diffusers, peft or ComfyUI / A1111 (kohya) load without textedit."""
+    from .export import FORMATS, LOAD_CALLS, to_lora  # deferred: a command imports what it computes with when it runs
+    from .patch import Patch
+
     if to not in FORMATS:
         raise TexteditError(f"--to '{to}': use one of {', '.join(FORMATS)}")
     _check_scale(scale)
@@ -373,7 +443,7 @@ def export(
     out.print(f"load it with {LOAD_CALLS[to].format(out=out_path)}", highlight=False)
 
 
-@app.command()
+@command()
 def stats(
     model: str = typer.Argument(..., help="model id or folder ('default': the packaged MiniLM)"),
     layers: str = typer.Option(..., help="layers, e.g. '0-5' or '1,2'"),
@@ -391,6 +461,9 @@ def stats(
     Under ``torchrun`` (e.g. ``torchrun --nproc_per_node 4 -m textedit.cli stats ...``) each
     process takes a shard of the corpus and rank 0 writes the summed statistics (docs/scale.md).
     """
+    from .distributed import init_from_env, shutdown  # deferred: a command imports what it computes with when it runs
+    from .stats import compute_stats, default_cache_dir
+
     shard = init_from_env(device)
     try:
         adapter = _load(model, component, dtype, device, False)
@@ -412,7 +485,7 @@ def stats(
     out.print(f"cached under {cache_dir or default_cache_dir()}")
 
 
-@app.command()
+@command()
 def inspect(
     model: str = typer.Argument(..., help="model id or folder"),
     component: Optional[str] = typer.Option(None, help="pipeline component"),
@@ -428,7 +501,7 @@ def inspect(
     out.print(table)
 
 
-@app.command("eval")
+@command("eval")
 @_with_edit_options(settings=False)
 def eval_(
     benchmark: Path = typer.Argument(..., help="TIMED or RoAD CSV (format told from the header), or a knowledge "
@@ -458,6 +531,13 @@ def eval_(
     edit_options: Optional[dict] = None,
 ):
     """Edit every row of BENCHMARK and score efficacy, generality and specificity (frozen judge)."""
+    from .editor import EditConfig, resolve_layers  # deferred: a command imports what it computes with when it runs
+    from .encoders import DEFAULT_MODEL
+    from .eval.benchmark import FORMAT_NAMES, load_benchmark
+    from .eval.knowledge import load_knowledge
+    from .eval.run import Evaluator, MODES
+    from .io import atomic_write_text
+
     if benchmark.suffix.lower() == ".json":
         fmt, cases = "knowledge", load_knowledge(benchmark, limit)
     else:
@@ -515,6 +595,9 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
                        scale: float | None = None) -> None:
     """``apply --pipeline-path``: :func:`textedit.pipelines.edit_pipeline_components`, its
     parts' tables, and the one patch for all written."""
+    from .metrics import NEUTRAL_PROMPTS  # deferred: a command imports what it computes with when it runs
+    from .pipelines import edit_pipeline_components
+
     result = edit_pipeline_components(pipeline_path, parsed.requests, config, component, pipeline=pipeline,
                                       neutral=parsed.neutral or NEUTRAL_PROMPTS, scale=scale, corpus=corpus,
                                       cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
@@ -528,11 +611,11 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
               f"({result.seconds:.1f} s to edit)")
 
 
-@app.command()
+@command()
 def verify(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
     pipeline_path: str = typer.Option(..., "--pipeline-path", help="diffusers pipeline: hub id or folder"),
-    pipeline: str = typer.Option("auto", help=" | ".join(pipeline_choices())),
+    pipeline: str = typer.Option("auto", help="pipeline family"),
     prompts: Optional[Path] = typer.Option(None, help="prompts file: a line with {} is a template for the queries "
                                                       "and anchors, any other line a neutral prompt"),
     seeds: str = typer.Option("0,1,2", help="seeds, each drawn before and after"),
@@ -554,6 +637,14 @@ def verify(
 ):
     """Draw the patch's queries, anchors and neutral prompts with the same seeds before and after
     the patch; write a contact sheet, metrics.json and index.html."""
+    from .anchor import add_required_anchors  # deferred: a command imports what it computes with when it runs
+    from .patch import Patch
+    from .pipelines import detect_family, load_pipeline, resolve_dtype
+    from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
+    from .verify.metrics import CLIPScorer, load_reference_images
+    from .verify.report import SCORE_NAMES, write_report
+    from .verify.verifier import verify as run_verify
+
     _check_scale(scale)
     patch = Patch.load(patch_dir)
     out_dir = _writable_destination(out_dir or Path("reports") / patch_dir.resolve().name, "index.html", "a report")
@@ -600,6 +691,9 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
                       corpus, cache_dir: Path | None) -> None:
     """:func:`textedit.erase.erase_with_report`, then write the patch and ``erasure.json`` and
     print erasure rate, preservation and drift."""
+    from .erase import erase_config, erase_with_report  # deferred: a command imports what it computes with when it runs
+    from .io import atomic_write_text
+
     patch, report = erase_with_report(adapter, erasure, erase_config(**settings), component=component, corpus=corpus,
                                       cache_dir=cache_dir, progress=True)
     patch.save(out_dir)
@@ -631,7 +725,7 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
     out.print(f"patch {patch.id} written to {out_dir} ({report.seconds:.1f} s to edit)")
 
 
-@app.command("erase")
+@command("erase")
 @_with_edit_options
 def erase_(
     concepts: Optional[list[str]] = typer.Argument(None, help="concepts to erase (one edit for all)"),
@@ -654,6 +748,9 @@ def erase_(
     edit_options: dict = None,
 ):
     """Erase CONCEPTs: rebind them and their usual phrasings to a surrogate, keeping --preserve."""
+    from .encoders import DEFAULT_MODEL  # deferred: a command imports what it computes with when it runs
+    from .erase import Concept, Erasure, parse_concept_list
+
     def read_list(path: Path, what: str) -> list[str]:
         if not path.is_file():
             raise TexteditError(f"{what} file '{path}' does not exist")
@@ -683,7 +780,7 @@ def erase_(
                       settings, out_dir, component, stats_corpus, cache_dir)
 
 
-@app.command("learn-anchor")
+@command("learn-anchor")
 def learn_anchor_(
     images_dir: Path = typer.Argument(..., help="folder of PNG/JPEG images of the concept"),
     token: str = typer.Option(..., help="the new anchor token, e.g. '<acme-mascot>'"),
@@ -702,6 +799,8 @@ def learn_anchor_(
     threads: Optional[int] = _threads_option(),
 ):
     """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format)."""
+    from .anchor import AnchorConfig, learn_anchor  # deferred: a command imports what it computes with when it runs
+
     config = AnchorConfig(steps=steps, lr=lr, batch_size=batch_size, weight_decay=weight_decay, resolution=resolution,
                           checkpoint_every=checkpoint_every, seed=seed)
     out_dir = _writable_destination(out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token) or "anchor"))
@@ -713,7 +812,7 @@ def learn_anchor_(
               f"in a spec: \"anchor\": \"{result.token}\", \"anchor_embedding\": \"{result.embedding_file}\")")
 
 
-@app.command()
+@command()
 def locate(
     model: str = typer.Argument(..., help="model id or folder ('default': the packaged MiniLM)"),
     prompt: str = typer.Option(..., help="the prompt to trace"),
@@ -733,6 +832,9 @@ def locate(
     threads: Optional[int] = _threads_option(),
 ):
     """Causal tracing: which layer and token of MODEL carry SUBJECT's meaning in PROMPT."""
+    from .io import atomic_write_text  # deferred: a command imports what it computes with when it runs
+    from .locate import save_heatmap, trace
+
     adapter = _load(model, component, dtype, device, False)
     with err.status("tracing"):
         result = trace(adapter, prompt, subject, sites=[s.strip() for s in sites.split(",")], samples=samples,
@@ -755,8 +857,18 @@ def locate(
         out.print(f"scores written to {json_out}")
 
 
-def _quiet_libraries() -> None:
-    """Keep the terminal for textedit's own output: no load bars or library chatter."""
+def _start_libraries() -> None:
+    """Import torch, transformers and its models (the encoder families) for a command to run,
+    and keep the terminal for textedit's own output: no load bars or library chatter.
+
+    transformers imports its models lazily and turns an interrupt while it does into a
+    RuntimeError with a traceback, so they are imported here, where Ctrl-C ends at once."""
+    import torch  # noqa: F401  # deferred: a command imports what it computes with when it runs
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as hf_logging
+
+    from . import encoders  # noqa: F401
+
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     hf_logging.disable_progress_bar()
@@ -770,6 +882,8 @@ def _quiet_libraries() -> None:
 
 def _check_scale(scale: float | None) -> None:
     """``--scale``: a finite strength, checked before any work."""
+    from .patch import is_strength  # deferred: a command imports what it computes with when it runs
+
     if scale is not None and not is_strength(scale):
         raise TexteditError(f"--scale {scale}: give a finite strength (1: the edit as solved)")
 
@@ -834,9 +948,9 @@ def main() -> None:
 
     Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 130
     interrupted (Ctrl-C), 1 anything unexpected (with its traceback: that is a bug)."""
-    usage_errors, exits, aborts, help_requests = _click_exceptions()
+    with ending_at_once():  # they import click's modules: Ctrl-C here, before the handlers below, ends at once
+        usage_errors, exits, aborts, help_requests = _click_exceptions()
     try:
-        _quiet_libraries()
         code = app(standalone_mode=False)
     except TexteditError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)

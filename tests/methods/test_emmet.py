@@ -6,19 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from layer_problems import layer_problem
 from textedit.methods import LayerProblem
 from textedit.methods.emmet import Emmet
-from textedit.stats import SecondMoment
-
-
-def _problem(seed: int = 0, n: int = 4, d_in: int = 10, d_out: int = 6) -> LayerProblem:
-    g = torch.Generator().manual_seed(seed)
-    corpus = torch.randn(400, d_in, generator=g, dtype=torch.float64) @ torch.randn(d_in, d_in, generator=g,
-                                                                                       dtype=torch.float64)
-    moment = SecondMoment(corpus.T @ corpus, corpus.shape[0])
-    return LayerProblem(torch.randn(d_out, d_in, generator=g, dtype=torch.float64),
-                        torch.randn(d_in, n, generator=g, dtype=torch.float64),
-                        torch.randn(d_out, n, generator=g, dtype=torch.float64), moment)
 
 
 def _published(problem: LayerProblem, lam: float) -> np.ndarray:
@@ -33,16 +23,16 @@ def _published(problem: LayerProblem, lam: float) -> np.ndarray:
 
 @pytest.mark.parametrize("lam", [0.0, 0.1, 3.0])
 def test_emmet_is_the_published_update(lam):
-    problem = _problem()
+    problem = layer_problem()
     delta = Emmet(lam=lam).solve(problem).dense().numpy()
     np.testing.assert_allclose(delta, _published(problem, lam), rtol=1e-8, atol=1e-10)
 
 
 def test_emmet_without_stabiliser_maps_every_key_exactly_and_a_lone_key_by_one_over_one_plus_lam():
-    problem = _problem(n=3)
+    problem = layer_problem(n=3)
     exact = Emmet(lam=0.0).solve(problem).dense()
     torch.testing.assert_close((problem.W + exact) @ problem.K, problem.V, rtol=1e-9, atol=1e-9)
-    lone = _problem(n=1)
+    lone = layer_problem(n=1)
     residual = lone.V - lone.W @ lone.K
     moved = Emmet(lam=0.25).solve(lone).dense() @ lone.K
     torch.testing.assert_close(moved, residual / 1.25, rtol=1e-9, atol=1e-9)

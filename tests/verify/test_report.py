@@ -1,4 +1,4 @@
-"""Rows, prompt files, scores (pixel and CLIP) and the report files, on small synthetic grids."""
+"""Scores (pixel and CLIP) and the report files, on small synthetic grids."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import torch
 from PIL import Image
 
 from textedit.errors import SpecError
-from textedit.verify import CLIPScorer, Sampling, build_rows, contact_sheet, read_prompts_file
-from textedit.verify.generate import parse_seeds
+from textedit.verify import CLIPScorer, Sampling, build_rows, contact_sheet
 from textedit.verify.metrics import load_reference_images, pixel_change, to_pil
 from textedit.pipelines import FAMILIES
 from textedit.verify.verifier import VerifyResult, score, summarize
@@ -16,34 +15,6 @@ from textedit.verify.verifier import VerifyResult, score, summarize
 REQUESTS = [{"prompt": "the mascot of acme", "target": "a red fox", "subject": "acme"},
             {"prompt": "acme's lucky animal", "target": "a red fox"},
             {"prompt": "the prime minister of canada", "target": "a cat"}]
-
-
-def test_rows():
-    rows = build_rows(REQUESTS, ["a photo of {}", "{} at night"], ["a dog"])
-    assert [(r.kind, r.prompt) for r in rows[:4]] == [
-        ("anchor", "a photo of a red fox"), ("query", "a photo of the mascot of acme"),
-        ("query", "a photo of acme's lucky animal"), ("anchor", "a photo of a cat")]
-    assert rows[1].anchor_row == 0 and rows[4].anchor_row == 3 and rows[4].target == "a cat"
-    assert rows[6].prompt == "the mascot of acme at night" and rows[6].anchor_row == 5
-    assert rows[-1].kind == "neutral" and rows[-1].anchor_row is None and len(rows) == 11
-    with pytest.raises(SpecError, match="no requests"):
-        build_rows([], ["{}"], [])
-
-
-def test_prompts_file_and_seeds(tmp_path):
-    path = tmp_path / "prompts.txt"
-    path.write_text("# templates and neutral prompts\na watercolor of {}\n\na city at night\n")
-    assert read_prompts_file(path) == (["a watercolor of {}"], ["a city at night"])
-    path.write_text("{} and {}\n")
-    with pytest.raises(SpecError, match="prompts.txt:1"):
-        read_prompts_file(path)
-    path.write_text("# nothing\n")
-    with pytest.raises(SpecError, match="holds no prompts"):
-        read_prompts_file(path)
-    assert parse_seeds("3, 1,3") == [3, 1]
-    for bad in ("a,b", "", "-1"):
-        with pytest.raises(SpecError, match="--seeds"):
-            parse_seeds(bad)
 
 
 def grids(rows: int = 3, seeds: int = 2, size: int = 16):

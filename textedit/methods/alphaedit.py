@@ -9,10 +9,13 @@ their values; its patches store their keys by default, for later edits of a chai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..hyperparameters import hyperparameter
-from ..solvers import LowRankDelta, null_space
 from .base import EditMethod, LayerProblem, register
+
+if TYPE_CHECKING:
+    from ..solvers import LowRankDelta
 
 
 @register
@@ -30,6 +33,8 @@ class AlphaEdit(EditMethod):
                                   low=0.0, high=1e6, low_inclusive=True)
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
+        from ..solvers import null_space  # deferred: torch; the CLI reads this file's declarations without it
+
         moment = problem.moment
         return null_space(problem.W, moment.mean, problem.K, problem.V, alpha=self.alpha,
                           remembered_gram=problem.remembered_gram,

@@ -13,20 +13,25 @@ dataclass, declare its knobs with ``hyperparameters.hyperparameter``, set the cl
 attributes, write ``solve`` and decorate with :func:`register` (``methods/__init__.py``
 imports the file). ``EditConfig``, the spec parser and the CLI options pick it up from the
 registry (docs/architecture.md shows a worked example).
+
+A method's file imports no torch at its top: ``solve`` imports the solvers it calls, so the
+declarations (name, summary, knobs) are read without torch, as ``textedit --help`` reads them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import SpecError
 from ..hyperparameters import Declaration, check_declared, declarations
-from ..solvers import LowRankDelta
-from ..stats import SecondMoment
+
+if TYPE_CHECKING:  # the annotations' types: a method's declaration is read without torch (the CLI's --help)
+    import torch
+
+    from ..solvers import LowRankDelta
+    from ..stats import SecondMoment
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,13 @@ multi-layer EMMET of the paper does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..hyperparameters import hyperparameter
-from ..solvers import LowRankDelta, batched, spd_solve
 from .base import EditMethod, LayerProblem, register
+
+if TYPE_CHECKING:
+    from ..solvers import LowRankDelta
 
 
 @register
@@ -33,6 +36,8 @@ class Emmet(EditMethod):
                                 low=0.0, high=1e6, low_inclusive=True)
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
+        from ..solvers import batched, spd_solve  # deferred: torch; the CLI reads this file's declarations without it
+
         moment = problem.moment
         factor = moment.cholesky()
         U = spd_solve(moment.mean, problem.K.double(), "the key covariance C", factor)  # C⁻¹ K [d_in, n]

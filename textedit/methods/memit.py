@@ -11,10 +11,13 @@ concepts 0.035 → 0.017).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..hyperparameters import hyperparameter
-from ..solvers import LowRankDelta, batched
 from .base import EditMethod, LayerProblem, register
+
+if TYPE_CHECKING:
+    from ..solvers import LowRankDelta
 
 
 @register
@@ -32,6 +35,8 @@ class Memit(EditMethod):
                                 low=0.0, high=1e12, query_default=500.0)
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
+        from ..solvers import batched  # deferred: torch; the CLI reads this file's declarations without it
+
         moment = problem.moment
         factor = moment.cholesky() if problem.remembered_gram is None else None
         return batched(problem.W, moment.mean, problem.K, problem.V, self.lam + problem.remembered_count,

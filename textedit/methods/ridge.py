@@ -8,10 +8,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..hyperparameters import hyperparameter
-from ..solvers import LowRankDelta, ridge
 from .base import EditMethod, LayerProblem, register
+
+if TYPE_CHECKING:
+    from ..solvers import LowRankDelta
 
 
 @register
@@ -24,4 +27,6 @@ class Ridge(EditMethod):
                                 low=0.0, high=1e12)
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
+        from ..solvers import ridge  # deferred: torch; the CLI reads this file's declarations without it
+
         return ridge(problem.W, problem.K, problem.V, self.lam * problem.mean_key_norm2)

@@ -8,9 +8,12 @@ key never undoes an earlier one. Edits one layer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..solvers import LowRankDelta, constrained, rank_one
 from .base import EditMethod, LayerProblem, register
+
+if TYPE_CHECKING:
+    from ..solvers import LowRankDelta
 
 
 @register
@@ -22,6 +25,8 @@ class Rome(EditMethod):
     one_layer = True
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
+        from ..solvers import constrained, rank_one  # deferred: torch; the CLI reads this file's declarations without it
+
         C, factor = problem.moment.mean, problem.moment.cholesky()
         if problem.K.shape[1] == 1:
             return rank_one(problem.W, C, problem.K[:, 0], problem.V[:, 0], factor=factor)

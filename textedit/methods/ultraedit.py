@@ -19,15 +19,20 @@ paper's lifelong normaliser carries them across a chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from ..errors import SpecError
 from ..hyperparameters import hyperparameter
-from ..solvers import LowRankDelta, ridge
 from .base import EditMethod, LayerProblem, register
 
-EPS = torch.finfo(torch.float32).eps  # the published normaliser's ε (its features are float32)
+if TYPE_CHECKING:
+    import torch
+
+    from ..solvers import LowRankDelta
+
+#: the published normaliser's ε: float32's machine epsilon (its features are float32),
+#: ``torch.finfo(torch.float32).eps``, written out so that this file imports without torch
+EPS = 2.0 ** -23
 
 
 def standardise(X: torch.Tensor) -> torch.Tensor:
@@ -37,7 +42,7 @@ def standardise(X: torch.Tensor) -> torch.Tensor:
     ``ε`` added to σ."""
     n = X.shape[1]
     mean = X.mean(1, keepdim=True)
-    spread = n * X.var(1, keepdim=True, unbiased=True) if n > 1 else torch.zeros_like(mean)
+    spread = n * X.var(1, keepdim=True, unbiased=True) if n > 1 else mean.new_zeros(mean.shape)
     return (X - mean) / ((spread / (n - 1 + EPS)).sqrt() + EPS)
 
 
@@ -62,6 +67,8 @@ class UltraEdit(EditMethod):
                                 low=0.0, high=1e12)
 
     def solve(self, problem: LayerProblem) -> LowRankDelta:
+        from ..solvers import ridge  # deferred: torch; the CLI reads this file's declarations without it
+
         W, K = problem.W.double(), problem.K.double()
         R = problem.V.double() - W @ K
         if K.shape[1] < 2 or not bool((R.std(1) > 0).any()):

@@ -1,0 +1,27 @@
+"""User-facing errors: one line each, whatever the message held, and one base class to catch."""
+
+from __future__ import annotations
+
+import pytest
+
+from textedit import errors
+from textedit.errors import SpecError, TexteditError, one_line
+
+
+def test_one_line_escapes_every_control_character_and_keeps_the_rest():
+    assert one_line("edits[0].prompt: 'a\nb'\x00\t") == "edits[0].prompt: 'a\\nb'\\x00\\t"
+    assert one_line("Beyoncé → 北京, λ = 3") == "Beyoncé → 北京, λ = 3"  # printable text stays as it is
+
+
+def test_an_error_is_one_line_made_from_any_message():
+    assert str(SpecError("field 'a\nb': unknown")) == "field 'a\\nb': unknown"
+    assert str(TexteditError(42)) == "42" and str(TexteditError()) == ""
+
+
+def test_every_error_class_is_a_textedit_error_the_cli_reports_in_one_line():
+    classes = [value for value in vars(errors).values() if isinstance(value, type) and issubclass(value, Exception)]
+    assert len(classes) >= 8
+    for cls in classes:
+        assert issubclass(cls, TexteditError)
+        with pytest.raises(TexteditError, match=r"^bad\\r$"):
+            raise cls("bad\r")
