@@ -31,8 +31,11 @@ settings.register_profile("explore", deadline=None, max_examples=1000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 from tiny_models import (  # noqa: E402
     build_tiny_bert,
+    build_tiny_chroma_pipeline,
     build_tiny_clip,
     build_tiny_flux_pipeline,
+    build_tiny_lumina2_pipeline,
+    build_tiny_pixart_sigma_pipeline,
     build_tiny_qwen_image_pipeline,
     build_tiny_sd3_pipeline,
     build_tiny_sd_pipeline,
@@ -84,7 +87,10 @@ def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
     """Every tiny pipeline folder by family name (built on first use)."""
     return {"sd": sd_path, "sdxl": build_tiny_sdxl_pipeline(tiny_root / "sdxl"),
             "sd3": build_tiny_sd3_pipeline(tiny_root / "sd3"), "flux": build_tiny_flux_pipeline(tiny_root / "flux"),
-            "qwenimage": build_tiny_qwen_image_pipeline(tiny_root / "qwenimage")}
+            "qwenimage": build_tiny_qwen_image_pipeline(tiny_root / "qwenimage"),
+            "chroma": build_tiny_chroma_pipeline(tiny_root / "chroma"),
+            "pixart_sigma": build_tiny_pixart_sigma_pipeline(tiny_root / "pixart_sigma"),
+            "lumina2": build_tiny_lumina2_pipeline(tiny_root / "lumina2")}
 
 
 @pytest.fixture(scope="session")

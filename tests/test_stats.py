@@ -428,3 +428,30 @@ def test_float32_products_are_close_to_float64_ones_and_cached_apart(bert, small
         assert 0 < error < 1e-6, error
     with pytest.raises(SpecError, match="unknown product precision 'float16'"):
         compute_stats(bert, [0], small_corpus, cache_dir=tmp_path, products="float16")
+
+
+def test_pipeline_scope_of_a_padded_masked_consumer_counts_the_padding_it_reads(t5_path, small_corpus):
+    """A T5 padded to a fixed length and masked, as PixArt-Σ reads it, counts only its real
+    tokens in the pipeline scope (the padded states are computed but never read), as Chroma
+    reads it also the first padding token after each prompt; the three readings have three
+    cache keys (lower-casing too changes the keys)."""
+    from textedit.encoders import ConsumerTokenization, load_encoder
+
+    corpus = Corpus(small_corpus.prompts[:12], "twelve")
+    pixart = ConsumerTokenization(max_length=128, pad_to_max_length=True, passes_attention_mask=True,
+                                  reads_padding=False)
+    chroma = dataclasses.replace(pixart, padding_read=1)
+    every = dataclasses.replace(pixart, reads_padding=True)
+    stats = {}
+    for name, consumer in (("pixart", pixart), ("chroma", chroma), ("every", every)):
+        adapter = load_encoder(str(t5_path), consumer=consumer)
+        stats[name] = compute_stats(adapter, [0], corpus, scope="pipeline", batch_size=5, use_cache=False)[0]
+    prompt = compute_stats(load_encoder(str(t5_path)), [0], corpus, scope="prompt", batch_size=5, use_cache=False)[0]
+    assert stats["pixart"].count == prompt.count
+    assert torch.allclose(stats["pixart"].sum, prompt.sum, rtol=1e-5, atol=1e-8)  # float32 forward rounding
+    assert stats["chroma"].count == prompt.count + len(corpus)  # one padding token per prompt
+    assert stats["every"].count == 128 * len(corpus)
+    tags = {consumer_tag(c) for c in (pixart, chroma, every, dataclasses.replace(pixart, lowercase=True))}
+    assert len(tags) == 4
+    with pytest.raises(ValueError, match="padding_read"):
+        dataclasses.replace(every, padding_read=1)

@@ -474,22 +474,26 @@ def build_tiny_sd_pipeline(path: Path) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def _tiny_t5_encoder(tokenizer, d_model: int) -> T5EncoderModel:
-    """A gated-gelu (T5 v1.1, as in SD3 and FLUX) 2-layer encoder with ``d_model`` channels."""
-    config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_ff=2 * d_model, d_kv=8, num_layers=2,
+def _tiny_t5_encoder(tokenizer, d_model: int, d_ff: int | None = None) -> T5EncoderModel:
+    """A gated-gelu (T5 v1.1, as in SD3 and FLUX) 2-layer encoder with ``d_model`` channels
+    and ``d_ff`` (default ``2 · d_model``) MLP channels."""
+    config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_ff=d_ff or 2 * d_model, d_kv=8, num_layers=2,
                       num_heads=4, feed_forward_proj="gated-gelu", pad_token_id=tokenizer.pad_token_id,
                       eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)
     return realistic_parameters(T5EncoderModel(config).eval())
 
 
-def _tiny_vae(latent_channels: int, flow: bool):
-    """A one-block ``AutoencoderKL`` (scale factor 1: latents as large as the image)."""
+def _tiny_vae(latent_channels: int, flow: bool, blocks: int = 1):
+    """An ``AutoencoderKL`` of ``blocks`` one-layer blocks (scale factor ``2 ** (blocks - 1)``;
+    one block: latents as large as the image)."""
     from diffusers import AutoencoderKL
 
     extra = {"use_quant_conv": False, "use_post_quant_conv": False, "shift_factor": 0.0609,
              "scaling_factor": 1.5035} if flow else {}
-    return AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,), layers_per_block=1,
-                         latent_channels=latent_channels, norm_num_groups=1, **extra)
+    return AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4,) * blocks,
+                         layers_per_block=1, latent_channels=latent_channels, norm_num_groups=1,
+                         down_block_types=("DownEncoderBlock2D",) * blocks, up_block_types=("UpDecoderBlock2D",) * blocks,
+                         **extra)
 
 
 def build_tiny_sdxl_pipeline(path: Path) -> Path:
@@ -587,6 +591,103 @@ def build_tiny_flux_pipeline(path: Path) -> Path:
     return path
 
 
+def build_tiny_chroma_pipeline(path: Path) -> Path:
+    """Save a tiny random ``ChromaPipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' Chroma ``get_dummy_components()``: a ``ChromaTransformer2DModel`` with one
+    double and one single block and a one-layer approximator, the text encoder a tiny gated T5
+    (``d_model`` 32 = ``joint_attention_dim``, MLP 4×), a one-channel VAE packed 2x2 into the
+    transformer's 4 input channels, a ``FlowMatchEulerDiscreteScheduler``.
+    """
+    from diffusers import ChromaPipeline, ChromaTransformer2DModel, FlowMatchEulerDiscreteScheduler
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    transformer = ChromaTransformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
+                                           attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                           axes_dims_rope=[4, 4, 8], approximator_hidden_dim=32,
+                                           approximator_layers=1, approximator_num_channels=16)
+    tokenizer = _make_t5_tokenizer()
+    text_encoder = _tiny_t5_encoder(tokenizer, d_model=32, d_ff=128)
+    pipe = ChromaPipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                          vae=_tiny_vae(1, flow=True), text_encoder=text_encoder, tokenizer=tokenizer,
+                          image_encoder=None, feature_extractor=None)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def build_tiny_pixart_sigma_pipeline(path: Path) -> Path:
+    """Save a tiny random ``PixArtSigmaPipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' PixArt-Σ ``get_dummy_components()``: a two-layer ``PixArtTransformer2DModel``
+    reading 32-d captions (``caption_channels`` = T5's ``d_model``), but with ``sample_size``
+    32 so that the pipeline's default resolution binning (the 256 bins) works, over a
+    four-block VAE (scale factor 8, as the real one); the text encoder a tiny gated T5 (MLP
+    4×), a ``DDIMScheduler``.
+    """
+    from diffusers import DDIMScheduler, PixArtSigmaPipeline, PixArtTransformer2DModel
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    transformer = PixArtTransformer2DModel(sample_size=32, num_layers=2, patch_size=2, attention_head_dim=8,
+                                           num_attention_heads=3, caption_channels=32, in_channels=4,
+                                           cross_attention_dim=24, out_channels=8, attention_bias=True,
+                                           activation_fn="gelu-approximate", num_embeds_ada_norm=1000,
+                                           norm_type="ada_norm_single", norm_elementwise_affine=False, norm_eps=1e-6)
+    tokenizer = _make_t5_tokenizer()
+    text_encoder = _tiny_t5_encoder(tokenizer, d_model=32, d_ff=128)
+    pipe = PixArtSigmaPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=_tiny_vae(4, flow=False, blocks=4),
+                               transformer=transformer, scheduler=DDIMScheduler())
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+#: the words of Lumina 2's system prompt, each one token as in Gemma's vocabulary
+LUMINA2_TEMPLATE_WORDS = ("You", "are", "an", "assistant", "designed", "to", "generate", "superior", "images",
+                          "with", "the", "degree", "of", "image", "text", "alignment", "based", "on", "textual",
+                          "prompts", "or", "user", "Prompt", "Start")
+
+
+def _gemma2_model(tokenizer):
+    """A tiny random ``Gemma2Model`` for ``tokenizer``: hidden 48, MLP 192 (4×), 3 layers, GQA.
+
+    (At hidden 32 the edit moved Lumina 2's conditioning of a prompt spelt in characters
+    outside the tiny vocabulary as much as the query's; at 48 the query's moves 4× more.)"""
+    from transformers import Gemma2Config, Gemma2Model
+
+    torch.manual_seed(SEED)
+    config = Gemma2Config(vocab_size=len(tokenizer), hidden_size=48, intermediate_size=192, num_hidden_layers=3,
+                          num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
+                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                          bos_token_id=tokenizer.bos_token_id)
+    return realistic_parameters(Gemma2Model(config).eval())
+
+
+def build_tiny_lumina2_pipeline(path: Path) -> Path:
+    """Save a tiny random ``Lumina2Pipeline`` folder (32x32 images by default).
+
+    As diffusers' Lumina 2 ``get_dummy_components()``: a two-layer ``Lumina2Transformer2DModel``
+    (``sample_size`` 4, 8 channels) reading 48-d captions (``cap_feat_dim`` = Gemma's hidden
+    size), a four-block VAE (scale factor 8, which the pipeline assumes); the text encoder a
+    tiny ``Gemma2Model`` (as the real checkpoint) with a Gemma tokenizer holding the system
+    prompt's words, a ``FlowMatchEulerDiscreteScheduler``.
+    """
+    from diffusers import FlowMatchEulerDiscreteScheduler, Lumina2Pipeline, Lumina2Transformer2DModel
+
+    path = Path(path)
+    tokenizer = _make_gemma_tokenizer(LUMINA2_TEMPLATE_WORDS)
+    text_encoder = _gemma2_model(tokenizer)
+    torch.manual_seed(SEED)
+    transformer = Lumina2Transformer2DModel(sample_size=4, patch_size=2, in_channels=4, hidden_size=8, num_layers=2,
+                                            num_attention_heads=1, num_kv_heads=1, multiple_of=16,
+                                            ffn_dim_multiplier=None, norm_eps=1e-5, scaling_factor=1.0,
+                                            axes_dim_rope=[4, 2, 2], cap_feat_dim=48)
+    pipe = Lumina2Pipeline(transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(),
+                           vae=_tiny_vae(4, flow=True, blocks=4), text_encoder=text_encoder, tokenizer=tokenizer)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def build_tiny_clip_model(path: Path, image_size: int = 32) -> Path:
     """Save a tiny random ``CLIPModel`` (text and vision towers, 16-d shared space) with its
     processor: the tiny CLIP tokenizer and a ``CLIPImageProcessor`` resizing to ``image_size``.
@@ -641,11 +742,12 @@ def _make_qwen2_tokenizer(extra_words: tuple[str, ...] = (), special_tokens: tup
     return tokenizer
 
 
-def _make_gemma_tokenizer():
-    """Gemma-style BPE: "▁word" pieces, byte fallback (<0xNN>), <pad>/<eos>/<bos>/<unk> first, adds <bos>."""
+def _make_gemma_tokenizer(extra_words: tuple[str, ...] = ()):
+    """Gemma-style BPE: "▁word" pieces, byte fallback (<0xNN>), <pad>/<eos>/<bos>/<unk> first, adds <bos>;
+    ``extra_words`` are single tokens too (a pipeline's system prompt)."""
     from transformers import GemmaTokenizer
 
-    words = _unique_words()
+    words = list(dict.fromkeys(_unique_words() + list(extra_words)))
     merges = _bpe_merges(["▁" + w for w in words] + words)
     chars = ["▁"] + [c for c in string.printable if not c.isspace()]
     tokens = ["<pad>", "<eos>", "<bos>", "<unk>"] + [f"<0x{i:02X}>" for i in range(256)] + chars
@@ -770,6 +872,13 @@ def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.T
             return embeds, pooled
         if family == "qwenimage":
             return pipe.encode_prompt(prompt=prompt, device="cpu", num_images_per_prompt=1)[0], None
+        if family == "chroma":  # every position; the transformer reads those its mask leaves on
+            embeds, _, mask = pipe.encode_prompt(prompt=prompt, device="cpu", num_images_per_prompt=1,
+                                                 do_classifier_free_guidance=False)[:3]
+            return embeds * mask.unsqueeze(-1), None
+        if family in ("pixart_sigma", "lumina2"):  # padded; the transformer reads the masked-in tokens
+            embeds, mask = pipe.encode_prompt(prompt, do_classifier_free_guidance=False, device="cpu")[:2]
+            return embeds * mask.unsqueeze(-1), None
         out = pipe.encode_prompt(prompt=prompt, prompt_2=None, **({"prompt_3": None} if family == "sd3" else {}),
                                  device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
         return out[0], out[2]

@@ -152,9 +152,15 @@ class StatsKey:
 def consumer_tag(consumer) -> str:
     """How a consumer reads the encoder, as a cache-key part: ``len77-pad-nomask``, and the
     hash of its prompt template where it has one (``len1058-nopad-mask-template3f2a9c1d``):
-    keys read in Qwen-Image's chat template are not those of the bare prompts."""
+    keys read in Qwen-Image's chat template are not those of the bare prompts; ``-readpad1``
+    where it pads to a fixed length but reads only the real tokens and that many padding
+    tokens (PixArt-Σ 0, Chroma 1); ``-lower`` where it lower-cases the prompts."""
     tag = (f"len{consumer.max_length}-{'pad' if consumer.pad_to_max_length else 'nopad'}-"
            f"{'mask' if consumer.passes_attention_mask else 'nomask'}")
+    if consumer.pad_to_max_length and not consumer.reads_padding:  # padded, but the padding is not read
+        tag += f"-readpad{consumer.padding_read}"
+    if consumer.lowercase:
+        tag += "-lower"
     if consumer.template != "{}":
         tag += f"-template{hashlib.sha256(consumer.template.encode()).hexdigest()[:8]}"
     return tag
@@ -258,9 +264,8 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
             for begin in range(first, end, batch_size):
                 prompts = corpus.prompts[begin:min(begin + batch_size, end)]
                 batch = adapter.tokenize(prompts, pad_to_consumer=pad)
-                # the consumer feeds every padded position only if it pads to a fixed length
-                feeds_padding = pad and adapter.consumer.pad_to_max_length
-                positions = torch.ones_like(batch.attention_mask) if feeds_padding else batch.attention_mask
+                # padded positions count only where the consumer pads to a fixed length and reads them
+                positions = adapter.consumer.read_positions(batch.attention_mask, padded=pad)
                 prompt_index = torch.arange(begin, begin + len(prompts)).unsqueeze(1)
                 with record_inputs(modules) as recorded, stop_after(modules[max(todo)]):
                     adapter.forward(batch)

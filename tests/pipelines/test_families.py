@@ -3,6 +3,8 @@ its pipeline reads it (``Reading.encode`` against the pipeline's own ``encode_pr
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 
 import pytest
@@ -16,7 +18,7 @@ from tiny_models import encode_prompt
 PROMPT = "a photo of the mascot of acme on the beach"
 
 
-@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage"])
+@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2"])
 def test_detect_family_and_components(family, pipeline_paths):
     path = pipeline_paths[family]
     assert detect_family(path).name == family
@@ -107,3 +109,91 @@ def test_qwen_image_is_read_in_its_chat_template_with_the_mask_and_without_the_p
     assert mask[1].sum() < mask[0].sum()  # the shorter prompt is padded, and both are read without the prefix
     torch.testing.assert_close(read.states, embeds, rtol=0, atol=1e-5)
     assert torch.equal(read.states[1][mask[1] == 0], torch.zeros_like(read.states[1][mask[1] == 0]))
+
+
+def _defaults(function) -> dict:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+@pytest.mark.parametrize("family", ["chroma", "pixart_sigma", "lumina2"])
+def test_family_defaults_are_the_pipelines_own(family, pipeline_paths):
+    """Steps, guidance scale and the prompt length of each entry are the pipeline's defaults."""
+    pipe = load_pipeline(pipeline_paths[family], FAMILIES[family])
+    data, call, encode = FAMILIES[family], _defaults(type(pipe).__call__), _defaults(pipe.encode_prompt)
+    assert (data.steps, data.guidance_scale) == (call["num_inference_steps"], call["guidance_scale"])
+    assert data.reading("text_encoder").max_length == call["max_sequence_length"] == encode["max_sequence_length"]
+    assert all(_submodule_exists(pipe, path) for paths in data.text_projection.values() for path in paths)
+
+
+def _submodule_exists(pipe, path: str) -> bool:
+    component, _, rest = path.partition(".")
+    return isinstance(getattr(pipe, component).get_submodule(rest), torch.nn.Module)
+
+
+def _pipeline_read(pipe, family: str, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prompt embeddings ``[b, T, d]`` at every position, the transformer's mask ``[b, T]``)."""
+    with torch.no_grad():
+        if family == "chroma":
+            embeds, _, mask = pipe.encode_prompt(prompts, device="cpu", do_classifier_free_guidance=False)[:3]
+        else:
+            embeds, mask = pipe.encode_prompt(prompts, do_classifier_free_guidance=False, device="cpu")[:2]
+    return embeds, mask
+
+
+def _assert_read_is_the_pipelines(read, embeds: torch.Tensor, mask: torch.Tensor) -> None:
+    """``read`` holds, packed, exactly the states the transformer's mask leaves on, and zeros after."""
+    length = read.states.shape[1]
+    assert read.pooled is None and int(mask.sum(1).max()) == length and not mask[:, length:].any()
+    assert torch.equal(read.mask, mask[:, :length].long())
+    assert torch.equal(read.states, embeds[:, :length] * mask[:, :length, None])
+
+
+def test_chroma_reads_t5_masked_and_one_padding_token(pipeline_paths):
+    """Chroma calls T5 with its mask on prompts padded to 512 and un-masks one padding token
+    for the transformer: ``Reading.read`` is what the transformer reads of ``encode_prompt``
+    (real tokens and the first padding token) for two prompts of different lengths."""
+    pipe = load_pipeline(pipeline_paths["chroma"], FAMILIES["chroma"])
+    reading = FAMILIES["chroma"].reading("text_encoder")
+    prompts = [PROMPT, "a red fox"]
+    embeds, mask = _pipeline_read(pipe, "chroma", prompts)
+    real = pipe.tokenizer(prompts, padding="longest", return_tensors="pt").attention_mask.sum(1)
+    assert mask.shape[1] == 512 and torch.equal(mask.sum(1).long(), real + 1)  # one padding token read
+    with torch.no_grad():
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+    _assert_read_is_the_pipelines(read, embeds, mask)
+    pad_state = read.states[1, int(real[1])]  # the read padding token carries a state, not zeros
+    assert pad_state.norm() > 0
+
+
+def test_pixart_sigma_reads_lower_cased_prompts_masked(pipeline_paths):
+    """PixArt-Σ lower-cases the prompt, pads to 300 and masks T5 and the cross-attention:
+    ``Reading.read`` of two prompts of different lengths is ``encode_prompt`` on the real tokens."""
+    pipe = load_pipeline(pipeline_paths["pixart_sigma"], FAMILIES["pixart_sigma"])
+    reading = FAMILIES["pixart_sigma"].reading("text_encoder")
+    prompts = ["A Photo of the Mascot of ACME on the beach", "a red fox"]
+    embeds, mask = _pipeline_read(pipe, "pixart_sigma", prompts)
+    assert mask.shape[1] == 300
+    with torch.no_grad():
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+        cased = dataclasses.replace(reading, lowercase=False).read(pipe.text_encoder, pipe.tokenizer, prompts)
+    _assert_read_is_the_pipelines(read, embeds, mask)
+    assert not torch.equal(cased.states[0], read.states[0])  # lower-casing matters here
+
+
+def test_lumina2_reads_gemma_penultimate_states_after_its_system_prompt(pipeline_paths):
+    """Lumina 2 prefixes its system prompt and " <Prompt Start> ", pads to 256 and reads
+    Gemma-2's ``hidden_states[-2]`` of every real token, system prompt included."""
+    pipe = load_pipeline(pipeline_paths["lumina2"], FAMILIES["lumina2"])
+    reading = FAMILIES["lumina2"].reading("text_encoder")
+    assert reading.template == pipe.system_prompt + " <Prompt Start> {}" and reading.read_from == 0
+    prompts = [PROMPT, "a red fox"]
+    embeds, mask = _pipeline_read(pipe, "lumina2", prompts)
+    assert mask.shape[1] == 256
+    with torch.no_grad():
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+        last = dataclasses.replace(reading, hidden_state=-1).read(pipe.text_encoder, pipe.tokenizer, prompts)
+    _assert_read_is_the_pipelines(read, embeds, mask)
+    system = len(pipe.tokenizer(reading.template.split("{}")[0]).input_ids)
+    assert int(mask[1].sum()) > system  # the system prompt's tokens are read with the prompt's
+    assert not torch.allclose(last.states, read.states)  # the penultimate layer, not the last

@@ -45,10 +45,28 @@ class ConsumerTokenization:
     template: str = "{}"
     read_from: int = 0
     lowercase: bool = False  # the consumer lower-cases every prompt first (Sana, PixArt)
+    #: padded to ``max_length``, whether the reader receives every padded position; if not, it
+    #: reads the real tokens and the first ``padding_read`` padding tokens after them (Chroma: 1)
+    reads_padding: bool = True
+    padding_read: int = 0
 
     def __post_init__(self):
         if self.template.count("{}") != 1:
             raise ValueError(f"a prompt template needs exactly one '{{}}', got {self.template!r}")
+        if self.padding_read < 0 or (self.padding_read and self.reads_padding):
+            raise ValueError("padding_read counts padding tokens read by a consumer that does not read padding")
+
+    def read_positions(self, attention_mask: torch.Tensor, padded: bool) -> torch.Tensor:
+        """``[b, T]`` 1 on the positions whose states the reader receives, for a batch with
+        this ``attention_mask`` (right padding), ``padded`` as the consumer pads: every
+        position if it pads to ``max_length`` and reads the padding, else the real tokens and
+        the first ``padding_read`` padding tokens after each prompt's."""
+        if padded and self.pad_to_max_length and self.reads_padding:
+            return torch.ones_like(attention_mask)
+        if not (padded and self.padding_read):
+            return attention_mask
+        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+        return (positions < attention_mask.sum(1, keepdim=True) + self.padding_read).to(attention_mask.dtype)
 
     def wrap(self, prompt: str) -> tuple[str, int]:
         """(the prompt, lower-cased if the consumer does, in the template; the character where

@@ -44,7 +44,8 @@ class Reading:
     tuple: those layers concatenated along the features, FLUX.2 Klein's 9, 18, 27; ``None``
     none) from token ``read_from`` on (Qwen-Image drops its template's 34 leading tokens), at
     the padding positions too unless ``reads_padding`` is off (it passes the mask on, or
-    keeps the real tokens only), and the pooled vector if ``pooled``.
+    keeps the real tokens only) except the first ``padding_read`` padding tokens after each
+    prompt (Chroma's mask leaves one on), and the pooled vector if ``pooled``.
     """
 
     hidden_state: int | tuple[int, ...] | None
@@ -57,10 +58,14 @@ class Reading:
     attention_mask: bool = False  # the encoder is called with the mask
     padding: str = "max_length"  # or "longest"
     reads_padding: bool = True  # the denoiser receives the padded positions' states
+    padding_read: int = 0  # without reads_padding: padding tokens after each prompt read all the same
 
     def __post_init__(self):
         if self.padding not in ("max_length", "longest"):
             raise ValueError(f"padding must be 'max_length' or 'longest', got {self.padding!r}")
+        if self.padding_read and (self.reads_padding or self.padding != "max_length"):
+            raise ValueError("padding_read counts padding tokens read after a prompt padded to max_length "
+                             "by a pipeline that does not read padding otherwise")
 
     @property
     def read_layers(self) -> tuple[int, ...]:
@@ -92,7 +97,12 @@ class Reading:
             raise ValueError("a reading with a chat template needs its tokenizer: use reading.for_tokenizer(tokenizer)")
         return ConsumerTokenization(max_length=self.max_length, pad_to_max_length=self.padding == "max_length",
                                     passes_attention_mask=self.attention_mask, template=self.template,
-                                    read_from=self.read_from, lowercase=self.lowercase)
+                                    read_from=self.read_from, lowercase=self.lowercase,
+                                    reads_padding=self.reads_padding, padding_read=self.padding_read)
+
+    def consumer_for(self, tokenizer) -> ConsumerTokenization:
+        """:attr:`consumer` with the chat template written out for ``tokenizer``."""
+        return self.for_tokenizer(tokenizer).consumer
 
     def outputs(self) -> tuple[str, ...]:
         """Names of the outputs the denoiser reads, as used in messages."""
@@ -109,7 +119,7 @@ class Reading:
         """``(input_ids, attention_mask)`` ``[b, T]`` as the pipeline tokenizes ``prompts`` (in its
         template, padded on the right; a mask-passing pipeline's left padding gives the same
         states, its position ids counting real tokens)."""
-        consumer = self.for_tokenizer(tokenizer).consumer
+        consumer = self.consumer_for(tokenizer)
         enc = tokenizer([consumer.wrap(p)[0] for p in prompts], truncation=True, max_length=self.max_length,
                         padding=self.padding, return_tensors="pt", padding_side="right")
         return enc.input_ids, enc.attention_mask
@@ -141,14 +151,15 @@ class Reading:
     def read(self, encoder: torch.nn.Module, tokenizer, prompts: Sequence[str]) -> Conditioning:
         """What the denoiser receives from this encoder for ``prompts``, as the pipeline's own
         ``encode_prompt`` computes it: the states of the read tokens (from ``read_from`` on;
-        real tokens only unless it ``reads_padding``), each prompt's packed to the front and
+        real tokens and ``padding_read`` padding tokens only unless it ``reads_padding``), each prompt's packed to the front and
         zero-padded to the longest, with their mask; and the pooled vector."""
         input_ids, attention_mask = self.tokenize(tokenizer, prompts)
         device = next(encoder.parameters()).device
         states, pooled = self.encode(encoder, input_ids.to(device), attention_mask.to(device))
         if states is None:
             return Conditioning(None, None, pooled)
-        keep = torch.ones_like(attention_mask, dtype=torch.bool) if self.reads_padding else attention_mask.bool()
+        keep = torch.ones_like(attention_mask, dtype=torch.bool) if self.reads_padding else \
+            self.consumer_for(tokenizer).read_positions(attention_mask, padded=True).bool()
         keep[:, :self.read_from] = False
         rows = [states[i][keep[i].to(states.device)] for i in range(len(prompts))]
         length = max(len(r) for r in rows)
@@ -230,6 +241,26 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            steps=50, guidance_scale=4.0, accelerator_dtype=torch.bfloat16, guidance_argument="true_cfg_scale",
            call_arguments={"negative_prompt": " "},
            text_projection={"text_encoder": ("transformer.txt_norm", "transformer.txt_in")}),
+    # T5 called with its mask on prompts padded to 512; the transformer's mask leaves the real
+    # tokens and the first padding token on ("all except the first padding token are masked")
+    Family("chroma", "ChromaPipeline", {"text_encoder": Reading(
+        hidden_state=-1, pooled=False, max_length=512, attention_mask=True, reads_padding=False, padding_read=1)},
+           "Chroma", steps=35, guidance_scale=5.0, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder": ("transformer.context_embedder",)}),
+    # lower-cased and stripped (clean_caption falls back to that without bs4 and ftfy), padded
+    # to 300, T5 and the transformer's cross-attention both masked
+    Family("pixart_sigma", "PixArtSigmaPipeline", {"text_encoder": Reading(
+        hidden_state=-1, pooled=False, max_length=300, lowercase=True, attention_mask=True, reads_padding=False)},
+           "PixArt-Σ", steps=20, guidance_scale=4.5, accelerator_dtype=torch.float16,
+           text_projection={"text_encoder": ("transformer.caption_projection",)}),
+    # Gemma-2's penultimate states of the system prompt and the prompt (all read), padded to
+    # 256 on the right, masked in Gemma and in the transformer (which keeps mask.sum() tokens)
+    Family("lumina2", "Lumina2Pipeline", {"text_encoder": Reading(
+        hidden_state=-2, pooled=False, max_length=256, attention_mask=True, reads_padding=False,
+        template="You are an assistant designed to generate superior images with the superior degree of image-text "
+                 "alignment based on textual prompts or user prompts. <Prompt Start> {}")}, "Lumina 2",
+           steps=30, guidance_scale=4.0, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder": ("transformer.time_caption_embed.caption_embedder",)}),
 )}
 
 
