@@ -32,11 +32,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 from tiny_models import (  # noqa: E402
     build_tiny_bert,
     build_tiny_clip,
+    build_tiny_flux2_klein_pipeline,
     build_tiny_flux_pipeline,
     build_tiny_qwen_image_pipeline,
     build_tiny_sd3_pipeline,
     build_tiny_sd_pipeline,
     build_tiny_sdxl_pipeline,
+    build_tiny_z_image_pipeline,
     build_tiny_t5,
 )
 
@@ -84,7 +86,9 @@ def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
     """Every tiny pipeline folder by family name (built on first use)."""
     return {"sd": sd_path, "sdxl": build_tiny_sdxl_pipeline(tiny_root / "sdxl"),
             "sd3": build_tiny_sd3_pipeline(tiny_root / "sd3"), "flux": build_tiny_flux_pipeline(tiny_root / "flux"),
-            "qwenimage": build_tiny_qwen_image_pipeline(tiny_root / "qwenimage")}
+            "qwenimage": build_tiny_qwen_image_pipeline(tiny_root / "qwenimage"),
+            "zimage": build_tiny_z_image_pipeline(tiny_root / "zimage"),
+            "flux2klein": build_tiny_flux2_klein_pipeline(tiny_root / "flux2klein")}
 
 
 @pytest.fixture(scope="session")

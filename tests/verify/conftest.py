@@ -13,9 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def image_sizes() -> dict[str, int | None]:
-    """Image size per family: the tiny pipeline's default, or 32 for FLUX and Qwen-Image (their
-    defaults are 128·VAE scale)."""
-    return {"sd": None, "sdxl": None, "sd3": None, "flux": 32, "qwenimage": 32}
+    """Image size per family: the tiny pipeline's default, or 32 for FLUX, Qwen-Image, Z-Image
+    and FLUX.2 Klein (their defaults are 128·VAE scale or 1024)."""
+    return {"sd": None, "sdxl": None, "sd3": None, "flux": 32, "qwenimage": 32, "zimage": 32, "flux2klein": 32}
 
 
 @pytest.fixture(scope="session")
