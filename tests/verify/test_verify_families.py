@@ -51,7 +51,8 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     patch = Patch.load(tmp_path / "patch")
     expected = {"sd": ["text_encoder"], "sdxl": ["text_encoder", "text_encoder_2"],
                 "sd3": ["text_encoder", "text_encoder_2", "text_encoder_3"],
-                "flux": ["text_encoder", "text_encoder_2"]}.get(family, ["text_encoder"])
+                "flux": ["text_encoder", "text_encoder_2"], "qwenimage": ["text_encoder"], "zimage": ["text_encoder"],
+                "flux2klein": ["text_encoder"]}[family]
     assert patch.components == expected and sorted(patch.base_fingerprints) == expected
     assert all(patch.hyperparameters[c]["scope"] == "pipeline" for c in expected) if len(expected) > 1 else \
         patch.hyperparameters["scope"] == "pipeline"
