@@ -813,8 +813,8 @@ def build_tiny_z_image_pipeline(path: Path) -> Path:
     tokenizer = _make_qwen3_tokenizer()
     text_encoder = _qwen3_text_encoder(tokenizer, layers=4, causal_lm=False)
     torch.manual_seed(SEED)
-    transformer = ZImageTransformer2DModel(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=4, dim=32, n_layers=2,
-                                           n_refiner_layers=1, n_heads=2, n_kv_heads=2, norm_eps=1e-5, qk_norm=True,
+    transformer = ZImageTransformer2DModel(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=4, dim=32,
+                                           n_layers=2, n_refiner_layers=1, n_heads=2, n_kv_heads=2, norm_eps=1e-5, qk_norm=True,
                                            cap_feat_dim=64, rope_theta=256.0, t_scale=1000.0, axes_dims=[8, 4, 4],
                                            axes_lens=[1024, 32, 32])
     with torch.no_grad():  # created with torch.empty: fixed, as diffusers' tests do
@@ -836,7 +836,8 @@ def build_tiny_flux2_klein_pipeline(path: Path) -> Path:
     ``Qwen3ForCausalLM``, so the pipeline's default layers 9, 18 and 27 exist (27 the
     penultimate, an intermediate layer as on the real 36-layer models), with the Qwen3 tokenizer.
     """
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline, Flux2Transformer2DModel
+    from diffusers import (AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline,
+                           Flux2Transformer2DModel)
 
     path = Path(path)
     tokenizer = _make_qwen3_tokenizer()

@@ -3,6 +3,7 @@ its pipeline reads it (``Reading.encode`` against the pipeline's own ``encode_pr
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -114,8 +115,6 @@ def test_z_image_is_read_in_the_tokenizers_chat_template_with_thinking_on_and_on
     512 tokens, the penultimate layer, the mask), and ``Reading.read`` of two prompts of
     different lengths is its ``encode_prompt``: per prompt, the states of its real tokens
     only (the transformer gets a list of them)."""
-    import inspect
-
     pipe = load_pipeline(pipeline_paths["zimage"], FAMILIES["zimage"])
     reading = FAMILIES["zimage"].reading("text_encoder")
     assert inspect.signature(pipe.encode_prompt).parameters["max_sequence_length"].default == reading.max_length
@@ -139,8 +138,6 @@ def test_flux2_klein_is_read_at_its_three_layers_with_thinking_off_and_every_pad
     the chat template with thinking off), and ``Reading.read`` of two prompts of different
     lengths is its ``encode_prompt``: the three layers' states concatenated per token, at all
     512 positions, padding included (the transformer gets no mask)."""
-    import inspect
-
     pipe = load_pipeline(pipeline_paths["flux2klein"], FAMILIES["flux2klein"])
     reading = FAMILIES["flux2klein"].reading("text_encoder")
     defaults = inspect.signature(pipe.encode_prompt).parameters

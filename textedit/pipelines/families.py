@@ -230,16 +230,16 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            steps=50, guidance_scale=4.0, accelerator_dtype=torch.bfloat16, guidance_argument="true_cfg_scale",
            call_arguments={"negative_prompt": " "},
            text_projection={"text_encoder": ("transformer.txt_norm", "transformer.txt_in")}),
-    # Z-Image-Turbo's model card: 9 steps (8 DiT forwards) without guidance (the pipeline's own
-    # defaults, 50 steps at guidance 5, are for the undistilled Z-Image)
+    # Z-Image-Turbo as the pipeline's own example runs it: 8 steps without guidance (the
+    # pipeline's call defaults, 50 steps at guidance 5, suit the undistilled Z-Image)
     Family("zimage", "ZImagePipeline", {"text_encoder": Reading(
         hidden_state=-2, pooled=False, max_length=512, chat_template=(("enable_thinking", True),),
         attention_mask=True, padding="max_length", reads_padding=False)}, "Z-Image",
-           steps=9, guidance_scale=0.0, accelerator_dtype=torch.bfloat16,
+           steps=8, guidance_scale=0.0, accelerator_dtype=torch.bfloat16,
            text_projection={"text_encoder": ("transformer.cap_embedder",)}),
-    # FLUX.2 [klein] 4B's model card: 4 steps at guidance 1 (the step-distilled release; the
-    # base models, and the pipeline's defaults, use 50 steps at guidance 4). The transformer
-    # gets all 512 positions, padding included, and no mask.
+    # FLUX.2 [klein] 4B as diffusers' integration test runs it: 4 steps at guidance 1 (the
+    # step-distilled release; the base models, and the pipeline's defaults, use 50 steps at
+    # 4). The transformer gets all 512 positions, padding included, and no mask.
     Family("flux2klein", "Flux2KleinPipeline", {"text_encoder": Reading(
         hidden_state=(9, 18, 27), pooled=False, max_length=512, chat_template=(("enable_thinking", False),),
         attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 Klein",
