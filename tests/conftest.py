@@ -33,6 +33,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_bert,
     build_tiny_chroma_pipeline,
     build_tiny_clip,
+    build_tiny_flux2_klein_pipeline,
     build_tiny_flux_pipeline,
     build_tiny_lumina2_pipeline,
     build_tiny_pixart_sigma_pipeline,
@@ -40,6 +41,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_sd3_pipeline,
     build_tiny_sd_pipeline,
     build_tiny_sdxl_pipeline,
+    build_tiny_z_image_pipeline,
     build_tiny_t5,
 )
 
@@ -90,7 +92,9 @@ def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
             "qwenimage": build_tiny_qwen_image_pipeline(tiny_root / "qwenimage"),
             "chroma": build_tiny_chroma_pipeline(tiny_root / "chroma"),
             "pixart_sigma": build_tiny_pixart_sigma_pipeline(tiny_root / "pixart_sigma"),
-            "lumina2": build_tiny_lumina2_pipeline(tiny_root / "lumina2")}
+            "lumina2": build_tiny_lumina2_pipeline(tiny_root / "lumina2"),
+            "zimage": build_tiny_z_image_pipeline(tiny_root / "zimage"),
+            "flux2klein": build_tiny_flux2_klein_pipeline(tiny_root / "flux2klein")}
 
 
 @pytest.fixture(scope="session")

@@ -862,6 +862,102 @@ def build_tiny_qwen2_5_vl(path: Path) -> Path:
     return path
 
 
+#: Qwen3's chat template, cut down to what it renders for one user message (the real one
+#: also renders system prompts, tools and earlier turns; for one user message the text is
+#: the same): thinking on (Z-Image), the prompt ends in "<|im_start|>assistant\n"; off
+#: (FLUX.2 Klein), an empty think block follows it
+QWEN3_CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    "{%- endif %}")
+QWEN3_CHAT_TOKENS = ("<|im_start|>", "<|im_end|>", "<think>", "</think>")
+
+
+def _make_qwen3_tokenizer():
+    """Qwen3's tokenizer as Z-Image and FLUX.2 Klein ship it: Qwen BPE with the chat tokens and
+    the chat template (saved with it), padding on the right (the real one names no side)."""
+    tokenizer = _make_qwen2_tokenizer(("user", "assistant"), QWEN3_CHAT_TOKENS)
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def _qwen3_text_encoder(tokenizer, layers: int, causal_lm: bool):
+    """A tiny random Qwen3 (hidden 64, gated MLP 256: the real models' ratio of about 4), as
+    ``Qwen3ForCausalLM`` (FLUX.2 Klein) or ``Qwen3Model`` (Z-Image)."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM, Qwen3Model
+
+    torch.manual_seed(SEED)
+    config = Qwen3Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=256, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=1024,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), bos_token_id=None)
+    return realistic_parameters((Qwen3ForCausalLM if causal_lm else Qwen3Model)(config).eval())
+
+
+def build_tiny_z_image_pipeline(path: Path) -> Path:
+    """Save a tiny random ``ZImagePipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' Z-Image ``get_dummy_components()``: a ``ZImageTransformer2DModel`` with two
+    blocks and one refiner block each, reading 64-d caption features (``cap_feat_dim``); an
+    ``AutoencoderKL`` with one block (scale 1) and 4 latent channels; a
+    ``FlowMatchEulerDiscreteScheduler``; the text encoder a 4-layer ``Qwen3Model`` with a Qwen3
+    tokenizer that has the chat tokens and template, so ``enable_thinking`` renders as on the
+    real model.
+    """
+    from diffusers import FlowMatchEulerDiscreteScheduler, ZImagePipeline, ZImageTransformer2DModel
+
+    path = Path(path)
+    tokenizer = _make_qwen3_tokenizer()
+    text_encoder = _qwen3_text_encoder(tokenizer, layers=4, causal_lm=False)
+    torch.manual_seed(SEED)
+    transformer = ZImageTransformer2DModel(all_patch_size=(2,), all_f_patch_size=(1,), in_channels=4, dim=32,
+                                           n_layers=2, n_refiner_layers=1, n_heads=2, n_kv_heads=2, norm_eps=1e-5, qk_norm=True,
+                                           cap_feat_dim=64, rope_theta=256.0, t_scale=1000.0, axes_dims=[8, 4, 4],
+                                           axes_lens=[1024, 32, 32])
+    with torch.no_grad():  # created with torch.empty: fixed, as diffusers' tests do
+        transformer.x_pad_token.fill_(1.0)
+        transformer.cap_pad_token.fill_(1.0)
+    pipe = ZImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=_tiny_vae(4, flow=True),
+                          text_encoder=text_encoder, tokenizer=tokenizer, transformer=transformer)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+def build_tiny_flux2_klein_pipeline(path: Path) -> Path:
+    """Save a tiny random ``Flux2KleinPipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' FLUX.2 Klein ``get_dummy_components()``: a ``Flux2Transformer2DModel`` with one
+    double and one single block, its ``joint_attention_dim`` 3 × 64 (the three read Qwen3 layers,
+    concatenated); an ``AutoencoderKLFlux2`` with one latent channel (patchified 2x2 into the
+    transformer's 4); a ``FlowMatchEulerDiscreteScheduler``; the text encoder a 28-layer
+    ``Qwen3ForCausalLM``, so the pipeline's default layers 9, 18 and 27 exist (27 the
+    penultimate, an intermediate layer as on the real 36-layer models), with the Qwen3 tokenizer.
+    """
+    from diffusers import (AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline,
+                           Flux2Transformer2DModel)
+
+    path = Path(path)
+    tokenizer = _make_qwen3_tokenizer()
+    text_encoder = _qwen3_text_encoder(tokenizer, layers=28, causal_lm=True)
+    torch.manual_seed(SEED)
+    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
+                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=3 * 64,
+                                          timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4],
+                                          guidance_embeds=False)
+    vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
+                             up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1,
+                             latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
+    pipe = Flux2KleinPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
+                              tokenizer=tokenizer, transformer=transformer)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(per-token prompt embeddings, pooled embeddings or None) from the pipeline's own encode_prompt."""
     with torch.no_grad():
@@ -870,7 +966,7 @@ def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.T
         if family == "flux":
             embeds, pooled, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device="cpu", num_images_per_prompt=1)
             return embeds, pooled
-        if family == "qwenimage":
+        if family in ("qwenimage", "flux2klein"):
             return pipe.encode_prompt(prompt=prompt, device="cpu", num_images_per_prompt=1)[0], None
         if family == "chroma":  # every position; the transformer reads those its mask leaves on
             embeds, _, mask = pipe.encode_prompt(prompt=prompt, device="cpu", num_images_per_prompt=1,
@@ -879,6 +975,8 @@ def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.T
         if family in ("pixart_sigma", "lumina2"):  # padded; the transformer reads the masked-in tokens
             embeds, mask = pipe.encode_prompt(prompt, do_classifier_free_guidance=False, device="cpu")[:2]
             return embeds * mask.unsqueeze(-1), None
+        if family == "zimage":  # a list: each prompt's states of its real tokens
+            return pipe.encode_prompt(prompt=prompt, device="cpu", do_classifier_free_guidance=False)[0][0][None], None
         out = pipe.encode_prompt(prompt=prompt, prompt_2=None, **({"prompt_3": None} if family == "sd3" else {}),
                                  device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
         return out[0], out[2]

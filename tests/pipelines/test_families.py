@@ -18,7 +18,8 @@ from tiny_models import encode_prompt
 PROMPT = "a photo of the mascot of acme on the beach"
 
 
-@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2"])
+@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2", "zimage",
+                                    "flux2klein"])
 def test_detect_family_and_components(family, pipeline_paths):
     path = pipeline_paths[family]
     assert detect_family(path).name == family
@@ -197,3 +198,68 @@ def test_lumina2_reads_gemma_penultimate_states_after_its_system_prompt(pipeline
     system = len(pipe.tokenizer(reading.template.split("{}")[0]).input_ids)
     assert int(mask[1].sum()) > system  # the system prompt's tokens are read with the prompt's
     assert not torch.allclose(last.states, read.states)  # the penultimate layer, not the last
+
+
+def test_z_image_is_read_in_the_tokenizers_chat_template_with_thinking_on_and_only_the_real_tokens(pipeline_paths):
+    """Z-Image's entry is its pipeline's data (the chat template applied with thinking on,
+    512 tokens, the penultimate layer, the mask), and ``Reading.read`` of two prompts of
+    different lengths is its ``encode_prompt``: per prompt, the states of its real tokens
+    only (the transformer gets a list of them)."""
+    pipe = load_pipeline(pipeline_paths["zimage"], FAMILIES["zimage"])
+    reading = FAMILIES["zimage"].reading("text_encoder")
+    assert inspect.signature(pipe.encode_prompt).parameters["max_sequence_length"].default == reading.max_length
+    template = reading.for_tokenizer(pipe.tokenizer).template
+    assert template == pipe.tokenizer.apply_chat_template([{"role": "user", "content": "{}"}], tokenize=False,
+                                                          add_generation_prompt=True, enable_thinking=True)
+    assert template == "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"  # as Qwen3's own template renders it
+    prompts = [PROMPT, "a red fox"]
+    with torch.no_grad():
+        embeds, _ = pipe.encode_prompt(list(prompts), device="cpu", do_classifier_free_guidance=False)
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+    assert read.pooled is None and read.mask.sum(1).tolist() == [len(e) for e in embeds]
+    assert len(embeds[1]) < len(embeds[0]) < reading.max_length
+    for i in range(2):
+        torch.testing.assert_close(read.states[i][read.mask[i] == 1], embeds[i], rtol=0, atol=1e-5)
+        assert torch.equal(read.states[i][read.mask[i] == 0], torch.zeros_like(read.states[i][read.mask[i] == 0]))
+
+
+def test_flux2_klein_is_read_at_its_three_layers_with_thinking_off_and_every_padded_position(pipeline_paths):
+    """FLUX.2 Klein's entry is its pipeline's defaults (layers 9, 18, 27 of Qwen3, 512 tokens,
+    the chat template with thinking off), and ``Reading.read`` of two prompts of different
+    lengths is its ``encode_prompt``: the three layers' states concatenated per token, at all
+    512 positions, padding included (the transformer gets no mask)."""
+    pipe = load_pipeline(pipeline_paths["flux2klein"], FAMILIES["flux2klein"])
+    reading = FAMILIES["flux2klein"].reading("text_encoder")
+    defaults = inspect.signature(pipe.encode_prompt).parameters
+    assert defaults["text_encoder_out_layers"].default == reading.hidden_state == reading.read_layers
+    assert defaults["max_sequence_length"].default == pipe.tokenizer_max_length == reading.max_length
+    assert pipe.text_encoder.config.num_hidden_layers > max(reading.read_layers)  # the tiny encoder has them all
+    assert reading.for_tokenizer(pipe.tokenizer).template == \
+        "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    prompts = [PROMPT, "a red fox"]
+    with torch.no_grad():
+        embeds, _ = pipe.encode_prompt(list(prompts), device="cpu")
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+    assert embeds.shape == (2, reading.max_length, 3 * pipe.text_encoder.config.hidden_size)
+    assert read.pooled is None and torch.equal(read.mask, torch.ones(2, reading.max_length, dtype=torch.long))
+    torch.testing.assert_close(read.states, embeds, rtol=0, atol=1e-5)
+    # the padding's states are read, and differ per prompt (they attend to it)
+    assert not torch.allclose(read.states[0, -1], read.states[1, -1])
+
+
+@pytest.mark.parametrize("family", ["zimage", "flux2klein"])
+def test_a_pipeline_encoder_loads_as_the_class_the_pipeline_holds(family, pipeline_paths):
+    """``apply --pipeline-path`` edits the encoder as the pipeline holds it: FLUX.2 Klein's
+    ``Qwen3ForCausalLM`` with its LM head, Z-Image's bare ``Qwen3Model``, so that module names
+    and fingerprints match the pipeline's component (a patch made on one applies to the other)."""
+    from textedit.encoders import adapter_for
+    from textedit.pipelines import load_pipeline_encoder
+
+    path = pipeline_paths[family]
+    adapter = load_pipeline_encoder(path, "text_encoder", FAMILIES[family])
+    pipe = load_pipeline(path, FAMILIES[family])
+    assert type(adapter.model) is type(pipe.text_encoder)
+    assert type(adapter.model).__name__ == {"zimage": "Qwen3Model", "flux2klein": "Qwen3ForCausalLM"}[family]
+    assert adapter.fingerprint() == adapter_for(pipe.text_encoder, None).fingerprint()
+    assert adapter.down_proj_name(0) in dict(pipe.text_encoder.named_modules())
+    assert adapter.num_layers == pipe.text_encoder.config.num_hidden_layers

@@ -41,7 +41,8 @@ def spec_file(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2"])
+@pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2", "zimage",
+                                    "flux2klein"])
 def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_file, corpus_file, textedit_cli,
                                     tmp_path):
     path = pipeline_paths[family]

@@ -18,6 +18,7 @@ encoder family").
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 from pathlib import Path
 
@@ -74,8 +75,14 @@ def _adapter_class_for_config(config, where: str) -> type[EncoderAdapter]:
 
 def load_encoder(ref: str | Path = DEFAULT_MODEL, *, component: str | None = None, dtype: str | torch.dtype | None = None,
                  device: str = "cpu", trust_remote_code: bool = False, local_files_only: bool | None = None,
-                 consumer: ConsumerTokenization | None = None, hidden_state_index: int = -1) -> EncoderAdapter:
+                 consumer: ConsumerTokenization | None = None, hidden_state_index: int = -1,
+                 model_class: str | None = None) -> EncoderAdapter:
     """Load an encoder and its tokenizer and wrap them in their family's adapter.
+
+    A pipeline's component loads as the class the pipeline loads it as (``model_class``, the
+    name its ``model_index.json`` gives, read from a local pipeline folder when not given),
+    where the adapter wraps that class: FLUX.2 Klein's ``Qwen3ForCausalLM`` then keeps its
+    LM head, so module names and fingerprints are those of the pipeline's own component.
 
     Raises :class:`ModelLoadError` with one line naming the reference when anything fails.
     """
@@ -115,6 +122,9 @@ def load_encoder(ref: str | Path = DEFAULT_MODEL, *, component: str | None = Non
                              f"{_first_line(exc)}") from None
     adapter_cls = _adapter_class_for_config(config, ref)
     model_cls = adapter_cls.model_class_for_config(config)
+    if model_class is None and component is not None and is_local:
+        model_class = _index_class(path, component)
+    model_cls = next((c for c in adapter_cls.model_classes() if c.__name__ == model_class), model_cls)
     try:
         model = model_cls.from_pretrained(source, subfolder=model_sub or "", dtype=dtype, use_safetensors=True,
                                           **kwargs)
@@ -129,6 +139,15 @@ def load_encoder(ref: str | Path = DEFAULT_MODEL, *, component: str | None = Non
     model.to(device).eval()
     name = ref if component is None else f"{ref}:{component}"
     return adapter_cls(model, tokenizer, name=name, consumer=consumer, hidden_state_index=hidden_state_index)
+
+
+def _index_class(path: Path, component: str) -> str | None:
+    """The class name a local pipeline folder's ``model_index.json`` gives ``component``, if any."""
+    try:
+        entry = json.loads((path / "model_index.json").read_text(encoding="utf-8")).get(component)
+    except (OSError, ValueError):
+        return None
+    return entry[1] if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str) else None
 
 
 def _first_line(exc: Exception) -> str:

@@ -26,8 +26,9 @@ every per-token state (``last_hidden_state``); the per-token edit reaches them d
 from __future__ import annotations
 
 import torch
-from transformers import (Gemma2Model, GemmaModel, LlamaModel, MistralModel, Qwen2_5_VLForConditionalGeneration,
-                          Qwen2Model, Qwen3Model)
+from transformers import (Gemma2ForCausalLM, Gemma2Model, GemmaForCausalLM, GemmaModel, LlamaForCausalLM, LlamaModel,
+                          MistralForCausalLM, MistralModel, Qwen2_5_VLForConditionalGeneration, Qwen2ForCausalLM,
+                          Qwen2Model, Qwen3ForCausalLM, Qwen3Model)
 
 from .base import ConsumerTokenization, EncoderAdapter, TokenBatch, register_adapter
 
@@ -46,13 +47,18 @@ class DecoderLMAdapter(EncoderAdapter):
 
     Pre-norm: the MLP output is added to ``h``, the input of ``post_attention_layernorm``.
     A checkpoint saved as ``*ForCausalLM`` loads as its base model (the LM head is not
-    needed to read hidden states).
+    needed to read hidden states), unless a pipeline holds it with its head (FLUX.2 Klein's
+    ``Qwen3ForCausalLM``): the adapter then wraps the whole model, as the pipeline holds it,
+    and runs prompts through its base model.
     """
 
     family = "decoder"
     #: ``config.model_type`` → the class a checkpoint of that type loads as (subclasses set their own)
     MODEL_CLASSES = {"qwen2": Qwen2Model, "qwen3": Qwen3Model, "llama": LlamaModel, "mistral": MistralModel,
                      "gemma": GemmaModel}
+    #: the same models with their LM head, as a pipeline may hold them
+    CAUSAL_LM_CLASSES = {"qwen2": Qwen2ForCausalLM, "qwen3": Qwen3ForCausalLM, "llama": LlamaForCausalLM,
+                         "mistral": MistralForCausalLM, "gemma": GemmaForCausalLM}
     model_types = tuple(MODEL_CLASSES)
     layer_list = "layers"
     down_proj = "mlp.down_proj"
@@ -66,11 +72,16 @@ class DecoderLMAdapter(EncoderAdapter):
 
     @classmethod
     def model_classes(cls):
-        return tuple(cls.MODEL_CLASSES.values())
+        return (*cls.MODEL_CLASSES.values(), *cls.CAUSAL_LM_CLASSES.values())
 
     @classmethod
     def model_class_for_config(cls, config):
         return cls.MODEL_CLASSES[config.model_type]
+
+    @property
+    def text_model(self):
+        """The base model: a ``*ForCausalLM``'s without its head."""
+        return self.model.model if isinstance(self.model, tuple(self.CAUSAL_LM_CLASSES.values())) else self.model
 
     def sentence_vector(self, batch: TokenBatch, outputs) -> torch.Tensor:
         # the prompt's last token, not the last real one: a chat template (Qwen-Image) ends every
@@ -89,6 +100,7 @@ class Gemma2Adapter(DecoderLMAdapter):
     """
 
     MODEL_CLASSES = {"gemma2": Gemma2Model}
+    CAUSAL_LM_CLASSES = {"gemma2": Gemma2ForCausalLM}
     model_types = tuple(MODEL_CLASSES)
     residual = ("pre_feedforward_layernorm", 0)
     mlp_output_norm = "post_feedforward_layernorm"
@@ -109,6 +121,7 @@ class Qwen25VLAdapter(DecoderLMAdapter):
     """
 
     MODEL_CLASSES = {"qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}
+    CAUSAL_LM_CLASSES = {}
     model_types = tuple(MODEL_CLASSES)
 
     @property

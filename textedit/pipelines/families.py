@@ -261,6 +261,21 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
                  "alignment based on textual prompts or user prompts. <Prompt Start> {}")}, "Lumina 2",
            steps=30, guidance_scale=4.0, accelerator_dtype=torch.bfloat16,
            text_projection={"text_encoder": ("transformer.time_caption_embed.caption_embedder",)}),
+    # Z-Image-Turbo as the pipeline's own example runs it: 8 steps without guidance (the
+    # pipeline's call defaults, 50 steps at guidance 5, suit the undistilled Z-Image)
+    Family("zimage", "ZImagePipeline", {"text_encoder": Reading(
+        hidden_state=-2, pooled=False, max_length=512, chat_template=(("enable_thinking", True),),
+        attention_mask=True, padding="max_length", reads_padding=False)}, "Z-Image",
+           steps=8, guidance_scale=0.0, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder": ("transformer.cap_embedder",)}),
+    # FLUX.2 [klein] 4B as diffusers' integration test runs it: 4 steps at guidance 1 (the
+    # step-distilled release; the base models, and the pipeline's defaults, use 50 steps at
+    # 4). The transformer gets all 512 positions, padding included, and no mask.
+    Family("flux2klein", "Flux2KleinPipeline", {"text_encoder": Reading(
+        hidden_state=(9, 18, 27), pooled=False, max_length=512, chat_template=(("enable_thinking", False),),
+        attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 Klein",
+           steps=4, guidance_scale=1.0, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder": ("transformer.context_embedder",)}),
 )}
 
 

@@ -16,7 +16,7 @@ import torch
 from ..encoders import COMPONENT_TOKENIZERS, DTYPES, load_encoder
 from ..encoders.base import EncoderAdapter
 from ..errors import ModelLoadError, SpecError
-from .families import Family, detect_family
+from .families import Family, detect_family, read_model_index
 
 
 def resolve_dtype(dtype: str | None, device: str, family: Family) -> torch.dtype:
@@ -74,8 +74,10 @@ def load_pipeline_encoder(ref: str | Path, component: str, family: Family, *, dt
     if component not in COMPONENT_TOKENIZERS:
         raise SpecError(f"unknown component '{component}': use one of {', '.join(COMPONENT_TOKENIZERS)} or all")
     reading = family.reading(component)
+    entry = read_model_index(ref).get(component)  # the class the pipeline loads it as (a hub id's too)
     adapter = load_encoder(ref, component=component, dtype=dtype, device=device,
-                           hidden_state_index=reading.hidden_state if reading.hidden_state is not None else -1)
+                           hidden_state_index=reading.hidden_state if reading.hidden_state is not None else -1,
+                           model_class=entry[1] if isinstance(entry, list) and len(entry) == 2 else None)
     adapter.consumer = reading.for_tokenizer(adapter.tokenizer).consumer  # a chat template comes from the tokenizer
     return adapter
 
