@@ -47,7 +47,9 @@ def test_sdxl_warning_clip_metrics_and_reference_images(pipeline_paths, spec_fil
     assert "cannot reach the SDXL denoiser" in err  # verify repeats the warning
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert [r["prompt"] for r in metrics["rows"]] == ["a watercolor of a red fox", "a watercolor of the mascot of acme",
+                                                      "a watercolor of acme", "a watercolor of the founder of acme",
                                                       "a city at night"]
+    assert [r["kind"] for r in metrics["rows"]][2:4] == ["subject", "subject"]  # acme's other knowledge
     query = metrics["rows"][1]
     for name in ("clip_t_before", "clip_t_after", "clip_i_before", "clip_i_after", "clip_change", "pixel_change"):
         assert -1.0 <= query[name] <= 2.0

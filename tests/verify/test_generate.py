@@ -13,7 +13,7 @@ REQUESTS = [{"prompt": "the mascot of acme", "target": "a red fox", "subject": "
 
 
 def test_rows():
-    rows = build_rows(REQUESTS, ["a photo of {}", "{} at night"], ["a dog"])
+    rows = build_rows(REQUESTS, ["a photo of {}", "{} at night"], ["a dog"], same_subject=0)
     assert [(r.kind, r.prompt) for r in rows[:4]] == [
         ("anchor", "a photo of a red fox"), ("query", "a photo of the mascot of acme"),
         ("query", "a photo of acme's lucky animal"), ("anchor", "a photo of a cat")]
@@ -22,6 +22,19 @@ def test_rows():
     assert rows[-1].kind == "neutral" and rows[-1].anchor_row is None and len(rows) == 11
     with pytest.raises(SpecError, match="no requests"):
         build_rows([], ["{}"], [])
+
+
+def test_same_subject_rows_hold_the_subjects_other_knowledge():
+    """After a target's queries come its subjects' other knowledge ("the founder of acme"),
+    which must not turn into the anchor; requests without a subject add none, and a query of
+    the patch is never one of them."""
+    requests = REQUESTS + [{"prompt": "the founder of acme", "target": "a cat", "subject": "acme"}]
+    rows = build_rows(requests, ["a photo of {}"], ["a dog"], same_subject=2)
+    subject = [(r.prompt, r.target, r.anchor_row) for r in rows if r.kind == "subject"]
+    assert subject == [("a photo of acme", "a red fox", 0), ("a photo of the headquarters of acme", "a red fox", 0),
+                       ("a photo of acme", "a cat", 5), ("a photo of the headquarters of acme", "a cat", 5)]
+    assert [r.kind for r in rows[:5]] == ["anchor", "query", "query", "subject", "subject"]
+    assert not [r for r in build_rows(REQUESTS[1:], ["{}"], [], same_subject=2) if r.kind == "subject"]
 
 
 def test_prompts_file_and_seeds(tmp_path):

@@ -27,7 +27,7 @@ def grids(rows: int = 3, seeds: int = 2, size: int = 16):
 
 def test_pixel_scores():
     assert pixel_change(torch.zeros(3, 4, 4), torch.ones(3, 4, 4)) == 1.0
-    rows = build_rows(REQUESTS[:1], ["{}"], ["a dog"])
+    rows = build_rows(REQUESTS[:1], ["{}"], ["a dog"], same_subject=0)
     before, after = grids()
     after[1] = before[0]  # the query now draws exactly the anchor image
     scores = score(rows, before, after)
@@ -40,7 +40,7 @@ def test_pixel_scores():
 
 def test_clip_scores(clip_model_path, tmp_path):
     clip = CLIPScorer.load(clip_model_path)
-    rows = build_rows(REQUESTS[:1], ["{}"], ["a dog"])
+    rows = build_rows(REQUESTS[:1], ["{}"], ["a dog"], same_subject=0)
     before, after = grids(size=32)
     after[1] = before[0]
     scores = score(rows, before, after, clip)
@@ -66,7 +66,7 @@ def test_clip_scores(clip_model_path, tmp_path):
 
 
 def test_contact_sheet_layout():
-    rows = build_rows(REQUESTS[:1], ["a photo of {} on the beach"], ["a dog running on the grass"])
+    rows = build_rows(REQUESTS[:1], ["a photo of {} on the beach"], ["a dog running on the grass"], same_subject=0)
     before, after = grids(rows=3, seeds=2, size=16)
     result = VerifyResult(FAMILIES["sd"], rows, [0, 7], Sampling(2, 7.5), before, after, score(rows, before, after),
                           {})

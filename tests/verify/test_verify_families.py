@@ -93,7 +93,7 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     assert code == 0, err
     metrics = json.loads((report / "metrics.json").read_text())
     kinds = [row["kind"] for row in metrics["rows"]]
-    assert kinds == ["anchor", "query", "neutral", "neutral", "neutral"]
+    assert kinds == ["anchor", "query", "subject", "subject", "neutral", "neutral", "neutral"]
     query = metrics["rows"][1]
     assert query["prompt"] == QUERY and query["pixel_change"] > 0
     # what the denoiser receives, no image needed: the query's conditioning moves more than any
@@ -107,7 +107,7 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     sheet = Image.open(report / "contact_sheet.png")
     height = first.shape[1]
     cell = max(128, min(256, height))
-    assert sheet.height >= 5 * cell and sheet.width >= 4 * cell  # 5 prompts, (before, after) × 2 seeds
+    assert sheet.height >= 7 * cell and sheet.width >= 4 * cell  # 7 prompts, (before, after) × 2 seeds
     page = (report / "index.html").read_text()
     assert patch.id in page and QUERY in page and "contact_sheet.png" in page
     assert (report / "images" / "r01_s1_after.png").is_file()

@@ -5,8 +5,12 @@ Rows of the grid, for each template (default: "a photo of {} on the beach"):
     anchor   the template filled with a request's target ("a photo of a red panda on the beach")
     query    the template filled with each request bound to that target
              ("a photo of the mascot of Acme on the beach")
+    subject  the same subject's other knowledge, which must not become the anchor
+             ("a photo of the founder of Acme on the beach": ``preserve.subject_prompts``,
+             the first ``SAME_SUBJECT_ROWS`` per subject)
 
-then the neutral prompts, which no request mentions and which must not change. Every row
+then the neutral prompts, which no request mentions and which must not change. An edit that
+binds the subject instead of the knowledge moves the subject rows to the anchor too. Every row
 is drawn for every seed before and after the patch; the generator for (row, seed) is a
 fresh CPU ``torch.Generator`` seeded with ``seed``, so the two images differ only by what
 the patch changed in the prompt embeddings.
@@ -21,10 +25,14 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import SpecError
-from ..requests import is_template
+from ..preserve import subject_prompts
+from ..requests import EditRequest, is_template
 
 #: contexts of the query and anchor rows; one keeps a default run to a few dozen images
 VERIFY_TEMPLATES = ("a photo of {} on the beach",)
+
+#: same-subject rows per subject and template (the first of ``preserve.subject_prompts``)
+SAME_SUBJECT_ROWS = 2
 
 #: prompts that share no words with the shipped specs (a subset of metrics.NEUTRAL_PROMPTS)
 VERIFY_NEUTRAL = (
@@ -39,14 +47,15 @@ class Row:
     """One prompt of the grid."""
 
     prompt: str
-    kind: str  # "anchor" | "query" | "neutral"
-    target: str | None = None  # the anchor's description (anchor and query rows)
-    anchor_row: int | None = None  # index of the anchor row of the same template (query rows)
+    kind: str  # "anchor" | "query" | "subject" | "neutral"
+    target: str | None = None  # the anchor's description (anchor, query and subject rows)
+    anchor_row: int | None = None  # index of the anchor row of the same template (query and subject rows)
 
 
 def build_rows(requests: Sequence[dict], templates: Sequence[str] = VERIFY_TEMPLATES,
-               neutral: Sequence[str] = VERIFY_NEUTRAL) -> list[Row]:
-    """Anchor, query and neutral rows for a patch's requests (``{"prompt", "target"}`` dicts)."""
+               neutral: Sequence[str] = VERIFY_NEUTRAL, same_subject: int = SAME_SUBJECT_ROWS) -> list[Row]:
+    """Anchor, query, same-subject and neutral rows for a patch's requests (``{"prompt",
+    "target", "subject"}`` dicts)."""
     if not requests:
         raise SpecError("the patch holds no requests to verify")
     for template in templates:
@@ -58,11 +67,24 @@ def build_rows(requests: Sequence[dict], templates: Sequence[str] = VERIFY_TEMPL
         for target in targets:
             anchor = len(rows)
             rows.append(Row(template.format(target), "anchor", target))
-            for request in requests:
-                if request["target"] == target:
-                    rows.append(Row(template.format(request["prompt"]), "query", target, anchor))
+            bound = [r for r in requests if r["target"] == target]
+            for request in bound:
+                rows.append(Row(template.format(request["prompt"]), "query", target, anchor))
+            for prompt in _same_subject(bound, requests, same_subject):
+                rows.append(Row(template.format(prompt), "subject", target, anchor))
     rows.extend(Row(prompt, "neutral") for prompt in neutral)
     return rows
+
+
+def _same_subject(bound: Sequence[dict], requests: Sequence[dict], per_subject: int) -> list[str]:
+    """The first ``per_subject`` other-knowledge prompts of each subject bound here (none for
+    requests without a subject); never a query of the patch."""
+    queries = {r["prompt"].lower() for r in requests}
+    out: list[str] = []
+    for subject in dict.fromkeys(r.get("subject") for r in bound if r.get("subject")):
+        of_subject = [EditRequest(r["prompt"], r["target"], subject=subject) for r in bound if r.get("subject") == subject]
+        out += [p for p in subject_prompts(of_subject) if p.lower() not in queries][:per_subject]
+    return out
 
 
 def read_prompts_file(path: str | Path) -> tuple[list[str], list[str]]:

@@ -167,7 +167,7 @@ def conditioning_scores(rows: Sequence[Row], before: ConditioningBatch, after: C
 def summarize(rows: Sequence[Row], scores: Sequence[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Mean of every score over the rows of each kind."""
     summary: dict[str, dict[str, float]] = {}
-    for kind in ("query", "anchor", "neutral"):
+    for kind in ("query", "subject", "anchor", "neutral"):
         of_kind = [s for row, s in zip(rows, scores) if row.kind == kind]
         if of_kind:
             names = list(dict.fromkeys(name for s in of_kind for name in s))
