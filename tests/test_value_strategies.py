@@ -180,6 +180,8 @@ def test_tolerance_stops_each_request_at_the_first_step_that_reaches_it(bert_pat
     stopped = optimize_deltas(adapter, queries, targets, layer, streams, OptimizeConfig(steps=budget,
                                                                                         tolerance=tolerance))
     adapter.forward = forward
+    again = optimize_deltas(adapter, queries, targets, layer, streams, OptimizeConfig(steps=budget, tolerance=tolerance))
+    assert torch.equal(again, stopped)  # deterministic, to the bit
     assert len(steps) == max(first) + 1  # the last request's pass that reached it ends the chunk
     # a stopped request's prompts leave the batch
     assert steps.count(len(queries.prompts)) == min(first) + 1
