@@ -38,8 +38,10 @@ class OptimizeConfig:
                                       "keeping its best δ (0: never)", low=0, high=100_000, low_inclusive=True)
     #: a request's target is reached, and its δ kept as it is, once the mean over its
     #: templates of 1 − cos(query's sentence vector, target's) is at most this (0: never,
-    #: every step runs)
-    tolerance: float = hyperparameter(0.0, "stop a request once the mean 1 − cos between its queries' and its "
+    #: every step runs). 0.08 measured (docs/defaults.md): on edits/mascot.json the edit
+    #: takes 17 passes instead of 40 (2.2× faster) at the same similarities; on the knowledge
+    #: dev split efficacy and generality rise, same-subject specificity falls 5 points
+    tolerance: float = hyperparameter(0.08, "stop a request once the mean 1 − cos between its queries' and its "
                                            "target's sentence vectors is at most this (0: never)",
                                       low=0.0, high=2.0, low_inclusive=True)
     #: requests trained together. δs of different requests never interact (separate rows,
