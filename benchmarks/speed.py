@@ -54,7 +54,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(REPO))
 
-from stats import Clock, bare_forward, build_model, build_tokenizer, chunk_prompts, load_line, machine_line  # noqa: E402
+from stats import (Clock, bare_forward, build_model, build_tokenizer, chunk_prompts, load_line,  # noqa: E402
+                   machine_line)
 
 from textedit.corpus import Corpus, load_corpus  # noqa: E402
 from textedit.editor import EditConfig, edit  # noqa: E402
@@ -233,8 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=64, help="prompts per forward pass (default 64)")
     parser.add_argument("--skip-first-run", action="store_true", help="leave out (f), the first run of the README's "
                                                                       "main command")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 128 prompts a model (too few keys for a CLIP-L edit), one "
-                                                             "chunk, no first run")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 128 prompts a model (too few keys "
+                                                             "for a CLIP-L edit), one chunk, no first run")
     args = parser.parse_args(argv)
     if args.quick:
         args.minilm_prompts, args.clip_prompts, args.chunks, args.skip_first_run = 128, 128, 1, True
@@ -244,7 +245,8 @@ def main(argv=None) -> int:
         parser.error(f"unknown model(s) {', '.join(sorted(unknown))}: use minilm, clip-l")
     started = time.perf_counter()
     print("textedit speed benchmark")
-    print(f"command : {shlex.join([Path(sys.executable).name, *(sys.argv if argv is None else ['benchmarks/speed.py', *argv])])}")
+    given = sys.argv if argv is None else ["benchmarks/speed.py", *argv]
+    print(f"command : {shlex.join([Path(sys.executable).name, *given])}")
     print(f"machine : {machine_line()}")
     print(f"load    : {load_line()}")
 

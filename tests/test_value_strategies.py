@@ -30,8 +30,9 @@ def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
     targets = Sites.for_targets(adapter, requests, templates)
     streams = queries.average(read_states(adapter, queries, [1])[1].streams)
     seen = []
-    together = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(steps=10, chunk=16))
-    one_by_one = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(steps=10, chunk=1),
+    every_step = {"steps": 10, "tolerance": 0}
+    together = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(chunk=16, **every_step))
+    one_by_one = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(chunk=1, **every_step),
                                  on_chunk=seen.append)
     assert seen == [1, 1, 1]
     assert together.shape == (3, streams.shape[1]) and together.abs().max() > 0
@@ -78,11 +79,13 @@ def test_patience_stops_early_and_keeps_the_best_delta_seen(bert_path):
         return forward(b)
 
     adapter.forward = counting
-    patient = optimize_deltas(adapter, queries, targets, layer, streams, OptimizeConfig(steps=200, patience=3))
+    patient = optimize_deltas(adapter, queries, targets, layer, streams,
+                              OptimizeConfig(steps=200, patience=3, tolerance=0))
     adapter.forward = forward
     assert len(steps) < 200  # stopped early
     seen = [torch.zeros_like(patient)] + [optimize_deltas(adapter, queries, targets, layer, streams,
-                                                          OptimizeConfig(steps=k)) for k in range(1, len(steps))]
+                                                          OptimizeConfig(steps=k, tolerance=0))
+                                          for k in range(1, len(steps))]
     losses = [loss_of(d) for d in seen]
     best = min(range(len(seen)), key=losses.__getitem__)
     torch.testing.assert_close(patient, seen[best], rtol=0, atol=1e-6)
@@ -119,7 +122,7 @@ def test_running_the_lower_blocks_once_gives_the_deltas_of_running_them_every_st
     layer = adapter.num_layers - (2 if adapter.family == "clip" else 1)
     assert layer >= 1
     queries, targets, streams = _setup(adapter, REQUESTS, layer)
-    config = values.OptimizeConfig(steps=6)
+    config = values.OptimizeConfig(steps=6, tolerance=0)
     runs = []  # passes through block 0's MLP (not run while block 0 is replayed)
     with contextlib.ExitStack() as stack:
         handle = adapter.down_proj_module(0).register_forward_pre_hook(lambda *_: runs.append(1))
@@ -160,7 +163,8 @@ def test_tolerance_stops_each_request_at_the_first_step_that_reaches_it(bert_pat
 
     budget = 30
     plain = [torch.zeros_like(streams)] + [optimize_deltas(adapter, queries, targets, layer, streams,
-                                                           OptimizeConfig(steps=k)) for k in range(1, budget)]
+                                                           OptimizeConfig(steps=k, tolerance=0))
+                                           for k in range(1, budget)]
     misses = torch.stack([misses_of(d) for d in plain])  # [step, request]
     start, floor = float(misses[0].min()), float(misses.min(0).values.max())
     assert floor < start
@@ -180,7 +184,8 @@ def test_tolerance_stops_each_request_at_the_first_step_that_reaches_it(bert_pat
     stopped = optimize_deltas(adapter, queries, targets, layer, streams, OptimizeConfig(steps=budget,
                                                                                         tolerance=tolerance))
     adapter.forward = forward
-    again = optimize_deltas(adapter, queries, targets, layer, streams, OptimizeConfig(steps=budget, tolerance=tolerance))
+    again = optimize_deltas(adapter, queries, targets, layer, streams,
+                            OptimizeConfig(steps=budget, tolerance=tolerance))
     assert torch.equal(again, stopped)  # deterministic, to the bit
     assert len(steps) == max(first) + 1  # the last request's pass that reached it ends the chunk
     # a stopped request's prompts leave the batch
