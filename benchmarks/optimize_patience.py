@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""`optimize` with and without early stopping on the knowledge benchmark (single mode).
+"""`optimize` settings (early stopping, tolerance, steps, templates) on the knowledge benchmark (single mode).
 
     python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"patience": 5}, {"patience": 3}, {}]'
+    python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"tolerance": 0.1, "templates": 4}]'
 
 Each grid entry is a set of ``EditConfig`` fields over the defaults; every entry runs in this
 process on the same judge, so the rows compare (the first entry is not the baseline: ``{}``,
-the defaults, is). Prints efficacy, generality, same-subject and same-relation specificity,
+the defaults, is). ``"templates": n`` stands for the first n of ``sites.EDIT_TEMPLATES``. Prints efficacy, generality, same-subject and same-relation specificity,
 unrelated drift and seconds per edit (wall time: compare only within one run).
 """
 
@@ -23,6 +24,7 @@ from textedit.editor import EditConfig  # noqa: E402
 from textedit.encoders import DEFAULT_MODEL, load_encoder  # noqa: E402
 from textedit.eval.knowledge import load_knowledge  # noqa: E402
 from textedit.eval.run import Evaluator  # noqa: E402
+from textedit.sites import EDIT_TEMPLATES  # noqa: E402
 
 
 def main() -> None:
@@ -31,7 +33,10 @@ def main() -> None:
     limit = int(sys.argv[3]) if len(sys.argv) > 3 else None
     evaluator = Evaluator(load_encoder(DEFAULT_MODEL), load_knowledge(bench, limit))
     for fields in grid:
-        result = evaluator.run(EditConfig(**fields), "single")
+        given = dict(fields)
+        if isinstance(given.get("templates"), int):
+            given["templates"] = EDIT_TEMPLATES[:given["templates"]]
+        result = evaluator.run(EditConfig(**given), "single")
         s = result.summary
         print(json.dumps(fields), f"efficacy {s.efficacy:.3f} generality {s.generality:.3f} same-subject "
               f"{s.same_subject:.3f} same-relation {s.same_relation:.3f} drift {s.drift:.4f} max {s.max_drift:.3f} "

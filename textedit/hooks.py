@@ -7,7 +7,9 @@ Everything textedit reads from or writes into a running encoder goes through the
 * :func:`stop_after` ends the forward pass once a module has run, so statistics for
   layers 0..i never pay for layers i+1..L;
 * :func:`add_to_output` adds a vector to a module's output at chosen token positions
-  (the ``optimize`` value strategy trains that vector).
+  (the ``optimize`` value strategy trains that vector);
+* :func:`replay_outputs` runs some modules once and has them return those outputs again
+  without computing (``optimize`` runs the blocks below its layer once, not at every step).
 
 Hooks are removed when the ``with`` block ends, also on error, so nothing leaks
 between edits.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Callable, ContextManager, Iterator, Mapping
+from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -104,3 +106,43 @@ def add_to_output(module: nn.Module, delta_fn: Callable[[torch.Tensor], torch.Te
 
     with _hooked([module.register_forward_hook(hook)]):
         yield
+
+
+@contextlib.contextmanager
+def replay_outputs(modules: Sequence[nn.Module], run: Callable[[], object]) -> Iterator[None]:
+    """Run ``run()`` once without gradients, stopped after the last of ``modules``, recording
+    what each of ``modules`` returns; inside the block every one of them returns its recorded
+    output again (the same tensors) instead of computing.
+
+    For the blocks below a layer whose input does not change between passes: later passes
+    over the same batch pay only for the blocks above. ``modules`` must run in the order
+    given, and every later pass must feed the same inputs (``run``'s batch), or the replayed
+    outputs are wrong. Forward hooks on the modules still fire; nothing of theirs computes.
+    An empty ``modules`` replays nothing and does not call ``run``.
+    """
+    if not modules:
+        yield
+        return
+    with torch.no_grad(), record_outputs(dict(enumerate(modules))) as recorded, stop_after(modules[-1]):
+        run()
+    missing = [i for i in range(len(modules)) if i not in recorded]
+    if missing:
+        raise RuntimeError(f"replay_outputs: modules {missing} did not run")
+    # an instance attribute ``forward`` shadows the class's: ``module(...)`` then returns the
+    # record. One that is already there (accelerate's hooks put one) is put back afterwards
+    before = [module.__dict__.get("forward") for module in modules]
+    try:
+        for i, module in enumerate(modules):
+            module.forward = functools.partial(_recorded, recorded[i])
+        yield
+    finally:
+        for module, previous in zip(modules, before):
+            if previous is None:
+                del module.forward
+            else:
+                module.forward = previous
+
+
+def _recorded(output, *_args, **_kwargs):
+    """A module's forward that ignores its inputs and returns ``output`` (``replay_outputs``)."""
+    return output
