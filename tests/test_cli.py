@@ -142,6 +142,17 @@ def test_inspect_lists_layers(monkeypatch, capsys, clip_path):
     code, out, err = run(monkeypatch, capsys, "inspect", clip_path)
     assert code == 0, err
     assert "mlp.fc2" in out and "clip" in out
+    assert "prompts are read at most 77 tokens, without a mask, padded to the maximum" in " ".join(out.split())
+
+
+def test_inspect_a_pipeline_encoder_says_how_its_pipeline_reads_it(monkeypatch, capsys, pipeline_paths):
+    """``inspect PIPELINE --component`` loads the encoder as its pipeline reads it: Qwen-Image's
+    chat template, the mask, and the 34 tokens it does not read."""
+    code, out, err = run(monkeypatch, capsys, "inspect", pipeline_paths["qwenimage"], "--component", "text_encoder")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "model.language_model.layers.0.mlp.down_proj" in text and "with the attention mask" in text
+    assert "<|im_start|>system" in text and "the first 34 tokens not read" in text
 
 
 @pytest.fixture
