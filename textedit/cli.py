@@ -249,6 +249,7 @@ def apply(
     from .editor import EditConfig, edit
     from .encoders import DEFAULT_MODEL
     from .metrics import NEUTRAL_PROMPTS, measure
+    from .preserve import same_subject_checks
     from .spec import load_spec
 
     parsed = load_spec(spec)
@@ -301,9 +302,10 @@ def apply(
         patch = patch.scaled(scale)
     patch.save(out_dir)
     report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component,
-                     preserved=patch.hyperparameters.get("preserved", []))
+                     preserved=same_subject_checks(parsed.requests, patch.hyperparameters.get("preserved", [])))
     _print_measure(f"{spec.name} on {adapter.name}: {patch.method}, layers {patch.hyperparameters['layers']}, "
-                   f"value {patch.hyperparameters['value']}", report, named=parsed.preserve)
+                   f"value {patch.hyperparameters['value']}", report, named=parsed.preserve,
+                   kept_in_solve=bool(patch.hyperparameters.get("preserved")))
     earlier = [EditRequest(**r) for p in history for r in p.requests]
     if earlier:  # what the new patch does to the edits it goes after
         kept = measure(adapter, patch, earlier, neutral=[], component=component)
@@ -347,16 +349,20 @@ def _requests_table(title: str, scores) -> Table:
 SHOWN_PRESERVED = 6
 
 
-def _print_measure(title: str, report, named=()) -> None:
-    """The before/after table of a :class:`~textedit.metrics.EditReport`, the preserved prompts
-    (those the spec names, then the most moved automatic ones) and the neutral drift."""
+def _print_measure(title: str, report, named=(), kept_in_solve: bool = True) -> None:
+    """The before/after table of a :class:`~textedit.metrics.EditReport`, the same-subject
+    prompts (those the spec names, then the most moved automatic ones; preserved by the solve,
+    or ``kept_in_solve=False``: only checked) and the neutral drift."""
     out.print(_requests_table(title, report.requests))
     if report.preserved:
         named = set(named)
         own = [p for p in report.preserved if p.prompt in named]
         auto = sorted((p for p in report.preserved if p.prompt not in named), key=lambda p: -p.drift)
+        mean = sum(p.drift for p in report.preserved) / len(report.preserved)
         kept = Table(title=f"preserved prompts (must keep their meaning): {len(own)} named, {len(auto)} automatic, "
-                           f"mean drift {sum(p.drift for p in report.preserved) / len(report.preserved):.4f}")
+                           f"mean drift {mean:.4f}" if kept_in_solve else
+                     f"same-subject prompts (not preserved by this edit; they must keep their meaning): "
+                     f"{len(auto)}, mean drift {mean:.4f}")
         kept.add_column("prompt")
         kept.add_column("drift", justify="right")
         kept.add_column("toward the target", justify="right")
@@ -608,11 +614,13 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
 
     result = edit_pipeline_components(pipeline_path, parsed.requests, config, component, pipeline=pipeline,
                                       neutral=parsed.neutral or NEUTRAL_PROMPTS, scale=scale, corpus=corpus,
-                                      cache_dir=cache_dir, dtype=dtype, device=device, progress=True)
+                                      cache_dir=cache_dir, dtype=dtype, device=device, progress=True,
+                                      preserve=parsed.preserve)
     for part in result.parts:
         _print_measure(f"{spec_name} on {part.encoder} ({result.family.title}): {part.patch.method}, layers "
                        f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}",
-                       part.report)
+                       part.report, named=parsed.preserve,
+                       kept_in_solve=bool(part.patch.hyperparameters.get("preserved")))
     patch = result.patch
     patch.save(out_dir)
     out.print(f"patch {patch.id} for {', '.join(patch.components)} written to {out_dir} "

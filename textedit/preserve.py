@@ -159,3 +159,10 @@ def subject_prompts(requests: Sequence[EditRequest], relations: Sequence[str] = 
                 continue
             out.append(prompt)
     return list(dict.fromkeys(out))
+
+
+def same_subject_checks(requests: Sequence[EditRequest], preserved: Sequence[str] = ()) -> list[str]:
+    """The same-subject prompts an edit's report scores: those its solve preserved, else the
+    subjects' other knowledge (:func:`subject_prompts`), so that every report says whether the
+    edit bound the knowledge or the whole subject."""
+    return list(preserved) or subject_prompts(requests)

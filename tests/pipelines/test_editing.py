@@ -15,6 +15,7 @@ from textedit.encoders import adapter_for
 from textedit.errors import PatchError, SpecError
 from textedit.pipelines import (FAMILIES, ReachWarning, edit_pipeline, load_pipeline, load_pipeline_encoder,
                                 reach_warnings)
+from textedit.preserve import subject_prompts
 from textedit.spec import load_spec
 
 REQUEST = [EditRequest("the mascot of acme", "a red fox", subject="acme")]
@@ -101,7 +102,8 @@ def test_edit_pipeline_components_is_what_apply_writes(pipeline_paths, textedit_
     for part in result.parts:
         assert part.encoder == f"{sdxl}:{part.component}" and part.patch.scale == 0.5
         encoder = load_pipeline_encoder(sdxl, part.component, FAMILIES["sdxl"])
-        direct = measure(encoder, part.patch, parsed.requests, NEUTRAL, component=part.component)
+        direct = measure(encoder, part.patch, parsed.requests, NEUTRAL, component=part.component,
+                         preserved=subject_prompts(parsed.requests))  # nothing preserved: the same subject checked
         assert part.report == direct
         assert f"{part.report.requests[0].after:.3f}" in out
 
@@ -121,3 +123,22 @@ def test_edit_pipeline_components_chooses_and_refuses(pipeline_paths, corpus, tm
     result = edit_pipeline_components(sdxl, for_second, config, "all", corpus=corpus, cache_dir=tmp_path)
     assert [p.component for p in result.parts] == result.patch.components == ["text_encoder_2"]
     assert result.patch.id == result.parts[0].patch.id and result.patch.scale == 1
+
+
+def test_a_pipeline_edit_keeps_the_named_prompts_and_reports_the_same_subject(pipeline_paths, corpus, tmp_path):
+    """``preserve`` reaches every part's solve (a spec's "preserve" was ignored with
+    --pipeline-path before), and each part's report scores the same-subject prompts: the
+    preserved ones, or, when nothing was preserved, the subject's other knowledge."""
+    request = [EditRequest("the mascot of acme", "a red fox", subject="acme")]
+    config = EditConfig(value="match", auto_preserve=False)
+    kept = edit_pipeline_components(pipeline_paths["sd"], request, config, "text_encoder", corpus=corpus,
+                                    cache_dir=tmp_path, preserve=["the founder of acme"])
+    assert kept.patch.hyperparameters["preserved"] == ["the founder of acme"]
+    assert [p.prompt for p in kept.parts[0].report.preserved] == ["the founder of acme"]
+    plain = edit_pipeline_components(pipeline_paths["sd"], request, config, "text_encoder", corpus=corpus,
+                                     cache_dir=tmp_path)
+    assert "preserved" not in plain.patch.hyperparameters
+    checked = [p.prompt for p in plain.parts[0].report.preserved]
+    assert "the founder of acme" in checked and "acme" in checked  # the subject's other knowledge, checked
+    founder = {p.prompt: p.drift for p in kept.parts[0].report.preserved}["the founder of acme"]
+    assert founder < {p.prompt: p.drift for p in plain.parts[0].report.preserved}["the founder of acme"]

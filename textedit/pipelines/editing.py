@@ -23,6 +23,7 @@ from ..encoders.base import EncoderAdapter
 from ..errors import SpecError
 from ..metrics import NEUTRAL_PROMPTS, EditReport, measure
 from ..patch import Patch
+from ..preserve import same_subject_checks
 from ..requests import EditRequest
 from .families import Family, detect_family, present_components
 from .loading import load_pipeline_encoder
@@ -47,14 +48,16 @@ def requests_for(requests: Sequence[EditRequest], component: str) -> list[EditRe
 def edit_pipeline(ref: str | Path, family: Family, requests: Sequence[EditRequest], config: EditConfig,
                   components: Sequence[str], *, corpus: Corpus | None = None, cache_dir=None,
                   dtype: str | torch.dtype | None = None, device: str = "cpu",
-                  progress: bool = False) -> Iterator[ComponentEdit]:
+                  progress: bool = False, preserve: Sequence[str] = ()) -> Iterator[ComponentEdit]:
     """Edit each of ``components`` of the pipeline at ``ref``, one at a time (so only one
     encoder is in memory), yielding one :class:`ComponentEdit` per component.
 
     Each encoder is loaded as the pipeline reads it (its padding, its hidden state), keeps
     its own statistics (cached by its fingerprint), and, when ``config.layers`` is ``None``,
     edits the default layers that the pipeline fully sees. Explicit layers the denoiser
-    cannot see draw a :class:`ReachWarning`. Combine the parts with :meth:`Patch.combine`.
+    cannot see draw a :class:`ReachWarning`. ``preserve``: prompts whose meaning must not
+    change, kept in every part's solve (``edit(preserve=...)``). Combine the parts with
+    :meth:`Patch.combine`.
     """
     for component in components:
         reading = family.reading(component)
@@ -70,7 +73,7 @@ def edit_pipeline(ref: str | Path, family: Family, requests: Sequence[EditReques
         for message in messages:
             warnings.warn(message, ReachWarning, stacklevel=2)
         patch = edit(adapter, wanted, dataclasses.replace(config, layers=layers), corpus=corpus, cache_dir=cache_dir,
-                     component=component, progress=progress)
+                     component=component, progress=progress, preserve=preserve)
         yield ComponentEdit(component, adapter, patch, messages)
 
 
@@ -115,7 +118,7 @@ def edit_pipeline_components(ref: str | Path, requests: Sequence[EditRequest], c
                              component: str | None, *, pipeline: str = "auto",
                              neutral: Sequence[str] = NEUTRAL_PROMPTS, scale: float | None = None,
                              corpus: Corpus | None = None, cache_dir=None, dtype: str | torch.dtype | None = None,
-                             device: str = "cpu", progress: bool = False) -> PipelineEdit:
+                             device: str = "cpu", progress: bool = False, preserve: Sequence[str] = ()) -> PipelineEdit:
     """``textedit apply --pipeline-path``: edit ``component`` (a text encoder, or ``"all"``)
     of the pipeline at ``ref`` and combine the parts into one patch.
 
@@ -124,11 +127,14 @@ def edit_pipeline_components(ref: str | Path, requests: Sequence[EditRequest], c
     taken to strength ``scale`` (``None``: as solved), and measured on its own encoder with
     its requests and the ``neutral`` prompts while that encoder is loaded, so only one is in
     memory at a time. The CLI passes ``config`` with ``scope="pipeline"`` (every padded
-    position the denoiser reads). Nothing is written: ``result.patch.save(dir)`` does that.
+    position the denoiser reads). ``preserve``: prompts kept in every part's solve. Each
+    part's report scores the same-subject prompts too: those the solve preserved, else the
+    subjects' other knowledge (:func:`~textedit.preserve.same_subject_checks`). Nothing is
+    written: ``result.patch.save(dir)`` does that.
     """
     family = detect_family(ref, pipeline)
     edits = edit_pipeline(ref, family, requests, config, choose_components(ref, family, component), corpus=corpus,
-                          cache_dir=cache_dir, dtype=dtype, device=device, progress=progress)
+                          cache_dir=cache_dir, dtype=dtype, device=device, progress=progress, preserve=preserve)
     parts, messages, seconds = [], [], 0.0
     while True:
         started = time.perf_counter()
@@ -137,8 +143,9 @@ def edit_pipeline_components(ref: str | Path, requests: Sequence[EditRequest], c
         if part is None:
             break
         patch = part.patch.scaled(scale) if scale is not None else part.patch
-        report = measure(part.adapter, patch, requests_for(requests, part.component), neutral,
-                         component=part.component)
+        wanted = requests_for(requests, part.component)
+        report = measure(part.adapter, patch, wanted, neutral, component=part.component,
+                         preserved=same_subject_checks(wanted, patch.hyperparameters.get("preserved", [])))
         parts.append(ComponentReport(part.component, part.adapter.name, patch, report))
         messages += part.warnings
     if not parts:
