@@ -15,9 +15,9 @@ as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
   encoder's last hidden state ``[1, 77, d]``, for SDXL the conditioning of
   :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is
   the velocity for ``v_prediction`` schedulers), with AdamW. Qwen-Image's transformer is
-  trained through with its rectified-flow loss instead (:class:`QwenImageFlowObjective`). Every other embedding row is put
-  back after each step, as in the diffusers example (weight decay and Adam moments would
-  otherwise move them).
+  trained through with its rectified-flow loss instead (:class:`QwenImageFlowObjective`).
+  Every other embedding row is put back after each step, as in the diffusers example
+  (weight decay and Adam moments would otherwise move them).
 * The result is ``learned_embeds.safetensors`` = ``{token: [1, d]}``, the format of
   diffusers' ``pipe.load_textual_inversion(path)`` (SDXL: ``{"clip_l": [1, d_1], "clip_g":
   [1, d_2]}``, each loaded with ``load_textual_inversion(file["clip_g"], token=...,
@@ -425,7 +425,7 @@ class EpsilonObjective(DenoisingObjective):
     """Stable Diffusion 1.x/2.x and SDXL: the UNet's noise (or velocity) prediction (see the module docstring)."""
 
     def __init__(self, pipe, pixels: torch.Tensor, resolution: int):
-        from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import, apply's add_anchor needs none
+        from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import; add_anchor needs none
 
         super().__init__(pipe, pixels, resolution)
         self.scheduler = DDPMScheduler.from_config(pipe.scheduler.config)

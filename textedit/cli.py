@@ -506,8 +506,9 @@ def inspect(
         table.add_row(*(str(row[c]) for c in ("layer", "module", "d_out", "d_in", "dtype")))
     out.print(table)
     consumer = adapter.consumer  # how prompts are read: a pipeline's template, mask and padding
-    reading = [f"at most {consumer.max_length} tokens", "with the attention mask" if consumer.passes_attention_mask
-               else "without a mask", "padded to the maximum" if consumer.pad_to_max_length else "padded to the longest"]
+    reading = [f"at most {consumer.max_length} tokens",
+               "with the attention mask" if consumer.passes_attention_mask else "without a mask",
+               "padded to the maximum" if consumer.pad_to_max_length else "padded to the longest"]
     if consumer.template != "{}":
         reading.append(f"in the template {consumer.template!r}")
     if consumer.read_from:

@@ -22,5 +22,6 @@ from .reach import ReachWarning, default_pipeline_layers, edited_layers, reach_w
 
 __all__ = ["ComponentEdit", "ComponentReport", "FAMILIES", "Family", "PipelineEdit", "ReachWarning", "Reading",
            "choose_components", "default_pipeline_layers", "detect_family", "edit_pipeline", "edit_pipeline_components",
-           "edited_layers", "family_of", "load_encoder_as_read", "load_pipeline", "load_pipeline_encoder", "pipeline_choices",
+           "edited_layers", "family_of", "load_encoder_as_read", "load_pipeline", "load_pipeline_encoder",
+           "pipeline_choices",
            "pipeline_text_encoders", "present_components", "reach_warnings", "resolve_dtype"]

@@ -151,8 +151,9 @@ class Reading:
     def read(self, encoder: torch.nn.Module, tokenizer, prompts: Sequence[str]) -> Conditioning:
         """What the denoiser receives from this encoder for ``prompts``, as the pipeline's own
         ``encode_prompt`` computes it: the states of the read tokens (from ``read_from`` on;
-        real tokens and ``padding_read`` padding tokens only unless it ``reads_padding``), each prompt's packed to the front and
-        zero-padded to the longest, with their mask; and the pooled vector."""
+        real tokens and ``padding_read`` padding tokens only unless it ``reads_padding``),
+        each prompt's packed to the front and zero-padded to the longest, with their mask;
+        and the pooled vector."""
         input_ids, attention_mask = self.tokenize(tokenizer, prompts)
         device = next(encoder.parameters()).device
         states, pooled = self.encode(encoder, input_ids.to(device), attention_mask.to(device))

@@ -82,7 +82,8 @@ def _same_subject(bound: Sequence[dict], requests: Sequence[dict], per_subject: 
     queries = {r["prompt"].lower() for r in requests}
     out: list[str] = []
     for subject in dict.fromkeys(r.get("subject") for r in bound if r.get("subject")):
-        of_subject = [EditRequest(r["prompt"], r["target"], subject=subject) for r in bound if r.get("subject") == subject]
+        of_subject = [EditRequest(r["prompt"], r["target"], subject=subject)
+                      for r in bound if r.get("subject") == subject]
         out += [p for p in subject_prompts(of_subject) if p.lower() not in queries][:per_subject]
     return out
 
