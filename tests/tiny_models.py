@@ -791,16 +791,20 @@ QWEN_IMAGE_TEMPLATE_WORDS = ("system", "user", "assistant", "Describe", "detaili
 QWEN_CHAT_TOKENS = ("<|im_start|>", "<|im_end|>")
 
 
-def _qwen2_5_vl_model(tokenizer):
-    """A tiny random ``Qwen2_5_VLForConditionalGeneration`` for ``tokenizer`` (see below)."""
+def _qwen2_5_vl_model(tokenizer, hidden: int, intermediate: int, max_positions: int):
+    """A tiny random ``Qwen2_5_VLForConditionalGeneration`` for ``tokenizer``: a 3-layer
+    language model (4 query / 2 key-value heads, mRoPE sections split as the real model splits
+    its rotary channels) and a one-block vision tower, with realistic biases and norm gains."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     torch.manual_seed(SEED)
-    text = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=344, num_hidden_layers=3,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                rope_scaling={"type": "mrope", "mrope_section": [2, 2, 4]}, pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=64, patch_size=2,
+    quarter = hidden // 32  # rotary half-dims per section: head dim hidden / 4, halved, split 1:1:2
+    text = dict(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=3,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
+                rope_scaling={"type": "mrope", "mrope_section": [quarter, quarter, 2 * quarter]},
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                bos_token_id=tokenizer.bos_token_id)
+    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=hidden, patch_size=2,
                   spatial_merge_size=1, temporal_patch_size=1, fullatt_block_indexes=[0])
     config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, pad_token_id=tokenizer.pad_token_id,
                               eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
@@ -823,7 +827,8 @@ def build_tiny_qwen_image_pipeline(path: Path) -> Path:
 
     path = Path(path)
     tokenizer = _make_qwen2_tokenizer(QWEN_IMAGE_TEMPLATE_WORDS, QWEN_CHAT_TOKENS)
-    text_encoder = _qwen2_5_vl_model(tokenizer)
+    # the real model's MLP ratio (18944 / 3584 ≈ 344 / 64): random keys of a narrower MLP overlap more
+    text_encoder = _qwen2_5_vl_model(tokenizer, hidden=64, intermediate=344, max_positions=2048)
     torch.manual_seed(SEED)
     transformer = QwenImageTransformer2DModel(patch_size=2, in_channels=16, out_channels=4, num_layers=2,
                                               attention_head_dim=16, num_attention_heads=2, joint_attention_dim=64,
@@ -843,20 +848,9 @@ def build_tiny_qwen2_5_vl(path: Path) -> Path:
     Language model as :func:`build_tiny_decoder`'s (hidden 32, gated MLP 64, 3 layers, GQA),
     with mRoPE sections as the real model splits its rotary channels; a one-block vision tower.
     """
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
     path = Path(path)
-    torch.manual_seed(SEED)
     tokenizer = _make_qwen2_tokenizer()
-    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}, pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    vision = dict(depth=1, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32, patch_size=2,
-                  spatial_merge_size=1, temporal_patch_size=1, fullatt_block_indexes=[0])
-    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    model = realistic_parameters(Qwen2_5_VLForConditionalGeneration(config).eval())
+    model = _qwen2_5_vl_model(tokenizer, hidden=32, intermediate=64, max_positions=1024)
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path
