@@ -49,7 +49,7 @@ from .encoders import COMPONENT_TOKENIZERS
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import ModelLoadError, SpecError, TexteditError
 from .io import atomic_save_tensors, atomic_write_text, read_image_folder, read_tensors
-from .pipelines.families import detect_family, family_of
+from .pipelines.families import FAMILIES, detect_family, family_of
 from .pipelines.loading import load_pipeline, pipeline_text_encoders
 from .progress import progress_bar
 
@@ -496,9 +496,9 @@ class QwenImageFlowObjective(DenoisingObjective):
         return F.mse_loss(prediction.float(), target.float())
 
 
-#: the flow-matching denoisers textual inversion trains through, by pipeline class, and their titles
+#: the flow-matching denoisers textual inversion trains through, by pipeline class, and their families' titles
 FLOW_MATCHING = {"QwenImagePipeline": QwenImageFlowObjective}
-FLOW_MATCHING_TITLES = ("Qwen-Image",)
+FLOW_MATCHING_TITLES = tuple(f.title for f in FAMILIES.values() if f.pipeline_class in FLOW_MATCHING)
 
 
 def objective_for(pipe, pixels: torch.Tensor, resolution: int) -> DenoisingObjective:

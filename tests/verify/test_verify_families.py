@@ -75,9 +75,8 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
 
     # bit-exact revert: the same seed draws the same image before the patch and after its revert
     family_data = detect_family(path)
-    sampling = Sampling(steps=2, guidance_scale=5.0, height=image_sizes[family], width=image_sizes[family],
-                        guidance_argument=family_data.guidance_argument,
-                        call_arguments=tuple(family_data.call_arguments.items()))
+    sampling = Sampling.of_family(family_data, steps=2, guidance_scale=5.0, height=image_sizes[family],
+                                  width=image_sizes[family])
     first = draw(pipe, QUERY, 0, sampling)
     patch.apply(pipe)
     patched = draw(pipe, QUERY, 0, sampling)

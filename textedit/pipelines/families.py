@@ -170,10 +170,10 @@ class Reading:
 
 
 def _is_language_model_head(encoder: torch.nn.Module) -> bool:
-    """Whether ``encoder`` is a language model with its head (Qwen-Image's Qwen2.5-VL
-    ``*ForConditionalGeneration``): it returns logits and, when asked, ``hidden_states``,
+    """Whether ``encoder`` is a language model with its output head (Qwen-Image's Qwen2.5-VL,
+    FLUX.2 Klein's ``Qwen3ForCausalLM``): it returns logits and, when asked, ``hidden_states``,
     but no ``last_hidden_state``."""
-    return type(encoder).__name__.endswith(("ForConditionalGeneration", "ForCausalLM"))
+    return encoder.get_output_embeddings() is not None
 
 
 @dataclass(frozen=True)

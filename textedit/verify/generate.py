@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import torch
 
 from ..errors import SpecError
+from ..pipelines.families import Family
 from ..preserve import subject_prompts
 from ..requests import EditRequest, is_template
 
@@ -133,6 +134,14 @@ class Sampling:
     width: int | None = None
     guidance_argument: str = "guidance_scale"  # the pipeline's name for it (Family.guidance_argument)
     call_arguments: tuple[tuple[str, object], ...] = ()  # the family's further arguments (Family.call_arguments)
+
+    @classmethod
+    def of_family(cls, family: Family, steps: int | None = None, guidance_scale: float | None = None,
+                  height: int | None = None, width: int | None = None) -> "Sampling":
+        """How ``family``'s model cards draw (its steps, guidance and the arguments it passes),
+        with ``steps`` / ``guidance_scale`` where given."""
+        return cls(steps or family.steps, family.guidance_scale if guidance_scale is None else guidance_scale,
+                   height, width, family.guidance_argument, tuple(sorted(family.call_arguments.items())))
 
     def kwargs(self) -> dict:
         size = {k: v for k, v in (("height", self.height), ("width", self.width)) if v is not None}

@@ -80,8 +80,7 @@ def verify(patch: Patch, pipe, *, family: Family | None = None, templates: Seque
         conditioning_after = {prefix: read_conditioning(pipe, family, prompts, projected=p)
                               for prefix, p in views.items()}
     seeds = list(seeds)
-    sampling = Sampling(steps or family.steps, family.guidance_scale if guidance_scale is None else guidance_scale,
-                        height, width, family.guidance_argument, tuple(sorted(family.call_arguments.items())))
+    sampling = Sampling.of_family(family, steps, guidance_scale, height, width)
     with progress_bar(remaining=True, disable=not progress) as bar:
         task = bar.add_task("generating", total=2 * len(rows) * len(seeds))
         advance = lambda: bar.update(task, advance=1)  # noqa: E731
