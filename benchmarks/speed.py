@@ -64,7 +64,7 @@ from textedit.errors import NumericalError  # noqa: E402
 from textedit.hooks import record_inputs, stop_after  # noqa: E402
 from textedit.spec import load_spec  # noqa: E402
 from textedit.stats import SecondMoment, compute_stats  # noqa: E402
-from textedit.value_strategies import OptimizeConfig  # noqa: E402
+from textedit.settings import OptimizeConfig  # noqa: E402
 
 TOLERANCE = 1e-4  # relative Frobenius error allowed between the statistics of (b), (c) and (d)
 SPEC = REPO / "edits" / "mascot.json"

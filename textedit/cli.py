@@ -37,6 +37,7 @@ from .interrupts import ending_at_once
 from .methods import METHODS
 from .progress import progress_bar
 from .requests import EditRequest
+from .settings import VALUE_CONFIGS, all_hyperparameters
 from .version import version_line
 
 class _Command(TyperCommand):
@@ -167,9 +168,6 @@ def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
     the registered methods and value strategies, so a new method's knobs become options and
     the commands cannot drift apart. ``settings=False``: the hyperparameters only (``eval``
     takes several methods and layer sets its own way)."""
-    from .editor import all_hyperparameters  # deferred: the value strategies' knobs are declared with torch
-    from .value_strategies import VALUE_CONFIGS
-
     options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
                ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")] if settings else []
     for name, declared in all_hyperparameters().items():
