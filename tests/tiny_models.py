@@ -952,6 +952,110 @@ def build_tiny_flux2_klein_pipeline(path: Path) -> Path:
     return path
 
 
+#: Mistral's special tokens in Tekken's order (Mistral Small 3.1: ``<unk>`` 0, ``<s>`` 1, ``</s>`` 2,
+#: ``[INST]`` 3, …, ``[IMG]`` 10, ``<pad>`` 11, …, ``[SYSTEM_PROMPT]`` 17, ``[/SYSTEM_PROMPT]`` 18)
+MISTRAL_SPECIAL_TOKENS = ("<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",
+                          "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]",
+                          "[IMG_END]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]",
+                          "[TOOL_CONTENT]")
+
+#: Mistral Small 3.1's chat template, cut down to what FLUX.2 renders (a system message and a
+#: user message, each as a string or as a list of text blocks; the real one also renders
+#: tools and, with no system message, a default one): it writes the BOS itself
+MISTRAL3_CHAT_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- if messages[0]['role'] == 'system' %}"
+    "{%- if messages[0]['content'] is string %}{%- set system_message = messages[0]['content'] %}"
+    "{%- else %}{%- set system_message = messages[0]['content'][0]['text'] %}{%- endif %}"
+    "{%- set loop_messages = messages[1:] %}"
+    "{%- else %}{%- set system_message = '' %}{%- set loop_messages = messages %}{%- endif %}"
+    "{{- '[SYSTEM_PROMPT]' + system_message + '[/SYSTEM_PROMPT]' }}"
+    "{%- for message in loop_messages %}"
+    "{%- if message['role'] == 'user' %}"
+    "{%- if message['content'] is string %}{{- '[INST]' + message['content'] + '[/INST]' }}"
+    "{%- else %}{{- '[INST]' }}{%- for block in message['content'] %}"
+    "{%- if block['type'] == 'text' %}{{- block['text'] }}"
+    "{%- elif block['type'] in ['image', 'image_url'] %}{{- '[IMG]' }}"
+    "{%- else %}{{- raise_exception('Only text and image blocks are supported in message content!') }}{%- endif %}"
+    "{%- endfor %}{{- '[/INST]' }}{%- endif %}"
+    "{%- elif message['role'] == 'assistant' %}{{- message['content'] + eos_token }}"
+    "{%- else %}{{- raise_exception('Only user, system and assistant roles are supported!') }}{%- endif %}"
+    "{%- endfor %}")
+
+
+def _make_mistral3_tokenizer():
+    """Mistral's Tekken tokenizer as FLUX.2 ships it, in small: byte-level BPE (every word one
+    token, with "Ġ" or without a leading space), the special tokens first, a BOS added to
+    plain text (the chat template writes its own), the chat template saved with it."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    words = _unique_words()
+    merges = _bpe_merges(["Ġ" + w for w in words] + words)
+    tokens = list(MISTRAL_SPECIAL_TOKENS) + list(dict.fromkeys(_bytes_to_unicode() + ["".join(m) for m in merges]))
+    backend = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    backend.post_processor = processors.Sequence([
+        processors.ByteLevel(trim_offsets=True),
+        processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", 1)])])
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in MISTRAL_SPECIAL_TOKENS])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                        pad_token="<pad>", model_max_length=1024)
+    tokenizer.chat_template = MISTRAL3_CHAT_TEMPLATE
+    return tokenizer
+
+
+def _mistral3_model(tokenizer, hidden: int, layers: int):
+    """A tiny random ``Mistral3ForConditionalGeneration``: a Mistral language model (GQA, gated
+    MLP 4×) and a one-layer Pixtral vision tower (whose blocks are a ``layers`` list too), as
+    diffusers' FLUX.2 test builds it, with realistic biases and norm gains."""
+    from transformers import Mistral3Config, Mistral3ForConditionalGeneration
+
+    torch.manual_seed(SEED)
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id)
+    text = dict(model_type="mistral", vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=4 * hidden,
+                num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2, head_dim=hidden // 4,
+                max_position_embeddings=1024, sliding_window=None, **ids)
+    vision = dict(model_type="pixtral", hidden_size=16, num_hidden_layers=1, num_attention_heads=4,
+                  intermediate_size=37, image_size=30, patch_size=6, num_channels=3)
+    config = Mistral3Config(text_config=text, vision_config=vision, image_token_index=tokenizer.convert_tokens_to_ids(
+        "[IMG]"), spatial_merge_size=1, vision_feature_layer=-1, **ids)
+    return realistic_parameters(Mistral3ForConditionalGeneration(config).eval())
+
+
+def build_tiny_flux2_pipeline(path: Path) -> Path:
+    """Save a tiny random ``Flux2Pipeline`` (FLUX.2 [dev]) folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' FLUX.2 ``get_dummy_components()``: a ``Flux2Transformer2DModel`` with one
+    double and one single block, its ``joint_attention_dim`` 3 × 32 (the three read Mistral
+    layers, concatenated); an ``AutoencoderKLFlux2`` with one latent channel; a
+    ``FlowMatchEulerDiscreteScheduler``; the text encoder a ``Mistral3ForConditionalGeneration``
+    whose language model has 31 layers, so the pipeline's default layers 10, 20 and 30 exist
+    (30 an intermediate layer, as on the real 40-layer model). The real pipeline holds a
+    ``PixtralProcessor``, which needs torchvision; this one holds its tokenizer, whose
+    ``apply_chat_template`` is the processor's text path (no special tokens added to the
+    rendered template).
+    """
+    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2Pipeline, Flux2Transformer2DModel
+
+    path = Path(path)
+    tokenizer = _make_mistral3_tokenizer()
+    text_encoder = _mistral3_model(tokenizer, hidden=32, layers=31)
+    torch.manual_seed(SEED)
+    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
+                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=3 * 32,
+                                          timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4])
+    vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
+                             up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1,
+                             latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
+    pipe = Flux2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
+                         tokenizer=tokenizer, transformer=transformer)
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(per-token prompt embeddings, pooled embeddings or None) from the pipeline's own encode_prompt."""
     with torch.no_grad():
@@ -960,7 +1064,7 @@ def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.T
         if family == "flux":
             embeds, pooled, _ = pipe.encode_prompt(prompt=prompt, prompt_2=None, device="cpu", num_images_per_prompt=1)
             return embeds, pooled
-        if family in ("qwenimage", "flux2klein"):
+        if family in ("qwenimage", "flux2klein", "flux2"):
             return pipe.encode_prompt(prompt=prompt, device="cpu", num_images_per_prompt=1)[0], None
         if family == "chroma":  # every position; the transformer reads those its mask leaves on
             embeds, _, mask = pipe.encode_prompt(prompt=prompt, device="cpu", num_images_per_prompt=1,

@@ -154,13 +154,16 @@ def consumer_tag(consumer) -> str:
     hash of its prompt template where it has one (``len1058-nopad-mask-template3f2a9c1d``):
     keys read in Qwen-Image's chat template are not those of the bare prompts; ``-readpad1``
     where it pads to a fixed length but reads only the real tokens and that many padding
-    tokens (PixArt-Σ 0, Chroma 1); ``-lower`` where it lower-cases the prompts."""
+    tokens (PixArt-Σ 0, Chroma 1); ``-lower`` where it lower-cases the prompts; ``-nospecial``
+    where the tokenizer adds no special tokens (the template writes them: FLUX.2)."""
     tag = (f"len{consumer.max_length}-{'pad' if consumer.pad_to_max_length else 'nopad'}-"
            f"{'mask' if consumer.passes_attention_mask else 'nomask'}")
     if consumer.pad_to_max_length and not consumer.reads_padding:  # padded, but the padding is not read
         tag += f"-readpad{consumer.padding_read}"
     if consumer.lowercase:
         tag += "-lower"
+    if not consumer.add_special_tokens:
+        tag += "-nospecial"
     if consumer.template != "{}":
         tag += f"-template{hashlib.sha256(consumer.template.encode()).hexdigest()[:8]}"
     return tag

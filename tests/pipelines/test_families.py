@@ -19,7 +19,7 @@ PROMPT = "a photo of the mascot of acme on the beach"
 
 
 @pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2", "zimage",
-                                    "flux2klein"])
+                                    "flux2klein", "flux2"])
 def test_detect_family_and_components(family, pipeline_paths):
     path = pipeline_paths[family]
     assert detect_family(path).name == family
@@ -247,7 +247,52 @@ def test_flux2_klein_is_read_at_its_three_layers_with_thinking_off_and_every_pad
     assert not torch.allclose(read.states[0, -1], read.states[1, -1])
 
 
-@pytest.mark.parametrize("family", ["zimage", "flux2klein"])
+def test_flux2_is_read_after_its_system_message_at_three_layers_and_every_padded_position(pipeline_paths):
+    """FLUX.2 [dev]'s entry is its pipeline's data (the system message, layers 10, 20, 30 of
+    Mistral 3, 512 tokens, the chat template without a generation prompt, tokenized without
+    adding a second BOS), and ``Reading.read`` of two prompts of different lengths is its
+    ``encode_prompt``: the three layers' states concatenated per token, at all 512 positions."""
+    pipe = load_pipeline(pipeline_paths["flux2"], FAMILIES["flux2"])
+    reading = FAMILIES["flux2"].reading("text_encoder")
+    defaults = inspect.signature(pipe.encode_prompt).parameters
+    assert defaults["text_encoder_out_layers"].default == reading.hidden_state == reading.read_layers
+    assert defaults["max_sequence_length"].default == pipe.tokenizer_max_length == reading.max_length
+    assert reading.system_message == pipe.system_message
+    assert pipe.text_encoder.config.text_config.num_hidden_layers > max(reading.read_layers)
+    template = reading.for_tokenizer(pipe.tokenizer).template
+    assert template == f"<s>[SYSTEM_PROMPT]{pipe.system_message}[/SYSTEM_PROMPT][INST]{{}}[/INST]"
+    ids, _ = reading.tokenize(pipe.tokenizer, [PROMPT])
+    assert ids[0, :2].tolist() == [pipe.tokenizer.bos_token_id, pipe.tokenizer.convert_tokens_to_ids("[SYSTEM_PROMPT]")]
+    prompts = [PROMPT, "a red fox"]
+    with torch.no_grad():
+        embeds, _ = pipe.encode_prompt(list(prompts), device="cpu")
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+    width = pipe.text_encoder.config.text_config.hidden_size
+    assert embeds.shape == (2, reading.max_length, 3 * width)
+    assert read.pooled is None and torch.equal(read.mask, torch.ones(2, reading.max_length, dtype=torch.long))
+    torch.testing.assert_close(read.states, embeds, rtol=0, atol=1e-5)
+    assert not torch.allclose(read.states[0, -1], read.states[1, -1])  # the padding's states are read, per prompt
+    with torch.no_grad():  # the second BOS a plain tokenizer call would add changes what is read
+        doubled = dataclasses.replace(reading, add_special_tokens=True).read(pipe.text_encoder, pipe.tokenizer, prompts)
+    assert not torch.allclose(doubled.states, embeds)
+
+
+def test_a_processor_reads_as_its_tokenizer(pipeline_paths):
+    """The real FLUX.2 holds a ``PixtralProcessor``: a processor is read through its tokenizer
+    (here a ``CLIPProcessor`` around SD's CLIP tokenizer, the processor textedit can build
+    without torchvision)."""
+    from transformers import CLIPImageProcessor, CLIPProcessor
+
+    pipe = load_pipeline(pipeline_paths["sd"], FAMILIES["sd"])
+    reading = FAMILIES["sd"].reading("text_encoder")
+    processor = CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=pipe.tokenizer)
+    with torch.no_grad():
+        plain = reading.read(pipe.text_encoder, pipe.tokenizer, [PROMPT, "a red fox"])
+        wrapped = reading.read(pipe.text_encoder, processor, [PROMPT, "a red fox"])
+    assert torch.equal(plain.states, wrapped.states)
+
+
+@pytest.mark.parametrize("family", ["zimage", "flux2klein", "flux2"])
 def test_a_pipeline_encoder_loads_as_the_class_the_pipeline_holds(family, pipeline_paths):
     """``apply --pipeline-path`` edits the encoder as the pipeline holds it: FLUX.2 Klein's
     ``Qwen3ForCausalLM`` with its LM head, Z-Image's bare ``Qwen3Model``, so that module names
@@ -259,7 +304,8 @@ def test_a_pipeline_encoder_loads_as_the_class_the_pipeline_holds(family, pipeli
     adapter = load_pipeline_encoder(path, "text_encoder", FAMILIES[family])
     pipe = load_pipeline(path, FAMILIES[family])
     assert type(adapter.model) is type(pipe.text_encoder)
-    assert type(adapter.model).__name__ == {"zimage": "Qwen3Model", "flux2klein": "Qwen3ForCausalLM"}[family]
+    assert type(adapter.model).__name__ == {"zimage": "Qwen3Model", "flux2klein": "Qwen3ForCausalLM",
+                                            "flux2": "Mistral3ForConditionalGeneration"}[family]
     assert adapter.fingerprint() == adapter_for(pipe.text_encoder, None).fingerprint()
     assert adapter.down_proj_name(0) in dict(pipe.text_encoder.named_modules())
-    assert adapter.num_layers == pipe.text_encoder.config.num_hidden_layers
+    assert adapter.num_layers == pipe.text_encoder.config.get_text_config().num_hidden_layers

@@ -29,7 +29,7 @@ from ..errors import ModelLoadError
 from .base import ADAPTERS, ConsumerTokenization, EncoderAdapter, TokenBatch, adapter_for, register_adapter
 from .bert import BertAdapter
 from .clip import CLIPAdapter
-from .decoder import DecoderLMAdapter, Gemma2Adapter, Qwen25VLAdapter
+from .decoder import DecoderLMAdapter, Gemma2Adapter, Mistral3Adapter, Qwen25VLAdapter
 from .t5 import T5Adapter
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
@@ -156,5 +156,6 @@ def _first_line(exc: Exception) -> str:
 
 
 __all__ = ["ADAPTERS", "BertAdapter", "CLIPAdapter", "ConsumerTokenization", "DEFAULT_MODEL", "DecoderLMAdapter",
-           "EncoderAdapter", "Gemma2Adapter", "Qwen25VLAdapter", "T5Adapter", "TokenBatch", "adapter_for", "load_encoder",
+           "EncoderAdapter", "Gemma2Adapter", "Mistral3Adapter", "Qwen25VLAdapter", "T5Adapter", "TokenBatch",
+           "adapter_for", "load_encoder",
            "packaged_model_path", "register_adapter"]

@@ -49,6 +49,9 @@ class ConsumerTokenization:
     #: reads the real tokens and the first ``padding_read`` padding tokens after them (Chroma: 1)
     reads_padding: bool = True
     padding_read: int = 0
+    #: the tokenizer adds its special tokens (a BOS) to the text; off where the template writes
+    #: them itself and the consumer tokenizes it as ``apply_chat_template`` does (FLUX.2's Mistral)
+    add_special_tokens: bool = True
 
     def __post_init__(self):
         if self.template.count("{}") != 1:
@@ -273,7 +276,7 @@ class EncoderAdapter(abc.ABC):
         # right padding always: real tokens keep positions 0..n-1 (decoder tokenizers often pad left)
         enc = self.tokenizer([text for text, _ in wrapped], padding="max_length" if pad_full else "longest",
                              truncation=True, max_length=self.consumer.max_length, return_offsets_mapping=True,
-                             return_tensors="pt", padding_side="right")
+                             return_tensors="pt", padding_side="right", add_special_tokens=consumer.add_special_tokens)
         # offsets count characters of the prompt itself; a template token has none, (0, 0)
         offsets = [[_in_prompt(int(a), int(b), start, len(prompt)) for a, b in row]
                    for row, (_, start), prompt in zip(enc["offset_mapping"], wrapped, prompts)]

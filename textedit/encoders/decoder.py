@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import torch
 from transformers import (Gemma2ForCausalLM, Gemma2Model, GemmaForCausalLM, GemmaModel, LlamaForCausalLM, LlamaModel,
-                          MistralForCausalLM, MistralModel, Qwen2_5_VLForConditionalGeneration, Qwen2ForCausalLM,
-                          Qwen2Model, Qwen3ForCausalLM, Qwen3Model)
+                          Mistral3ForConditionalGeneration, MistralForCausalLM, MistralModel,
+                          Qwen2_5_VLForConditionalGeneration, Qwen2ForCausalLM, Qwen2Model, Qwen3ForCausalLM, Qwen3Model)
 
 from .base import ConsumerTokenization, EncoderAdapter, TokenBatch, register_adapter
 
@@ -127,3 +127,21 @@ class Qwen25VLAdapter(DecoderLMAdapter):
     @property
     def text_model(self):
         return self.model.model.language_model
+
+
+@register_adapter
+class Mistral3Adapter(Qwen25VLAdapter):
+    """Mistral 3's language model inside the ``Mistral3ForConditionalGeneration`` FLUX.2 saves
+    as its text encoder (Mistral Small 3.1: a Pixtral vision tower, a projector, the language
+    model, the LM head).
+
+    As for Qwen2.5-VL, the adapter holds the whole model and edits the language model's MLPs
+    (``model.language_model.layers.{i}.mlp.down_proj``) only. The Pixtral tower's blocks are
+    a ``layers`` list too (``model.vision_tower.transformer.layers``), so the block list is
+    found by its full suffix. Text-only prompts run through the language model alone: its
+    hidden states are those the full model returns.
+    """
+
+    MODEL_CLASSES = {"mistral3": Mistral3ForConditionalGeneration}
+    model_types = tuple(MODEL_CLASSES)
+    layer_list = "language_model.layers"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import torch
+from transformers import ProcessorMixin
 
 from ..encoders import ConsumerTokenization
 from ..errors import ModelLoadError, SpecError
@@ -37,7 +38,10 @@ class Reading:
 
     The prompt is lower-cased if ``lowercase`` (Sana, PixArt), put in ``template`` (``{}``
     marks it; with ``chat_template``, the tokenizer's chat template with these arguments is
-    applied around that, as Z-Image and FLUX.2 Klein do), tokenized to at most ``max_length``
+    applied around that, as Z-Image and FLUX.2 Klein do, after a ``system_message`` where
+    there is one, as FLUX.2 does), tokenized (with the tokenizer's special tokens unless
+    ``add_special_tokens`` is off: FLUX.2 tokenizes in ``apply_chat_template``, whose template
+    writes the BOS) to at most ``max_length``
     tokens (template included) with ``padding`` ``"max_length"`` or ``"longest"``, and the
     encoder called with its attention mask if ``attention_mask``. The denoiser reads the
     per-token states ``hidden_states[hidden_state]`` (``-1`` the last, after a final norm; a
@@ -59,6 +63,8 @@ class Reading:
     padding: str = "max_length"  # or "longest"
     reads_padding: bool = True  # the denoiser receives the padded positions' states
     padding_read: int = 0  # without reads_padding: padding tokens after each prompt read all the same
+    system_message: str | None = None  # with chat_template: a system turn before the prompt's
+    add_special_tokens: bool = True  # the tokenizer adds its BOS/EOS to the templated text
 
     def __post_init__(self):
         if self.padding not in ("max_length", "longest"):
@@ -80,10 +86,14 @@ class Reading:
         if self.chat_template is None:
             return self
         marker = "\ue000"  # a private-use character: no tokenizer's template contains it
+        system = [{"role": "system", "content": self.system_message}] if self.system_message is not None else []
+        arguments = {"add_generation_prompt": True, **dict(self.chat_template)}
         try:
-            text = tokenizer.apply_chat_template([{"role": "user", "content": self.template.replace("{}", marker)}],
-                                                 tokenize=False, add_generation_prompt=True,
-                                                 **dict(self.chat_template))
+            text = text_tokenizer(tokenizer).apply_chat_template(
+                [*system, {"role": "user", "content": self.template.replace("{}", marker)}], tokenize=False,
+                # a processor keeps the chat template (its tokenizer may not have it)
+                chat_template=tokenizer.chat_template if isinstance(tokenizer, ProcessorMixin) else None,
+                **arguments)
         except Exception as exc:  # no chat template, or one that fails on these arguments
             raise ModelLoadError(f"the pipeline's tokenizer cannot apply its chat template: "
                                  f"{(str(exc).strip() or type(exc).__name__).splitlines()[0][:200]}") from None
@@ -98,7 +108,8 @@ class Reading:
         return ConsumerTokenization(max_length=self.max_length, pad_to_max_length=self.padding == "max_length",
                                     passes_attention_mask=self.attention_mask, template=self.template,
                                     read_from=self.read_from, lowercase=self.lowercase,
-                                    reads_padding=self.reads_padding, padding_read=self.padding_read)
+                                    reads_padding=self.reads_padding, padding_read=self.padding_read,
+                                    add_special_tokens=self.add_special_tokens)
 
     def consumer_for(self, tokenizer) -> ConsumerTokenization:
         """:attr:`consumer` with the chat template written out for ``tokenizer``."""
@@ -120,8 +131,9 @@ class Reading:
         template, padded on the right; a mask-passing pipeline's left padding gives the same
         states, its position ids counting real tokens)."""
         consumer = self.consumer_for(tokenizer)
-        enc = tokenizer([consumer.wrap(p)[0] for p in prompts], truncation=True, max_length=self.max_length,
-                        padding=self.padding, return_tensors="pt", padding_side="right")
+        enc = text_tokenizer(tokenizer)([consumer.wrap(p)[0] for p in prompts], truncation=True,
+                                        max_length=self.max_length, padding=self.padding, return_tensors="pt",
+                                        padding_side="right", add_special_tokens=self.add_special_tokens)
         return enc.input_ids, enc.attention_mask
 
     def encode(self, encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
@@ -167,6 +179,12 @@ class Reading:
         packed = torch.stack([torch.cat([r, r.new_zeros(length - len(r), r.shape[1])]) for r in rows])
         mask = torch.stack([torch.arange(length) < len(r) for r in rows]).long()
         return Conditioning(packed, mask, pooled)
+
+
+def text_tokenizer(tokenizer):
+    """The tokenizer of a processor (the real FLUX.2 holds Mistral's ``PixtralProcessor``, whose
+    text path is its tokenizer's), else ``tokenizer`` itself."""
+    return tokenizer.tokenizer if isinstance(tokenizer, ProcessorMixin) else tokenizer
 
 
 def _is_language_model_head(encoder: torch.nn.Module) -> bool:
@@ -276,6 +294,18 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         hidden_state=(9, 18, 27), pooled=False, max_length=512, chat_template=(("enable_thinking", False),),
         attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 Klein",
            steps=4, guidance_scale=1.0, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder": ("transformer.context_embedder",)}),
+    # FLUX.2 [dev] as its model card runs it (the pipeline's defaults: 50 steps at guidance 4).
+    # Mistral Small 3.1 reads the prompt after its system message, in the chat template with
+    # no generation prompt, tokenized as apply_chat_template does (the template writes the
+    # BOS); layers 10, 20 and 30 of 40, concatenated per token as Klein's; all 512 positions,
+    # padding included (the transformer gets no mask)
+    Family("flux2", "Flux2Pipeline", {"text_encoder": Reading(
+        hidden_state=(10, 20, 30), pooled=False, max_length=512, chat_template=(("add_generation_prompt", False),),
+        system_message="You are an AI that reasons about image descriptions. You give structured responses focusing "
+                       "on object relationships, object\nattribution and actions without speculation.",
+        add_special_tokens=False, attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 [dev]",
+           steps=50, guidance_scale=4.0, accelerator_dtype=torch.bfloat16,
            text_projection={"text_encoder": ("transformer.context_embedder",)}),
 )}
 
