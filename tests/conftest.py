@@ -36,6 +36,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_flux2_klein_pipeline,
     build_tiny_flux2_pipeline,
     build_tiny_flux_pipeline,
+    build_tiny_hidream_pipeline,
     build_tiny_lumina2_pipeline,
     build_tiny_pixart_sigma_pipeline,
     build_tiny_qwen_image_pipeline,
@@ -96,7 +97,8 @@ def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
             "lumina2": build_tiny_lumina2_pipeline(tiny_root / "lumina2"),
             "zimage": build_tiny_z_image_pipeline(tiny_root / "zimage"),
             "flux2klein": build_tiny_flux2_klein_pipeline(tiny_root / "flux2klein"),
-            "flux2": build_tiny_flux2_pipeline(tiny_root / "flux2")}
+            "flux2": build_tiny_flux2_pipeline(tiny_root / "flux2"),
+            "hidream": build_tiny_hidream_pipeline(tiny_root / "hidream")}
 
 
 @pytest.fixture(scope="session")

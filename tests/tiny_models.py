@@ -244,14 +244,14 @@ def _make_clip_tokenizer(folder: Path) -> CLIPTokenizer:
     )
 
 
-def _make_clip_text_model(tokenizer: CLIPTokenizer, with_projection: bool = False):
+def _make_clip_text_model(tokenizer: CLIPTokenizer, with_projection: bool = False, positions: int = CLIP_MAX_LENGTH):
     config = CLIPTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=CLIP_HIDDEN_SIZE,
         intermediate_size=64,
         num_hidden_layers=3,
         num_attention_heads=4,
-        max_position_embeddings=CLIP_MAX_LENGTH,
+        max_position_embeddings=positions,
         projection_dim=16,
         hidden_act="quick_gelu",
         bos_token_id=tokenizer.bos_token_id,
@@ -983,25 +983,43 @@ MISTRAL3_CHAT_TEMPLATE = (
     "{%- endfor %}")
 
 
-def _make_mistral3_tokenizer():
-    """Mistral's Tekken tokenizer as FLUX.2 ships it, in small: byte-level BPE (every word one
-    token, with "Ġ" or without a leading space), the special tokens first, a BOS added to
-    plain text (the chat template writes its own), the chat template saved with it."""
+def _byte_level_bpe_with_bos(special_tokens: tuple[str, ...], specials_first: bool, bos: str,
+                             extra_words: tuple[str, ...] = (), **tokens):
+    """A tiktoken-style tokenizer as Mistral (Tekken) and Llama 3 ship theirs (a
+    ``tokenizer.json``): byte-level BPE, every word one token (with "Ġ" or without a leading
+    space), ``special_tokens`` before the vocabulary (Mistral) or after it (Llama 3), and a
+    ``bos`` added in front of plain text; ``extra_words`` are single tokens too (a pipeline's
+    system message); ``tokens`` name the eos/unk/pad tokens it has."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    words = _unique_words()
+    words = list(dict.fromkeys(_unique_words() + list(extra_words)))
     merges = _bpe_merges(["Ġ" + w for w in words] + words)
-    tokens = list(MISTRAL_SPECIAL_TOKENS) + list(dict.fromkeys(_bytes_to_unicode() + ["".join(m) for m in merges]))
-    backend = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
+    vocabulary = list(dict.fromkeys(_bytes_to_unicode() + ["".join(m) for m in merges]))
+    ordered = [*special_tokens, *vocabulary] if specials_first else [*vocabulary, *special_tokens]
+    ids = {t: i for i, t in enumerate(ordered)}
+    backend = Tokenizer(models.BPE(vocab=ids, merges=merges))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     backend.post_processor = processors.Sequence([
         processors.ByteLevel(trim_offsets=True),
-        processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", 1)])])
-    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in MISTRAL_SPECIAL_TOKENS])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                        pad_token="<pad>", model_max_length=1024)
+        processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, ids[bos])])])
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in special_tokens])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, model_max_length=1024, **tokens)
+
+
+#: the words of FLUX.2's system message, each one token as in Mistral's vocabulary
+FLUX2_SYSTEM_WORDS = ("You", "are", "AI", "that", "reasons", "about", "image", "descriptions", "give", "structured",
+                      "responses", "focusing", "object", "relationships", "attribution", "actions", "without",
+                      "speculation")
+
+
+def _make_mistral3_tokenizer():
+    """Mistral's Tekken tokenizer as FLUX.2 ships it, in small: the special tokens first, the
+    system message's words whole, a BOS added to plain text (the chat template writes its
+    own), the chat template saved with it."""
+    tokenizer = _byte_level_bpe_with_bos(MISTRAL_SPECIAL_TOKENS, True, "<s>", FLUX2_SYSTEM_WORDS, eos_token="</s>",
+                                         unk_token="<unk>", pad_token="<pad>")
     tokenizer.chat_template = MISTRAL3_CHAT_TEMPLATE
     return tokenizer
 
@@ -1029,10 +1047,12 @@ def build_tiny_flux2_pipeline(path: Path) -> Path:
     """Save a tiny random ``Flux2Pipeline`` (FLUX.2 [dev]) folder (pass ``height``/``width``, e.g. 32).
 
     As diffusers' FLUX.2 ``get_dummy_components()``: a ``Flux2Transformer2DModel`` with one
-    double and one single block, its ``joint_attention_dim`` 3 × 32 (the three read Mistral
+    double and one single block, its ``joint_attention_dim`` 3 × 64 (the three read Mistral
     layers, concatenated); an ``AutoencoderKLFlux2`` with one latent channel; a
     ``FlowMatchEulerDiscreteScheduler``; the text encoder a ``Mistral3ForConditionalGeneration``
-    whose language model has 31 layers, so the pipeline's default layers 10, 20 and 30 exist
+    whose language model (hidden 64, as Klein's tiny Qwen3: at 32 random keys overlap so much
+    that neutral prompts moved half as much as the query) has 31 layers, so the pipeline's
+    default layers 10, 20 and 30 exist
     (30 an intermediate layer, as on the real 40-layer model). The real pipeline holds a
     ``PixtralProcessor``, which needs torchvision; this one holds its tokenizer, whose
     ``apply_chat_template`` is the processor's text path (no special tokens added to the
@@ -1042,10 +1062,10 @@ def build_tiny_flux2_pipeline(path: Path) -> Path:
 
     path = Path(path)
     tokenizer = _make_mistral3_tokenizer()
-    text_encoder = _mistral3_model(tokenizer, hidden=32, layers=31)
+    text_encoder = _mistral3_model(tokenizer, hidden=64, layers=31)
     torch.manual_seed(SEED)
     transformer = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
-                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=3 * 32,
+                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=3 * 64,
                                           timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4])
     vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
                              up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1,
@@ -1053,6 +1073,62 @@ def build_tiny_flux2_pipeline(path: Path) -> Path:
     pipe = Flux2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
                          tokenizer=tokenizer, transformer=transformer)
     pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
+#: Llama 3.1 Instruct's special tokens as its tokenizer lists them after the vocabulary (the
+#: real one has 256, reserved ones included); it has no padding token
+LLAMA3_SPECIAL_TOKENS = ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
+                         "<|eom_id|>", "<|eot_id|>", "<|python_tag|>")
+
+
+def _llama3_tokenizer():
+    """Llama 3.1 Instruct's tokenizer (HiDream's ``tokenizer_4``), in small: byte-level BPE, a
+    ``<|begin_of_text|>`` added in front, ``<|eot_id|>`` its EOS, no padding token."""
+    return _byte_level_bpe_with_bos(LLAMA3_SPECIAL_TOKENS, False, "<|begin_of_text|>", eos_token="<|eot_id|>")
+
+
+def build_tiny_hidream_pipeline(path: Path) -> Path:
+    """Save a tiny random ``HiDreamImagePipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' HiDream ``get_dummy_components()``: a ``HiDreamImageTransformer2DModel`` with
+    one double and one single block (each reading one layer of the Llama stack:
+    ``llama_layers`` 15 and 31), mixture-of-experts of 4 routed experts, text widths 32
+    (Llama) and 32 (T5), pooled width 16 + 16; two tiny ``CLIPTextModelWithProjection`` with
+    128 positions (the pipeline pads CLIP to 128 tokens, as the real ones' 248 positions
+    allow); a tiny gated T5; a 32-layer ``LlamaForCausalLM`` (the real Llama 3.1 8B's depth,
+    so the pipeline's ``hidden_states[1:]`` are 32 layers as on it) with a Llama 3 tokenizer
+    saved without a padding token, as the real one (the pipeline sets it to the EOS); a
+    one-block VAE with 4 latent channels; a ``FlowMatchEulerDiscreteScheduler``.
+    """
+    from diffusers import FlowMatchEulerDiscreteScheduler, HiDreamImagePipeline, HiDreamImageTransformer2DModel
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = Path(path)
+    torch.manual_seed(SEED)
+    transformer = HiDreamImageTransformer2DModel(patch_size=2, in_channels=4, out_channels=4, num_layers=1,
+                                                 num_single_layers=1, attention_head_dim=8, num_attention_heads=4,
+                                                 caption_channels=[32, 32], text_emb_dim=2 * 16, num_routed_experts=4,
+                                                 num_activated_experts=2, axes_dims_rope=(4, 2, 2),
+                                                 max_resolution=(32, 32), llama_layers=(15, 31)).eval()
+    tokenizer = _make_clip_tokenizer(path / "tokenizer")
+    tokenizer_2 = _make_clip_tokenizer(path / "tokenizer_2")
+    tokenizer_3 = _make_t5_tokenizer()
+    tokenizer_4 = _llama3_tokenizer()
+    text_encoder = _make_clip_text_model(tokenizer, with_projection=True, positions=128)
+    text_encoder_2 = _make_clip_text_model(tokenizer_2, with_projection=True, positions=128)
+    text_encoder_3 = _tiny_t5_encoder(tokenizer_3, d_model=32)
+    torch.manual_seed(SEED)
+    config = LlamaConfig(vocab_size=len(tokenizer_4), hidden_size=32, intermediate_size=128, num_hidden_layers=32,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
+                         bos_token_id=tokenizer_4.bos_token_id, eos_token_id=tokenizer_4.eos_token_id)
+    text_encoder_4 = realistic_parameters(LlamaForCausalLM(config).eval())
+    pipe = HiDreamImagePipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=_tiny_vae(4, flow=True),
+                                text_encoder=text_encoder, tokenizer=tokenizer, text_encoder_2=text_encoder_2,
+                                tokenizer_2=tokenizer_2, text_encoder_3=text_encoder_3, tokenizer_3=tokenizer_3,
+                                text_encoder_4=text_encoder_4, tokenizer_4=tokenizer_4, transformer=transformer)
+    pipe.save_pretrained(path, safe_serialization=True)
+    _llama3_tokenizer().save_pretrained(path / "tokenizer_4")  # without the padding token the pipeline gave it
     return path
 
 

@@ -19,7 +19,7 @@ PROMPT = "a photo of the mascot of acme on the beach"
 
 
 @pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2", "zimage",
-                                    "flux2klein", "flux2"])
+                                    "flux2klein", "flux2", "hidream"])
 def test_detect_family_and_components(family, pipeline_paths):
     path = pipeline_paths[family]
     assert detect_family(path).name == family
@@ -277,6 +277,35 @@ def test_flux2_is_read_after_its_system_message_at_three_layers_and_every_padded
     assert not torch.allclose(doubled.states, embeds)
 
 
+def test_hidream_reads_two_pooled_clips_t5_and_every_llama_layer_stacked(pipeline_paths):
+    """HiDream's four readings are its ``encode_prompt``, for two prompts of different lengths:
+    the two CLIPs' projected pooled vectors concatenated, T5's last states at all 128 positions,
+    and Llama's ``hidden_states[1:]`` (every layer's output) stacked on a leading layer axis,
+    ``[L, b, T, d]``, which ``Reading.read`` keeps per token as ``[b, T, L, d]``."""
+    pipe = load_pipeline(pipeline_paths["hidream"], FAMILIES["hidream"])
+    family = FAMILIES["hidream"]
+    llama = family.reading("text_encoder_4")
+    assert inspect.signature(pipe.encode_prompt).parameters["max_sequence_length"].default == 128
+    assert all(r.max_length == 128 for r in family.readings.values())
+    assert llama.read_layers == tuple(range(1, pipe.text_encoder_4.config.num_hidden_layers + 1))  # hidden_states[1:]
+    assert llama.outputs() == ("per-token states (hidden_states[1..32], stacked)",)
+    prompts = [PROMPT, "a red fox"]
+    with torch.no_grad():
+        t5, _, stacked, _, pooled, _ = pipe.encode_prompt(prompts, device="cpu", do_classifier_free_guidance=False)
+        read = {c: family.reading(c).read(getattr(pipe, c), getattr(pipe, COMPONENT_TOKENIZERS[c]), prompts)
+                for c in family.components}
+    assert read["text_encoder"].states is None and read["text_encoder_2"].states is None
+    assert torch.equal(torch.cat([read["text_encoder"].pooled, read["text_encoder_2"].pooled], dim=-1), pooled)
+    assert read["text_encoder_3"].pooled is None and torch.equal(read["text_encoder_3"].mask, torch.ones(2, 128).long())
+    torch.testing.assert_close(read["text_encoder_3"].states, t5, rtol=0, atol=1e-5)
+    assert stacked.shape == (32, 2, 128, pipe.text_encoder_4.config.hidden_size)
+    assert read["text_encoder_4"].states.shape == (2, 128, 32, pipe.text_encoder_4.config.hidden_size)
+    torch.testing.assert_close(read["text_encoder_4"].states.permute(2, 0, 1, 3), stacked, rtol=0, atol=1e-5)
+    ids, mask = llama.tokenize(pipe.tokenizer_4, prompts)
+    assert ids[0, 0] == pipe.tokenizer_4.bos_token_id and mask[1].sum() < mask[0].sum() < 128
+    assert (ids[1][mask[1] == 0] == pipe.tokenizer_4.eos_token_id).all()  # padded with the EOS, as the pipeline sets
+
+
 def test_a_processor_reads_as_its_tokenizer(pipeline_paths):
     """The real FLUX.2 holds a ``PixtralProcessor``: a processor is read through its tokenizer
     (here a ``CLIPProcessor`` around SD's CLIP tokenizer, the processor textedit can build
@@ -292,20 +321,30 @@ def test_a_processor_reads_as_its_tokenizer(pipeline_paths):
     assert torch.equal(plain.states, wrapped.states)
 
 
-@pytest.mark.parametrize("family", ["zimage", "flux2klein", "flux2"])
-def test_a_pipeline_encoder_loads_as_the_class_the_pipeline_holds(family, pipeline_paths):
+@pytest.mark.parametrize("family, component", [("zimage", "text_encoder"), ("flux2klein", "text_encoder"),
+                                               ("flux2", "text_encoder"), ("hidream", "text_encoder_4")])
+def test_a_pipeline_encoder_loads_as_the_class_the_pipeline_holds(family, component, pipeline_paths):
     """``apply --pipeline-path`` edits the encoder as the pipeline holds it: FLUX.2 Klein's
-    ``Qwen3ForCausalLM`` with its LM head, Z-Image's bare ``Qwen3Model``, so that module names
-    and fingerprints match the pipeline's component (a patch made on one applies to the other)."""
+    ``Qwen3ForCausalLM`` and HiDream's ``LlamaForCausalLM`` with their LM heads, FLUX.2's whole
+    ``Mistral3ForConditionalGeneration`` (its language model's blocks, not the vision tower's),
+    Z-Image's bare ``Qwen3Model``, so that module names and fingerprints match the pipeline's
+    component (a patch made on one applies to the other)."""
     from textedit.encoders import adapter_for
     from textedit.pipelines import load_pipeline_encoder
 
     path = pipeline_paths[family]
-    adapter = load_pipeline_encoder(path, "text_encoder", FAMILIES[family])
+    adapter = load_pipeline_encoder(path, component, FAMILIES[family])
     pipe = load_pipeline(path, FAMILIES[family])
-    assert type(adapter.model) is type(pipe.text_encoder)
+    encoder = getattr(pipe, component)
+    assert type(adapter.model) is type(encoder)
     assert type(adapter.model).__name__ == {"zimage": "Qwen3Model", "flux2klein": "Qwen3ForCausalLM",
-                                            "flux2": "Mistral3ForConditionalGeneration"}[family]
-    assert adapter.fingerprint() == adapter_for(pipe.text_encoder, None).fingerprint()
-    assert adapter.down_proj_name(0) in dict(pipe.text_encoder.named_modules())
-    assert adapter.num_layers == pipe.text_encoder.config.get_text_config().num_hidden_layers
+                                            "flux2": "Mistral3ForConditionalGeneration",
+                                            "hidream": "LlamaForCausalLM"}[family]
+    assert adapter.fingerprint() == adapter_for(encoder, None).fingerprint()
+    assert adapter.down_proj_name(0) in dict(encoder.named_modules())
+    assert adapter.num_layers == encoder.config.get_text_config().num_hidden_layers
+    if family == "flux2":
+        assert adapter.down_proj_name(0) == "model.language_model.layers.0.mlp.down_proj"
+    if family == "hidream":  # saved without a padding token, as Llama 3.1's: padded with its EOS, as the pipeline does
+        assert adapter.tokenizer.pad_token == adapter.tokenizer.eos_token == "<|eot_id|>"
+        assert adapter.tokenize(["a red fox", PROMPT]).input_ids[0, -1] == adapter.tokenizer.eos_token_id

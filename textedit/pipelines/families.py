@@ -27,7 +27,9 @@ from ..errors import ModelLoadError, SpecError
 class Conditioning:
     """What a pipeline hands its denoiser from one encoder for a batch of prompts."""
 
-    states: torch.Tensor | None  # [b, T, d] per-token states of the tokens it reads, zero after each prompt's end
+    #: [b, T, d] per-token states of the tokens it reads, zero after each prompt's end ([b, T, L, d]
+    #: for L read layers stacked: HiDream's Llama, which the pipeline hands on as [L, b, T, d])
+    states: torch.Tensor | None
     mask: torch.Tensor | None  # [b, T] 1 on read tokens (None with the states)
     pooled: torch.Tensor | None  # [b, d']
 
@@ -45,11 +47,13 @@ class Reading:
     tokens (template included) with ``padding`` ``"max_length"`` or ``"longest"``, and the
     encoder called with its attention mask if ``attention_mask``. The denoiser reads the
     per-token states ``hidden_states[hidden_state]`` (``-1`` the last, after a final norm; a
-    tuple: those layers concatenated along the features, FLUX.2 Klein's 9, 18, 27; ``None``
+    tuple: those layers, ``layers`` ``"concatenated"`` along the features, FLUX.2 Klein's 9,
+    18, 27, or ``"stacked"`` on a layer axis, HiDream's every layer of Llama; ``None``
     none) from token ``read_from`` on (Qwen-Image drops its template's 34 leading tokens), at
     the padding positions too unless ``reads_padding`` is off (it passes the mask on, or
     keeps the real tokens only) except the first ``padding_read`` padding tokens after each
-    prompt (Chroma's mask leaves one on), and the pooled vector if ``pooled``.
+    prompt (Chroma's mask leaves one on), and the pooled vector if ``pooled``. A tokenizer
+    without a padding token pads with its EOS if ``pads_with_eos`` (HiDream sets Llama 3.1's so).
     """
 
     hidden_state: int | tuple[int, ...] | None
@@ -65,6 +69,8 @@ class Reading:
     padding_read: int = 0  # without reads_padding: padding tokens after each prompt read all the same
     system_message: str | None = None  # with chat_template: a system turn before the prompt's
     add_special_tokens: bool = True  # the tokenizer adds its BOS/EOS to the templated text
+    layers: str = "concatenated"  # several read layers: "concatenated" per token, or "stacked" on a layer axis
+    pads_with_eos: bool = False  # the pipeline sets the tokenizer's padding token to its EOS
 
     def __post_init__(self):
         if self.padding not in ("max_length", "longest"):
@@ -72,6 +78,8 @@ class Reading:
         if self.padding_read and (self.reads_padding or self.padding != "max_length"):
             raise ValueError("padding_read counts padding tokens read after a prompt padded to max_length "
                              "by a pipeline that does not read padding otherwise")
+        if self.layers not in ("concatenated", "stacked"):
+            raise ValueError(f"layers must be 'concatenated' or 'stacked', got {self.layers!r}")
 
     @property
     def read_layers(self) -> tuple[int, ...]:
@@ -120,8 +128,10 @@ class Reading:
         names = []
         if self.read_layers == (-1,):
             names.append("per-token states")
+        elif self.layers == "stacked":
+            names.append(f"per-token states ({_layer_names(self.read_layers, ', ')}, stacked)")
         elif self.read_layers:
-            names.append(f"per-token states ({' + '.join(f'hidden_states[{h}]' for h in self.read_layers)})")
+            names.append(f"per-token states ({_layer_names(self.read_layers, ' + ')})")
         if self.pooled:
             names.append("pooled vector")
         return tuple(names)
@@ -139,7 +149,8 @@ class Reading:
     def encode(self, encoder: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """What the pipeline reads from ``encoder`` for ``input_ids`` ``[b, T]``: (per-token
-        states ``[b, T, d]`` (``[b, T, d·layers]`` for several read layers) at every position
+        states ``[b, T, d]`` (for L read layers ``[b, T, L·d]`` concatenated, ``[b, T, L, d]``
+        stacked) at every position
         or ``None``, pooled vector ``[b, d']`` or ``None``), from one forward pass that keeps the
         gradient. The mask is passed only if the pipeline passes it.
 
@@ -154,7 +165,8 @@ class Reading:
             states = outputs.last_hidden_state
         elif self.read_layers:
             # a model with an LM head (Qwen2.5-VL) returns logits: hidden_states[-1] is after the final norm
-            states = torch.cat([outputs.hidden_states[h] for h in self.read_layers], dim=-1)
+            read = [outputs.hidden_states[h] for h in self.read_layers]
+            states = torch.stack(read, dim=2) if self.layers == "stacked" else torch.cat(read, dim=-1)
         pooled = None
         if self.pooled:
             pooled = outputs.text_embeds if hasattr(outputs, "text_embeds") else outputs.pooler_output
@@ -176,9 +188,16 @@ class Reading:
         keep[:, :self.read_from] = False
         rows = [states[i][keep[i].to(states.device)] for i in range(len(prompts))]
         length = max(len(r) for r in rows)
-        packed = torch.stack([torch.cat([r, r.new_zeros(length - len(r), r.shape[1])]) for r in rows])
+        packed = torch.stack([torch.cat([r, r.new_zeros(length - len(r), *r.shape[1:])]) for r in rows])
         mask = torch.stack([torch.arange(length) < len(r) for r in rows]).long()
         return Conditioning(packed, mask, pooled)
+
+
+def _layer_names(layers: tuple[int, ...], joint: str) -> str:
+    """``hidden_states[9] + hidden_states[18]``; a run of more than three, ``hidden_states[1..32]``."""
+    if len(layers) > 3 and list(layers) == list(range(layers[0], layers[0] + len(layers))):
+        return f"hidden_states[{layers[0]}..{layers[-1]}]"
+    return joint.join(f"hidden_states[{h}]" for h in layers)
 
 
 def text_tokenizer(tokenizer):
@@ -307,6 +326,20 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         add_special_tokens=False, attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 [dev]",
            steps=50, guidance_scale=4.0, accelerator_dtype=torch.bfloat16,
            text_projection={"text_encoder": ("transformer.context_embedder",)}),
+    # HiDream-I1 [Full] at the pipeline's defaults (50 steps at guidance 5), every prompt padded
+    # to 128 tokens for all four encoders: the pooled (projected) vectors of CLIP-L and CLIP-G,
+    # concatenated; T5's last states, masked in T5; Llama 3.1 8B's hidden_states[1:] (the
+    # output of each of its 32 layers, the last after the final norm), masked in Llama and
+    # stacked on a leading layer axis, of which each transformer block reads one. The
+    # transformer gets no mask: padding included. Its text projections are one per block
+    # (caption_projection), so it has no single first text layer to compare through
+    Family("hidream", "HiDreamImagePipeline", {
+        "text_encoder": Reading(hidden_state=None, pooled=True, max_length=128),
+        "text_encoder_2": Reading(hidden_state=None, pooled=True, max_length=128),
+        "text_encoder_3": Reading(hidden_state=-1, pooled=False, max_length=128, attention_mask=True),
+        "text_encoder_4": Reading(hidden_state=tuple(range(1, 33)), pooled=False, max_length=128, attention_mask=True,
+                                  layers="stacked", pads_with_eos=True)}, "HiDream-I1",
+           steps=50, guidance_scale=5.0, accelerator_dtype=torch.bfloat16),
 )}
 
 

@@ -79,6 +79,8 @@ def load_pipeline_encoder(ref: str | Path, component: str, family: Family, *, dt
                            hidden_state_index=reading.hidden_state if reading.hidden_state is not None else -1,
                            model_class=entry[1] if isinstance(entry, list) and len(entry) == 2 else None)
     adapter.consumer = reading.for_tokenizer(adapter.tokenizer).consumer  # a chat template comes from the tokenizer
+    if reading.pads_with_eos:  # as the pipeline's __init__ does to its tokenizer (Llama 3.1 has no padding token)
+        adapter.tokenizer.pad_token = adapter.tokenizer.eos_token
     return adapter
 
 
