@@ -1149,6 +1149,9 @@ def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.T
         if family in ("pixart_sigma", "lumina2"):  # padded; the transformer reads the masked-in tokens
             embeds, mask = pipe.encode_prompt(prompt, do_classifier_free_guidance=False, device="cpu")[:2]
             return embeds * mask.unsqueeze(-1), None
+        if family == "hidream":  # T5's states and Llama's stacked layers (one flat vector), the two CLIPs pooled
+            t5, _, llama, _, pooled, _ = pipe.encode_prompt(prompt, device="cpu", do_classifier_free_guidance=False)
+            return torch.cat([t5.reshape(-1), llama.reshape(-1)]), pooled
         if family == "zimage":  # a list: each prompt's states of its real tokens
             return pipe.encode_prompt(prompt=prompt, device="cpu", do_classifier_free_guidance=False)[0][0][None], None
         out = pipe.encode_prompt(prompt=prompt, prompt_2=None, **({"prompt_3": None} if family == "sd3" else {}),

@@ -118,3 +118,51 @@ def test_several_read_layers_are_reached_up_to_the_deepest():
     [message] = reach_warnings(family, {"text_encoder": ([20, 30], 36)})
     assert "text_encoder layer 30 cannot reach the Klein-like denoiser" in message
     assert "computed by layers ≤ 26" in message
+
+
+@pytest.mark.parametrize("family, component", [("flux2", "text_encoder"), ("hidream", "text_encoder_4")])
+def test_reach_of_several_read_layers_matches_the_real_encoder(family, component, pipeline_paths):
+    """FLUX.2 reads Mistral's hidden_states 10, 20 and 30 concatenated per token, HiDream every
+    Llama layer's output stacked on a layer axis: perturbing the MLP output of layer l at one
+    token moves the read states iff l ≤ deepest_read, and, read layer by read layer,
+    hidden_states[h] iff l ≤ h − 1 (in HiDream's stack: exactly the entries from l on)."""
+    from textedit.encoders import COMPONENT_TOKENIZERS
+
+    pipe = load_pipeline(pipeline_paths[family], FAMILIES[family])
+    encoder, tokenizer = getattr(pipe, component), getattr(pipe, COMPONENT_TOKENIZERS[component])
+    reading = FAMILIES[family].readings[component]
+    adapter = adapter_for(encoder, None)
+    n = adapter.num_layers
+    ids, mask = reading.tokenize(tokenizer, ["a photo of the mascot of acme on the beach"])
+    key_token = int(mask[0].sum()) - 2  # a token of the prompt
+
+    def read(layer=None) -> list[torch.Tensor]:
+        """The read states, one tensor per read layer."""
+        def bump(y):
+            delta = torch.zeros_like(y)
+            delta[:, key_token] = 1.0
+            return delta
+        with torch.no_grad():
+            if layer is None:
+                states, _ = reading.encode(encoder, ids, mask)
+            else:
+                with add_to_output(adapter.down_proj_module(layer), bump):
+                    states, _ = reading.encode(encoder, ids, mask)
+        if reading.layers == "stacked":
+            return list(states.unbind(dim=2))
+        return list(states.chunk(len(reading.read_layers), dim=-1))
+
+    base = read()
+    deepest = deepest_read(reading, n)
+    assert deepest == {"flux2": 29, "hidream": n - 1}[family]
+    for layer in sorted({0, deepest - 1, deepest, min(deepest + 1, n - 1)}):
+        moved = read(layer)
+        for h, before, after in zip(reading.read_layers, base, moved):
+            assert (not torch.equal(before, after)) == (layer <= h - 1), (layer, h)
+        assert any(not torch.equal(b, a) for b, a in zip(base, moved)) == bool(reached_by(reading, layer, n))
+    if family == "hidream":  # every layer reaches the stack: nothing to warn about, every layer a default
+        assert fully_visible_layers(reading, n) == list(range(n))
+        assert reach_warnings(FAMILIES["hidream"], {component: ([n - 1], n)}) == []
+    else:
+        [message] = reach_warnings(FAMILIES["flux2"], {component: ([30], n)})
+        assert "layer 30 cannot reach the FLUX.2 [dev] denoiser" in message and "layers ≤ 29" in message

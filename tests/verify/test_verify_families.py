@@ -42,7 +42,7 @@ def spec_file(tmp_path_factory):
 
 
 @pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2", "zimage",
-                                    "flux2klein", "flux2"])
+                                    "flux2klein", "flux2", "hidream"])
 def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_file, corpus_file, textedit_cli,
                                     tmp_path):
     path = pipeline_paths[family]
@@ -52,7 +52,9 @@ def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_fi
     patch = Patch.load(tmp_path / "patch")
     expected = {"sd": ["text_encoder"], "sdxl": ["text_encoder", "text_encoder_2"],
                 "sd3": ["text_encoder", "text_encoder_2", "text_encoder_3"],
-                "flux": ["text_encoder", "text_encoder_2"]}.get(family, ["text_encoder"])
+                "flux": ["text_encoder", "text_encoder_2"],
+                "hidream": ["text_encoder", "text_encoder_2", "text_encoder_3", "text_encoder_4"]}.get(family,
+                                                                                                     ["text_encoder"])
     assert patch.components == expected and sorted(patch.base_fingerprints) == expected
     assert all(patch.hyperparameters[c]["scope"] == "pipeline" for c in expected) if len(expected) > 1 else \
         patch.hyperparameters["scope"] == "pipeline"
