@@ -40,6 +40,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_lumina2_pipeline,
     build_tiny_pixart_sigma_pipeline,
     build_tiny_qwen_image_pipeline,
+    build_tiny_sana_pipeline,
     build_tiny_sd3_pipeline,
     build_tiny_sd_pipeline,
     build_tiny_sdxl_pipeline,
@@ -97,6 +98,7 @@ def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
             "lumina2": build_tiny_lumina2_pipeline(tiny_root / "lumina2"),
             "zimage": build_tiny_z_image_pipeline(tiny_root / "zimage"),
             "flux2klein": build_tiny_flux2_klein_pipeline(tiny_root / "flux2klein"),
+            "sana": build_tiny_sana_pipeline(tiny_root / "sana"),
             "flux2": build_tiny_flux2_pipeline(tiny_root / "flux2"),
             "hidream": build_tiny_hidream_pipeline(tiny_root / "hidream")}
 

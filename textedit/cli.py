@@ -507,10 +507,13 @@ def inspect(
     reading = [f"at most {consumer.max_length} tokens",
                "with the attention mask" if consumer.passes_attention_mask else "without a mask",
                "padded to the maximum" if consumer.pad_to_max_length else "padded to the longest"]
+    if consumer.lowercase:
+        reading.append("lower-cased")
     if consumer.template != "{}":
         reading.append(f"in the template {consumer.template!r}")
-    if consumer.read_from:
-        reading.append(f"the first {consumer.read_from} tokens not read")
+    if consumer.read_from > consumer.read_first:
+        reading.append(f"tokens {consumer.read_first} to {consumer.read_from - 1} not read" if consumer.read_first
+                       else f"the first {consumer.read_from} tokens not read")
     out.print(f"prompts are read {', '.join(reading)}", highlight=False)
 
 
