@@ -490,3 +490,19 @@ def test_a_reading_counted_in_its_templates_tokens_keys_the_statistics_by_its_le
     assert (first, start) == (1, length - 299)
     assert read[:, 0].all() and not read[:, first:start].any()
     assert torch.equal(read[:, start:], batch.attention_mask[:, start:])
+
+
+def test_a_consumer_that_adds_no_special_tokens_reads_one_bos_and_is_cached_apart(pipeline_paths):
+    """FLUX.2 tokenizes its chat template as ``apply_chat_template`` does, adding no special
+    tokens (the template writes the BOS): keys and statistics are read with one BOS in front,
+    and the cache key says how (a plain call would add a second one)."""
+    from textedit.pipelines import FAMILIES, load_pipeline_encoder
+
+    adapter = load_pipeline_encoder(pipeline_paths["flux2"], "text_encoder", FAMILIES["flux2"])
+    batch = adapter.tokenize(["a red fox", "the mascot of acme"])
+    bos = adapter.tokenizer.bos_token_id
+    for row, mask in zip(batch.input_ids, batch.attention_mask):
+        real = row[mask.bool()]
+        assert real[0] == bos and int((real == bos).sum()) == 1
+    assert not adapter.consumer.add_special_tokens and "-nospecial" in consumer_tag(adapter.consumer)
+    assert "-nospecial" not in consumer_tag(dataclasses.replace(adapter.consumer, add_special_tokens=True))

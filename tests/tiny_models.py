@@ -975,6 +975,25 @@ def build_tiny_z_image_pipeline(path: Path) -> Path:
     return path
 
 
+def _flux2_transformer_and_vae(text_width: int, guidance_embeds: bool):
+    """FLUX.2's denoiser and VAE as diffusers' FLUX.2 tests build them: a
+    ``Flux2Transformer2DModel`` with one double and one single block reading ``text_width``-d
+    text states (with a guidance embedding for the guidance-distilled [dev], without for
+    Klein), and an ``AutoencoderKLFlux2`` with one latent channel (patchified 2x2 into the
+    transformer's 4)."""
+    from diffusers import AutoencoderKLFlux2, Flux2Transformer2DModel
+
+    torch.manual_seed(SEED)
+    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
+                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=text_width,
+                                          timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4],
+                                          guidance_embeds=guidance_embeds)
+    vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
+                             up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1,
+                             latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
+    return transformer, vae
+
+
 def build_tiny_flux2_klein_pipeline(path: Path) -> Path:
     """Save a tiny random ``Flux2KleinPipeline`` folder (pass ``height``/``width``, e.g. 32).
 
@@ -985,20 +1004,12 @@ def build_tiny_flux2_klein_pipeline(path: Path) -> Path:
     ``Qwen3ForCausalLM``, so the pipeline's default layers 9, 18 and 27 exist (27 the
     penultimate, an intermediate layer as on the real 36-layer models), with the Qwen3 tokenizer.
     """
-    from diffusers import (AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline,
-                           Flux2Transformer2DModel)
+    from diffusers import FlowMatchEulerDiscreteScheduler, Flux2KleinPipeline
 
     path = Path(path)
     tokenizer = _make_qwen3_tokenizer()
     text_encoder = _qwen3_text_encoder(tokenizer, layers=28, causal_lm=True)
-    torch.manual_seed(SEED)
-    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
-                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=3 * 64,
-                                          timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4],
-                                          guidance_embeds=False)
-    vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-                             up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1,
-                             latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
+    transformer, vae = _flux2_transformer_and_vae(text_width=3 * 64, guidance_embeds=False)
     pipe = Flux2KleinPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
                               tokenizer=tokenizer, transformer=transformer)
     pipe.save_pretrained(path, safe_serialization=True)
@@ -1111,18 +1122,12 @@ def build_tiny_flux2_pipeline(path: Path) -> Path:
     ``apply_chat_template`` is the processor's text path (no special tokens added to the
     rendered template).
     """
-    from diffusers import AutoencoderKLFlux2, FlowMatchEulerDiscreteScheduler, Flux2Pipeline, Flux2Transformer2DModel
+    from diffusers import FlowMatchEulerDiscreteScheduler, Flux2Pipeline
 
     path = Path(path)
     tokenizer = _make_mistral3_tokenizer()
     text_encoder = _mistral3_model(tokenizer, hidden=64, layers=31)
-    torch.manual_seed(SEED)
-    transformer = Flux2Transformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
-                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=3 * 64,
-                                          timestep_guidance_channels=256, axes_dims_rope=[4, 4, 4, 4])
-    vae = AutoencoderKLFlux2(sample_size=32, in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",),
-                             up_block_types=("UpDecoderBlock2D",), block_out_channels=(4,), layers_per_block=1,
-                             latent_channels=1, norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False)
+    transformer, vae = _flux2_transformer_and_vae(text_width=3 * 64, guidance_embeds=True)
     pipe = Flux2Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
                          tokenizer=tokenizer, transformer=transformer)
     pipe.save_pretrained(path, safe_serialization=True)

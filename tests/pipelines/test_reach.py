@@ -64,26 +64,28 @@ def test_reach_model_matches_the_real_encoder(family, component, pipeline_paths)
     ids = pipe.tokenizer(["a photo of the mascot of acme on the beach"], padding="max_length", max_length=77,
                          return_tensors="pt").input_ids
     key_token = 7  # "acme"
-
-    def outputs(layer=None):  # what the pipeline reads (Reading.encode: checked in test_families.py)
-        def bump(y):
-            delta = torch.zeros_like(y)
-            delta[:, key_token] = 1.0
-            return delta
-        with torch.no_grad():
-            if layer is None:
-                return reading.encode(encoder, ids)
-            with add_to_output(adapter_for(encoder, None).down_proj_module(layer), bump):
-                return reading.encode(encoder, ids)
-
-    base = outputs()
+    base = encode_bumped(reading, encoder, ids, None)
     for layer in (n - 2, n - 1):
-        per_token, pooled = outputs(layer)
+        per_token, pooled = encode_bumped(reading, encoder, ids, None, layer, key_token)
         reached = reached_by(reading, layer, n)
         if reading.hidden_state is not None:
             assert (not torch.equal(per_token, base[0])) == any(r.startswith("per-token") for r in reached)
         if reading.pooled:
             assert (not torch.equal(pooled, base[1])) == ("pooled vector" in reached)
+
+
+def encode_bumped(reading, encoder, ids, mask, layer=None, key_token=0):
+    """``reading.encode`` (what the pipeline reads: checked in test_families.py), with 1 added
+    to every channel of layer ``layer``'s MLP output at ``key_token`` (none: unperturbed)."""
+    def bump(y):
+        delta = torch.zeros_like(y)
+        delta[:, key_token] = 1.0
+        return delta
+    with torch.no_grad():
+        if layer is None:
+            return reading.encode(encoder, ids, mask)
+        with add_to_output(adapter_for(encoder, None).down_proj_module(layer), bump):
+            return reading.encode(encoder, ids, mask)
 
 
 def test_edited_layers_of_a_patch_on_a_pipeline(pipeline_paths, bert):
@@ -138,16 +140,7 @@ def test_reach_of_several_read_layers_matches_the_real_encoder(family, component
 
     def read(layer=None) -> list[torch.Tensor]:
         """The read states, one tensor per read layer."""
-        def bump(y):
-            delta = torch.zeros_like(y)
-            delta[:, key_token] = 1.0
-            return delta
-        with torch.no_grad():
-            if layer is None:
-                states, _ = reading.encode(encoder, ids, mask)
-            else:
-                with add_to_output(adapter.down_proj_module(layer), bump):
-                    states, _ = reading.encode(encoder, ids, mask)
+        states, _ = encode_bumped(reading, encoder, ids, mask, layer, key_token)
         if reading.layers == "stacked":
             return list(states.unbind(dim=2))
         return list(states.chunk(len(reading.read_layers), dim=-1))
