@@ -169,6 +169,23 @@ def test_inspect_a_sana_encoder_says_it_reads_bos_and_the_prompt_after_its_instr
     assert "tokens 1 to 208 not read" in text
 
 
+def test_inspect_flux2_and_hidream_encoders_say_how_their_pipelines_read_them(monkeypatch, capsys, pipeline_paths):
+    """FLUX.2's Mistral 3: the language model's 31 layers (not the vision tower's), the system
+    message in the chat template, 512 tokens, no special tokens added; HiDream's Llama: its 32
+    layers, 128 tokens padded to the maximum, with the mask."""
+    code, out, err = run(monkeypatch, capsys, "inspect", pipeline_paths["flux2"], "--component", "text_encoder")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "31 layers" in text and "model.language_model.layers.0.mlp.down_proj" in text and "vision" not in text
+    assert "at most 512 tokens, with the attention mask, padded to the maximum" in text
+    assert "[SYSTEM_PROMPT]You are an AI" in text and "adding no special tokens (the template writes them)" in text
+    code, out, err = run(monkeypatch, capsys, "inspect", pipeline_paths["hidream"], "--component", "text_encoder_4")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "32 layers" in text and "model.layers.31.mlp.down_proj" in text
+    assert "at most 128 tokens, with the attention mask, padded to the maximum" in text
+
+
 @pytest.fixture
 def two_threads():
     before = torch.get_num_threads()

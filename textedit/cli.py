@@ -511,10 +511,13 @@ def inspect(
         reading.append("lower-cased")
     if consumer.template != "{}":
         reading.append(f"in the template {consumer.template!r}")
+    if not consumer.add_special_tokens:
+        reading.append("adding no special tokens (the template writes them)")
     if consumer.read_from > consumer.read_first:
         reading.append(f"tokens {consumer.read_first} to {consumer.read_from - 1} not read" if consumer.read_first
                        else f"the first {consumer.read_from} tokens not read")
-    out.print(f"prompts are read {', '.join(reading)}", highlight=False)
+    # markup off: a template's own brackets (FLUX.2's "[/SYSTEM_PROMPT]") are text, not rich tags
+    out.print(f"prompts are read {', '.join(reading)}", highlight=False, markup=False)
 
 
 @command("eval")
