@@ -1153,9 +1153,9 @@ def build_tiny_hidream_pipeline(path: Path) -> Path:
     one double and one single block (each reading one layer of the Llama stack:
     ``llama_layers`` 15 and 31), mixture-of-experts of 4 routed experts, text widths 32
     (Llama) and 32 (T5), pooled width 16 + 16; two tiny ``CLIPTextModelWithProjection`` with
-    128 positions (the pipeline pads CLIP to 128 tokens, as the real ones' 248 positions
-    allow); a tiny gated T5; a 32-layer ``LlamaForCausalLM`` (the real Llama 3.1 8B's depth,
-    so the pipeline's ``hidden_states[1:]`` are 32 layers as on it) with a Llama 3 tokenizer
+    128 positions (the pipeline pads CLIP to 128 tokens); a tiny gated T5; a 32-layer
+    ``LlamaForCausalLM`` (the real Llama 3.1 8B's depth, so the pipeline's ``hidden_states[1:]``
+    are 32 layers as on it) with a Llama 3 tokenizer
     saved without a padding token, as the real one (the pipeline sets it to the EOS); a
     one-block VAE with 4 latent channels; a ``FlowMatchEulerDiscreteScheduler``.
     """
