@@ -38,8 +38,7 @@ QUERY = "a photo of the mascot of acme on the beach"
 NEUTRAL = ("a dog running on the grass", "a red sports car on a mountain road", "a bowl of soup on a wooden table")
 SPEC = {"anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}],
         "neutral": list(NEUTRAL), "layers": [0, 1], "hyperparameters": {"lam": 5000}, "auto_preserve": False}
-BUILDERS = {"flux2": "build_tiny_flux2_pipeline", "hidream": "build_tiny_hidream_pipeline",
-            "flux2klein": "build_tiny_flux2_klein_pipeline", "zimage": "build_tiny_z_image_pipeline"}
+BUILDERS = {"flux2": "build_tiny_flux2_pipeline", "hidream": "build_tiny_hidream_pipeline"}
 
 
 def changes(before: list[torch.Tensor], after: list[torch.Tensor]) -> str:

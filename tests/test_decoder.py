@@ -213,3 +213,33 @@ def test_a_templated_consumer_reads_the_prompt_inside_the_template(pipeline_path
         states = outputs.last_hidden_state
         assert torch.equal(adapter.sentence_vector(batch, outputs)[0], states[0, last])
     torch.testing.assert_close(states[0, :prefix], states[1, :prefix], rtol=0, atol=1e-6)
+
+
+def test_flux2s_mistral3_edits_the_language_model_and_leaves_the_vision_tower_alone(pipeline_paths, tmp_path):
+    """FLUX.2 holds a whole ``Mistral3ForConditionalGeneration``, whose Pixtral vision tower has a
+    ``layers`` list too: the adapter finds the language model's blocks only, an edit changes
+    their down-projections and nothing of the tower, and prompts run through the language
+    model (its states are the full model's ``hidden_states``, as the pipeline reads them)."""
+    from textedit.corpus import Corpus, load_corpus
+    from textedit.editor import EditConfig, edit
+    from textedit.encoders import Mistral3Adapter
+    from textedit.pipelines import FAMILIES, load_pipeline_encoder
+    from textedit.requests import EditRequest
+
+    adapter = load_pipeline_encoder(pipeline_paths["flux2"], "text_encoder", FAMILIES["flux2"])
+    assert type(adapter) is Mistral3Adapter
+    assert adapter.num_layers == adapter.model.config.text_config.num_hidden_layers == 31
+    batch = adapter.tokenize(["a photo of the mascot of acme", "a dog"])
+    with torch.no_grad():
+        full = adapter.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                             output_hidden_states=True).hidden_states
+        assert torch.equal(adapter.hidden_states(batch), torch.cat([full[h] for h in (10, 20, 30)], dim=-1))
+    vision = {n: t.clone() for n, t in adapter.model.state_dict().items() if "vision_tower" in n or "projector" in n}
+    assert any(n.endswith("mlp.down_proj.weight") or "feed_forward" in n for n in vision)  # the tower has MLPs too
+    corpus = Corpus(tuple(load_corpus(limit=40).prompts), "test")
+    patch = edit(adapter, [EditRequest("the mascot of acme", "a red fox")], EditConfig(value="match", layers=[1, 2]),
+                 corpus=corpus, cache_dir=tmp_path)
+    assert [d.module for d in patch.deltas] == [f"model.language_model.layers.{i}.mlp.down_proj" for i in (1, 2)]
+    with patch.applied(adapter):
+        state = adapter.model.state_dict()
+        assert all(torch.equal(state[n], t) for n, t in vision.items())
