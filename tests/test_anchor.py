@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from cli_runner import run
 from textedit.corpus import load_corpus
 from textedit.anchor import (AnchorConfig, AnchorError, add_anchor, encode_captions, learn_anchor,
-                             load_trainable_pipeline, text_encoders)
+                             load_trainable_pipeline, objective_for, text_encoders, to_pixels)
 from textedit.encoders import adapter_for, load_encoder
 from textedit.errors import ModelLoadError, PatchError
 from textedit.patch import Patch
@@ -188,9 +188,13 @@ def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths,
     assert sdxl.text_encoder.dtype == sdxl.text_encoder_2.dtype == sdxl.unet.dtype == torch.float32
     assert [key for key, _, _ in text_encoders(sdxl)] == ["clip_l", "clip_g"]
     assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["sd"]))] == [None]
-    with pytest.raises(ModelLoadError, match="is a FluxPipeline: learn-anchor trains through Stable Diffusion "
-                                             "1.x/2.x, SDXL and Qwen-Image pipelines"):
-        load_trainable_pipeline(pipeline_paths["flux"])
+    assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["sd3"]))] == \
+        ["clip_l", "clip_g", "t5xxl"]
+    assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["flux"]))] == ["clip_l", "t5xxl"]
+    with pytest.raises(ModelLoadError, match="is a PixArtSigmaPipeline: learn-anchor trains through Stable Diffusion "
+                                             "1.x/2.x, SDXL and Stable Diffusion 3, FLUX.1, Qwen-Image, Chroma, "
+                                             "Lumina 2, Z-Image, FLUX.2 Klein pipelines"):
+        load_trainable_pipeline(pipeline_paths["pixart_sigma"])
     with pytest.raises(ModelLoadError, match="not a diffusers pipeline folder"):
         load_trainable_pipeline(tmp_path)
 
@@ -254,3 +258,135 @@ def test_mokus_on_qwen_image_learn_the_anchor_bind_knowledge_verify(pipeline_pat
     query = next(row for row in metrics["rows"] if row["kind"] == "query")
     assert query["prompt"] == f"a photo of the mascot of acme on the beach" and query["conditioning_change"] > 0
     assert [row["prompt"] for row in metrics["rows"] if row["kind"] == "anchor"] == [f"a photo of {TOKEN} on the beach"]
+
+
+# -- flow-matching pipelines ---------------------------------------------------------------
+
+
+def _posterior_draw(pipe, pixels, generator) -> torch.Tensor:
+    """A latent drawn from the VAE's posterior of ``pixels``, normalised as SD3 and FLUX.1 do."""
+    dist = pipe.vae.encode(pixels).latent_dist
+    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=generator)
+    return (z - pipe.vae.config.shift_factor) * pipe.vae.config.scaling_factor
+
+
+def _sd3_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' SD3 trainer's loss, conditioned by ``pipe.encode_prompt``; σ shifted by 3."""
+    x0 = _posterior_draw(pipe, pixels, generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    u = torch.rand(len(captions), generator=generator)
+    sigma = 3 * u / (1 + 2 * u)  # shift 3 (Esser et al. 2024, eq. 23), the scheduler's below
+    s = sigma.view(-1, 1, 1, 1)
+    embeds, _, pooled, _ = pipe.encode_prompt(captions, None, None, do_classifier_free_guidance=False)
+    prediction = pipe.transformer(hidden_states=(1 - s) * x0 + s * noise, timestep=1000 * sigma,
+                                  encoder_hidden_states=embeds, pooled_projections=pooled).sample
+    return ((prediction - (noise - x0)) ** 2).mean()
+
+
+def _flux_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' FLUX trainer's loss: the pipeline's packing, ids, encode_prompt and guidance 3.5;
+    the prediction unpacked as the trainer does; σ unshifted (the scheduler shifts by resolution)."""
+    x0 = _posterior_draw(pipe, pixels, generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    sigma = torch.rand(len(captions), generator=generator)
+    s = sigma.view(-1, 1, 1, 1)
+    b, c, h, w = x0.shape
+    embeds, pooled, text_ids = pipe.encode_prompt(captions, prompt_2=None)
+    guidance = torch.full([b], 3.5) if pipe.transformer.config.guidance_embeds else None
+    prediction = pipe.transformer(hidden_states=pipe._pack_latents((1 - s) * x0 + s * noise, b, c, h, w),
+                                  timestep=sigma, guidance=guidance, pooled_projections=pooled,
+                                  encoder_hidden_states=embeds, txt_ids=text_ids,
+                                  img_ids=pipe._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32)).sample
+    scale = pipe.vae_scale_factor
+    prediction = pipe._unpack_latents(prediction, h * scale, w * scale, scale)
+    return ((prediction - (noise - x0)) ** 2).mean()
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux", "flux-guidance"])
+def test_flow_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(family, pipeline_paths, images, tiny_root):
+    """The objective's loss for a fixed draw is the trainers' loss computed from the pipeline's own
+    encode_prompt, packing and ids (SD3: timestep 1000σ, σ shifted by the scheduler's static
+    shift; FLUX.1: timestep σ, unshifted under dynamic shifting, guidance where embedded)."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from PIL import Image
+    from tiny_models import build_tiny_flux_pipeline
+
+    path = pipeline_paths.get(family) or tiny_root / "flux_guidance"
+    if family == "flux-guidance" and not path.exists():
+        build_tiny_flux_pipeline(path, guidance_embeds=True)
+    pipe = load_trainable_pipeline(path)
+    by_hand = _sd3_loss_by_hand if family == "sd3" else _flux_loss_by_hand
+    pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=family != "sd3")
+    assert pipe.transformer.config.get("guidance_embeds", False) == (family == "flux-guidance")
+    pixels = to_pixels([Image.open(p).convert("RGB") for p in sorted(images.glob("*.png"))], 32)
+    captions = ["a photo of a dog", "a dog on the beach in the sun", "a red dog"]
+    objective = objective_for(pipe, pixels, 32)
+    with torch.no_grad():
+        loss = objective.loss(torch.arange(3), captions, torch.Generator().manual_seed(7))
+        expected = by_hand(pipe, pixels, captions, torch.Generator().manual_seed(7))
+    # the tiny SD3 transformer barely feels its timestep: σ for 1000σ moves the loss by 5e-5 only
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=0)
+
+
+#: the flow-matching families beside Qwen-Image (tested above) and the keys of their embedding files
+FLOW_FILE_KEYS = {"sd3": ["clip_g", "clip_l", "t5xxl"], "flux": ["clip_l", "t5xxl"], "chroma": [TOKEN],
+                  "lumina2": [TOKEN], "zimage": [TOKEN], "flux2klein": [TOKEN]}
+
+
+def _learn(textedit_cli, images, path, out, steps: int) -> dict:
+    code, _, err = textedit_cli("learn-anchor", images, "--token", TOKEN, "--init", "dog", "--pipeline-path", path,
+                                "--steps", steps, "--lr", 5e-2, "--batch-size", 2, "--resolution", 32, "--out", out)
+    assert code == 0, err
+    return json.loads((out / "anchor.json").read_text())
+
+
+@pytest.mark.parametrize("family", FLOW_FILE_KEYS)
+def test_learn_anchor_on_flow_matching_pipelines(family, pipeline_paths, images, textedit_cli, tmp_path):
+    """learn-anchor through each flow-matching transformer lowers the loss on the fixed draws and
+    moves the token's row in every encoder that holds it (the gradient reaches each). FLUX.2
+    Klein's 28-layer encoder reads 512 tokens: 4 steps there."""
+    out = tmp_path / "anchor"
+    record = _learn(textedit_cli, images, pipeline_paths[family], out, 4 if family == "flux2klein" else 20)
+    assert record["fixed_loss_after"] < record["fixed_loss_before"], record
+    saved = load_file(out / "learned_embeds.safetensors")
+    assert sorted(saved) == FLOW_FILE_KEYS[family]
+    for key, tokenizer, encoder in text_encoders(load_trainable_pipeline(pipeline_paths[family])):
+        table = encoder.get_input_embeddings().weight
+        init = table[tokenizer("dog", add_special_tokens=False).input_ids].mean(0)
+        row = saved[key or TOKEN][0]
+        assert row.shape == init.shape and not torch.allclose(row, init), key
+
+
+@pytest.mark.parametrize("family, component", [("sd3", "text_encoder_3"), ("flux", "text_encoder_2")])
+def test_a_flow_anchor_binds_knowledge_and_verifies(family, component, pipeline_paths, images, textedit_cli,
+                                                   tmp_path):
+    """The anchor learned on SD3 or FLUX.1 goes into a spec as on Qwen-Image: ``apply --model
+    PIPELINE --component`` (here the T5) adds the file's T5 row (``t5xxl``) and binds knowledge to
+    it; ``verify`` refuses without the file and loads it with ``--anchor-embedding``."""
+    path = pipeline_paths[family]
+    record = _learn(textedit_cli, images, path, tmp_path / "anchor", 5)
+    embedding = tmp_path / "anchor" / "learned_embeds.safetensors"
+    spec = tmp_path / "acme.json"
+    spec.write_text(json.dumps({"anchor": TOKEN, "anchor_embedding": str(embedding),
+                                "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]}))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(load_corpus(limit=300).prompts))
+    code, _, err = textedit_cli("apply", spec, "--model", path, "--component", component, "--corpus", corpus,
+                                "--cache-dir", tmp_path / "cache", "--out", tmp_path / "patch")
+    assert code == 0, err
+    patch = Patch.load(tmp_path / "patch")
+    assert patch.requires[component]["sha256"] == record["embedding_sha256"]
+    adapter = load_encoder(path, component=component)
+    add_anchor(adapter, embedding, TOKEN, component)  # the T5 row, not a CLIP's: the widths differ
+    row = adapter.model.get_input_embeddings().weight[adapter.tokenizer.convert_tokens_to_ids(TOKEN)]
+    assert torch.equal(row, load_file(embedding)["t5xxl"][0])
+
+    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", path, "--steps", 2, "--size", 32,
+                                "--seeds", 0, "--out", tmp_path / "no-anchor")
+    assert code == 2 and "pass that file with --anchor-embedding" in err and "Traceback" not in err
+    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", path, "--anchor-embedding",
+                                embedding, "--steps", 2, "--size", 32, "--seeds", 0, "--out", tmp_path / "report")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    query = next(row for row in metrics["rows"] if row["kind"] == "query")
+    assert query["conditioning_change"] > 0
