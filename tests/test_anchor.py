@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from cli_runner import run
 from textedit.corpus import load_corpus
-from textedit.anchor import (AnchorConfig, AnchorError, add_anchor, encode_captions, learn_anchor,
+from textedit.anchor import (FLOW_MATCHING, AnchorConfig, AnchorError, add_anchor, encode_captions, learn_anchor,
                              load_trainable_pipeline, objective_for, text_encoders, to_pixels)
 from textedit.encoders import adapter_for, load_encoder
 from textedit.errors import ModelLoadError, PatchError
@@ -180,7 +180,7 @@ def test_sdxl_anchor_in_both_encoders(images, tiny_root, tmp_path):
         assert adapter.fingerprint() == adapter_for(encoder, tokenizer).fingerprint()
 
 
-def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths, tmp_path):
+def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths, tmp_path, monkeypatch):
     """learn-anchor loads through textedit.pipelines (the family's class, float32 on every device)
     and refuses, in one line, pipelines it cannot train through."""
     sdxl = load_trainable_pipeline(pipeline_paths["sdxl"])
@@ -191,10 +191,11 @@ def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths,
     assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["sd3"]))] == \
         ["clip_l", "clip_g", "t5xxl"]
     assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["flux"]))] == ["clip_l", "t5xxl"]
-    with pytest.raises(ModelLoadError, match="is a PixArtSigmaPipeline: learn-anchor trains through Stable Diffusion "
+    with pytest.raises(ModelLoadError, match="is a FluxPipeline: learn-anchor trains through Stable Diffusion "
                                              "1.x/2.x, SDXL and Stable Diffusion 3, FLUX.1, Qwen-Image, Chroma, "
-                                             "Lumina 2, Z-Image, FLUX.2 Klein pipelines"):
-        load_trainable_pipeline(pipeline_paths["pixart_sigma"])
+                                             "PixArt-Σ, Lumina 2, Z-Image, FLUX.2 Klein pipelines"):
+        monkeypatch.delitem(FLOW_MATCHING, "FluxPipeline")  # a family whose denoiser it has no objective for
+        load_trainable_pipeline(pipeline_paths["flux"])
     with pytest.raises(ModelLoadError, match="not a diffusers pipeline folder"):
         load_trainable_pipeline(tmp_path)
 
@@ -302,12 +303,30 @@ def _flux_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     return ((prediction - (noise - x0)) ** 2).mean()
 
 
-@pytest.mark.parametrize("family", ["sd3", "flux", "flux-guidance"])
-def test_flow_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(family, pipeline_paths, images, tiny_root):
+def _pixart_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """DDPM's loss (Ho et al. 2020) on PixArt-Σ, conditioned by ``pipe.encode_prompt`` and its
+    mask: x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε, ᾱ_t = Π_{s≤t}(1 − β_s), β linear from 1e-4 to 0.02; the
+    noise half of the learned-σ output against ε."""
+    dist = pipe.vae.encode(pixels).latent_dist
+    x0 = (dist.mean + dist.std * torch.randn(dist.mean.shape, generator=generator)) * pipe.vae.config.scaling_factor
+    noise = torch.randn(x0.shape, generator=generator)
+    t = torch.randint(1000, (len(captions),), generator=generator)
+    alpha_bar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)[t].view(-1, 1, 1, 1)
+    embeds, mask, _, _ = pipe.encode_prompt(captions, do_classifier_free_guidance=False, device="cpu",
+                                            clean_caption=True)  # as its __call__ does
+    prediction = pipe.transformer(alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise, encoder_hidden_states=embeds,
+                                  encoder_attention_mask=mask, timestep=t,
+                                  added_cond_kwargs={"resolution": None, "aspect_ratio": None}).sample
+    return ((prediction[:, :4] - noise) ** 2).mean()
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux", "flux-guidance", "pixart_sigma"])
+def test_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(family, pipeline_paths, images, tiny_root):
     """The objective's loss for a fixed draw is the trainers' loss computed from the pipeline's own
     encode_prompt, packing and ids (SD3: timestep 1000σ, σ shifted by the scheduler's static
-    shift; FLUX.1: timestep σ, unshifted under dynamic shifting, guidance where embedded)."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
+    shift; FLUX.1: timestep σ, unshifted under dynamic shifting, guidance where embedded;
+    PixArt-Σ: the DDPM loss on its DiT)."""
+    from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
     from PIL import Image
     from tiny_models import build_tiny_flux_pipeline
 
@@ -315,8 +334,9 @@ def test_flow_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(famil
     if family == "flux-guidance" and not path.exists():
         build_tiny_flux_pipeline(path, guidance_embeds=True)
     pipe = load_trainable_pipeline(path)
-    by_hand = _sd3_loss_by_hand if family == "sd3" else _flux_loss_by_hand
-    pipe.scheduler = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=family != "sd3")
+    by_hand = {"sd3": _sd3_loss_by_hand, "pixart_sigma": _pixart_loss_by_hand}.get(family, _flux_loss_by_hand)
+    pipe.scheduler = DDIMScheduler() if family == "pixart_sigma" else \
+        FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=family != "sd3")
     assert pipe.transformer.config.get("guidance_embeds", False) == (family == "flux-guidance")
     pixels = to_pixels([Image.open(p).convert("RGB") for p in sorted(images.glob("*.png"))], 32)
     captions = ["a photo of a dog", "a dog on the beach in the sun", "a red dog"]
@@ -328,8 +348,8 @@ def test_flow_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(famil
     torch.testing.assert_close(loss, expected, rtol=1e-6, atol=0)
 
 
-#: the flow-matching families beside Qwen-Image (tested above) and the keys of their embedding files
-FLOW_FILE_KEYS = {"sd3": ["clip_g", "clip_l", "t5xxl"], "flux": ["clip_l", "t5xxl"], "chroma": [TOKEN],
+#: the transformer families beside Qwen-Image (tested above) and the keys of their embedding files
+TRANSFORMER_FILE_KEYS = {"sd3": ["clip_g", "clip_l", "t5xxl"], "flux": ["clip_l", "t5xxl"], "chroma": [TOKEN],
                   "lumina2": [TOKEN], "zimage": [TOKEN], "flux2klein": [TOKEN]}
 
 
@@ -340,16 +360,16 @@ def _learn(textedit_cli, images, path, out, steps: int) -> dict:
     return json.loads((out / "anchor.json").read_text())
 
 
-@pytest.mark.parametrize("family", FLOW_FILE_KEYS)
+@pytest.mark.parametrize("family", TRANSFORMER_FILE_KEYS)
 def test_learn_anchor_on_flow_matching_pipelines(family, pipeline_paths, images, textedit_cli, tmp_path):
-    """learn-anchor through each flow-matching transformer lowers the loss on the fixed draws and
+    """learn-anchor through each transformer (flow matching; PixArt-Σ's DDPM) lowers the loss on the fixed draws and
     moves the token's row in every encoder that holds it (the gradient reaches each). FLUX.2
     Klein's 28-layer encoder reads 512 tokens: 4 steps there."""
     out = tmp_path / "anchor"
     record = _learn(textedit_cli, images, pipeline_paths[family], out, 4 if family == "flux2klein" else 20)
     assert record["fixed_loss_after"] < record["fixed_loss_before"], record
     saved = load_file(out / "learned_embeds.safetensors")
-    assert sorted(saved) == FLOW_FILE_KEYS[family]
+    assert sorted(saved) == TRANSFORMER_FILE_KEYS[family]
     for key, tokenizer, encoder in text_encoders(load_trainable_pipeline(pipeline_paths[family])):
         table = encoder.get_input_embeddings().weight
         init = table[tokenizer("dog", add_special_tokens=False).input_ids].mean(0)

@@ -269,12 +269,13 @@ def load_trainable_pipeline(pipeline_path: str | Path, device: str = "cpu"):
     Qwen-Image: its flow-matching transformer) in float32 on every device: the anchor's row
     trains in float32, as in diffusers' example. The family is read from ``model_index.json``."""
     pipe = load_pipeline(pipeline_path, detect_family(pipeline_path), device=device, dtype=torch.float32)
-    denoiser_known = getattr(pipe, "unet", None) is not None or type(pipe).__name__ in FLOW_MATCHING
+    denoiser_known = (getattr(pipe, "unet", None) is not None or type(pipe).__name__ in FLOW_MATCHING
+                      or type(pipe).__name__ in EPSILON_TRANSFORMERS)
     missing = [part for part in TRAINED_THROUGH if getattr(pipe, part, None) is None]
     if missing or not denoiser_known:
         what = f"has no {missing[0]}" if missing else f"is a {type(pipe).__name__}"
         raise ModelLoadError(f"pipeline '{pipeline_path}' {what}: learn-anchor trains through Stable Diffusion "
-                             f"1.x/2.x, SDXL and {', '.join(FLOW_MATCHING_TITLES)} pipelines")
+                             f"1.x/2.x, SDXL and {', '.join(TRANSFORMER_TITLES)} pipelines")
     return pipe
 
 
@@ -411,10 +412,19 @@ def encode_captions(pipe, captions: list[str], resolution: int) -> tuple[torch.T
 
 
 def native_resolution(pipe) -> int:
-    """The image size a pipeline draws by default (``sample_size`` × the VAE's scale)."""
-    if getattr(pipe, "unet", None) is not None:
-        return pipe.unet.config.sample_size * pipe.vae_scale_factor
-    return pipe.default_sample_size * pipe.vae_scale_factor
+    """The image size a pipeline draws by default: its ``default_sample_size``, else its
+    denoiser's ``sample_size``, × the VAE's scale; else 1024 (Z-Image's pipeline default)."""
+    denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+    size = getattr(pipe, "default_sample_size", None) or denoiser.config.get("sample_size")
+    return size * pipe.vae_scale_factor if size else 1024
+
+
+def _read(pipe, captions: list[str]) -> dict[str, Conditioning]:
+    """What each of ``pipe``'s text encoders hands the transformer for ``captions``, read as
+    the pipeline reads it (:meth:`Reading.read`), the gradient to the embedding rows kept."""
+    family = family_of(pipe)
+    return {component: family.reading(component).read(encoder, tokenizer, captions)
+            for component, tokenizer, encoder in pipeline_text_encoders(pipe, family)}
 
 
 class DenoisingObjective(abc.ABC):
@@ -437,27 +447,45 @@ class DenoisingObjective(abc.ABC):
         """The mean loss over images ``rows`` with ``captions``, one draw each."""
 
 
-class EpsilonObjective(DenoisingObjective):
-    """Stable Diffusion 1.x/2.x and SDXL: the UNet's noise (or velocity) prediction (see the module docstring)."""
+def _unet_noise(pipe, noisy, timesteps, captions, resolution):
+    """Stable Diffusion 1.x/2.x and SDXL: the UNet on the conditioning of :func:`encode_captions`."""
+    states, added = encode_captions(pipe, captions, resolution)
+    return pipe.unet(noisy, timesteps, states, added_cond_kwargs=added).sample
 
-    def __init__(self, pipe, pixels: torch.Tensor, resolution: int):
+
+def _pixart_noise(pipe, noisy, timesteps, captions, resolution):
+    """PixArt-Σ: a DiT on T5's states of the prompt's tokens, masked, without micro-conditions
+    (as its pipeline calls it); of a learned-σ output ``[b, 2C, h, w]`` the noise half."""
+    read = _read(pipe, captions)["text_encoder"]
+    out = pipe.transformer(noisy, encoder_hidden_states=read.states, encoder_attention_mask=read.mask.to(noisy.device),
+                           timestep=timesteps, added_cond_kwargs={"resolution": None, "aspect_ratio": None},
+                           return_dict=False)[0]
+    return out.chunk(2, dim=1)[0] if out.shape[1] == 2 * noisy.shape[1] else out
+
+
+class EpsilonObjective(DenoisingObjective):
+    """A DDPM-trained denoiser's noise (or velocity) prediction (see the module docstring):
+    Stable Diffusion 1.x/2.x and SDXL's UNet, PixArt-Σ's transformer; ``predict(pipe, x_t, t,
+    captions, resolution)`` is the denoiser's output conditioned as its pipeline conditions."""
+
+    def __init__(self, pipe, pixels: torch.Tensor, resolution: int, predict: Callable[..., torch.Tensor] = _unet_noise):
         from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import; add_anchor needs none
 
         super().__init__(pipe, pixels, resolution)
+        self.predict = predict
         self.scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         with torch.no_grad():
             dist = pipe.vae.encode(pixels).latent_dist
         self.mean, self.std, self.scaling = dist.mean, dist.std, pipe.vae.config.scaling_factor
 
     def loss(self, rows: torch.Tensor, captions: list[str], generator: torch.Generator) -> torch.Tensor:
-        pipe, scheduler, device = self.pipe, self.scheduler, self.pipe.unet.device
+        pipe, scheduler, device = self.pipe, self.scheduler, self.mean.device
         mean, std = self.mean[rows], self.std[rows]
         latents = (mean + std * torch.randn(mean.shape, generator=generator).to(device)) * self.scaling
         noise = torch.randn(latents.shape, generator=generator).to(device)
         timesteps = torch.randint(scheduler.config.num_train_timesteps, (len(rows),), generator=generator).to(device)
         noisy = scheduler.add_noise(latents, noise, timesteps)
-        states, added = encode_captions(pipe, captions, self.resolution)
-        prediction = pipe.unet(noisy, timesteps, states, added_cond_kwargs=added).sample
+        prediction = self.predict(pipe, noisy, timesteps, captions, self.resolution)
         kind = scheduler.config.prediction_type
         if kind == "epsilon":
             target = noise
@@ -469,14 +497,6 @@ class EpsilonObjective(DenoisingObjective):
 
 
 # -- flow matching -----------------------------------------------------------------------
-
-
-def _read(pipe, captions: list[str]) -> dict[str, Conditioning]:
-    """What each of ``pipe``'s text encoders hands the transformer for ``captions``, read as
-    the pipeline reads it (:meth:`Reading.read`), the gradient to the embedding rows kept."""
-    family = family_of(pipe)
-    return {component: family.reading(component).read(encoder, tokenizer, captions)
-            for component, tokenizer, encoder in pipeline_text_encoders(pipe, family)}
 
 
 def _guidance(pipe, b: int) -> torch.Tensor | None:
@@ -693,14 +713,21 @@ FLOW_MATCHING = {
     "ZImagePipeline": FlowDenoiser(_z_image_velocity, reversed_time=True),
     "Flux2KleinPipeline": FlowDenoiser(_flux2_klein_velocity, normalise=_patchified_batch_norm, pack=_flux2_pack),
 }
-FLOW_MATCHING_TITLES = tuple(f.title for f in FAMILIES.values() if f.pipeline_class in FLOW_MATCHING)
+#: the DDPM-trained transformers textual inversion trains through, by pipeline class
+EPSILON_TRANSFORMERS = {"PixArtSigmaPipeline": _pixart_noise}
+#: the titles of the families whose transformer learn-anchor trains through
+TRANSFORMER_TITLES = tuple(f.title for f in FAMILIES.values()
+                           if f.pipeline_class in FLOW_MATCHING or f.pipeline_class in EPSILON_TRANSFORMERS)
 
 
 def objective_for(pipe, pixels: torch.Tensor, resolution: int) -> DenoisingObjective:
-    """The textual-inversion objective of ``pipe``'s denoiser (a UNet, or a known flow-matching transformer)."""
+    """The textual-inversion objective of ``pipe``'s denoiser (a UNet, or a known transformer)."""
+    name = type(pipe).__name__
     if getattr(pipe, "unet", None) is not None:
         return EpsilonObjective(pipe, pixels, resolution)
-    return FlowObjective(pipe, pixels, resolution, FLOW_MATCHING[type(pipe).__name__])
+    if name in EPSILON_TRANSFORMERS:
+        return EpsilonObjective(pipe, pixels, resolution, EPSILON_TRANSFORMERS[name])
+    return FlowObjective(pipe, pixels, resolution, FLOW_MATCHING[name])
 
 
 def fixed_loss(objective: DenoisingObjective, token: str, config: AnchorConfig, draws: int = FIXED_DRAWS) -> float:
