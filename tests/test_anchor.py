@@ -220,44 +220,55 @@ def test_captions_are_conditioned_as_the_pipeline_does(family, pipeline_paths):
 
 
 
+def _learn(textedit_cli, images, path, out, steps: int) -> dict:
+    """``learn-anchor`` at 32 px (batch 2, lr 0.05); its ``anchor.json``."""
+    code, _, err = textedit_cli("learn-anchor", images, "--token", TOKEN, "--init", "dog", "--pipeline-path", path,
+                                "--steps", steps, "--lr", 5e-2, "--batch-size", 2, "--resolution", 32, "--out", out)
+    assert code == 0, err
+    return json.loads((out / "anchor.json").read_text())
+
+
+def _bind_and_verify(textedit_cli, path, component: str, embedding: Path, record: dict, tmp_path: Path) -> dict:
+    """Stage 2 on a learned anchor: a spec binding knowledge to it, ``apply --model PIPELINE
+    --component``, then ``verify``, which refuses without the anchor file and runs with it;
+    the metrics of the run."""
+    spec = tmp_path / "acme.json"
+    spec.write_text(json.dumps({"anchor": TOKEN, "anchor_embedding": str(embedding),
+                                "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]}))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(load_corpus(limit=300).prompts))
+    code, _, err = textedit_cli("apply", spec, "--model", path, "--component", component, "--corpus", corpus,
+                                "--cache-dir", tmp_path / "cache", "--out", tmp_path / "patch")
+    assert code == 0, err
+    assert Patch.load(tmp_path / "patch").requires[component]["sha256"] == record["embedding_sha256"]
+
+    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", path, "--steps", 2, "--size", 32,
+                                "--seeds", 0, "--out", tmp_path / "no-anchor")
+    assert code == 2 and "pass that file with --anchor-embedding" in err and "Traceback" not in err
+    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", path, "--anchor-embedding",
+                                embedding, "--steps", 2, "--size", 32, "--seeds", 0, "--out", tmp_path / "report")
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert next(row for row in metrics["rows"] if row["kind"] == "query")["conditioning_change"] > 0
+    return metrics
+
+
 def test_mokus_on_qwen_image_learn_the_anchor_bind_knowledge_verify(pipeline_paths, images, textedit_cli, tmp_path):
     """Both MoKus stages on a tiny Qwen-Image: textual inversion of the anchor token in the
     Qwen2.5-VL encoder through the transformer's rectified-flow loss (it lowers the loss on
     fixed draws), knowledge bound to the learned token in the encoder read as the pipeline
     reads it, and ``verify`` loading the anchor the patch was made with."""
     qwen = pipeline_paths["qwenimage"]
-    anchor_dir = tmp_path / "anchor"
-    code, stdout, err = textedit_cli("learn-anchor", images, "--token", TOKEN, "--init", "dog", "--pipeline-path", qwen,
-                                     "--steps", 20, "--lr", 5e-2, "--batch-size", 2, "--resolution", 32, "--out",
-                                     anchor_dir)
-    assert code == 0, err
-    record = json.loads((anchor_dir / "anchor.json").read_text())
+    record = _learn(textedit_cli, images, qwen, tmp_path / "anchor", 20)
     assert record["fixed_loss_after"] < record["fixed_loss_before"], record
-    embedding = anchor_dir / "learned_embeds.safetensors"
+    embedding = tmp_path / "anchor" / "learned_embeds.safetensors"
     assert load_file(embedding)[TOKEN].shape == (1, 64)  # the tiny Qwen2.5-VL's width
 
-    spec = tmp_path / "acme.json"
-    spec.write_text(json.dumps({"anchor": TOKEN, "anchor_embedding": str(embedding),
-                                "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]}))
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(load_corpus(limit=300).prompts))
-    code, stdout, err = textedit_cli("apply", spec, "--model", qwen, "--component", "text_encoder", "--corpus", corpus,
-                                     "--cache-dir", tmp_path / "cache", "--out", tmp_path / "patch")
-    assert code == 0, err
-    patch = Patch.load(tmp_path / "patch")
-    assert patch.requires["text_encoder"]["sha256"] == record["embedding_sha256"]
+    metrics = _bind_and_verify(textedit_cli, qwen, "text_encoder", embedding, record, tmp_path)
     # --model PIPELINE --component reads the encoder as the pipeline does: in its chat template
     assert "template" in next((tmp_path / "cache" / "stats").rglob("layer*.safetensors")).parent.name
-
-    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", qwen, "--steps", 2, "--size", 32,
-                                "--seeds", 0, "--out", tmp_path / "no-anchor")
-    assert code == 2 and "pass that file with --anchor-embedding" in err and "Traceback" not in err
-    code, stdout, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", qwen, "--anchor-embedding",
-                                     embedding, "--steps", 2, "--size", 32, "--seeds", 0, "--out", tmp_path / "report")
-    assert code == 0, err
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     query = next(row for row in metrics["rows"] if row["kind"] == "query")
-    assert query["prompt"] == f"a photo of the mascot of acme on the beach" and query["conditioning_change"] > 0
+    assert query["prompt"] == "a photo of the mascot of acme on the beach"
     assert [row["prompt"] for row in metrics["rows"] if row["kind"] == "anchor"] == [f"a photo of {TOKEN} on the beach"]
 
 
@@ -350,21 +361,14 @@ def test_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(family, pi
 
 #: the transformer families beside Qwen-Image (tested above) and the keys of their embedding files
 TRANSFORMER_FILE_KEYS = {"sd3": ["clip_g", "clip_l", "t5xxl"], "flux": ["clip_l", "t5xxl"], "chroma": [TOKEN],
-                  "lumina2": [TOKEN], "zimage": [TOKEN], "flux2klein": [TOKEN]}
-
-
-def _learn(textedit_cli, images, path, out, steps: int) -> dict:
-    code, _, err = textedit_cli("learn-anchor", images, "--token", TOKEN, "--init", "dog", "--pipeline-path", path,
-                                "--steps", steps, "--lr", 5e-2, "--batch-size", 2, "--resolution", 32, "--out", out)
-    assert code == 0, err
-    return json.loads((out / "anchor.json").read_text())
+                         "pixart_sigma": [TOKEN], "lumina2": [TOKEN], "zimage": [TOKEN], "flux2klein": [TOKEN]}
 
 
 @pytest.mark.parametrize("family", TRANSFORMER_FILE_KEYS)
-def test_learn_anchor_on_flow_matching_pipelines(family, pipeline_paths, images, textedit_cli, tmp_path):
-    """learn-anchor through each transformer (flow matching; PixArt-Σ's DDPM) lowers the loss on the fixed draws and
-    moves the token's row in every encoder that holds it (the gradient reaches each). FLUX.2
-    Klein's 28-layer encoder reads 512 tokens: 4 steps there."""
+def test_learn_anchor_on_transformer_pipelines(family, pipeline_paths, images, textedit_cli, tmp_path):
+    """learn-anchor through each transformer (rectified flow; PixArt-Σ: DDPM) lowers the loss on
+    the fixed draws and moves the token's row in every encoder that holds it (the gradient
+    reaches each). FLUX.2 Klein's 28-layer encoder reads 512 tokens: 4 steps there."""
     out = tmp_path / "anchor"
     record = _learn(textedit_cli, images, pipeline_paths[family], out, 4 if family == "flux2klein" else 20)
     assert record["fixed_loss_after"] < record["fixed_loss_before"], record
@@ -386,27 +390,8 @@ def test_a_flow_anchor_binds_knowledge_and_verifies(family, component, pipeline_
     path = pipeline_paths[family]
     record = _learn(textedit_cli, images, path, tmp_path / "anchor", 5)
     embedding = tmp_path / "anchor" / "learned_embeds.safetensors"
-    spec = tmp_path / "acme.json"
-    spec.write_text(json.dumps({"anchor": TOKEN, "anchor_embedding": str(embedding),
-                                "knowledge": [{"prompt": "the mascot of acme", "subject": "acme"}]}))
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(load_corpus(limit=300).prompts))
-    code, _, err = textedit_cli("apply", spec, "--model", path, "--component", component, "--corpus", corpus,
-                                "--cache-dir", tmp_path / "cache", "--out", tmp_path / "patch")
-    assert code == 0, err
-    patch = Patch.load(tmp_path / "patch")
-    assert patch.requires[component]["sha256"] == record["embedding_sha256"]
     adapter = load_encoder(path, component=component)
     add_anchor(adapter, embedding, TOKEN, component)  # the T5 row, not a CLIP's: the widths differ
     row = adapter.model.get_input_embeddings().weight[adapter.tokenizer.convert_tokens_to_ids(TOKEN)]
     assert torch.equal(row, load_file(embedding)["t5xxl"][0])
-
-    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", path, "--steps", 2, "--size", 32,
-                                "--seeds", 0, "--out", tmp_path / "no-anchor")
-    assert code == 2 and "pass that file with --anchor-embedding" in err and "Traceback" not in err
-    code, _, err = textedit_cli("verify", tmp_path / "patch", "--pipeline-path", path, "--anchor-embedding",
-                                embedding, "--steps", 2, "--size", 32, "--seeds", 0, "--out", tmp_path / "report")
-    assert code == 0, err
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    query = next(row for row in metrics["rows"] if row["kind"] == "query")
-    assert query["conditioning_change"] > 0
+    _bind_and_verify(textedit_cli, path, component, embedding, record, tmp_path)

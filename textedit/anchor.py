@@ -4,22 +4,26 @@ MoKus binds knowledge to an *anchor*: a token whose meaning is the concept's app
 learned from a few images. This module learns it by textual inversion (Gal et al. 2022,
 as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
 
-* :func:`learn_anchor` adds a new token to a Stable Diffusion or Qwen-Image pipeline's
-  tokenizer (SDXL: to both tokenizers, one row per encoder, trained together), starts
-  its embedding row ``e ∈ R^d`` at the embedding of ``init`` (the mean over its tokens) and
-  trains only that row with the denoising loss
+* :func:`learn_anchor` adds a new token to every tokenizer and text encoder of a pipeline
+  (SDXL: both CLIPs; SD3: both CLIPs and T5; FLUX.1: CLIP and T5; one row per encoder, all
+  trained together), starts each row ``e ∈ R^d`` at the embedding of ``init`` (the mean over
+  its tokens) and trains only those rows with the denoiser's own training loss. For a
+  DDPM-trained denoiser (Stable Diffusion 1.x/2.x and SDXL's UNet, PixArt-Σ's DiT,
+  :class:`EpsilonObjective`)
 
       L(e) = E_{x, ε ~ N(0, I), t} ‖ε_θ(√ᾱ_t·z(x) + √(1−ᾱ_t)·ε, t, c(prompt(e))) − ε‖²
 
   (``z(x)`` the VAE latent of image ``x``, ``c`` what the denoiser reads: the text
   encoder's last hidden state ``[1, 77, d]``, for SDXL the conditioning of
   :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is
-  the velocity for ``v_prediction`` schedulers), with AdamW. Qwen-Image's transformer is
-  trained through with its rectified-flow loss instead (:class:`QwenImageFlowObjective`).
-  Every other embedding row is put back after each step, as in the diffusers example
-  (weight decay and Adam moments would otherwise move them).
+  the velocity for ``v_prediction`` schedulers); for a flow-matching transformer (SD3,
+  FLUX.1, Chroma, Qwen-Image, Lumina 2, Z-Image, FLUX.2 Klein, :class:`FlowObjective`) the
+  rectified-flow loss ``‖v_θ((1−σ)x₀ + σε, σ, c) − (ε − x₀)‖²``, with what differs per
+  family in :data:`FLOW_MATCHING`. AdamW; every other embedding row is put back after each
+  step, as in the diffusers example (weight decay and Adam moments would otherwise move them).
 * The result is ``learned_embeds.safetensors`` = ``{token: [1, d]}``, the format of
-  diffusers' ``pipe.load_textual_inversion(path)`` (SDXL: ``{"clip_l": [1, d_1], "clip_g":
+  diffusers' ``pipe.load_textual_inversion(path)``; with several encoders one entry per
+  encoder, keyed as in :data:`EMBEDDING_LAYOUTS` (SDXL: ``{"clip_l": [1, d_1], "clip_g":
   [1, d_2]}``, each loaded with ``load_textual_inversion(file["clip_g"], token=...,
   text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)``); checkpoints go to
   ``checkpoints/learned_embeds-step-N.safetensors``, every write atomic.
@@ -266,8 +270,9 @@ TRAINED_THROUGH = ("tokenizer", "text_encoder", "vae", "scheduler")
 
 def load_trainable_pipeline(pipeline_path: str | Path, device: str = "cpu"):
     """A pipeline textual inversion can train through (Stable Diffusion 1.x/2.x, SDXL: a UNet;
-    Qwen-Image: its flow-matching transformer) in float32 on every device: the anchor's row
-    trains in float32, as in diffusers' example. The family is read from ``model_index.json``."""
+    the families of :data:`FLOW_MATCHING` and :data:`EPSILON_TRANSFORMERS`: a transformer) in
+    float32 on every device: the anchor's row trains in float32, as in diffusers' example. The
+    family is read from ``model_index.json``."""
     pipe = load_pipeline(pipeline_path, detect_family(pipeline_path), device=device, dtype=torch.float32)
     denoiser_known = (getattr(pipe, "unet", None) is not None or type(pipe).__name__ in FLOW_MATCHING
                       or type(pipe).__name__ in EPSILON_TRANSFORMERS)
