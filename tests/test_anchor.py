@@ -24,6 +24,7 @@ from textedit.anchor import (FLOW_MATCHING, AnchorConfig, AnchorError, add_ancho
 from textedit.encoders import adapter_for, load_encoder
 from textedit.errors import ModelLoadError, PatchError
 from textedit.patch import Patch
+from textedit.pipelines import family_of, pipeline_text_encoders
 
 TOKEN = "<acme-mascot>"
 
@@ -386,12 +387,24 @@ def test_a_flow_anchor_binds_knowledge_and_verifies(family, component, pipeline_
                                                    tmp_path):
     """The anchor learned on SD3 or FLUX.1 goes into a spec as on Qwen-Image: ``apply --model
     PIPELINE --component`` (here the T5) adds the file's T5 row (``t5xxl``) and binds knowledge to
-    it; ``verify`` refuses without the file and loads it with ``--anchor-embedding``."""
+    it; ``verify`` refuses without the file and loads it with ``--anchor-embedding``. Where the
+    pipeline has diffusers' ``load_textual_inversion`` (FLUX.1; SD3 has none), each entry loads
+    into its encoder with it and gives the weights ``add_anchor`` gives."""
     path = pipeline_paths[family]
     record = _learn(textedit_cli, images, path, tmp_path / "anchor", 5)
     embedding = tmp_path / "anchor" / "learned_embeds.safetensors"
+    saved = load_file(embedding)
     adapter = load_encoder(path, component=component)
     add_anchor(adapter, embedding, TOKEN, component)  # the T5 row, not a CLIP's: the widths differ
     row = adapter.model.get_input_embeddings().weight[adapter.tokenizer.convert_tokens_to_ids(TOKEN)]
-    assert torch.equal(row, load_file(embedding)["t5xxl"][0])
+    assert torch.equal(row, saved["t5xxl"][0])
+
+    pipe = load_trainable_pipeline(path)
+    assert hasattr(pipe, "load_textual_inversion") == (family == "flux")
+    encoders = zip(text_encoders(pipe), pipeline_text_encoders(pipe, family_of(pipe))) if family == "flux" else ()
+    for (key, tokenizer, encoder), (name, _, _) in encoders:
+        pipe.load_textual_inversion(saved[key], token=TOKEN, text_encoder=encoder, tokenizer=tokenizer)
+        ours = load_encoder(path, component=name)
+        add_anchor(ours, embedding, TOKEN, name)
+        assert ours.fingerprint() == adapter_for(encoder, tokenizer).fingerprint(), name
     _bind_and_verify(textedit_cli, path, component, embedding, record, tmp_path)
