@@ -277,15 +277,25 @@ def test_mokus_on_qwen_image_learn_the_anchor_bind_knowledge_verify(pipeline_pat
 
 
 def _posterior_draw(pipe, pixels, generator) -> torch.Tensor:
-    """A latent drawn from the VAE's posterior of ``pixels``, normalised as SD3 and FLUX.1 do."""
+    """A latent drawn from the VAE's posterior of ``pixels`` ``[n, C, h, w]``, not normalised."""
     dist = pipe.vae.encode(pixels).latent_dist
-    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=generator)
-    return (z - pipe.vae.config.shift_factor) * pipe.vae.config.scaling_factor
+    return dist.mean + dist.std * torch.randn(dist.mean.shape, generator=generator)
+
+
+def _flow_draw(pipe, pixels, n, generator, x0=None):
+    """``(x₀, ε, σ, x_σ)`` as the trainers draw them: x₀ normalised (z − shift_factor)·scaling_factor
+    unless given, σ ~ U(0, 1) (the scheduler shifts by resolution)."""
+    if x0 is None:
+        x0 = (_posterior_draw(pipe, pixels, generator) - pipe.vae.config.shift_factor) * pipe.vae.config.scaling_factor
+    noise = torch.randn(x0.shape, generator=generator)
+    sigma = torch.rand(n, generator=generator)
+    s = sigma.view(-1, 1, 1, 1)
+    return x0, noise, sigma, (1 - s) * x0 + s * noise
 
 
 def _sd3_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     """diffusers' SD3 trainer's loss, conditioned by ``pipe.encode_prompt``; σ shifted by 3."""
-    x0 = _posterior_draw(pipe, pixels, generator)
+    x0 = (_posterior_draw(pipe, pixels, generator) - pipe.vae.config.shift_factor) * pipe.vae.config.scaling_factor
     noise = torch.randn(x0.shape, generator=generator)
     u = torch.rand(len(captions), generator=generator)
     sigma = 3 * u / (1 + 2 * u)  # shift 3 (Esser et al. 2024, eq. 23), the scheduler's below
@@ -296,31 +306,84 @@ def _sd3_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     return ((prediction - (noise - x0)) ** 2).mean()
 
 
+def _unpacked(pipe, prediction, x0) -> torch.Tensor:
+    """FLUX.1/Chroma's packed prediction back to ``[b, C, h, w]`` with the pipeline's ``_unpack_latents``."""
+    scale = pipe.vae_scale_factor
+    return pipe._unpack_latents(prediction, x0.shape[2] * scale, x0.shape[3] * scale, scale)
+
+
 def _flux_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     """diffusers' FLUX trainer's loss: the pipeline's packing, ids, encode_prompt and guidance 3.5;
-    the prediction unpacked as the trainer does; σ unshifted (the scheduler shifts by resolution)."""
-    x0 = _posterior_draw(pipe, pixels, generator)
-    noise = torch.randn(x0.shape, generator=generator)
-    sigma = torch.rand(len(captions), generator=generator)
-    s = sigma.view(-1, 1, 1, 1)
+    the prediction unpacked as the trainer does."""
+    x0, noise, sigma, noisy = _flow_draw(pipe, pixels, len(captions), generator)
     b, c, h, w = x0.shape
     embeds, pooled, text_ids = pipe.encode_prompt(captions, prompt_2=None)
     guidance = torch.full([b], 3.5) if pipe.transformer.config.guidance_embeds else None
-    prediction = pipe.transformer(hidden_states=pipe._pack_latents((1 - s) * x0 + s * noise, b, c, h, w),
-                                  timestep=sigma, guidance=guidance, pooled_projections=pooled,
-                                  encoder_hidden_states=embeds, txt_ids=text_ids,
+    prediction = pipe.transformer(hidden_states=pipe._pack_latents(noisy, b, c, h, w), timestep=sigma,
+                                  guidance=guidance, pooled_projections=pooled, encoder_hidden_states=embeds,
+                                  txt_ids=text_ids,
                                   img_ids=pipe._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32)).sample
-    scale = pipe.vae_scale_factor
-    prediction = pipe._unpack_latents(prediction, h * scale, w * scale, scale)
-    return ((prediction - (noise - x0)) ** 2).mean()
+    return ((_unpacked(pipe, prediction, x0) - (noise - x0)) ** 2).mean()
+
+
+def _chroma_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """Chroma as its pipeline calls the transformer: all 512 T5 positions, the pipeline's mask
+    extended by its ``_prepare_attention_mask``, as a boolean mask. (diffusers 0.42's pipeline
+    hands the transformer that mask as float 0/1, which attention adds to the scores instead
+    of masking: diffusers#12116, fixed in #12263, undone by #12508. Chroma is trained with the
+    padding masked, and the pipeline's own comment says so: the objective masks.)"""
+    x0, noise, sigma, noisy = _flow_draw(pipe, pixels, len(captions), generator)
+    b, c, h, w = x0.shape
+    embeds, text_ids, mask = pipe.encode_prompt(captions, device="cpu", do_classifier_free_guidance=False)[:3]
+    packed = pipe._pack_latents(noisy, b, c, h, w)
+    prediction = pipe.transformer(hidden_states=packed, timestep=sigma, encoder_hidden_states=embeds, txt_ids=text_ids,
+                                  img_ids=pipe._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32),
+                                  attention_mask=pipe._prepare_attention_mask(b, packed.shape[1], torch.float32,
+                                                                              mask).bool()).sample
+    return ((_unpacked(pipe, prediction, x0) - (noise - x0)) ** 2).mean()
+
+
+def _lumina2_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' Lumina 2 trainer: the reversed lerp ``(1 − s)·ε + s·x₀`` with ``s = 1 − σ`` the
+    timestep, target ``x₀ − ε``; the pipeline's encode_prompt and mask."""
+    x0, noise, sigma, _ = _flow_draw(pipe, pixels, len(captions), generator)
+    s = 1 - sigma
+    embeds, mask = pipe.encode_prompt(captions, do_classifier_free_guidance=False, device="cpu")[:2]
+    prediction = pipe.transformer(hidden_states=(1 - s.view(-1, 1, 1, 1)) * noise + s.view(-1, 1, 1, 1) * x0,
+                                  timestep=s, encoder_hidden_states=embeds, encoder_attention_mask=mask).sample
+    return ((prediction - (x0 - noise)) ** 2).mean()
+
+
+def _z_image_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' Z-Image trainer: timestep ``(1000 − t)/1000`` for ``t = 1000σ``, the prediction
+    the negated output; latents and the pipeline's encode_prompt as lists."""
+    x0, noise, sigma, noisy = _flow_draw(pipe, pixels, len(captions), generator)
+    embeds = pipe.encode_prompt(captions, device="cpu", do_classifier_free_guidance=False)[0]
+    out = pipe.transformer(list(noisy.unsqueeze(2).unbind(0)), (1000 - 1000 * sigma) / 1000, embeds,
+                           return_dict=False)[0]
+    return ((-torch.stack(out).squeeze(2) - (noise - x0)) ** 2).mean()
+
+
+def _flux2_klein_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' FLUX.2 Klein trainer: 2×2 patches normalised by the VAE's batch norm, the
+    pipeline's ids, encode_prompt (its text ids), the prediction scattered back by its ids."""
+    bn = pipe.vae.bn
+    z = pipe._patchify_latents(_posterior_draw(pipe, pixels, generator))
+    x0 = (z - bn.running_mean.view(1, -1, 1, 1)) / torch.sqrt(bn.running_var.view(1, -1, 1, 1) +
+                                                              pipe.vae.config.batch_norm_eps)
+    x0, noise, sigma, noisy = _flow_draw(pipe, pixels, len(captions), generator, x0)
+    ids = pipe._prepare_latent_ids(x0)
+    embeds, text_ids = pipe.encode_prompt(captions, device="cpu")
+    prediction = pipe.transformer(hidden_states=pipe._pack_latents(noisy), timestep=sigma, guidance=None,
+                                  encoder_hidden_states=embeds, txt_ids=text_ids, img_ids=ids).sample
+    return ((pipe._unpack_latents_with_ids(prediction, ids) - (noise - x0)) ** 2).mean()
 
 
 def _pixart_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     """DDPM's loss (Ho et al. 2020) on PixArt-Σ, conditioned by ``pipe.encode_prompt`` and its
     mask: x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε, ᾱ_t = Π_{s≤t}(1 − β_s), β linear from 1e-4 to 0.02; the
     noise half of the learned-σ output against ε."""
-    dist = pipe.vae.encode(pixels).latent_dist
-    x0 = (dist.mean + dist.std * torch.randn(dist.mean.shape, generator=generator)) * pipe.vae.config.scaling_factor
+    x0 = _posterior_draw(pipe, pixels, generator) * pipe.vae.config.scaling_factor
     noise = torch.randn(x0.shape, generator=generator)
     t = torch.randint(1000, (len(captions),), generator=generator)
     alpha_bar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)[t].view(-1, 1, 1, 1)
@@ -332,24 +395,34 @@ def _pixart_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     return ((prediction[:, :4] - noise) ** 2).mean()
 
 
-@pytest.mark.parametrize("family", ["sd3", "flux", "flux-guidance", "pixart_sigma"])
-def test_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(family, pipeline_paths, images, tiny_root):
+#: per case: (the tiny pipeline, the loss by hand)
+BY_HAND = {"sd3": ("sd3", _sd3_loss_by_hand), "sd3-without-t5": ("sd3", _sd3_loss_by_hand),
+           "flux": ("flux", _flux_loss_by_hand), "flux-guidance": ("flux_guidance", _flux_loss_by_hand),
+           "chroma": ("chroma", _chroma_loss_by_hand), "lumina2": ("lumina2", _lumina2_loss_by_hand),
+           "zimage": ("zimage", _z_image_loss_by_hand), "flux2klein": ("flux2klein", _flux2_klein_loss_by_hand),
+           "pixart_sigma": ("pixart_sigma", _pixart_loss_by_hand)}
+
+
+@pytest.mark.parametrize("case", BY_HAND)
+def test_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(case, pipeline_paths, images, tiny_root):
     """The objective's loss for a fixed draw is the trainers' loss computed from the pipeline's own
     encode_prompt, packing and ids (SD3: timestep 1000σ, σ shifted by the scheduler's static
-    shift; FLUX.1: timestep σ, unshifted under dynamic shifting, guidance where embedded;
-    PixArt-Σ: the DDPM loss on its DiT)."""
+    shift, T5 zeros when dropped; FLUX.1: timestep σ, unshifted under dynamic shifting, guidance
+    where embedded; Lumina 2 and Z-Image: time reversed; PixArt-Σ: the DDPM loss on its DiT)."""
     from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
     from PIL import Image
     from tiny_models import build_tiny_flux_pipeline
 
-    path = pipeline_paths.get(family) or tiny_root / "flux_guidance"
-    if family == "flux-guidance" and not path.exists():
+    name, by_hand = BY_HAND[case]
+    path = pipeline_paths.get(name) or tiny_root / name
+    if name == "flux_guidance" and not path.exists():
         build_tiny_flux_pipeline(path, guidance_embeds=True)
     pipe = load_trainable_pipeline(path)
-    by_hand = {"sd3": _sd3_loss_by_hand, "pixart_sigma": _pixart_loss_by_hand}.get(family, _flux_loss_by_hand)
-    pipe.scheduler = DDIMScheduler() if family == "pixart_sigma" else \
-        FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=family != "sd3")
-    assert pipe.transformer.config.get("guidance_embeds", False) == (family == "flux-guidance")
+    if case == "sd3-without-t5":
+        pipe.text_encoder_3 = pipe.tokenizer_3 = None
+    pipe.scheduler = DDIMScheduler() if case == "pixart_sigma" else \
+        FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=not case.startswith("sd3"))
+    assert pipe.transformer.config.get("guidance_embeds", False) == (case == "flux-guidance")
     pixels = to_pixels([Image.open(p).convert("RGB") for p in sorted(images.glob("*.png"))], 32)
     captions = ["a photo of a dog", "a dog on the beach in the sun", "a red dog"]
     objective = objective_for(pipe, pixels, 32)

@@ -548,7 +548,9 @@ def _flux_velocity(pipe, x, timestep, captions):
 
 def _chroma_velocity(pipe, x, timestep, captions):
     """Chroma: T5's states of the read tokens (the prompt and one padding token), masked; the
-    image tokens always read, as the pipeline's ``_prepare_attention_mask`` extends the mask."""
+    image tokens always read, as the pipeline's ``_prepare_attention_mask`` extends the mask.
+    The mask is boolean, as Chroma was trained: diffusers 0.42's pipeline passes it as float
+    0/1, which attention adds to the scores rather than masking (diffusers#12116, regressed)."""
     read = _read(pipe, captions)["text_encoder"]
     packed = _flux_packed(pipe, x)
     image = torch.ones(x.shape[0], packed["hidden_states"].shape[1], dtype=torch.bool, device=x.device)
