@@ -319,10 +319,10 @@ def _flux_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     b, c, h, w = x0.shape
     embeds, pooled, text_ids = pipe.encode_prompt(captions, prompt_2=None)
     guidance = torch.full([b], 3.5) if pipe.transformer.config.guidance_embeds else None
+    ids = pipe._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32)
     prediction = pipe.transformer(hidden_states=pipe._pack_latents(noisy, b, c, h, w), timestep=sigma,
                                   guidance=guidance, pooled_projections=pooled, encoder_hidden_states=embeds,
-                                  txt_ids=text_ids,
-                                  img_ids=pipe._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32)).sample
+                                  txt_ids=text_ids, img_ids=ids).sample
     return ((_unpacked(pipe, prediction, x0) - (noise - x0)) ** 2).mean()
 
 
@@ -481,3 +481,13 @@ def test_a_flow_anchor_binds_knowledge_and_verifies(family, component, pipeline_
         add_anchor(ours, embedding, TOKEN, name)
         assert ours.fingerprint() == adapter_for(encoder, tokenizer).fingerprint(), name
     _bind_and_verify(textedit_cli, path, component, embedding, record, tmp_path)
+
+
+def test_a_resolution_the_transformer_cannot_patch_is_one_line_and_writes_nothing(pipeline_paths, images,
+                                                                                   textedit_cli, tmp_path):
+    """24 px through Lumina 2's VAE (scale 8) is a 3×3 latent, which 2×2 patches do not tile."""
+    code, _, err = textedit_cli("learn-anchor", images, "--token", TOKEN, "--init", "dog", "--pipeline-path",
+                                pipeline_paths["lumina2"], "--resolution", 24, "--steps", 1, "--out", tmp_path / "out")
+    assert code == 2 and err.strip() == "error: the resolution must be a multiple of 16 for Lumina 2 " \
+                                        "(VAE scale × 2×2 patches)", err
+    assert not (tmp_path / "out").exists()

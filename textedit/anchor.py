@@ -565,7 +565,7 @@ def _qwen_image_velocity(pipe, x, timestep, captions):
     read = _read(pipe, captions)["text_encoder"]
     b, c, h, w = x.shape
     return pipe.transformer(hidden_states=pipe._pack_latents(x, b, c, h, w), timestep=timestep,
-                            encoder_hidden_states=read.states, encoder_hidden_states_mask=read.mask,
+                            encoder_hidden_states=read.states, encoder_hidden_states_mask=read.mask.to(x.device),
                             img_shapes=[[(1, h // 2, w // 2)]] * b, return_dict=False)[0]
 
 
@@ -616,8 +616,9 @@ def _shift_and_scale(pipe, z):
 def _per_channel(pipe, z):
     """Qwen-Image: ``(z − latents_mean) / latents_std``, per channel."""
     config = pipe.vae.config
-    shape = (1, config.z_dim, 1, 1)
-    return (z - torch.tensor(config.latents_mean).view(shape).to(z)) / torch.tensor(config.latents_std).view(shape).to(z)
+    mean, std = (torch.tensor(values).view(1, config.z_dim, 1, 1).to(z)
+                 for values in (config.latents_mean, config.latents_std))
+    return (z - mean) / std
 
 
 def _patchified_batch_norm(pipe, z):
@@ -709,7 +710,7 @@ class FlowObjective(DenoisingObjective):
         return F.mse_loss(prediction.float(), denoiser.pack(pipe, noise - latents).float())
 
 
-#: the flow-matching denoisers textual inversion trains through, by pipeline class, and their families' titles
+#: the flow-matching denoisers textual inversion trains through, by pipeline class
 FLOW_MATCHING = {
     "StableDiffusion3Pipeline": FlowDenoiser(_sd3_velocity, timestep_in_steps=True),
     "FluxPipeline": FlowDenoiser(_flux_velocity, pack=_flux_pack),
