@@ -20,7 +20,8 @@ from safetensors.torch import load_file
 from cli_runner import run
 from textedit.corpus import load_corpus
 from textedit.anchor import (FLOW_MATCHING, AnchorConfig, AnchorError, add_anchor, encode_captions, learn_anchor,
-                             load_trainable_pipeline, objective_for, text_encoders, to_pixels)
+                             load_trainable_pipeline, native_resolution, objective_for, text_encoders,
+                             to_pixels)
 from textedit.encoders import adapter_for, load_encoder
 from textedit.errors import ModelLoadError, PatchError
 from textedit.patch import Patch
@@ -191,7 +192,13 @@ def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths,
     assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["sd"]))] == [None]
     assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["sd3"]))] == \
         ["clip_l", "clip_g", "t5xxl"]
-    assert [key for key, _, _ in text_encoders(load_trainable_pipeline(pipeline_paths["flux"]))] == ["clip_l", "t5xxl"]
+    flux = load_trainable_pipeline(pipeline_paths["flux"])
+    assert [key for key, _, _ in text_encoders(flux)] == ["clip_l", "t5xxl"]
+    # the size each pipeline draws by default: default_sample_size, else the DiT's sample_size,
+    # × the VAE's scale; Z-Image's pipeline has neither and draws 1024 px
+    assert native_resolution(flux) == 128 * 1
+    assert native_resolution(load_trainable_pipeline(pipeline_paths["pixart_sigma"])) == 32 * 8
+    assert native_resolution(load_trainable_pipeline(pipeline_paths["zimage"])) == 1024
     with pytest.raises(ModelLoadError, match="is a FluxPipeline: learn-anchor trains through Stable Diffusion "
                                              "1.x/2.x, SDXL and Stable Diffusion 3, FLUX.1, Qwen-Image, Chroma, "
                                              "PixArt-Σ, Lumina 2, Z-Image, FLUX.2 Klein pipelines"):
