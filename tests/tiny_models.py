@@ -563,8 +563,11 @@ def build_tiny_sd3_pipeline(path: Path) -> Path:
     return path
 
 
-def build_tiny_flux_pipeline(path: Path) -> Path:
+def build_tiny_flux_pipeline(path: Path, guidance_embeds: bool = False) -> Path:
     """Save a tiny random ``FluxPipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    ``guidance_embeds``: a guidance-distilled transformer, as FLUX.1 [dev] (the default is
+    [schnell]'s, without).
 
     As diffusers' FLUX ``get_dummy_components()``: a ``FluxTransformer2DModel`` with one
     double and one single block, ``text_encoder`` a tiny ``CLIPTextModel`` (FLUX reads only
@@ -579,7 +582,7 @@ def build_tiny_flux_pipeline(path: Path) -> Path:
     transformer = FluxTransformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
                                          attention_head_dim=16, num_attention_heads=2,
                                          joint_attention_dim=CLIP_HIDDEN_SIZE, pooled_projection_dim=CLIP_HIDDEN_SIZE,
-                                         axes_dims_rope=[4, 4, 8])
+                                         axes_dims_rope=[4, 4, 8], guidance_embeds=guidance_embeds)
     tokenizer = _make_clip_tokenizer(path / "tokenizer")
     tokenizer_2 = _make_t5_tokenizer()
     text_encoder = _make_clip_text_model(tokenizer)
