@@ -19,7 +19,8 @@ from safetensors.torch import load_file
 
 from cli_runner import run
 from textedit.corpus import load_corpus
-from textedit.anchor import (FLOW_MATCHING, AnchorConfig, AnchorError, add_anchor, encode_captions, learn_anchor,
+from textedit.anchor import (FLOW_MATCHING, AnchorConfig, AnchorError, add_anchor, add_required_anchors,
+                             encode_captions, learn_anchor,
                              load_trainable_pipeline, native_resolution, objective_for, text_encoders,
                              to_pixels)
 from textedit.encoders import adapter_for, load_encoder
@@ -469,7 +470,8 @@ def test_a_flow_anchor_binds_knowledge_and_verifies(family, component, pipeline_
     PIPELINE --component`` (here the T5) adds the file's T5 row (``t5xxl``) and binds knowledge to
     it; ``verify`` refuses without the file and loads it with ``--anchor-embedding``. Where the
     pipeline has diffusers' ``load_textual_inversion`` (FLUX.1; SD3 has none), each entry loads
-    into its encoder with it and gives the weights ``add_anchor`` gives."""
+    into its encoder with it and gives the weights ``add_anchor`` gives. ``verify`` gives the
+    token to every encoder the file holds a row for, not only the patched one."""
     path = pipeline_paths[family]
     record = _learn(textedit_cli, images, path, tmp_path / "anchor", 5)
     embedding = tmp_path / "anchor" / "learned_embeds.safetensors"
@@ -488,6 +490,12 @@ def test_a_flow_anchor_binds_knowledge_and_verifies(family, component, pipeline_
         add_anchor(ours, embedding, TOKEN, name)
         assert ours.fingerprint() == adapter_for(encoder, tokenizer).fingerprint(), name
     _bind_and_verify(textedit_cli, path, component, embedding, record, tmp_path)
+
+    fresh = load_trainable_pipeline(path)
+    add_required_anchors(Patch.load(tmp_path / "patch"), fresh, [embedding])  # as verify does
+    for key, tokenizer, encoder in text_encoders(fresh):
+        row = encoder.get_input_embeddings().weight[tokenizer.convert_tokens_to_ids(TOKEN)]
+        assert torch.equal(row, saved[key][0]), key
 
 
 def test_a_resolution_the_transformer_cannot_patch_is_one_line_and_writes_nothing(pipeline_paths, images,

@@ -188,7 +188,10 @@ def add_required_anchors(patch, pipe, files: Sequence[str | Path]) -> None:
     """Add to ``pipe``'s text encoders the anchor tokens ``patch`` was made with
     (``patch.requires``: token, file name and sha256 per component), from ``files``, matched by
     their sha256, so that the patch's fingerprints match (``verify --anchor-embedding``).
-    One-line :class:`AnchorError` for a missing or unused file."""
+    A several-encoder file (:data:`EMBEDDING_LAYOUTS`: SDXL, SD3, FLUX.1) also gives the token
+    to the pipeline's other encoders it holds a row for, as ``learn-anchor`` trained them: a
+    prompt naming the anchor then reads the learned row in every encoder, not a string of
+    sub-words in the unpatched ones. One-line :class:`AnchorError` for a missing or unused file."""
     by_hash = {}
     for file in files:
         if not Path(file).is_file():
@@ -207,9 +210,22 @@ def add_required_anchors(patch, pipe, files: Sequence[str | Path]) -> None:
             raise AnchorError(f"the pipeline has no component '{component}' for the anchor {needs['token']}")
         add_anchor(adapter_for(model, tokenizer), file, needs["token"], component)
         used.add(file)
+        for other in _other_encoders_in_file(file, pipe, exclude=patch.requires):
+            add_anchor(adapter_for(getattr(pipe, other), getattr(pipe, COMPONENT_TOKENIZERS.get(other, "tokenizer"))),
+                       file, needs["token"], other)
     unused = [str(f) for f in by_hash.values() if f not in used]
     if unused:
         raise AnchorError(f"patch {patch.id} needs no anchor embedding {', '.join(unused)}")
+
+
+def _other_encoders_in_file(file: Path, pipe, exclude) -> list[str]:
+    """The components of ``pipe`` (not in ``exclude``) a several-encoder embedding file holds a
+    row for; none for a one-vector file."""
+    tensors, _ = read_tensors(file, AnchorError, "anchor embedding")
+    layout = _layout_of(set(tensors)) or {}
+    return [component for component, key in layout.items() if component not in exclude and key in tensors
+            and getattr(pipe, component, None) is not None
+            and getattr(pipe, COMPONENT_TOKENIZERS.get(component, "tokenizer"), None) is not None]
 
 
 # -- learning one ------------------------------------------------------------------------
