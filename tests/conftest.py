@@ -85,6 +85,21 @@ def sd_path(tiny_root) -> Path:
 
 
 @pytest.fixture(scope="session")
+def images(sd_path, tmp_path_factory) -> Path:
+    """Three images of a concept for learn-anchor, drawn by the tiny SD pipeline itself (2 denoising
+    steps, 64×64)."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = tmp_path_factory.mktemp("images")
+    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    for i, prompt in enumerate(["a photo of a red dog", "a red dog on the beach", "a close up photo of a dog"]):
+        pipe(prompt, num_inference_steps=2, generator=generator).images[0].save(folder / f"dog{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
     """Every tiny pipeline folder by family name (built on first use)."""
     return {"sd": sd_path, "sdxl": build_tiny_sdxl_pipeline(tiny_root / "sdxl"),
