@@ -28,6 +28,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
@@ -994,7 +995,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except TexteditError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # "[lora]" is text
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -1003,7 +1004,7 @@ def main() -> None:
         exc.show()
         sys.exit(0)
     except usage_errors as exc:  # unknown option or command, bad value, missing argument
-        err.print(f"[red]error:[/] {exc.format_message()} (see 'textedit --help')", highlight=False,
+        err.print(f"[red]error:[/] {escape(exc.format_message())} (see 'textedit --help')", highlight=False,
                   soft_wrap=True)
         sys.exit(2)
     except exits as exc:
