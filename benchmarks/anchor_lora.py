@@ -59,8 +59,8 @@ def main() -> None:
                 result = learn_anchor(paths[name], images, "<acme-mascot>", "dog", tmp / f"out-{name[:4]}-{i}", config)
                 what = (f"rank {config.lora_rank}, α {config.lora_alpha or config.lora_rank:g}, lr {config.lora_lr:g}"
                         if config.lora_rank else "none (embedding only)")
-                print(f"| {name} | {config.steps} | {what} | {result.fixed_loss_before:.4f} | "
-                      f"{result.fixed_loss_after:.4f} | {result.fixed_loss_before - result.fixed_loss_after:.4f} |",
+                print(f"| {name} | {config.steps} | {what} | {result.fixed_loss_before:.5f} | "
+                      f"{result.fixed_loss_after:.5f} | {result.fixed_loss_before - result.fixed_loss_after:.5f} |",
                       flush=True)
 
 

@@ -660,7 +660,7 @@ def verify(
     """Draw the patch's queries, anchors and neutral prompts with the same seeds before and after
     the patch; write a contact sheet, metrics.json and index.html."""
     from .anchor import add_required_anchors  # deferred: a command imports what it computes with when it runs
-    from .anchor_lora import load_anchor_lora, lora_file
+    from .anchor_lora import load_anchor_lora, lora_file, require_peft
     from .patch import Patch
     from .pipelines import detect_family, load_pipeline, resolve_dtype
     from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
@@ -677,8 +677,9 @@ def verify(
             raise TexteditError(f"{name} must be a positive integer, got {number}")
     if reference_images is not None and clip is None:
         raise TexteditError("--reference-images needs --clip MODEL to compare images")
-    if anchor_lora is not None:
-        lora_file(anchor_lora)  # a missing file fails before the pipeline loads
+    if anchor_lora is not None:  # a missing file or peft fails before the pipeline loads
+        require_peft("--anchor-lora")
+        lora_file(anchor_lora)
     templates, neutral = read_prompts_file(prompts) if prompts else ([], [])
     references = load_reference_images(reference_images) if reference_images else None
     family = detect_family(pipeline_path, pipeline)
