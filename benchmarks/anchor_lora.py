@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from tiny_models import build_tiny_qwen_image_pipeline, build_tiny_sd_pipeline  # noqa: E402
+from tiny_models import build_tiny_qwen_image_pipeline, build_tiny_sd_pipeline, draw_concept_images  # noqa: E402
 
 from textedit.anchor import AnchorConfig, learn_anchor  # noqa: E402
 
@@ -33,24 +33,12 @@ SETTINGS = {"SD 1.x (UNet)": dict(steps=40, lr=5e-2, batch_size=2, checkpoint_ev
 LORAS = [dict(), dict(lora_rank=4), dict(lora_rank=4, lora_lr=1e-2), dict(lora_rank=4, lora_alpha=8, lora_lr=1e-2)]
 
 
-def draw_images(sd: Path, folder: Path) -> Path:
-    from diffusers import StableDiffusionPipeline
-
-    folder.mkdir()
-    pipe = StableDiffusionPipeline.from_pretrained(sd)
-    pipe.set_progress_bar_config(disable=True)
-    generator = torch.Generator().manual_seed(0)
-    for i, prompt in enumerate(["a photo of a red dog", "a red dog on the beach", "a close up photo of a dog"]):
-        pipe(prompt, num_inference_steps=2, generator=generator).images[0].save(folder / f"dog{i}.png")
-    return folder
-
-
 def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         paths = dict(zip(SETTINGS, (build_tiny_sd_pipeline(tmp / "sd"), build_tiny_qwen_image_pipeline(tmp / "qwen"))))
-        images = draw_images(paths["SD 1.x (UNet)"], tmp / "images")
+        images = draw_concept_images(paths["SD 1.x (UNet)"], tmp / "images")
         print("| pipeline | steps | LoRA | fixed loss before | after | drop |")
         print("|---|---|---|---|---|---|")
         for name, settings in SETTINGS.items():

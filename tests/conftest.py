@@ -43,6 +43,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_sdxl_pipeline,
     build_tiny_z_image_pipeline,
     build_tiny_t5,
+    draw_concept_images,
 )
 
 from textedit.corpus import Corpus, load_corpus  # noqa: E402
@@ -86,17 +87,8 @@ def sd_path(tiny_root) -> Path:
 
 @pytest.fixture(scope="session")
 def images(sd_path, tmp_path_factory) -> Path:
-    """Three images of a concept for learn-anchor, drawn by the tiny SD pipeline itself (2 denoising
-    steps, 64×64)."""
-    from diffusers import StableDiffusionPipeline
-
-    folder = tmp_path_factory.mktemp("images")
-    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
-    pipe.set_progress_bar_config(disable=True)
-    generator = torch.Generator().manual_seed(0)
-    for i, prompt in enumerate(["a photo of a red dog", "a red dog on the beach", "a close up photo of a dog"]):
-        pipe(prompt, num_inference_steps=2, generator=generator).images[0].save(folder / f"dog{i}.png")
-    return folder
+    """Three images of a concept for learn-anchor, drawn by the tiny SD pipeline itself."""
+    return draw_concept_images(sd_path, tmp_path_factory.mktemp("images"))
 
 
 @pytest.fixture(scope="session")

@@ -74,7 +74,8 @@ def learned(pipeline_paths, images, tmp_path_factory):
         mp = pytest.MonkeyPatch()
         mp.setattr(textedit.anchor, "save_denoiser_lora", save_and_remember)
         try:
-            with_lora = learn_anchor(pipeline_paths[family], images, TOKEN, "dog", out, AnchorConfig(**settings, **LORA))
+            with_lora = learn_anchor(pipeline_paths[family], images, TOKEN, "dog", out,
+                                     AnchorConfig(**settings, **LORA))
         finally:
             mp.undo()
         results[family] = plain, with_lora, out, trained[out / LORA_FILE]
