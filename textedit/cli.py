@@ -824,7 +824,7 @@ def learn_anchor_(
     checkpoint_every: int = typer.Option(100, help="save a checkpoint every N steps"),
     seed: int = typer.Option(0, help="random seed"),
     lora_rank: int = typer.Option(0, help="also train a LoRA of this rank on the denoiser's attention, as MoKus "
-                                          "does (0: none; needs pip install textedit[lora]); saved as "
+                                          "does (0: none; needs pip install textedit\\[lora]); saved as "
                                           "pytorch_lora_weights.safetensors for pipe.load_lora_weights"),
     lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha: the update is scaled by alpha / rank "
                                                           "(default: the rank)"),
