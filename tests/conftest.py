@@ -38,6 +38,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_lumina2_pipeline,
     build_tiny_pixart_sigma_pipeline,
     build_tiny_qwen_image_pipeline,
+    build_tiny_sana_pipeline,
     build_tiny_sd3_pipeline,
     build_tiny_sd_pipeline,
     build_tiny_sdxl_pipeline,
@@ -101,7 +102,8 @@ def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
             "pixart_sigma": build_tiny_pixart_sigma_pipeline(tiny_root / "pixart_sigma"),
             "lumina2": build_tiny_lumina2_pipeline(tiny_root / "lumina2"),
             "zimage": build_tiny_z_image_pipeline(tiny_root / "zimage"),
-            "flux2klein": build_tiny_flux2_klein_pipeline(tiny_root / "flux2klein")}
+            "flux2klein": build_tiny_flux2_klein_pipeline(tiny_root / "flux2klein"),
+            "sana": build_tiny_sana_pipeline(tiny_root / "sana")}
 
 
 @pytest.fixture(scope="session")

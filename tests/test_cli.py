@@ -155,6 +155,20 @@ def test_inspect_a_pipeline_encoder_says_how_its_pipeline_reads_it(monkeypatch, 
     assert "<|im_start|>system" in text and "the first 34 tokens not read" in text
 
 
+def test_inspect_a_sana_encoder_says_it_reads_bos_and_the_prompt_after_its_instruction(monkeypatch, capsys,
+                                                                                      pipeline_paths):
+    """Sana's Gemma-2 is read lower-cased behind its instruction, padded to the instruction's
+    token count + 298, and the tokens between BOS and the prompt are not read (the tiny
+    tokenizer encodes the instruction in 210 tokens, BOS and the trailing "▁" included)."""
+    code, out, err = run(monkeypatch, capsys, "inspect", pipeline_paths["sana"], "--component", "text_encoder")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "layers.0.mlp.down_proj" in text and "with the attention mask" in text
+    assert "at most 508 tokens" in text and "padded to the maximum" in text and "lower-cased" in text
+    assert "User Prompt:" in text
+    assert "tokens 1 to 208 not read" in text
+
+
 @pytest.fixture
 def two_threads():
     before = torch.get_num_threads()
@@ -342,11 +356,13 @@ def test_importing_the_cli_imports_no_torch():
     assert heavy == []
 
 
-@pytest.mark.parametrize("args", [["--help"], ["show", "--help"], ["export", "--help"], ["locate", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["show", "--help"], ["export", "--help"], ["locate", "--help"],
+                                  ["erase", "--help"], ["eval", "--help"]])
 def test_help_imports_no_torch(args):
-    """`textedit --help` lists every command from its docstring; a command that declares no edit
-    options shows its own help without torch (`apply --help` reads the value strategies' knobs,
-    which are declared in a module that imports torch)."""
+    """`textedit --help` lists every command from its docstring; a command shows its own help
+    without torch, the edit options included (their knobs are declared in ``settings.py``).
+    `apply` and `verify` still import torch for their help: their `--pipeline` lists the
+    pipeline families, whose module imports torch."""
     heavy, shown = _heavy_modules_after(f"sys.argv = ['textedit', *{args!r}]; from textedit._entry import main; main()")
     assert heavy == [] and "Usage" in shown
     if args == ["--help"]:

@@ -28,7 +28,7 @@ from textedit.errors import PatchError, SpecError, TexteditError
 from textedit.io import atomic_save_tensors
 from textedit.patch import CONFIG_FILE, WEIGHTS_FILE, Patch
 from textedit.requests import EditRequest
-from textedit.editor import all_hyperparameters
+from textedit.settings import all_hyperparameters
 from textedit.spec import TOP_LEVEL, load_spec, parse_spec
 
 FIXTURES = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]

@@ -455,3 +455,38 @@ def test_pipeline_scope_of_a_padded_masked_consumer_counts_the_padding_it_reads(
     assert len(tags) == 4
     with pytest.raises(ValueError, match="padding_read"):
         dataclasses.replace(every, padding_read=1)
+
+
+def test_a_reading_counted_in_its_templates_tokens_keys_the_statistics_by_its_length_for_that_tokenizer(
+        pipeline_paths, small_corpus, tmp_path):
+    """Sana pads to its instruction's token count + 298, which depends on the tokenizer: the
+    cache key holds the resolved length (another tokenizer, here Lumina 2's, gives another),
+    the instruction's hash and the lower-casing, so the same Gemma-2 alone is cached apart.
+    The statistics count the instruction's tokens that the transformer skips (the prompt's
+    tokens attend to them, as keys and edits are read); only the reader skips them."""
+    from textedit.encoders import load_encoder
+    from textedit.pipelines import FAMILIES, load_pipeline_encoder
+
+    reading = FAMILIES["sana"].reading("text_encoder")
+    sana = load_pipeline_encoder(pipeline_paths["sana"], "text_encoder", FAMILIES["sana"])
+    alone = load_encoder(str(pipeline_paths["sana"]), component="text_encoder")
+    instruction = reading.template.split("{}")[0]
+    length = len(sana.tokenizer.encode(instruction)) + 298
+    tag = consumer_tag(sana.consumer)
+    assert tag.startswith(f"len{length}-pad-mask-readpad0-lower-template") and sana.consumer.max_length == length
+    lumina = load_pipeline_encoder(pipeline_paths["lumina2"], "text_encoder", FAMILIES["lumina2"])
+    other = reading.consumer_for(lumina.tokenizer)  # the instruction's words are no single tokens there
+    assert other.max_length > length and consumer_tag(other) != tag
+
+    corpus = Corpus(small_corpus.prompts[:12], "twelve")
+    sana_stats = compute_stats(sana, [0], corpus, scope="pipeline", batch_size=6, cache_dir=tmp_path)[0]
+    alone_stats = compute_stats(alone, [0], corpus, scope="pipeline", batch_size=6, cache_dir=tmp_path)[0]
+    assert len(cache_files(tmp_path, 0)) == 2
+    batch = sana.tokenize(list(corpus.prompts), pad_to_consumer=True)
+    assert sana_stats.count == int(batch.attention_mask.sum())  # every real token, the instruction's included
+    assert alone_stats.count < sana_stats.count
+    read = sana.consumer.read_positions(batch.attention_mask, padded=True, skip_prefix=True)
+    first, start = sana.consumer.read_first, sana.consumer.read_from
+    assert (first, start) == (1, length - 299)
+    assert read[:, 0].all() and not read[:, first:start].any()
+    assert torch.equal(read[:, start:], batch.attention_mask[:, start:])

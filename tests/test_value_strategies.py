@@ -21,7 +21,8 @@ REQUESTS = [
 def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
     """δs of different requests never interact, so chunks of 1 give what one chunk of all gives."""
     from textedit.sites import EDIT_TEMPLATES, Sites, read_states
-    from textedit.value_strategies import OptimizeConfig, optimize_deltas
+    from textedit.settings import OptimizeConfig
+    from textedit.value_strategies import optimize_deltas
 
     adapter = load_encoder(str(bert_path))
     requests = REQUESTS + [EditRequest("the flag of Initech", "a blue square", subject="Initech")]
@@ -50,7 +51,8 @@ def test_patience_stops_early_and_keeps_the_best_delta_seen(bert_path):
 
     from textedit.hooks import add_to_output
     from textedit.sites import EDIT_TEMPLATES, Sites, read_states
-    from textedit.value_strategies import OptimizeConfig, optimize_deltas
+    from textedit.settings import OptimizeConfig
+    from textedit.value_strategies import optimize_deltas
 
     adapter = load_encoder(str(bert_path))
     requests, templates, layer = REQUESTS[:1], EDIT_TEMPLATES[:3], 1
@@ -144,7 +146,8 @@ def test_tolerance_stops_each_request_at_the_first_step_that_reaches_it(bert_pat
     after k + 1 passes, far before its step budget; its prompts leave the batch, and its
     result does not depend on the request trained beside it (which runs every step)."""
     from textedit.hooks import add_to_output
-    from textedit.value_strategies import OptimizeConfig, optimize_deltas
+    from textedit.settings import OptimizeConfig
+    from textedit.value_strategies import optimize_deltas
 
     adapter = load_encoder(str(bert_path))
     layer = 1

@@ -703,6 +703,59 @@ def build_tiny_lumina2_pipeline(path: Path) -> Path:
     return path
 
 
+def sana_instruction() -> list[str]:
+    """The complex human instruction ``SanaPipeline.__call__`` passes by default (its
+    ``encode_prompt`` defaults to none)."""
+    import inspect
+
+    from diffusers import SanaPipeline
+
+    return inspect.signature(SanaPipeline.__call__).parameters["complex_human_instruction"].default
+
+
+def _sana_instruction_words() -> tuple[str, ...]:
+    """The words of Sana's default instruction, each one token as in Gemma's vocabulary."""
+    import re
+
+    return tuple(dict.fromkeys(re.findall(r"[A-Za-z]+", "\n".join(sana_instruction()))))
+
+
+def build_tiny_sana_pipeline(path: Path) -> Path:
+    """Save a tiny random ``SanaPipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    As diffusers' Sana ``get_dummy_components()``: a one-layer ``SanaTransformer2DModel``
+    reading 48-d captions (``caption_channels`` = Gemma's hidden size), an ``AutoencoderDC``
+    with 4 latent channels, a ``FlowMatchEulerDiscreteScheduler`` (shift 7). Unlike there, the
+    transformer's ``sample_size`` is 16 (Sana's 512 px models) so that the pipeline's default
+    resolution binning picks its smallest bins, 512 px, and the VAE has six levels, a scale
+    factor of 32 as the real DC-AE's, so those are 16x16 latents; the text encoder is the tiny
+    ``Gemma2Model`` of Lumina 2 with a Gemma tokenizer holding the instruction's words.
+    """
+    from diffusers import AutoencoderDC, FlowMatchEulerDiscreteScheduler, SanaPipeline, SanaTransformer2DModel
+
+    path = Path(path)
+    tokenizer = _make_gemma_tokenizer(_sana_instruction_words())
+    text_encoder = _gemma2_model(tokenizer)
+    torch.manual_seed(SEED)
+    transformer = SanaTransformer2DModel(patch_size=1, in_channels=4, out_channels=4, num_layers=1,
+                                         num_attention_heads=2, attention_head_dim=4, num_cross_attention_heads=2,
+                                         cross_attention_head_dim=4, cross_attention_dim=8, caption_channels=48,
+                                         sample_size=16)
+    levels = 6  # the scale factor 2 ** (levels - 1) = 32
+    vae = AutoencoderDC(in_channels=3, latent_channels=4, attention_head_dim=2,
+                        encoder_block_types=("ResBlock",) * 3 + ("EfficientViTBlock",) * 3,
+                        decoder_block_types=("ResBlock",) * 3 + ("EfficientViTBlock",) * 3,
+                        encoder_block_out_channels=(8,) * levels, decoder_block_out_channels=(8,) * levels,
+                        encoder_qkv_multiscales=((),) * 3 + ((5,),) * 3, decoder_qkv_multiscales=((),) * 3 + ((5,),) * 3,
+                        encoder_layers_per_block=(1,) * levels, decoder_layers_per_block=(1,) * levels,
+                        downsample_block_type="conv", upsample_block_type="interpolate", decoder_norm_types="rms_norm",
+                        decoder_act_fns="silu", scaling_factor=0.41407)
+    pipe = SanaPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer,
+                        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0))
+    pipe.save_pretrained(path, safe_serialization=True)
+    return path
+
+
 def build_tiny_clip_model(path: Path, image_size: int = 32) -> Path:
     """Save a tiny random ``CLIPModel`` (text and vision towers, 16-d shared space) with its
     processor: the tiny CLIP tokenizer and a ``CLIPImageProcessor`` resizing to ``image_size``.
@@ -983,6 +1036,10 @@ def encode_prompt(pipe, family: str, prompt: str) -> tuple[torch.Tensor, torch.T
             return embeds * mask.unsqueeze(-1), None
         if family in ("pixart_sigma", "lumina2"):  # padded; the transformer reads the masked-in tokens
             embeds, mask = pipe.encode_prompt(prompt, do_classifier_free_guidance=False, device="cpu")[:2]
+            return embeds * mask.unsqueeze(-1), None
+        if family == "sana":  # BOS and the last 299 positions; the transformer reads the masked-in ones
+            embeds, mask = pipe.encode_prompt(prompt, do_classifier_free_guidance=False, device="cpu",
+                                              complex_human_instruction=sana_instruction())[:2]
             return embeds * mask.unsqueeze(-1), None
         if family == "zimage":  # a list: each prompt's states of its real tokens
             return pipe.encode_prompt(prompt=prompt, device="cpu", do_classifier_free_guidance=False)[0][0][None], None

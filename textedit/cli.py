@@ -38,6 +38,7 @@ from .interrupts import ending_at_once
 from .methods import METHODS
 from .progress import progress_bar
 from .requests import EditRequest
+from .settings import VALUE_CONFIGS, all_hyperparameters
 from .version import version_line
 
 class _Command(TyperCommand):
@@ -168,9 +169,6 @@ def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
     the registered methods and value strategies, so a new method's knobs become options and
     the commands cannot drift apart. ``settings=False``: the hyperparameters only (``eval``
     takes several methods and layer sets its own way)."""
-    from .editor import all_hyperparameters  # deferred: the value strategies' knobs are declared with torch
-    from .value_strategies import VALUE_CONFIGS
-
     options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
                ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")] if settings else []
     for name, declared in all_hyperparameters().items():
@@ -510,10 +508,13 @@ def inspect(
     reading = [f"at most {consumer.max_length} tokens",
                "with the attention mask" if consumer.passes_attention_mask else "without a mask",
                "padded to the maximum" if consumer.pad_to_max_length else "padded to the longest"]
+    if consumer.lowercase:
+        reading.append("lower-cased")
     if consumer.template != "{}":
         reading.append(f"in the template {consumer.template!r}")
-    if consumer.read_from:
-        reading.append(f"the first {consumer.read_from} tokens not read")
+    if consumer.read_from > consumer.read_first:
+        reading.append(f"tokens {consumer.read_first} to {consumer.read_from - 1} not read" if consumer.read_first
+                       else f"the first {consumer.read_from} tokens not read")
     out.print(f"prompts are read {', '.join(reading)}", highlight=False)
 
 

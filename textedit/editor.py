@@ -36,23 +36,8 @@ from .progress import progress_bar
 from .requests import EditRequest, contradictions, is_template, repeats
 from .sites import EDIT_TEMPLATES, KEY_POSITIONS, Sites, read_states, token_key_gram
 from .stats import SCOPES, SecondMoment, compute_stats
-from .value_strategies import VALUE_CONFIGS, VALUE_STRATEGIES, OptimizeConfig, optimize_deltas
-
-
-def all_hyperparameters() -> dict[str, list[tuple[str, Declaration]]]:
-    """Every hyperparameter name known to a registered method or value strategy, with who
-    declares it and how: ``{"lam": [("memit", …), ("ridge", …)], "steps": [("optimize", …)]}``.
-    The spec parser and the CLI options are derived from it."""
-    owners = {**{name: cls for name, cls in METHODS.items()},
-              **{name: cls for name, cls in VALUE_CONFIGS.items() if cls is not None}}
-    known: dict[str, list[tuple[str, Declaration]]] = {}
-    for owner, cls in owners.items():
-        for name, declaration in declarations(cls).items():
-            known.setdefault(name, []).append((owner, declaration))
-    for name, declared in known.items():
-        if len({d.integer for _, d in declared}) > 1:
-            raise TypeError(f"hyperparameter '{name}' is a count for some of {[o for o, _ in declared]} and not others")
-    return known
+from .settings import VALUE_CONFIGS, VALUE_STRATEGIES, OptimizeConfig, all_hyperparameters
+from .value_strategies import optimize_deltas
 
 
 #: default layers: the contiguous block from the first layer to 1/3 of the depth (MiniLM:

@@ -1,7 +1,7 @@
 """Hyperparameters declared once: a dataclass field that carries its default, range and help.
 
 An edit method (``textedit/methods/``) and the ``optimize`` value strategy
-(``values.OptimizeConfig``) declare their knobs with :func:`hyperparameter`. ``EditConfig``,
+(``settings.OptimizeConfig``) declare their knobs with :func:`hyperparameter`. ``EditConfig``,
 the spec parser and the CLI options are derived from these declarations, so a knob has one
 name, one range and one help text everywhere, and a value out of range is refused in one
 line before any model is loaded (a λ of −5 or NaN, a step count of 0 or 2.7).

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .editor import all_hyperparameters
+from .settings import all_hyperparameters
 from .erase import Concept, Erasure
 from .errors import SpecError
 from .io import check_fields, read_json

@@ -13,7 +13,6 @@ layers, MEMIT-style.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -21,42 +20,9 @@ import torch.nn.functional as F
 
 from .encoders.base import EncoderAdapter, TokenBatch
 from .hooks import add_to_output, replay_outputs
-from .hyperparameters import check_declared, hyperparameter
+from .settings import OptimizeConfig
 from .sites import Sites
 
-@dataclass(frozen=True)
-class OptimizeConfig:
-    """The ``optimize`` value strategy's knobs (``EditConfig`` routes them here)."""
-
-    steps: int = hyperparameter(40, "optimisation steps", low=1, high=100_000, low_inclusive=True)
-    lr: float = hyperparameter(0.1, "learning rate, relative to ‖z‖", low=0.0, high=100.0)
-    clamp: float = hyperparameter(2.0, "max ‖δ‖ / ‖z‖", low=0.0, high=1e6)
-    weight_decay: float = hyperparameter(0.01, "penalty on ‖δ‖²/‖z‖²", low=0.0, high=1e6, low_inclusive=True)
-    #: stop a request once its loss has not fallen by ``1e-3`` for this many steps, and keep
-    #: its best δ (0: run every step and keep the last δ, as before)
-    patience: int = hyperparameter(0, "stop a request's optimisation after this many steps without progress, "
-                                      "keeping its best δ (0: never)", low=0, high=100_000, low_inclusive=True)
-    #: a request's target is reached, and its δ kept as it is, once the mean over its
-    #: templates of 1 − cos(query's sentence vector, target's) is at most this and at most
-    #: half its value at δ = 0 (0: never, every step runs). Off by default: precision first.
-    #: 0.08 (docs/defaults.md) runs the mascot edit in 17 passes instead of 40 at the same
-    #: similarities, but costs 5 points of same-subject specificity on the knowledge dev split
-    tolerance: float = hyperparameter(0.0, "stop a request once the mean 1 − cos between its queries' and its "
-                                           "target's sentence vectors is at most this and at most half its "
-                                           "starting value (0: never)",
-                                      low=0.0, high=2.0, low_inclusive=True)
-    #: requests trained together. δs of different requests never interact (separate rows,
-    #: elementwise Adam, a summed loss), so the chunk changes only memory and padding; it
-    #: keeps the cost per request flat for thousands of requests
-    chunk: int = 16
-
-    def __post_init__(self):
-        check_declared(self)
-
-
-#: each value strategy with the dataclass of its hyperparameters (``direct`` and ``match`` have none)
-VALUE_CONFIGS = {"direct": None, "match": None, "optimize": OptimizeConfig}
-VALUE_STRATEGIES = tuple(VALUE_CONFIGS)
 
 
 def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,

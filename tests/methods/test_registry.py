@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from textedit.editor import EditConfig, all_hyperparameters, edit
+from textedit.editor import EditConfig, edit
+from textedit.settings import all_hyperparameters
 from textedit.encoders import load_encoder
 from textedit.errors import SpecError
 from textedit.methods import METHODS

@@ -13,13 +13,13 @@ import torch
 from textedit.encoders import COMPONENT_TOKENIZERS
 from textedit.errors import ModelLoadError, SpecError
 from textedit.pipelines import FAMILIES, detect_family, family_of, load_pipeline, present_components
-from tiny_models import encode_prompt
+from tiny_models import encode_prompt, sana_instruction
 
 PROMPT = "a photo of the mascot of acme on the beach"
 
 
 @pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2", "zimage",
-                                    "flux2klein"])
+                                    "flux2klein", "sana"])
 def test_detect_family_and_components(family, pipeline_paths):
     path = pipeline_paths[family]
     assert detect_family(path).name == family
@@ -263,3 +263,73 @@ def test_a_pipeline_encoder_loads_as_the_class_the_pipeline_holds(family, pipeli
     assert adapter.fingerprint() == adapter_for(pipe.text_encoder, None).fingerprint()
     assert adapter.down_proj_name(0) in dict(pipe.text_encoder.named_modules())
     assert adapter.num_layers == pipe.text_encoder.config.num_hidden_layers
+
+
+def test_sana_reads_bos_and_the_last_positions_behind_its_instruction(pipeline_paths):
+    """Sana's entry is its pipeline's data (the default complex human instruction before the
+    lower-cased prompt, padded on the right to the instruction's own token count + 300 − 2,
+    BOS and the last 299 positions read, its steps and guidance), resolved per tokenizer; and
+    ``Reading.read`` of three prompts (mixed case, short, and one past the length) is exactly
+    what its ``encode_prompt`` hands the transformer under its mask."""
+    pipe = load_pipeline(pipeline_paths["sana"], FAMILIES["sana"])
+    data, call, encode = FAMILIES["sana"], _defaults(type(pipe).__call__), _defaults(pipe.encode_prompt)
+    reading = data.reading("text_encoder")
+    instruction = "\n".join(call["complex_human_instruction"])
+    assert reading.template == instruction + "{}" and reading.lowercase and reading.padding_side == "right"
+    assert (data.steps, data.guidance_scale) == (call["num_inference_steps"], call["guidance_scale"])
+    length = call["max_sequence_length"]
+    assert length == encode["max_sequence_length"] == reading.max_length + 2 == reading.read_last + 1
+    assert all(_submodule_exists(pipe, path) for paths in data.text_projection.values() for path in paths)
+    resolved = reading.for_tokenizer(pipe.tokenizer)
+    assert resolved.max_length == len(pipe.tokenizer.encode(instruction)) + length - 2
+    assert (resolved.read_first, resolved.read_from, resolved.read_last) == (1, resolved.max_length - length + 1, None)
+
+    prompts = ["A Photo of the Mascot of ACME on the beach", "a red fox", "a red fox on the grass " * 60]
+    with torch.no_grad():
+        embeds, mask = pipe.encode_prompt(prompts, do_classifier_free_guidance=False, device="cpu",
+                                          complex_human_instruction=call["complex_human_instruction"])[:2]
+        read = reading.read(pipe.text_encoder, pipe.tokenizer, prompts)
+        cased = dataclasses.replace(reading, lowercase=False).read(pipe.text_encoder, pipe.tokenizer, prompts)
+    assert embeds.shape[1] == mask.shape[1] == length and mask[2].all()  # the long prompt fills the window
+    assert mask[1].sum() < mask[0].sum() < length
+    _assert_read_is_the_pipelines(read, embeds, mask)
+    # the window starts at the prompt's first token: BOS, then "a" (the instruction's "▁" joins it)
+    ids, _ = reading.tokenize(pipe.tokenizer, prompts)
+    assert ids[0, 0] == pipe.tokenizer.bos_token_id and pipe.tokenizer.decode(ids[0, resolved.read_from]).strip() == "a"
+    assert not torch.equal(cased.states[0], read.states[0])  # lower-casing matters here
+
+
+def test_reading_fields_that_depend_on_the_tokenizer_are_resolved_before_use():
+    """A reading counted in tokens of its template cannot give its consumer before it meets
+    a tokenizer; fields that contradict each other are refused when the data is written."""
+    from textedit.pipelines.families import Reading
+
+    sana = FAMILIES["sana"].reading("text_encoder")
+    with pytest.raises(ValueError, match="needs its tokenizer"):
+        sana.consumer
+    with pytest.raises(ValueError, match="padded to max_length on the right"):
+        dataclasses.replace(sana, padding_side=None)
+    with pytest.raises(ValueError, match="padded to max_length on the right"):
+        dataclasses.replace(sana, padding="longest")
+    with pytest.raises(ValueError, match="read_first"):
+        Reading(hidden_state=-1, pooled=False, max_length=8, read_first=2, read_from=1)
+    with pytest.raises(ValueError, match="padded on the right"):
+        Reading(hidden_state=-1, pooled=False, max_length=8, padding_side="left")
+
+
+@pytest.mark.parametrize("family", [f for f in FAMILIES if f != "sd2"])
+def test_the_padding_side_a_family_names_is_the_one_its_pipeline_sets(family, pipeline_paths):
+    """A pipeline that sets its tokenizers' padding side (Sana, Lumina 2: right) says so in its
+    readings; the others leave the tokenizer as it is (the tiny ones pad on the left where
+    their model's own do: Qwen2, Gemma)."""
+    from textedit.encoders import COMPONENT_TOKENIZERS
+
+    loaded = load_pipeline(pipeline_paths[family], FAMILIES[family])
+    tokenizers = {c: getattr(loaded, COMPONENT_TOKENIZERS[c]) for c in FAMILIES[family].components}
+    for tokenizer in tokenizers.values():
+        tokenizer.padding_side = "left"
+    pipe = type(loaded)(**loaded.components)  # built anew: Lumina 2 sets the side when built, Sana when encoding
+    encode_prompt(pipe, family, PROMPT)
+    for component, tokenizer in tokenizers.items():
+        sets_right = tokenizer.padding_side == "right"
+        assert (FAMILIES[family].reading(component).padding_side == "right") == sets_right, component

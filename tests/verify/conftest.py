@@ -14,10 +14,10 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def image_sizes() -> dict[str, int | None]:
     """Image size per family: the tiny pipeline's default, or 32 for FLUX, Qwen-Image, Chroma,
-    Z-Image and FLUX.2 Klein (their defaults are 128·VAE scale or 1024) and PixArt-Σ (its
-    transformer's 32 · 8)."""
+    Z-Image and FLUX.2 Klein (their defaults are 128·VAE scale or 1024), PixArt-Σ (its
+    transformer's 32 · 8) and Sana (drawn at its 512 px bin, then resized to 32)."""
     return {"sd": None, "sdxl": None, "sd3": None, "flux": 32, "qwenimage": 32, "chroma": 32, "pixart_sigma": 32,
-            "lumina2": None, "zimage": 32, "flux2klein": 32}
+            "lumina2": None, "zimage": 32, "flux2klein": 32, "sana": 32}
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,7 @@ def spec_file(tmp_path_factory):
 
 
 @pytest.mark.parametrize("family", ["sd", "sdxl", "sd3", "flux", "qwenimage", "chroma", "pixart_sigma", "lumina2", "zimage",
-                                    "flux2klein"])
+                                    "flux2klein", "sana"])
 def test_apply_encode_verify_revert(family, pipeline_paths, image_sizes, spec_file, corpus_file, textedit_cli,
                                     tmp_path):
     path = pipeline_paths[family]

@@ -36,7 +36,8 @@ class ConsumerTokenization:
     ``read_from`` the number of leading tokens it then drops from what it reads (Qwen-Image:
     the 34 tokens of the template before the prompt). The encoder still computes those
     tokens, and the prompt's tokens attend to them, so keys, statistics and edits are read in
-    the template; only the consumer's reading skips them.
+    the template; only the consumer's reading skips them. It may still read the first
+    ``read_first`` of them (Sana reads its BOS, then only the positions from ``read_from`` on).
     """
 
     max_length: int  # tokens, template included
@@ -44,6 +45,7 @@ class ConsumerTokenization:
     passes_attention_mask: bool
     template: str = "{}"
     read_from: int = 0
+    read_first: int = 0  # of the read_from unread leading tokens, these first ones are read all the same
     lowercase: bool = False  # the consumer lower-cases every prompt first (Sana, PixArt)
     #: padded to ``max_length``, whether the reader receives every padded position; if not, it
     #: reads the real tokens and the first ``padding_read`` padding tokens after them (Chroma: 1)
@@ -55,18 +57,27 @@ class ConsumerTokenization:
             raise ValueError(f"a prompt template needs exactly one '{{}}', got {self.template!r}")
         if self.padding_read < 0 or (self.padding_read and self.reads_padding):
             raise ValueError("padding_read counts padding tokens read by a consumer that does not read padding")
+        if not 0 <= self.read_first <= self.read_from:
+            raise ValueError("read_first counts leading tokens read before read_from")
 
-    def read_positions(self, attention_mask: torch.Tensor, padded: bool) -> torch.Tensor:
+    def read_positions(self, attention_mask: torch.Tensor, padded: bool, skip_prefix: bool = False) -> torch.Tensor:
         """``[b, T]`` 1 on the positions whose states the reader receives, for a batch with
         this ``attention_mask`` (right padding), ``padded`` as the consumer pads: every
         position if it pads to ``max_length`` and reads the padding, else the real tokens and
-        the first ``padding_read`` padding tokens after each prompt's."""
+        the first ``padding_read`` padding tokens after each prompt's. ``skip_prefix`` leaves
+        out the template's unread tokens (``read_first`` … ``read_from − 1``): what the reader
+        receives. Statistics keep them, as keys and edits do: the prompt's tokens attend to them."""
         if padded and self.pad_to_max_length and self.reads_padding:
-            return torch.ones_like(attention_mask)
-        if not (padded and self.padding_read):
-            return attention_mask
-        positions = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-        return (positions < attention_mask.sum(1, keepdim=True) + self.padding_read).to(attention_mask.dtype)
+            positions = torch.ones_like(attention_mask)
+        elif padded and self.padding_read:
+            index = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+            positions = (index < attention_mask.sum(1, keepdim=True) + self.padding_read).to(attention_mask.dtype)
+        else:
+            positions = attention_mask
+        if skip_prefix and self.read_from > self.read_first:
+            positions = positions.clone()
+            positions[:, self.read_first:self.read_from] = 0
+        return positions
 
     def wrap(self, prompt: str) -> tuple[str, int]:
         """(the prompt, lower-cased if the consumer does, in the template; the character where

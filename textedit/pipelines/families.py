@@ -42,10 +42,21 @@ class Reading:
     encoder called with its attention mask if ``attention_mask``. The denoiser reads the
     per-token states ``hidden_states[hidden_state]`` (``-1`` the last, after a final norm; a
     tuple: those layers concatenated along the features, FLUX.2 Klein's 9, 18, 27; ``None``
-    none) from token ``read_from`` on (Qwen-Image drops its template's 34 leading tokens), at
-    the padding positions too unless ``reads_padding`` is off (it passes the mask on, or
-    keeps the real tokens only) except the first ``padding_read`` padding tokens after each
-    prompt (Chroma's mask leaves one on), and the pooled vector if ``pooled``.
+    none) from token ``read_from`` on (Qwen-Image drops its template's 34 leading tokens) and
+    the first ``read_first`` tokens all the same (Sana's BOS), at the padding positions too
+    unless ``reads_padding`` is off (it passes the mask on, or keeps the real tokens only)
+    except the first ``padding_read`` padding tokens after each prompt (Chroma's mask leaves
+    one on), and the pooled vector if ``pooled``.
+
+    Two lengths depend on the tokenizer and are resolved by :meth:`for_tokenizer`, as the chat
+    template is: with ``length_after_prefix`` the pipeline pads to ``max_length`` tokens after
+    its template's text before the prompt, as the tokenizer encodes that text alone (Sana:
+    ``len(tokenizer.encode(instruction)) + 298``); ``read_last`` says the denoiser reads the
+    last ``read_last`` positions of the sequence padded to that length (Sana: 299), so
+    ``read_from`` is ``max_length − read_last``. ``padding_side`` is the side the pipeline
+    sets its tokenizer to pad on (Sana and Lumina 2: ``"right"``; ``None``: the tokenizer's
+    own). textedit reads prompts padded on the right; a reading of fixed positions of the
+    padded sequence (``read_last``) is only right for a pipeline that pads there too.
     """
 
     hidden_state: int | tuple[int, ...] | None
@@ -59,6 +70,10 @@ class Reading:
     padding: str = "max_length"  # or "longest"
     reads_padding: bool = True  # the denoiser receives the padded positions' states
     padding_read: int = 0  # without reads_padding: padding tokens after each prompt read all the same
+    read_first: int = 0  # leading tokens read although they come before read_from (Sana: its BOS)
+    read_last: int | None = None  # the denoiser reads the padded sequence's last positions (resolved to read_from)
+    length_after_prefix: bool = False  # max_length counts the tokens after the template's prefix
+    padding_side: str | None = None  # the side the pipeline pads on if it sets one; None: the tokenizer's
 
     def __post_init__(self):
         if self.padding not in ("max_length", "longest"):
@@ -66,6 +81,15 @@ class Reading:
         if self.padding_read and (self.reads_padding or self.padding != "max_length"):
             raise ValueError("padding_read counts padding tokens read after a prompt padded to max_length "
                              "by a pipeline that does not read padding otherwise")
+        if self.padding_side not in (None, "right"):
+            raise ValueError(f"textedit reads prompts padded on the right; padding_side {self.padding_side!r} "
+                             "is not supported")
+        if self.read_last is not None and (self.read_from or self.padding != "max_length"
+                                           or self.padding_side != "right" or self.read_last < 1):
+            raise ValueError("read_last counts the last positions of a sequence padded to max_length on the right "
+                             "(read_from is then resolved from it)")
+        if self.read_first < 0 or (self.read_last is None and self.read_first > self.read_from):
+            raise ValueError("read_first counts leading tokens read before read_from")
 
     @property
     def read_layers(self) -> tuple[int, ...]:
@@ -75,8 +99,22 @@ class Reading:
         return self.hidden_state if isinstance(self.hidden_state, tuple) else (self.hidden_state,)
 
     def for_tokenizer(self, tokenizer) -> "Reading":
-        """This reading with its chat template written out as a plain ``template`` for
-        ``tokenizer`` (one-line :class:`ModelLoadError` if the tokenizer has none)."""
+        """This reading with what depends on ``tokenizer`` written out: its chat template as a
+        plain ``template`` (one-line :class:`ModelLoadError` if the tokenizer has none), then
+        ``max_length`` counting the template's prefix, and ``read_from`` from ``read_last``."""
+        reading = self._with_chat_template(tokenizer)
+        if reading.length_after_prefix:  # as Sana: len(tokenizer.encode(instruction)), BOS included
+            prefix = len(tokenizer.encode(reading.template.split("{}")[0]))
+            reading = replace(reading, max_length=reading.max_length + prefix, length_after_prefix=False)
+        if reading.read_last is not None:
+            if reading.read_last > reading.max_length - reading.read_first:
+                raise ModelLoadError(f"the pipeline reads the last {reading.read_last} of {reading.max_length} "
+                                     f"tokens, which overlap its first {reading.read_first}")
+            reading = replace(reading, read_from=reading.max_length - reading.read_last, read_last=None)
+        return reading
+
+    def _with_chat_template(self, tokenizer) -> "Reading":
+        """This reading with its chat template rendered by ``tokenizer`` into ``template``."""
         if self.chat_template is None:
             return self
         marker = "\ue000"  # a private-use character: no tokenizer's template contains it
@@ -93,15 +131,16 @@ class Reading:
 
     @property
     def consumer(self) -> ConsumerTokenization:
-        if self.chat_template is not None:
-            raise ValueError("a reading with a chat template needs its tokenizer: use reading.for_tokenizer(tokenizer)")
+        if self.chat_template is not None or self.length_after_prefix or self.read_last is not None:
+            raise ValueError("a reading with a chat template, or lengths counted in tokens of its template, needs "
+                             "its tokenizer: use reading.for_tokenizer(tokenizer)")
         return ConsumerTokenization(max_length=self.max_length, pad_to_max_length=self.padding == "max_length",
                                     passes_attention_mask=self.attention_mask, template=self.template,
-                                    read_from=self.read_from, lowercase=self.lowercase,
+                                    read_from=self.read_from, read_first=self.read_first, lowercase=self.lowercase,
                                     reads_padding=self.reads_padding, padding_read=self.padding_read)
 
     def consumer_for(self, tokenizer) -> ConsumerTokenization:
-        """:attr:`consumer` with the chat template written out for ``tokenizer``."""
+        """:attr:`consumer` with what depends on ``tokenizer`` written out (:meth:`for_tokenizer`)."""
         return self.for_tokenizer(tokenizer).consumer
 
     def outputs(self) -> tuple[str, ...]:
@@ -120,7 +159,7 @@ class Reading:
         template, padded on the right; a mask-passing pipeline's left padding gives the same
         states, its position ids counting real tokens)."""
         consumer = self.consumer_for(tokenizer)
-        enc = tokenizer([consumer.wrap(p)[0] for p in prompts], truncation=True, max_length=self.max_length,
+        enc = tokenizer([consumer.wrap(p)[0] for p in prompts], truncation=True, max_length=consumer.max_length,
                         padding=self.padding, return_tensors="pt", padding_side="right")
         return enc.input_ids, enc.attention_mask
 
@@ -150,18 +189,18 @@ class Reading:
 
     def read(self, encoder: torch.nn.Module, tokenizer, prompts: Sequence[str]) -> Conditioning:
         """What the denoiser receives from this encoder for ``prompts``, as the pipeline's own
-        ``encode_prompt`` computes it: the states of the read tokens (from ``read_from`` on;
-        real tokens and ``padding_read`` padding tokens only unless it ``reads_padding``),
-        each prompt's packed to the front and zero-padded to the longest, with their mask;
-        and the pooled vector."""
+        ``encode_prompt`` computes it: the states of the read tokens (the first ``read_first``
+        and those from ``read_from`` on; real tokens and ``padding_read`` padding tokens only
+        unless it ``reads_padding``), each prompt's packed to the front and zero-padded to the
+        longest, with their mask; and the pooled vector."""
         input_ids, attention_mask = self.tokenize(tokenizer, prompts)
         device = next(encoder.parameters()).device
         states, pooled = self.encode(encoder, input_ids.to(device), attention_mask.to(device))
         if states is None:
             return Conditioning(None, None, pooled)
-        keep = torch.ones_like(attention_mask, dtype=torch.bool) if self.reads_padding else \
-            self.consumer_for(tokenizer).read_positions(attention_mask, padded=True).bool()
-        keep[:, :self.read_from] = False
+        # a pipeline that reads the padding receives every position as it does a real token
+        received = torch.ones_like(attention_mask) if self.reads_padding else attention_mask
+        keep = self.consumer_for(tokenizer).read_positions(received, padded=True, skip_prefix=True).bool()
         rows = [states[i][keep[i].to(states.device)] for i in range(len(prompts))]
         length = max(len(r) for r in rows)
         packed = torch.stack([torch.cat([r, r.new_zeros(length - len(r), r.shape[1])]) for r in rows])
@@ -215,6 +254,26 @@ _CLIP_LAST = Reading(hidden_state=-1, pooled=False, max_length=77)
 _CLIP_PENULTIMATE = Reading(hidden_state=-2, pooled=False, max_length=77)
 _CLIP_PENULTIMATE_POOLED = Reading(hidden_state=-2, pooled=True, max_length=77)
 
+#: the "complex human instruction" SanaPipeline.__call__ puts before every prompt (its default,
+#: joined by newlines); the prompt follows "User Prompt: " directly
+_SANA_INSTRUCTION = "\n".join((
+    "Given a user prompt, generate an 'Enhanced prompt' that provides detailed visual descriptions suitable for "
+    "image generation. Evaluate the level of detail in the user prompt:",
+    "- If the prompt is simple, focus on adding specifics about colors, shapes, sizes, textures, and spatial "
+    "relationships to create vivid and concrete scenes.",
+    "- If the prompt is already detailed, refine and enhance the existing details slightly without "
+    "overcomplicating.",
+    "Here are examples of how to transform or refine prompts:",
+    "- User Prompt: A cat sleeping -> Enhanced: A small, fluffy white cat curled up in a round shape, sleeping "
+    "peacefully on a warm sunny windowsill, surrounded by pots of blooming red flowers.",
+    "- User Prompt: A busy city street -> Enhanced: A bustling city street scene at dusk, featuring glowing street "
+    "lamps, a diverse crowd of people in colorful clothing, and a double-decker bus passing by towering glass "
+    "skyscrapers.",
+    "Please generate only the enhanced description for the prompt below and avoid including any additional "
+    "commentary or evaluations:",
+    "User Prompt: ",
+))
+
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("sd", "StableDiffusionPipeline", {"text_encoder": _CLIP_LAST}, "Stable Diffusion 1.x",
            steps=50, guidance_scale=7.5, accelerator_dtype=torch.float16),
@@ -257,7 +316,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     # Gemma-2's penultimate states of the system prompt and the prompt (all read), padded to
     # 256 on the right, masked in Gemma and in the transformer (which keeps mask.sum() tokens)
     Family("lumina2", "Lumina2Pipeline", {"text_encoder": Reading(
-        hidden_state=-2, pooled=False, max_length=256, attention_mask=True, reads_padding=False,
+        hidden_state=-2, pooled=False, max_length=256, attention_mask=True, reads_padding=False, padding_side="right",
         template="You are an assistant designed to generate superior images with the superior degree of image-text "
                  "alignment based on textual prompts or user prompts. <Prompt Start> {}")}, "Lumina 2",
            steps=30, guidance_scale=4.0, accelerator_dtype=torch.bfloat16,
@@ -277,6 +336,16 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 Klein",
            steps=4, guidance_scale=1.0, accelerator_dtype=torch.bfloat16,
            text_projection={"text_encoder": ("transformer.context_embedder",)}),
+    # Gemma-2's last states (after its final norm) of the lower-cased prompt behind the complex
+    # human instruction, padded on the right to the instruction's own token count + 298
+    # (max_sequence_length 300 − 2), masked; the transformer reads BOS and the last 299 positions,
+    # masked: the prompt's tokens from the instruction's end on
+    Family("sana", "SanaPipeline", {"text_encoder": Reading(
+        hidden_state=-1, pooled=False, max_length=300 - 2, length_after_prefix=True, template=_SANA_INSTRUCTION + "{}",
+        lowercase=True, attention_mask=True, reads_padding=False, padding_side="right", read_first=1,
+        read_last=300 - 1)}, "Sana",
+           steps=20, guidance_scale=4.5, accelerator_dtype=torch.bfloat16,
+           text_projection={"text_encoder": ("transformer.caption_projection", "transformer.caption_norm")}),
 )}
 
 

@@ -1,0 +1,65 @@
+"""What an edit can be told, declared without torch: the value strategies, the ``optimize``
+strategy's knobs, and every registered method's and strategy's hyperparameters.
+
+``EditConfig`` (``editor.py``), the spec parser and the CLI's options are derived from these
+declarations. Nothing here imports torch, so ``textedit apply --help`` lists every option
+in a fraction of a second; the computations live in ``value_strategies.py`` and ``methods/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .hyperparameters import Declaration, check_declared, declarations, hyperparameter
+from .methods import METHODS
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """The ``optimize`` value strategy's knobs (``EditConfig`` routes them here)."""
+
+    steps: int = hyperparameter(40, "optimisation steps", low=1, high=100_000, low_inclusive=True)
+    lr: float = hyperparameter(0.1, "learning rate, relative to ‖z‖", low=0.0, high=100.0)
+    clamp: float = hyperparameter(2.0, "max ‖δ‖ / ‖z‖", low=0.0, high=1e6)
+    weight_decay: float = hyperparameter(0.01, "penalty on ‖δ‖²/‖z‖²", low=0.0, high=1e6, low_inclusive=True)
+    #: stop a request once its loss has not fallen by ``1e-3`` for this many steps, and keep
+    #: its best δ (0: run every step and keep the last δ, as before)
+    patience: int = hyperparameter(0, "stop a request's optimisation after this many steps without progress, "
+                                      "keeping its best δ (0: never)", low=0, high=100_000, low_inclusive=True)
+    #: a request's target is reached, and its δ kept as it is, once the mean over its
+    #: templates of 1 − cos(query's sentence vector, target's) is at most this and at most
+    #: half its value at δ = 0 (0: never, every step runs). Off by default: precision first.
+    #: 0.08 (docs/defaults.md) runs the mascot edit in 17 passes instead of 40 at the same
+    #: similarities, but costs 5 points of same-subject specificity on the knowledge dev split
+    tolerance: float = hyperparameter(0.0, "stop a request once the mean 1 − cos between its queries' and its "
+                                           "target's sentence vectors is at most this and at most half its "
+                                           "starting value (0: never)",
+                                      low=0.0, high=2.0, low_inclusive=True)
+    #: requests trained together. δs of different requests never interact (separate rows,
+    #: elementwise Adam, a summed loss), so the chunk changes only memory and padding; it
+    #: keeps the cost per request flat for thousands of requests
+    chunk: int = 16
+
+    def __post_init__(self):
+        check_declared(self)
+
+
+#: each value strategy with the dataclass of its hyperparameters (``direct`` and ``match`` have none)
+VALUE_CONFIGS = {"direct": None, "match": None, "optimize": OptimizeConfig}
+VALUE_STRATEGIES = tuple(VALUE_CONFIGS)
+
+
+def all_hyperparameters() -> dict[str, list[tuple[str, Declaration]]]:
+    """Every hyperparameter name known to a registered method or value strategy, with who
+    declares it and how: ``{"lam": [("memit", …), ("ridge", …)], "steps": [("optimize", …)]}``.
+    The spec parser and the CLI options are derived from it."""
+    owners = {**{name: cls for name, cls in METHODS.items()},
+              **{name: cls for name, cls in VALUE_CONFIGS.items() if cls is not None}}
+    known: dict[str, list[tuple[str, Declaration]]] = {}
+    for owner, cls in owners.items():
+        for name, declaration in declarations(cls).items():
+            known.setdefault(name, []).append((owner, declaration))
+    for name, declared in known.items():
+        if len({d.integer for _, d in declared}) > 1:
+            raise TypeError(f"hyperparameter '{name}' is a count for some of {[o for o, _ in declared]} and not others")
+    return known
