@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from PIL import Image
 from rich.progress import TextColumn
 
-from .anchor_lora import LORA_FILE, add_denoiser_lora, lora_settings, require_peft, save_denoiser_lora
+from .anchor_lora import (LORA_FILE, add_denoiser_lora, denoiser_component, lora_settings, require_peft,
+                          save_denoiser_lora)
 from .encoders import COMPONENT_TOKENIZERS
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import ModelLoadError, SpecError, TexteditError
@@ -335,7 +336,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
         keep[token_id] = False
         rows.append((key, table, token_id, table.detach().clone(), keep))
 
-    denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+    denoiser = getattr(pipe, denoiser_component(pipe))
     for module in (denoiser, pipe.vae, *(encoder for _, _, encoder in encoders)):
         module.requires_grad_(False)
     denoiser.eval()

@@ -72,6 +72,14 @@ class LoraSettings:
         return {"rank": self.rank, "alpha": self.alpha, "target_modules": list(self.targets), "lr": self.lr}
 
 
+def lora_settings(denoiser: torch.nn.Module, rank: int, alpha: float | None, targets: Sequence[str] | None,
+                  lr: float) -> LoraSettings:
+    """Settings with the defaults filled in: ``α = r`` (scale 1, as diffusers' scripts), the
+    denoiser's default targets (:data:`LORA_TARGETS`)."""
+    return LoraSettings(rank, float(alpha if alpha is not None else rank),
+                        tuple(targets) if targets else LORA_TARGETS.get(type(denoiser).__name__, ATTENTION), lr)
+
+
 def require_peft(option: str) -> None:
     """One line naming the extra to install when ``option`` needs peft and it is missing."""
     try:
@@ -83,10 +91,6 @@ def require_peft(option: str) -> None:
 def denoiser_component(pipe) -> str:
     """The pipeline component that denoises: ``unet`` (Stable Diffusion) or ``transformer``."""
     return "unet" if getattr(pipe, "unet", None) is not None else "transformer"
-
-
-def default_targets(denoiser: torch.nn.Module) -> tuple[str, ...]:
-    return LORA_TARGETS.get(type(denoiser).__name__, ATTENTION)
 
 
 def add_denoiser_lora(pipe, settings: LoraSettings) -> list[torch.nn.Parameter]:
@@ -171,11 +175,3 @@ def load_anchor_lora(pipe, path: str | Path) -> Path:
     if ADAPTER_NAME not in getattr(getattr(pipe, name), "peft_config", {}):
         raise LoraError(f"anchor LoRA '{file}' holds no LoRA weights for {type(pipe).__name__}'s {name}")
     return file
-
-
-def lora_settings(denoiser: torch.nn.Module, rank: int, alpha: float | None, targets: Sequence[str] | None,
-                  lr: float) -> LoraSettings:
-    """Settings with the defaults filled in: ``α = r`` (scale 1, as diffusers' scripts), the
-    denoiser's default targets (:data:`LORA_TARGETS`)."""
-    return LoraSettings(rank, float(alpha if alpha is not None else rank),
-                        tuple(targets) if targets else default_targets(denoiser), lr)
