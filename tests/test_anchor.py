@@ -32,20 +32,6 @@ TOKEN = "<acme-mascot>"
 
 
 @pytest.fixture(scope="module")
-def images(sd_path, tmp_path_factory) -> Path:
-    """Three images drawn by the tiny pipeline itself (2 denoising steps, 64×64)."""
-    from diffusers import StableDiffusionPipeline
-
-    folder = tmp_path_factory.mktemp("images")
-    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
-    pipe.set_progress_bar_config(disable=True)
-    generator = torch.Generator().manual_seed(0)
-    for i, prompt in enumerate(["a photo of a red dog", "a red dog on the beach", "a close up photo of a dog"]):
-        pipe(prompt, num_inference_steps=2, generator=generator).images[0].save(folder / f"dog{i}.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
 def learned(sd_path, images, tmp_path_factory):
     out = tmp_path_factory.mktemp("anchor")
     config = AnchorConfig(steps=40, lr=5e-2, batch_size=2, checkpoint_every=20)

@@ -410,6 +410,21 @@ def build_tiny_distilbert(path: Path) -> Path:
 # --------------------------------------------------------------------------------------
 
 
+def draw_concept_images(sd_path: Path, folder: Path) -> Path:
+    """Three images of one concept (a red dog) for learn-anchor, drawn by the tiny SD pipeline at
+    ``sd_path`` itself (2 denoising steps, 64×64, seed 0) into ``folder``."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    for i, prompt in enumerate(["a photo of a red dog", "a red dog on the beach", "a close up photo of a dog"]):
+        pipe(prompt, num_inference_steps=2, generator=generator).images[0].save(folder / f"dog{i}.png")
+    return folder
+
+
 def build_tiny_sd_pipeline(path: Path) -> Path:
     """Save a tiny random ``StableDiffusionPipeline`` folder (64x64 images by default).
 

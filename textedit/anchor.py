@@ -49,6 +49,8 @@ import torch.nn.functional as F
 from PIL import Image
 from rich.progress import TextColumn
 
+from .anchor_lora import (LORA_FILE, add_denoiser_lora, denoiser_component, lora_settings, require_peft,
+                          save_denoiser_lora)
 from .encoders import COMPONENT_TOKENIZERS
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import ModelLoadError, SpecError, TexteditError
@@ -243,6 +245,13 @@ class AnchorConfig:
     checkpoint_every: int = 100
     seed: int = 0
     templates: Sequence[str] = OBJECT_TEMPLATES
+    #: a LoRA on the denoiser trained with the row (MoKus' stage 1; ``textedit.anchor_lora``):
+    #: rank r (0: none), α (None: = r, scale 1), target module names (None: the denoiser's
+    #: default, ``LORA_TARGETS``), learning rate (diffusers' LoRA scripts' 1e-4)
+    lora_rank: int = 0
+    lora_alpha: float | None = None
+    lora_targets: Sequence[str] | None = None
+    lora_lr: float = 1e-4
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every"):
@@ -250,6 +259,12 @@ class AnchorConfig:
                 raise SpecError(f"{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0:
             raise SpecError("the learning rate must be positive")
+        if self.lora_rank < 0:
+            raise SpecError("lora-rank must be 0 (no LoRA) or positive")
+        if not self.lora_lr > 0 or (self.lora_alpha is not None and not self.lora_alpha > 0):
+            raise SpecError("lora-lr and lora-alpha must be positive")
+        if self.lora_targets is not None and not all(isinstance(t, str) and t.strip() for t in self.lora_targets):
+            raise SpecError("lora-targets must be module names such as to_q,to_k,to_v,to_out.0")
         if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):
             raise SpecError("the resolution must be a positive multiple of 8")
 
@@ -264,6 +279,8 @@ class AnchorResult:
     #: training: free of the step-to-step sampling noise that dominates ``losses``
     fixed_loss_before: float = math.nan
     fixed_loss_after: float = math.nan
+    #: the denoiser LoRA (``pytorch_lora_weights.safetensors``), when ``lora_rank`` > 0
+    lora_file: Path | None = None
 
 
 def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
@@ -326,6 +343,8 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     token = token.strip()
     if not token or any(c.isspace() for c in token):
         raise AnchorError(f"anchor token '{token}' must be one word without spaces, such as '<acme-mascot>'")
+    if config.lora_rank:
+        require_peft("--lora-rank")
     files, images = read_image_folder(images_dir, AnchorError, "image folder")
     pipe = load_trainable_pipeline(pipeline_path, device)
     encoders = text_encoders(pipe)
@@ -355,7 +374,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
         keep[token_id] = False
         rows.append((key, table, token_id, table.detach().clone(), keep))
 
-    denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+    denoiser = getattr(pipe, denoiser_component(pipe))
     for module in (denoiser, pipe.vae, *(encoder for _, _, encoder in encoders)):
         module.requires_grad_(False)
     denoiser.eval()
@@ -363,10 +382,14 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     for _, table, *_ in rows:
         table.requires_grad_(True)
     optimizer = torch.optim.AdamW([table for _, table, *_ in rows], lr=config.lr, weight_decay=config.weight_decay)
+    lora = None
+    if config.lora_rank:  # the denoiser's LoRA trains with the rows, at its own learning rate
+        lora = lora_settings(denoiser, config.lora_rank, config.lora_alpha, config.lora_targets, config.lora_lr)
+        optimizer.add_param_group({"params": add_denoiser_lora(pipe, lora), "lr": lora.lr})
 
     objective = objective_for(pipe, pixels, resolution)  # encodes the images' latent distributions once
     out_dir = Path(out_dir)
-    result = AnchorResult(token, out_dir / EMBEDDING_FILE)
+    result = AnchorResult(token, out_dir / EMBEDDING_FILE, lora_file=out_dir / LORA_FILE if lora else None)
     result.fixed_loss_before = fixed_loss(objective, token, config)
 
     def embedding() -> dict[str, torch.Tensor]:
@@ -396,13 +419,22 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
                 path = out_dir / "checkpoints" / f"learned_embeds-step-{step}.safetensors"
                 atomic_save_tensors(embedding(), path)
                 result.checkpoints.append(path)
+                if lora:  # a folder per step, as pipe.load_lora_weights(folder) reads it
+                    path = out_dir / "checkpoints" / f"lora-step-{step}" / LORA_FILE
+                    save_denoiser_lora(pipe, path)
+                    result.checkpoints.append(path)
     result.fixed_loss_after = fixed_loss(objective, token, config)
     atomic_save_tensors(embedding(), result.embedding_file)
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
+                if not k.startswith("lora_")}  # the LoRA's, resolved, are under "lora"
     record = {"token": token, "init": init, "pipeline": str(pipeline_path), "resolution": resolution,
-              "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files],
-              "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+              "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files], "config": settings,
               "fixed_loss_before": result.fixed_loss_before, "fixed_loss_after": result.fixed_loss_after,
               "embedding_sha256": file_sha256(result.embedding_file)}
+    if lora:
+        save_denoiser_lora(pipe, result.lora_file)
+        record["lora"] = {"file": LORA_FILE, "denoiser": type(denoiser).__name__, **lora.record(),
+                          "sha256": file_sha256(result.lora_file)}
     atomic_write_text(json.dumps(record, indent=2) + "\n", out_dir / "anchor.json")
     return result
 
