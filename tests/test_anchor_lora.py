@@ -220,3 +220,32 @@ def test_verify_draws_with_the_anchor_lora(learned, textedit_cli, sd_path, tmp_p
     assert sheets[0] != sheets[1]  # the LoRA changes what the UNet draws
     code, _, err = textedit_cli(*common, "--anchor-lora", tmp_path / "nowhere", "--out", tmp_path / "missing")
     assert code == 2 and "anchor LoRA" in err and "does not exist" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("family", ["flux"])
+def test_a_lora_on_a_joint_attention_transformer_trains_and_loads_with_diffusers(family, pipeline_paths, images,
+                                                                                tmp_path):
+    """FLUX.1 (stage 1 through its rectified flow): the default targets, the image and the text
+    stream's attention projections, train with the row and load into a fresh pipeline with
+    ``load_lora_weights``, where every trained matrix arrives. (The tiny SD3 has one joint
+    block, context-pre-only as SD3's last, which has no ``to_add_out``: the default targets
+    are refused there in one line, as any target matching no module.)"""
+    from diffusers import DiffusionPipeline
+
+    settings = dict(steps=6, lr=5e-2, batch_size=2, resolution=32)
+    plain = learn_anchor(pipeline_paths[family], images, TOKEN, "dog", tmp_path / "plain", AnchorConfig(**settings))
+    with_lora = learn_anchor(pipeline_paths[family], images, TOKEN, "dog", tmp_path / "lora",
+                             AnchorConfig(**settings, **LORA))
+    assert with_lora.fixed_loss_before == plain.fixed_loss_before
+    assert with_lora.fixed_loss_after < plain.fixed_loss_after
+    record = json.loads((tmp_path / "lora" / "anchor.json").read_text())
+    assert set(record["lora"]["target_modules"]) == {"to_k", "to_q", "to_v", "to_out.0", "add_k_proj", "add_q_proj",
+                                                     "add_v_proj", "to_add_out"}
+    with safe_open(str(tmp_path / "lora" / LORA_FILE), "pt") as f:
+        saved = {key: f.get_tensor(key) for key in f.keys()}
+    assert any(".add_k_proj.lora_B." in key for key in saved) and all(key.startswith("transformer.") for key in saved)
+    pipe = DiffusionPipeline.from_pretrained(pipeline_paths[family])
+    load_anchor_lora(pipe, tmp_path / "lora")
+    loaded = {name: p for name, p in pipe.transformer.named_parameters() if "lora_B" in name}
+    assert len(loaded) == sum(".lora_B." in key for key in saved)
+    assert any(p.abs().sum() > 0 for p in loaded.values())  # B left zero, trained B arrived
