@@ -46,6 +46,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_sdxl_pipeline,
     build_tiny_z_image_pipeline,
     build_tiny_t5,
+    draw_concept_images,
 )
 
 from textedit.corpus import Corpus, load_corpus  # noqa: E402
@@ -85,6 +86,12 @@ def t5_gated_path(tiny_root) -> Path:
 @pytest.fixture(scope="session")
 def sd_path(tiny_root) -> Path:
     return build_tiny_sd_pipeline(tiny_root / "sd")
+
+
+@pytest.fixture(scope="session")
+def images(sd_path, tmp_path_factory) -> Path:
+    """Three images of a concept for learn-anchor, drawn by the tiny SD pipeline itself."""
+    return draw_concept_images(sd_path, tmp_path_factory.mktemp("images"))
 
 
 @pytest.fixture(scope="session")

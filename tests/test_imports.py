@@ -12,8 +12,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
 #: what the commands of ``textedit.cli`` import when they run (its top imports neither torch nor
 #: transformers, so `textedit --help` takes half a second, not ten)
 CLI_DEFERRED = ("torch", "huggingface_hub", "transformers", *(f"textedit.{m}" for m in (
-    "anchor", "distributed", "editor", "encoders", "erase", "eval.benchmark", "eval.knowledge", "eval.run", "export",
-    "io", "locate", "metrics", "patch", "pipelines", "preserve", "sequential", "spec", "stats",
+    "anchor", "anchor_lora", "distributed", "editor", "encoders", "erase", "eval.benchmark", "eval.knowledge",
+    "eval.run", "export", "io", "locate", "metrics", "patch", "pipelines", "preserve", "sequential", "spec", "stats",
     "verify.generate", "verify.metrics", "verify.report", "verify.verifier")))
 
 #: every import made inside a function, as (module, what it imports): why it waits there
@@ -21,6 +21,8 @@ DEFERRED = {
     ("textedit._entry", "textedit.cli"): "the console script's Ctrl-C handler is in place before torch imports",
     ("textedit.cli", "diffusers"): "diffusers takes seconds to import; only verify turns its progress bar off",
     ("textedit.anchor", "diffusers"): "diffusers takes seconds to import; apply's add_anchor needs none of it",
+    ("textedit.anchor_lora", "peft"): "peft is an optional extra (textedit[lora]): only a LoRA on the denoiser "
+                                      "needs it, and its absence is told in one line",
     ("textedit.pipelines.families", "diffusers"): "diffusers takes seconds to import; a local folder needs none",
     ("textedit.pipelines.loading", "diffusers"): "diffusers takes seconds to import; only loading a pipeline needs it",
     ("textedit.locate", "matplotlib"): "matplotlib takes a second to import and only draws the heatmap",

@@ -410,6 +410,21 @@ def build_tiny_distilbert(path: Path) -> Path:
 # --------------------------------------------------------------------------------------
 
 
+def draw_concept_images(sd_path: Path, folder: Path) -> Path:
+    """Three images of one concept (a red dog) for learn-anchor, drawn by the tiny SD pipeline at
+    ``sd_path`` itself (2 denoising steps, 64×64, seed 0) into ``folder``."""
+    from diffusers import StableDiffusionPipeline
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    pipe = StableDiffusionPipeline.from_pretrained(sd_path)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(0)
+    for i, prompt in enumerate(["a photo of a red dog", "a red dog on the beach", "a close up photo of a dog"]):
+        pipe(prompt, num_inference_steps=2, generator=generator).images[0].save(folder / f"dog{i}.png")
+    return folder
+
+
 def build_tiny_sd_pipeline(path: Path) -> Path:
     """Save a tiny random ``StableDiffusionPipeline`` folder (64x64 images by default).
 
@@ -563,8 +578,11 @@ def build_tiny_sd3_pipeline(path: Path) -> Path:
     return path
 
 
-def build_tiny_flux_pipeline(path: Path) -> Path:
+def build_tiny_flux_pipeline(path: Path, guidance_embeds: bool = False) -> Path:
     """Save a tiny random ``FluxPipeline`` folder (pass ``height``/``width``, e.g. 32).
+
+    ``guidance_embeds``: a guidance-distilled transformer, as FLUX.1 [dev] (the default is
+    [schnell]'s, without).
 
     As diffusers' FLUX ``get_dummy_components()``: a ``FluxTransformer2DModel`` with one
     double and one single block, ``text_encoder`` a tiny ``CLIPTextModel`` (FLUX reads only
@@ -579,7 +597,7 @@ def build_tiny_flux_pipeline(path: Path) -> Path:
     transformer = FluxTransformer2DModel(patch_size=1, in_channels=4, num_layers=1, num_single_layers=1,
                                          attention_head_dim=16, num_attention_heads=2,
                                          joint_attention_dim=CLIP_HIDDEN_SIZE, pooled_projection_dim=CLIP_HIDDEN_SIZE,
-                                         axes_dims_rope=[4, 4, 8])
+                                         axes_dims_rope=[4, 4, 8], guidance_embeds=guidance_embeds)
     tokenizer = _make_clip_tokenizer(path / "tokenizer")
     tokenizer_2 = _make_t5_tokenizer()
     text_encoder = _make_clip_text_model(tokenizer)

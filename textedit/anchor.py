@@ -4,22 +4,26 @@ MoKus binds knowledge to an *anchor*: a token whose meaning is the concept's app
 learned from a few images. This module learns it by textual inversion (Gal et al. 2022,
 as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
 
-* :func:`learn_anchor` adds a new token to a Stable Diffusion or Qwen-Image pipeline's
-  tokenizer (SDXL: to both tokenizers, one row per encoder, trained together), starts
-  its embedding row ``e ∈ R^d`` at the embedding of ``init`` (the mean over its tokens) and
-  trains only that row with the denoising loss
+* :func:`learn_anchor` adds a new token to every tokenizer and text encoder of a pipeline
+  (SDXL: both CLIPs; SD3: both CLIPs and T5; FLUX.1: CLIP and T5; one row per encoder, all
+  trained together), starts each row ``e ∈ R^d`` at the embedding of ``init`` (the mean over
+  its tokens) and trains only those rows with the denoiser's own training loss. For a
+  DDPM-trained denoiser (Stable Diffusion 1.x/2.x and SDXL's UNet, PixArt-Σ's DiT,
+  :class:`EpsilonObjective`)
 
       L(e) = E_{x, ε ~ N(0, I), t} ‖ε_θ(√ᾱ_t·z(x) + √(1−ᾱ_t)·ε, t, c(prompt(e))) − ε‖²
 
   (``z(x)`` the VAE latent of image ``x``, ``c`` what the denoiser reads: the text
   encoder's last hidden state ``[1, 77, d]``, for SDXL the conditioning of
   :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is
-  the velocity for ``v_prediction`` schedulers), with AdamW. Qwen-Image's transformer is
-  trained through with its rectified-flow loss instead (:class:`QwenImageFlowObjective`).
-  Every other embedding row is put back after each step, as in the diffusers example
-  (weight decay and Adam moments would otherwise move them).
+  the velocity for ``v_prediction`` schedulers); for a flow-matching transformer (SD3,
+  FLUX.1, Chroma, Qwen-Image, Lumina 2, Z-Image, FLUX.2 Klein, :class:`FlowObjective`) the
+  rectified-flow loss ``‖v_θ((1−σ)x₀ + σε, σ, c) − (ε − x₀)‖²``, with what differs per
+  family in :data:`FLOW_MATCHING`. AdamW; every other embedding row is put back after each
+  step, as in the diffusers example (weight decay and Adam moments would otherwise move them).
 * The result is ``learned_embeds.safetensors`` = ``{token: [1, d]}``, the format of
-  diffusers' ``pipe.load_textual_inversion(path)`` (SDXL: ``{"clip_l": [1, d_1], "clip_g":
+  diffusers' ``pipe.load_textual_inversion(path)``; with several encoders one entry per
+  encoder, keyed as in :data:`EMBEDDING_LAYOUTS` (SDXL: ``{"clip_l": [1, d_1], "clip_g":
   [1, d_2]}``, each loaded with ``load_textual_inversion(file["clip_g"], token=...,
   text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)``); checkpoints go to
   ``checkpoints/learned_embeds-step-N.safetensors``, every write atomic.
@@ -37,7 +41,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -45,17 +49,25 @@ import torch.nn.functional as F
 from PIL import Image
 from rich.progress import TextColumn
 
+from .anchor_lora import (LORA_FILE, add_denoiser_lora, denoiser_component, lora_settings, require_peft,
+                          save_denoiser_lora)
 from .encoders import COMPONENT_TOKENIZERS
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import ModelLoadError, SpecError, TexteditError
 from .io import atomic_save_tensors, atomic_write_text, read_image_folder, read_tensors
-from .pipelines.families import FAMILIES, detect_family, family_of
+from .pipelines.families import FAMILIES, Conditioning, detect_family, family_of
 from .pipelines.loading import load_pipeline, pipeline_text_encoders
 from .progress import progress_bar
 
 EMBEDDING_FILE = "learned_embeds.safetensors"
-#: keys of an SDXL embedding file ({"clip_l": ..., "clip_g": ...}) by pipeline component
-SDXL_KEYS = {"text_encoder": "clip_l", "text_encoder_2": "clip_g"}
+#: keys of a several-encoder embedding file by pipeline component, per pipeline class: SDXL's
+#: {"clip_l", "clip_g"} (the layout SDXL embeddings are shared in), SD3 adding T5 as "t5xxl",
+#: FLUX.1 {"clip_l", "t5xxl"} (the encoder names of ComfyUI and kohya's trainers)
+EMBEDDING_LAYOUTS = {
+    "StableDiffusionXLPipeline": {"text_encoder": "clip_l", "text_encoder_2": "clip_g"},
+    "StableDiffusion3Pipeline": {"text_encoder": "clip_l", "text_encoder_2": "clip_g", "text_encoder_3": "t5xxl"},
+    "FluxPipeline": {"text_encoder": "clip_l", "text_encoder_2": "t5xxl"},
+}
 #: draws in the fixed evaluation batch of :func:`fixed_loss`
 FIXED_DRAWS = 32
 
@@ -91,15 +103,16 @@ def read_embedding(path: str | Path, token: str | None = None, component: str | 
                    ) -> tuple[str | None, torch.Tensor]:
     """``(token in the file or None, embedding [d])`` from a textual-inversion safetensors file.
 
-    Reads ``{token: [1, d] or [d]}`` (diffusers, one vector) and ``{"clip_l", "clip_g"}``
-    (SDXL; the key is chosen by ``component``, default ``text_encoder``).
+    Reads ``{token: [1, d] or [d]}`` (diffusers, one vector) and the several-encoder files of
+    :data:`EMBEDDING_LAYOUTS` (the key chosen by ``component``, default ``text_encoder``).
     """
     path = Path(path)
     if not path.is_file():
         raise AnchorError(f"anchor embedding '{path}' does not exist")
     tensors, _ = read_tensors(path, AnchorError, "anchor embedding")
-    if set(tensors) <= set(SDXL_KEYS.values()) and tensors:
-        key = SDXL_KEYS.get(component or "text_encoder")
+    layout = _layout_of(set(tensors))
+    if layout is not None:
+        key = layout.get(component or "text_encoder")
         if key not in tensors:
             raise AnchorError(f"anchor embedding '{path}' has no '{key}' entry for component {component}")
         found, embedding = None, tensors[key]
@@ -117,6 +130,13 @@ def read_embedding(path: str | Path, token: str | None = None, component: str | 
     if found is not None and token is not None and found != token:
         raise AnchorError(f"anchor embedding '{path}' is for token '{found}', not '{token}'")
     return found, embedding
+
+
+def _layout_of(keys: set[str]) -> dict[str, str] | None:
+    """The smallest layout of :data:`EMBEDDING_LAYOUTS` holding every key of a file (an SD3 file
+    without T5 reads as SDXL's, which maps the CLIPs alike), or ``None``."""
+    layouts = [layout for layout in EMBEDDING_LAYOUTS.values() if keys and keys <= set(layout.values())]
+    return min(layouts, key=len, default=None)
 
 
 def in_vocabulary(tokenizer, token: str) -> bool:
@@ -170,7 +190,10 @@ def add_required_anchors(patch, pipe, files: Sequence[str | Path]) -> None:
     """Add to ``pipe``'s text encoders the anchor tokens ``patch`` was made with
     (``patch.requires``: token, file name and sha256 per component), from ``files``, matched by
     their sha256, so that the patch's fingerprints match (``verify --anchor-embedding``).
-    One-line :class:`AnchorError` for a missing or unused file."""
+    A several-encoder file (:data:`EMBEDDING_LAYOUTS`: SDXL, SD3, FLUX.1) also gives the token
+    to the pipeline's other encoders it holds a row for, as ``learn-anchor`` trained them: a
+    prompt naming the anchor then reads the learned row in every encoder, not a string of
+    sub-words in the unpatched ones. One-line :class:`AnchorError` for a missing or unused file."""
     by_hash = {}
     for file in files:
         if not Path(file).is_file():
@@ -189,9 +212,22 @@ def add_required_anchors(patch, pipe, files: Sequence[str | Path]) -> None:
             raise AnchorError(f"the pipeline has no component '{component}' for the anchor {needs['token']}")
         add_anchor(adapter_for(model, tokenizer), file, needs["token"], component)
         used.add(file)
+        for other in _other_encoders_in_file(file, pipe, exclude=patch.requires):
+            add_anchor(adapter_for(getattr(pipe, other), getattr(pipe, COMPONENT_TOKENIZERS.get(other, "tokenizer"))),
+                       file, needs["token"], other)
     unused = [str(f) for f in by_hash.values() if f not in used]
     if unused:
         raise AnchorError(f"patch {patch.id} needs no anchor embedding {', '.join(unused)}")
+
+
+def _other_encoders_in_file(file: Path, pipe, exclude) -> list[str]:
+    """The components of ``pipe`` (not in ``exclude``) a several-encoder embedding file holds a
+    row for; none for a one-vector file."""
+    tensors, _ = read_tensors(file, AnchorError, "anchor embedding")
+    layout = _layout_of(set(tensors)) or {}
+    return [component for component, key in layout.items() if component not in exclude and key in tensors
+            and getattr(pipe, component, None) is not None
+            and getattr(pipe, COMPONENT_TOKENIZERS.get(component, "tokenizer"), None) is not None]
 
 
 # -- learning one ------------------------------------------------------------------------
@@ -209,6 +245,13 @@ class AnchorConfig:
     checkpoint_every: int = 100
     seed: int = 0
     templates: Sequence[str] = OBJECT_TEMPLATES
+    #: a LoRA on the denoiser trained with the row (MoKus' stage 1; ``textedit.anchor_lora``):
+    #: rank r (0: none), α (None: = r, scale 1), target module names (None: the denoiser's
+    #: default, ``LORA_TARGETS``), learning rate (diffusers' LoRA scripts' 1e-4)
+    lora_rank: int = 0
+    lora_alpha: float | None = None
+    lora_targets: Sequence[str] | None = None
+    lora_lr: float = 1e-4
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every"):
@@ -216,6 +259,12 @@ class AnchorConfig:
                 raise SpecError(f"{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0:
             raise SpecError("the learning rate must be positive")
+        if self.lora_rank < 0:
+            raise SpecError("lora-rank must be 0 (no LoRA) or positive")
+        if not self.lora_lr > 0 or (self.lora_alpha is not None and not self.lora_alpha > 0):
+            raise SpecError("lora-lr and lora-alpha must be positive")
+        if self.lora_targets is not None and not all(isinstance(t, str) and t.strip() for t in self.lora_targets):
+            raise SpecError("lora-targets must be module names such as to_q,to_k,to_v,to_out.0")
         if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):
             raise SpecError("the resolution must be a positive multiple of 8")
 
@@ -230,6 +279,8 @@ class AnchorResult:
     #: training: free of the step-to-step sampling noise that dominates ``losses``
     fixed_loss_before: float = math.nan
     fixed_loss_after: float = math.nan
+    #: the denoiser LoRA (``pytorch_lora_weights.safetensors``), when ``lora_rank`` > 0
+    lora_file: Path | None = None
 
 
 def to_pixels(images: Sequence, resolution: int) -> torch.Tensor:
@@ -252,28 +303,32 @@ TRAINED_THROUGH = ("tokenizer", "text_encoder", "vae", "scheduler")
 
 def load_trainable_pipeline(pipeline_path: str | Path, device: str = "cpu"):
     """A pipeline textual inversion can train through (Stable Diffusion 1.x/2.x, SDXL: a UNet;
-    Qwen-Image: its flow-matching transformer) in float32 on every device: the anchor's row
-    trains in float32, as in diffusers' example. The family is read from ``model_index.json``."""
+    the families of :data:`FLOW_MATCHING` and :data:`EPSILON_TRANSFORMERS`: a transformer) in
+    float32 on every device: the anchor's row trains in float32, as in diffusers' example. The
+    family is read from ``model_index.json``."""
     pipe = load_pipeline(pipeline_path, detect_family(pipeline_path), device=device, dtype=torch.float32)
-    denoiser_known = getattr(pipe, "unet", None) is not None or type(pipe).__name__ in FLOW_MATCHING
+    denoiser_known = (getattr(pipe, "unet", None) is not None or type(pipe).__name__ in FLOW_MATCHING
+                      or type(pipe).__name__ in EPSILON_TRANSFORMERS)
     missing = [part for part in TRAINED_THROUGH if getattr(pipe, part, None) is None]
     if missing or not denoiser_known:
         what = f"has no {missing[0]}" if missing else f"is a {type(pipe).__name__}"
         raise ModelLoadError(f"pipeline '{pipeline_path}' {what}: learn-anchor trains through Stable Diffusion "
-                             f"1.x/2.x, SDXL and {', '.join(FLOW_MATCHING_TITLES)} pipelines")
+                             f"1.x/2.x, SDXL and {', '.join(TRANSFORMER_TITLES)} pipelines")
     return pipe
 
 
 def text_encoders(pipe) -> list[tuple[str | None, object, torch.nn.Module]]:
     """``(file key, tokenizer, text encoder)`` of every encoder the denoiser reads.
 
-    SD 1.x/2.x: one, saved under the token itself; SDXL: CLIP-L and bigG, saved as
-    ``clip_l`` and ``clip_g`` (the layout SDXL embeddings are shared in).
+    One encoder: saved under the token itself; several: under their keys in
+    :data:`EMBEDDING_LAYOUTS` (SDXL ``clip_l`` and ``clip_g``; SD3 those and ``t5xxl``; FLUX.1
+    ``clip_l`` and ``t5xxl``).
     """
     encoders = pipeline_text_encoders(pipe, family_of(pipe))
     if len(encoders) == 1:
         return [(None, tokenizer, encoder) for _, tokenizer, encoder in encoders]
-    return [(SDXL_KEYS[component], tokenizer, encoder) for component, tokenizer, encoder in encoders]
+    layout = EMBEDDING_LAYOUTS[type(pipe).__name__]
+    return [(layout[component], tokenizer, encoder) for component, tokenizer, encoder in encoders]
 
 
 def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, init: str, out_dir: str | Path,
@@ -288,6 +343,8 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     token = token.strip()
     if not token or any(c.isspace() for c in token):
         raise AnchorError(f"anchor token '{token}' must be one word without spaces, such as '<acme-mascot>'")
+    if config.lora_rank:
+        require_peft("--lora-rank")
     files, images = read_image_folder(images_dir, AnchorError, "image folder")
     pipe = load_trainable_pipeline(pipeline_path, device)
     encoders = text_encoders(pipe)
@@ -317,7 +374,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
         keep[token_id] = False
         rows.append((key, table, token_id, table.detach().clone(), keep))
 
-    denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+    denoiser = getattr(pipe, denoiser_component(pipe))
     for module in (denoiser, pipe.vae, *(encoder for _, _, encoder in encoders)):
         module.requires_grad_(False)
     denoiser.eval()
@@ -325,10 +382,14 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     for _, table, *_ in rows:
         table.requires_grad_(True)
     optimizer = torch.optim.AdamW([table for _, table, *_ in rows], lr=config.lr, weight_decay=config.weight_decay)
+    lora = None
+    if config.lora_rank:  # the denoiser's LoRA trains with the rows, at its own learning rate
+        lora = lora_settings(denoiser, config.lora_rank, config.lora_alpha, config.lora_targets, config.lora_lr)
+        optimizer.add_param_group({"params": add_denoiser_lora(pipe, lora), "lr": lora.lr})
 
     objective = objective_for(pipe, pixels, resolution)  # encodes the images' latent distributions once
     out_dir = Path(out_dir)
-    result = AnchorResult(token, out_dir / EMBEDDING_FILE)
+    result = AnchorResult(token, out_dir / EMBEDDING_FILE, lora_file=out_dir / LORA_FILE if lora else None)
     result.fixed_loss_before = fixed_loss(objective, token, config)
 
     def embedding() -> dict[str, torch.Tensor]:
@@ -358,13 +419,22 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
                 path = out_dir / "checkpoints" / f"learned_embeds-step-{step}.safetensors"
                 atomic_save_tensors(embedding(), path)
                 result.checkpoints.append(path)
+                if lora:  # a folder per step, as pipe.load_lora_weights(folder) reads it
+                    path = out_dir / "checkpoints" / f"lora-step-{step}" / LORA_FILE
+                    save_denoiser_lora(pipe, path)
+                    result.checkpoints.append(path)
     result.fixed_loss_after = fixed_loss(objective, token, config)
     atomic_save_tensors(embedding(), result.embedding_file)
+    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
+                if not k.startswith("lora_")}  # the LoRA's, resolved, are under "lora"
     record = {"token": token, "init": init, "pipeline": str(pipeline_path), "resolution": resolution,
-              "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files],
-              "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
+              "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files], "config": settings,
               "fixed_loss_before": result.fixed_loss_before, "fixed_loss_after": result.fixed_loss_after,
               "embedding_sha256": file_sha256(result.embedding_file)}
+    if lora:
+        save_denoiser_lora(pipe, result.lora_file)
+        record["lora"] = {"file": LORA_FILE, "denoiser": type(denoiser).__name__, **lora.record(),
+                          "sha256": file_sha256(result.lora_file)}
     atomic_write_text(json.dumps(record, indent=2) + "\n", out_dir / "anchor.json")
     return result
 
@@ -395,10 +465,19 @@ def encode_captions(pipe, captions: list[str], resolution: int) -> tuple[torch.T
 
 
 def native_resolution(pipe) -> int:
-    """The image size a pipeline draws by default (``sample_size`` × the VAE's scale)."""
-    if getattr(pipe, "unet", None) is not None:
-        return pipe.unet.config.sample_size * pipe.vae_scale_factor
-    return pipe.default_sample_size * pipe.vae_scale_factor
+    """The image size a pipeline draws by default: its ``default_sample_size``, else its
+    denoiser's ``sample_size``, × the VAE's scale; else 1024 (Z-Image's pipeline default)."""
+    denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+    size = getattr(pipe, "default_sample_size", None) or denoiser.config.get("sample_size")
+    return size * pipe.vae_scale_factor if size else 1024
+
+
+def _read(pipe, captions: list[str]) -> dict[str, Conditioning]:
+    """What each of ``pipe``'s text encoders hands the transformer for ``captions``, read as
+    the pipeline reads it (:meth:`Reading.read`), the gradient to the embedding rows kept."""
+    family = family_of(pipe)
+    return {component: family.reading(component).read(encoder, tokenizer, captions)
+            for component, tokenizer, encoder in pipeline_text_encoders(pipe, family)}
 
 
 class DenoisingObjective(abc.ABC):
@@ -421,27 +500,45 @@ class DenoisingObjective(abc.ABC):
         """The mean loss over images ``rows`` with ``captions``, one draw each."""
 
 
-class EpsilonObjective(DenoisingObjective):
-    """Stable Diffusion 1.x/2.x and SDXL: the UNet's noise (or velocity) prediction (see the module docstring)."""
+def _unet_noise(pipe, noisy, timesteps, captions, resolution):
+    """Stable Diffusion 1.x/2.x and SDXL: the UNet on the conditioning of :func:`encode_captions`."""
+    states, added = encode_captions(pipe, captions, resolution)
+    return pipe.unet(noisy, timesteps, states, added_cond_kwargs=added).sample
 
-    def __init__(self, pipe, pixels: torch.Tensor, resolution: int):
+
+def _pixart_noise(pipe, noisy, timesteps, captions, resolution):
+    """PixArt-Σ: a DiT on T5's states of the prompt's tokens, masked, without micro-conditions
+    (as its pipeline calls it); of a learned-σ output ``[b, 2C, h, w]`` the noise half."""
+    read = _read(pipe, captions)["text_encoder"]
+    out = pipe.transformer(noisy, encoder_hidden_states=read.states, encoder_attention_mask=read.mask.to(noisy.device),
+                           timestep=timesteps, added_cond_kwargs={"resolution": None, "aspect_ratio": None},
+                           return_dict=False)[0]
+    return out.chunk(2, dim=1)[0] if out.shape[1] == 2 * noisy.shape[1] else out
+
+
+class EpsilonObjective(DenoisingObjective):
+    """A DDPM-trained denoiser's noise (or velocity) prediction (see the module docstring):
+    Stable Diffusion 1.x/2.x and SDXL's UNet, PixArt-Σ's transformer; ``predict(pipe, x_t, t,
+    captions, resolution)`` is the denoiser's output conditioned as its pipeline conditions."""
+
+    def __init__(self, pipe, pixels: torch.Tensor, resolution: int, predict: Callable[..., torch.Tensor] = _unet_noise):
         from diffusers import DDPMScheduler  # deferred: diffusers takes seconds to import; add_anchor needs none
 
         super().__init__(pipe, pixels, resolution)
+        self.predict = predict
         self.scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         with torch.no_grad():
             dist = pipe.vae.encode(pixels).latent_dist
         self.mean, self.std, self.scaling = dist.mean, dist.std, pipe.vae.config.scaling_factor
 
     def loss(self, rows: torch.Tensor, captions: list[str], generator: torch.Generator) -> torch.Tensor:
-        pipe, scheduler, device = self.pipe, self.scheduler, self.pipe.unet.device
+        pipe, scheduler, device = self.pipe, self.scheduler, self.mean.device
         mean, std = self.mean[rows], self.std[rows]
         latents = (mean + std * torch.randn(mean.shape, generator=generator).to(device)) * self.scaling
         noise = torch.randn(latents.shape, generator=generator).to(device)
         timesteps = torch.randint(scheduler.config.num_train_timesteps, (len(rows),), generator=generator).to(device)
         noisy = scheduler.add_noise(latents, noise, timesteps)
-        states, added = encode_captions(pipe, captions, self.resolution)
-        prediction = pipe.unet(noisy, timesteps, states, added_cond_kwargs=added).sample
+        prediction = self.predict(pipe, noisy, timesteps, captions, self.resolution)
         kind = scheduler.config.prediction_type
         if kind == "epsilon":
             target = noise
@@ -452,60 +549,241 @@ class EpsilonObjective(DenoisingObjective):
         return F.mse_loss(prediction.float(), target.float())
 
 
-class QwenImageFlowObjective(DenoisingObjective):
-    """Qwen-Image: rectified flow, the objective of diffusers' Qwen-Image trainers::
+# -- flow matching -----------------------------------------------------------------------
+
+
+def _guidance(pipe, b: int) -> torch.Tensor | None:
+    """The guidance a guidance-distilled transformer embeds (FLUX.1 [dev]): the family's default
+    scale, as diffusers' trainers pass ``--guidance_scale``; ``None`` for one that embeds none."""
+    if not pipe.transformer.config.get("guidance_embeds", False):
+        return None
+    return torch.full((b,), family_of(pipe).guidance_scale, device=pipe.transformer.device)
+
+
+def _flux_packed(pipe, x: torch.Tensor) -> dict:
+    """FLUX.1 and Chroma's image tokens: ``x`` ``[b, C, h, w]`` packed into 2×2 patches
+    ``[b, (h/2)(w/2), 4C]`` and their position ids ``[(h/2)(w/2), 3]``, by the pipeline's own methods."""
+    b, c, h, w = x.shape
+    return {"hidden_states": pipe._pack_latents(x, b, c, h, w),
+            "img_ids": pipe._prepare_latent_image_ids(b, h // 2, w // 2, x.device, x.dtype)}
+
+
+def _sd3_velocity(pipe, x, timestep, captions):
+    """SD3: the CLIP-L and CLIP-G penultimate states side by side, zero-padded to T5's width,
+    then T5's states after them (zeros, 256 × ``joint_attention_dim``, if the T5 was dropped);
+    the pooled vectors of both CLIPs concatenated. ``x`` goes in as it is (the transformer patchifies)."""
+    read = _read(pipe, captions)
+    clip = torch.cat([read["text_encoder"].states, read["text_encoder_2"].states], dim=-1)
+    if "text_encoder_3" in read:
+        t5 = read["text_encoder_3"].states
+    else:
+        length = family_of(pipe).reading("text_encoder_3").max_length
+        t5 = clip.new_zeros(len(captions), length, pipe.transformer.config.joint_attention_dim)
+    clip = F.pad(clip, (0, t5.shape[-1] - clip.shape[-1]))
+    pooled = torch.cat([read["text_encoder"].pooled, read["text_encoder_2"].pooled], dim=-1)
+    return pipe.transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=torch.cat([clip, t5], dim=1),
+                            pooled_projections=pooled, return_dict=False)[0]
+
+
+def _flux_velocity(pipe, x, timestep, captions):
+    """FLUX.1: CLIP's pooled vector and T5's per-token states, text ids zero."""
+    read = _read(pipe, captions)
+    states = read["text_encoder_2"].states
+    return pipe.transformer(**_flux_packed(pipe, x), timestep=timestep, guidance=_guidance(pipe, len(captions)),
+                            pooled_projections=read["text_encoder"].pooled, encoder_hidden_states=states,
+                            txt_ids=states.new_zeros(states.shape[1], 3), return_dict=False)[0]
+
+
+def _chroma_velocity(pipe, x, timestep, captions):
+    """Chroma: T5's states of the read tokens (the prompt and one padding token), masked; the
+    image tokens always read, as the pipeline's ``_prepare_attention_mask`` extends the mask.
+    The mask is boolean, as Chroma was trained: diffusers 0.42's pipeline passes it as float
+    0/1, which attention adds to the scores rather than masking (diffusers#12116, regressed)."""
+    read = _read(pipe, captions)["text_encoder"]
+    packed = _flux_packed(pipe, x)
+    image = torch.ones(x.shape[0], packed["hidden_states"].shape[1], dtype=torch.bool, device=x.device)
+    return pipe.transformer(**packed, timestep=timestep, encoder_hidden_states=read.states,
+                            txt_ids=read.states.new_zeros(read.states.shape[1], 3),
+                            attention_mask=torch.cat([read.mask.bool().to(x.device), image], dim=1),
+                            return_dict=False)[0]
+
+
+def _qwen_image_velocity(pipe, x, timestep, captions):
+    """Qwen-Image: the chat template's states after its prefix, with their mask; 2×2 packing."""
+    read = _read(pipe, captions)["text_encoder"]
+    b, c, h, w = x.shape
+    return pipe.transformer(hidden_states=pipe._pack_latents(x, b, c, h, w), timestep=timestep,
+                            encoder_hidden_states=read.states, encoder_hidden_states_mask=read.mask.to(x.device),
+                            img_shapes=[[(1, h // 2, w // 2)]] * b, return_dict=False)[0]
+
+
+def _lumina2_velocity(pipe, x, timestep, captions):
+    """Lumina 2: Gemma's penultimate states of the system prompt and the prompt, with their mask."""
+    read = _read(pipe, captions)["text_encoder"]
+    return pipe.transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=read.states,
+                            encoder_attention_mask=read.mask.to(x.device), return_dict=False)[0]
+
+
+def _z_image_velocity(pipe, x, timestep, captions):
+    """Z-Image: lists, one ``[C, 1, h, w]`` latent and one ``[T_i, d]`` caption (its real tokens) per image."""
+    read = _read(pipe, captions)["text_encoder"]
+    features = [states[mask.bool()] for states, mask in zip(read.states, read.mask.to(read.states.device))]
+    out = pipe.transformer(list(x.unsqueeze(2).unbind(0)), timestep, features, return_dict=False)[0]
+    return torch.stack(out).squeeze(2)
+
+
+def _flux2_klein_velocity(pipe, x, timestep, captions):
+    """FLUX.2 Klein: three Qwen3 layers' states at all 512 positions, 4-d text and image ids;
+    ``x`` (already patchified 2×2 into channels) flattened to tokens."""
+    states = _read(pipe, captions)["text_encoder"].states
+    tokens = pipe._pack_latents(x)
+    out = pipe.transformer(hidden_states=tokens, timestep=timestep, guidance=_guidance(pipe, len(captions)),
+                           encoder_hidden_states=states, txt_ids=pipe._prepare_text_ids(states).to(x.device),
+                           img_ids=pipe._prepare_latent_ids(x).to(x.device), return_dict=False)[0]
+    return out[:, :tokens.shape[1]]
+
+
+def _image_posterior(pipe, pixels):
+    """The VAE's posterior ``(mean, std)`` ``[n, C, h, w]`` of ``pixels``."""
+    dist = pipe.vae.encode(pixels).latent_dist
+    return dist.mean, dist.std
+
+
+def _video_posterior(pipe, pixels):
+    """Qwen-Image's video VAE: each image one frame, ``[n, 3, 1, H, W]`` in, the frame axis dropped."""
+    dist = pipe.vae.encode(pixels.unsqueeze(2)).latent_dist
+    return dist.mean[:, :, 0], dist.std[:, :, 0]
+
+
+def _shift_and_scale(pipe, z):
+    """``(z − shift_factor) · scaling_factor`` (SD3, FLUX.1, Chroma, Lumina 2, Z-Image)."""
+    config = pipe.vae.config
+    return (z - (config.shift_factor or 0.0)) * config.scaling_factor
+
+
+def _per_channel(pipe, z):
+    """Qwen-Image: ``(z − latents_mean) / latents_std``, per channel."""
+    config = pipe.vae.config
+    mean, std = (torch.tensor(values).view(1, config.z_dim, 1, 1).to(z)
+                 for values in (config.latents_mean, config.latents_std))
+    return (z - mean) / std
+
+
+def _patchified_batch_norm(pipe, z):
+    """FLUX.2: 2×2 patches into channels ``[n, 4C, h/2, w/2]``, then the VAE's batch-norm
+    statistics, ``(z − running_mean) / sqrt(running_var + eps)``."""
+    bn = pipe.vae.bn
+    patches = pipe._patchify_latents(z)
+    std = torch.sqrt(bn.running_var + pipe.vae.config.batch_norm_eps).view(1, -1, 1, 1).to(z)
+    return (patches - bn.running_mean.view(1, -1, 1, 1).to(z)) / std
+
+
+def _as_is(pipe, x):
+    return x
+
+
+def _flux_pack(pipe, x):
+    b, c, h, w = x.shape
+    return pipe._pack_latents(x, b, c, h, w)
+
+
+def _flux2_pack(pipe, x):
+    return pipe._pack_latents(x)
+
+
+@dataclass(frozen=True)
+class FlowDenoiser:
+    """What one flow-matching family's transformer needs that the others do not; everything
+    else (the draws, the mix, the target, the loss) is :class:`FlowObjective`'s.
+
+    ``velocity(pipe, x_σ, timestep, captions)``: the transformer's output for the latent
+    ``x_σ`` in the layout of ``pack(pipe, x_σ)``, conditioned on the captions as the pipeline
+    conditions; ``posterior(pipe, pixels)``: the VAE's ``(mean, std)``; ``normalise(pipe, z)``:
+    the latent the noise is mixed into, as the pipeline and its trainer scale it.
+    """
+
+    velocity: Callable[..., torch.Tensor]
+    normalise: Callable[[object, torch.Tensor], torch.Tensor] = _shift_and_scale
+    posterior: Callable[[object, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] = _image_posterior
+    pack: Callable[[object, torch.Tensor], torch.Tensor] = _as_is
+    #: the transformer reads the scheduler's t = σ · num_train_timesteps (SD3), not σ
+    timestep_in_steps: bool = False
+    #: time runs from noise to image (Lumina 2, Z-Image): timestep 1 − σ, output x₀ − ε
+    reversed_time: bool = False
+
+
+class FlowObjective(DenoisingObjective):
+    """Rectified flow, the objective of diffusers' trainers for these transformers
+    (``train_dreambooth_sd3.py``, ``_flux.py``, ``_lora_qwen_image.py``, ...)::
 
         x_σ = (1 − σ) x₀ + σ ε,    L(e) = E ‖v_θ(x_σ, σ, c(prompt(e))) − (ε − x₀)‖²
 
-    with ``x₀`` the VAE latent normalised by the VAE's ``latents_mean``/``latents_std`` and
-    packed into 2×2 patches ``[b, (h/2)(w/2), 4C]`` as the pipeline packs them, ``σ ~ U(0, 1)``
-    (the reference trainers may also weight or shift σ; uniform is their "none" scheme), and
-    ``c`` the captions read as the pipeline reads them (:meth:`Reading.read`: chat template,
-    mask, the template's prefix dropped), with their mask.
+    ``x₀`` ``[b, C, h, w]`` a latent drawn from an image's VAE posterior and normalised as the
+    pipeline does, ``ε ~ N(0, I)`` of its shape, ``σ = s·u / (1 + (s − 1)·u)`` with ``u ~ U(0, 1)``
+    and ``s`` the scheduler's static ``shift`` (1 when it shifts by resolution at sampling
+    time, as FLUX.1 and Qwen-Image do): the σ the trainers draw with their uniform ("none")
+    weighting, from the scheduler's shifted sigmas. ``v_θ`` the transformer's output (the
+    negated output where time is reversed) and ``c`` the captions read as the pipeline reads
+    them; what differs per family is its :class:`FlowDenoiser`.
     """
 
-    def __init__(self, pipe, pixels: torch.Tensor, resolution: int):
+    def __init__(self, pipe, pixels: torch.Tensor, resolution: int, denoiser: FlowDenoiser):
         super().__init__(pipe, pixels, resolution)
-        patch = pipe.vae_scale_factor * 2
-        if resolution % patch:
-            raise SpecError(f"the resolution must be a multiple of {patch} for Qwen-Image (VAE scale × 2×2 patches)")
-        config = pipe.vae.config
+        self.denoiser = denoiser
         with torch.no_grad():
-            dist = pipe.vae.encode(pixels.unsqueeze(2)).latent_dist  # [b, 3, 1, H, W]: one frame
-        shape = (1, config.z_dim, 1, 1, 1)
-        self.shift = torch.tensor(config.latents_mean).view(shape).to(dist.mean)
-        self.scale = torch.tensor(config.latents_std).view(shape).to(dist.mean)
-        self.mean, self.std = dist.mean, dist.std
-        self.reading = family_of(pipe).reading("text_encoder")
+            self.mean, self.std = denoiser.posterior(pipe, pixels)
+        scale = resolution // self.mean.shape[-1]
+        if self.mean.shape[-1] % 2 or self.mean.shape[-2] % 2:
+            raise SpecError(f"the resolution must be a multiple of {2 * scale} for {family_of(pipe).title} "
+                            "(VAE scale × 2×2 patches)")
+        config = pipe.scheduler.config
+        self.shift = 1.0 if config.get("use_dynamic_shifting", False) else float(config.get("shift", 1.0))
+        self.steps = config.get("num_train_timesteps", 1000)
 
     def loss(self, rows: torch.Tensor, captions: list[str], generator: torch.Generator) -> torch.Tensor:
-        pipe = self.pipe
+        pipe, denoiser = self.pipe, self.denoiser
         device = pipe.transformer.device
         mean, std = self.mean[rows], self.std[rows]
-        latents = ((mean + std * torch.randn(mean.shape, generator=generator).to(device)) - self.shift) / self.scale
-        latents = latents[:, :, 0]  # [b, C, h, w]
-        b, c, h, w = latents.shape
+        latents = denoiser.normalise(pipe, mean + std * torch.randn(mean.shape, generator=generator).to(device))
+        b = latents.shape[0]
         noise = torch.randn(latents.shape, generator=generator).to(device)
-        sigma = torch.rand(b, generator=generator).to(device)
-        noisy = (1 - sigma.view(b, 1, 1, 1)) * latents + sigma.view(b, 1, 1, 1) * noise
-        read = self.reading.read(pipe.text_encoder, pipe.tokenizer, captions)
-        prediction = pipe.transformer(hidden_states=pipe._pack_latents(noisy, b, c, h, w), timestep=sigma,
-                                      encoder_hidden_states=read.states, encoder_hidden_states_mask=read.mask,
-                                      img_shapes=[[(1, h // 2, w // 2)]] * b, return_dict=False)[0]
-        target = pipe._pack_latents(noise - latents, b, c, h, w)
-        return F.mse_loss(prediction.float(), target.float())
+        u = torch.rand(b, generator=generator).to(device)
+        sigma = self.shift * u / (1 + (self.shift - 1) * u)
+        s = sigma.view(b, *[1] * (latents.dim() - 1))
+        noisy = (1 - s) * latents + s * noise
+        time = 1 - sigma if denoiser.reversed_time else sigma
+        prediction = denoiser.velocity(pipe, noisy, time * self.steps if denoiser.timestep_in_steps else time, captions)
+        if denoiser.reversed_time:
+            prediction = -prediction
+        return F.mse_loss(prediction.float(), denoiser.pack(pipe, noise - latents).float())
 
 
-#: the flow-matching denoisers textual inversion trains through, by pipeline class, and their families' titles
-FLOW_MATCHING = {"QwenImagePipeline": QwenImageFlowObjective}
-FLOW_MATCHING_TITLES = tuple(f.title for f in FAMILIES.values() if f.pipeline_class in FLOW_MATCHING)
+#: the flow-matching denoisers textual inversion trains through, by pipeline class
+FLOW_MATCHING = {
+    "StableDiffusion3Pipeline": FlowDenoiser(_sd3_velocity, timestep_in_steps=True),
+    "FluxPipeline": FlowDenoiser(_flux_velocity, pack=_flux_pack),
+    "ChromaPipeline": FlowDenoiser(_chroma_velocity, pack=_flux_pack),
+    "QwenImagePipeline": FlowDenoiser(_qwen_image_velocity, normalise=_per_channel, posterior=_video_posterior,
+                                      pack=_flux_pack),
+    "Lumina2Pipeline": FlowDenoiser(_lumina2_velocity, reversed_time=True),
+    "ZImagePipeline": FlowDenoiser(_z_image_velocity, reversed_time=True),
+    "Flux2KleinPipeline": FlowDenoiser(_flux2_klein_velocity, normalise=_patchified_batch_norm, pack=_flux2_pack),
+}
+#: the DDPM-trained transformers textual inversion trains through, by pipeline class
+EPSILON_TRANSFORMERS = {"PixArtSigmaPipeline": _pixart_noise}
+#: the titles of the families whose transformer learn-anchor trains through
+TRANSFORMER_TITLES = tuple(f.title for f in FAMILIES.values()
+                           if f.pipeline_class in FLOW_MATCHING or f.pipeline_class in EPSILON_TRANSFORMERS)
 
 
 def objective_for(pipe, pixels: torch.Tensor, resolution: int) -> DenoisingObjective:
-    """The textual-inversion objective of ``pipe``'s denoiser (a UNet, or a known flow-matching transformer)."""
+    """The textual-inversion objective of ``pipe``'s denoiser (a UNet, or a known transformer)."""
+    name = type(pipe).__name__
     if getattr(pipe, "unet", None) is not None:
         return EpsilonObjective(pipe, pixels, resolution)
-    return FLOW_MATCHING[type(pipe).__name__](pipe, pixels, resolution)
+    if name in EPSILON_TRANSFORMERS:
+        return EpsilonObjective(pipe, pixels, resolution, EPSILON_TRANSFORMERS[name])
+    return FlowObjective(pipe, pixels, resolution, FLOW_MATCHING[name])
 
 
 def fixed_loss(objective: DenoisingObjective, token: str, config: AnchorConfig, draws: int = FIXED_DRAWS) -> float:

@@ -28,6 +28,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
@@ -655,10 +656,15 @@ def verify(
     anchor_embedding: list[Path] = typer.Option([], "--anchor-embedding",
                                                 help="the learned anchor's embedding file the patch was made with "
                                                      "(learn-anchor's learned_embeds.safetensors)"),
+    anchor_lora: Optional[Path] = typer.Option(None, "--anchor-lora",
+                                               help="the denoiser LoRA learned with the anchor (learn-anchor "
+                                                    "--lora-rank: its folder or pytorch_lora_weights.safetensors), "
+                                                    "loaded with pipe.load_lora_weights before and after the patch"),
 ):
     """Draw the patch's queries, anchors and neutral prompts with the same seeds before and after
     the patch; write a contact sheet, metrics.json and index.html."""
     from .anchor import add_required_anchors  # deferred: a command imports what it computes with when it runs
+    from .anchor_lora import load_anchor_lora, lora_file, require_peft
     from .patch import Patch
     from .pipelines import detect_family, load_pipeline, resolve_dtype
     from .verify.generate import VERIFY_NEUTRAL, VERIFY_TEMPLATES, parse_seeds, read_prompts_file
@@ -675,6 +681,9 @@ def verify(
             raise TexteditError(f"{name} must be a positive integer, got {number}")
     if reference_images is not None and clip is None:
         raise TexteditError("--reference-images needs --clip MODEL to compare images")
+    if anchor_lora is not None:  # a missing file or peft fails before the pipeline loads
+        require_peft("--anchor-lora")
+        lora_file(anchor_lora)
     templates, neutral = read_prompts_file(prompts) if prompts else ([], [])
     references = load_reference_images(reference_images) if reference_images else None
     family = detect_family(pipeline_path, pipeline)
@@ -688,6 +697,8 @@ def verify(
     with err.status(f"loading {pipeline_path} ({family.title}, {str(torch_dtype).replace('torch.', '')})"):
         pipe = load_pipeline(pipeline_path, family, device=device, dtype=torch_dtype)
     add_required_anchors(patch, pipe, anchor_embedding)  # the learned anchor token joins the pipeline first
+    if anchor_lora is not None:  # and the look learned beside it, in the denoiser
+        load_anchor_lora(pipe, anchor_lora)
     result = run_verify(patch, pipe, family=family, templates=templates or VERIFY_TEMPLATES,
                         neutral=neutral or VERIFY_NEUTRAL, seeds=seed_list, steps=steps, guidance_scale=guidance_scale,
                         height=size, width=size, clip=scorer, reference_images=references,
@@ -816,14 +827,26 @@ def learn_anchor_(
     resolution: Optional[int] = typer.Option(None, help="training resolution (default: the pipeline's)"),
     checkpoint_every: int = typer.Option(100, help="save a checkpoint every N steps"),
     seed: int = typer.Option(0, help="random seed"),
+    lora_rank: int = typer.Option(0, help="also train a LoRA of this rank on the denoiser's attention, as MoKus "
+                                          "does (0: none; needs pip install textedit\\[lora]); saved as "
+                                          "pytorch_lora_weights.safetensors for pipe.load_lora_weights"),
+    lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha: the update is scaled by alpha / rank "
+                                                          "(default: the rank)"),
+    lora_lr: float = typer.Option(1e-4, help="AdamW learning rate of the LoRA"),
+    lora_targets: Optional[str] = typer.Option(None, help="comma-separated module names the LoRA adapts "
+                                                          "(default: the denoiser's attention, e.g. "
+                                                          "to_k,to_q,to_v,to_out.0)"),
     device: str = typer.Option("cpu", help="cpu | cuda | mps"),
     threads: Optional[int] = _threads_option(),
 ):
-    """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format)."""
+    """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format),
+    optionally with a LoRA on the denoiser (diffusers' LoRA format)."""
     from .anchor import AnchorConfig, learn_anchor  # deferred: a command imports what it computes with when it runs
 
+    targets = [t.strip() for t in lora_targets.split(",")] if lora_targets is not None else None
     config = AnchorConfig(steps=steps, lr=lr, batch_size=batch_size, weight_decay=weight_decay, resolution=resolution,
-                          checkpoint_every=checkpoint_every, seed=seed)
+                          checkpoint_every=checkpoint_every, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                          lora_targets=targets, lora_lr=lora_lr)
     out_dir = _writable_destination(out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token) or "anchor"))
     result = learn_anchor(pipeline_path, images_dir, token, init, out_dir, config, device=device, progress=True)
     first, last = result.losses[:10], result.losses[-10:]
@@ -831,6 +854,9 @@ def learn_anchor_(
               f"on the fixed draws {result.fixed_loss_before:.4f} → {result.fixed_loss_after:.4f}")
     out.print(f"anchor {result.token} written to {result.embedding_file} (pipe.load_textual_inversion reads it; "
               f"in a spec: \"anchor\": \"{result.token}\", \"anchor_embedding\": \"{result.embedding_file}\")")
+    if result.lora_file is not None:
+        out.print(f"denoiser LoRA written to {result.lora_file} (pipe.load_lora_weights(\"{out_dir}\") reads it; "
+                  f"verify --anchor-lora {out_dir})")
 
 
 @command()
@@ -974,7 +1000,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except TexteditError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # "[lora]" is text
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -983,7 +1009,7 @@ def main() -> None:
         exc.show()
         sys.exit(0)
     except usage_errors as exc:  # unknown option or command, bad value, missing argument
-        err.print(f"[red]error:[/] {exc.format_message()} (see 'textedit --help')", highlight=False,
+        err.print(f"[red]error:[/] {escape(exc.format_message())} (see 'textedit --help')", highlight=False,
                   soft_wrap=True)
         sys.exit(2)
     except exits as exc:
