@@ -158,5 +158,4 @@ def _first_line(exc: Exception) -> str:
 
 __all__ = ["ADAPTERS", "BertAdapter", "CLIPAdapter", "ConsumerTokenization", "DEFAULT_MODEL", "DecoderLMAdapter",
            "EncoderAdapter", "Gemma2Adapter", "Mistral3Adapter", "Qwen25VLAdapter", "T5Adapter", "TokenBatch",
-           "adapter_for", "load_encoder",
-           "packaged_model_path", "register_adapter"]
+           "adapter_for", "load_encoder", "packaged_model_path", "register_adapter"]

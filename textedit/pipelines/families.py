@@ -43,8 +43,8 @@ class Reading:
     applied around that, as Z-Image and FLUX.2 Klein do, after a ``system_message`` where
     there is one, as FLUX.2 does), tokenized (with the tokenizer's special tokens unless
     ``add_special_tokens`` is off: FLUX.2 tokenizes in ``apply_chat_template``, whose template
-    writes the BOS) to at most ``max_length``
-    tokens (template included) with ``padding`` ``"max_length"`` or ``"longest"``, and the
+    writes the BOS) to at most ``max_length`` tokens (template included) with ``padding``
+    ``"max_length"`` or ``"longest"``, and the
     encoder called with its attention mask if ``attention_mask``. The denoiser reads the
     per-token states ``hidden_states[hidden_state]`` (``-1`` the last, after a final norm; a
     tuple: those layers, ``layers`` ``"concatenated"`` along the features, FLUX.2 Klein's 9,
@@ -189,8 +189,7 @@ class Reading:
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """What the pipeline reads from ``encoder`` for ``input_ids`` ``[b, T]``: (per-token
         states ``[b, T, d]`` (for L read layers ``[b, T, L·d]`` concatenated, ``[b, T, L, d]``
-        stacked) at every position
-        or ``None``, pooled vector ``[b, d']`` or ``None``), from one forward pass that keeps the
+        stacked) at every position or ``None``, pooled vector ``[b, d']`` or ``None``), from one forward pass that keeps the
         gradient. The mask is passed only if the pipeline passes it.
 
         The pooled vector is ``text_embeds`` for a CLIP with projection, else ``pooler_output``

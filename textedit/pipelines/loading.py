@@ -75,6 +75,8 @@ def load_pipeline_encoder(ref: str | Path, component: str, family: Family, *, dt
         raise SpecError(f"unknown component '{component}': use one of {', '.join(COMPONENT_TOKENIZERS)} or all")
     reading = family.reading(component)
     entry = read_model_index(ref).get(component)  # the class the pipeline loads it as (a hub id's too)
+    # several read layers are concatenated per token in the adapter's view, stacked ones too
+    # (HiDream's Llama): per token the same numbers, which is all keys, targets and measures need
     adapter = load_encoder(ref, component=component, dtype=dtype, device=device,
                            hidden_state_index=reading.hidden_state if reading.hidden_state is not None else -1,
                            model_class=entry[1] if isinstance(entry, list) and len(entry) == 2 else None)
