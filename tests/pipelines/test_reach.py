@@ -106,7 +106,7 @@ def test_edited_layers_of_a_patch_on_a_pipeline(pipeline_paths, bert):
 
 
 def test_several_read_layers_are_reached_up_to_the_deepest():
-    """FLUX.2 Klein reads hidden_states 9, 18 and 27 stacked: hidden_states[k] is the output of
+    """FLUX.2 Klein reads hidden_states 9, 18 and 27 concatenated: hidden_states[k] is the output of
     layer k − 1, so an edit reaches the conditioning up to layer 26 and never from layer 27 on;
     the warning names what is read and where the edit stops counting."""
     stacked = Reading(hidden_state=(9, 18, 27), pooled=False, max_length=512, attention_mask=True)
