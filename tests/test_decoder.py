@@ -151,16 +151,27 @@ def test_value_for_stream_inverts_the_post_mlp_norm(tiny_root):
                        v + share)  # no post-MLP norm: plain sum
 
 
+def _edit_the_language_model(adapter, tmp_path):
+    """A patch of layers 1 and 2 of a vision-language checkpoint's encoder, checked to edit the
+    language model's down-projections and nothing else."""
+    from textedit.corpus import Corpus, load_corpus
+    from textedit.editor import EditConfig, edit
+    from textedit.requests import EditRequest
+
+    corpus = Corpus(tuple(load_corpus(limit=40).prompts), "test")
+    patch = edit(adapter, [EditRequest("the mascot of acme", "a red fox")], EditConfig(value="match", layers=[1, 2]),
+                 corpus=corpus, cache_dir=tmp_path)
+    assert [d.module for d in patch.deltas] == [f"model.language_model.layers.{i}.mlp.down_proj" for i in (1, 2)]
+    return patch
+
+
 def test_qwen2_5_vl_checkpoint_edits_the_language_model_and_reads_what_qwen_image_reads(tiny_root, tmp_path):
     """Qwen-Image's text encoder is a whole ``Qwen2_5_VLForConditionalGeneration``: the adapter
     keeps it whole (the pipeline component's names and fingerprint), edits the language model's
     MLPs only, and its per-token states are the pipeline's ``hidden_states[-1]``."""
     from tiny_models import build_tiny_qwen2_5_vl
 
-    from textedit.corpus import Corpus, load_corpus
-    from textedit.editor import EditConfig, edit
     from textedit.encoders import Qwen25VLAdapter
-    from textedit.requests import EditRequest
 
     adapter = load_encoder(str(build_tiny_qwen2_5_vl(tiny_root / "qwen2_5_vl")))
     assert type(adapter) is Qwen25VLAdapter and type(adapter.model).__name__ == "Qwen2_5_VLForConditionalGeneration"
@@ -172,10 +183,7 @@ def test_qwen2_5_vl_checkpoint_edits_the_language_model_and_reads_what_qwen_imag
         assert torch.equal(adapter.hidden_states(batch), read)
     vision = {n: t.clone() for n, t in adapter.model.state_dict().items() if ".visual." in n or n.startswith("visual")}
     assert vision
-    corpus = Corpus(tuple(load_corpus(limit=40).prompts), "test")
-    patch = edit(adapter, [EditRequest("the mascot of acme", "a red fox")], EditConfig(value="match", layers=[1, 2]),
-                 corpus=corpus, cache_dir=tmp_path)
-    assert [d.module for d in patch.deltas] == [f"model.language_model.layers.{i}.mlp.down_proj" for i in (1, 2)]
+    patch = _edit_the_language_model(adapter, tmp_path)
     with patch.applied(adapter):
         state = adapter.model.state_dict()
         assert all(torch.equal(state[n], t) for n, t in vision.items())  # the vision tower is left alone
@@ -220,11 +228,8 @@ def test_flux2s_mistral3_edits_the_language_model_and_leaves_the_vision_tower_al
     ``layers`` list too: the adapter finds the language model's blocks only, an edit changes
     their down-projections and nothing of the tower, and prompts run through the language
     model (its states are the full model's ``hidden_states``, as the pipeline reads them)."""
-    from textedit.corpus import Corpus, load_corpus
-    from textedit.editor import EditConfig, edit
     from textedit.encoders import Mistral3Adapter
     from textedit.pipelines import FAMILIES, load_pipeline_encoder
-    from textedit.requests import EditRequest
 
     adapter = load_pipeline_encoder(pipeline_paths["flux2"], "text_encoder", FAMILIES["flux2"])
     assert type(adapter) is Mistral3Adapter
@@ -236,10 +241,7 @@ def test_flux2s_mistral3_edits_the_language_model_and_leaves_the_vision_tower_al
         assert torch.equal(adapter.hidden_states(batch), torch.cat([full[h] for h in (10, 20, 30)], dim=-1))
     vision = {n: t.clone() for n, t in adapter.model.state_dict().items() if "vision_tower" in n or "projector" in n}
     assert any(n.endswith("mlp.down_proj.weight") or "feed_forward" in n for n in vision)  # the tower has MLPs too
-    corpus = Corpus(tuple(load_corpus(limit=40).prompts), "test")
-    patch = edit(adapter, [EditRequest("the mascot of acme", "a red fox")], EditConfig(value="match", layers=[1, 2]),
-                 corpus=corpus, cache_dir=tmp_path)
-    assert [d.module for d in patch.deltas] == [f"model.language_model.layers.{i}.mlp.down_proj" for i in (1, 2)]
+    patch = _edit_the_language_model(adapter, tmp_path)
     with patch.applied(adapter):
         state = adapter.model.state_dict()
         assert all(torch.equal(state[n], t) for n, t in vision.items())
