@@ -576,6 +576,8 @@ def eval_(
             raise TexteditError(f"--mode '{m}': use single, batch, sequential, or several comma-separated")
     if batch_size is not None and (batch_size < 1 or "batch" not in modes):
         raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
+    if remember is not None and "sequential" not in modes:
+        raise TexteditError(f"--{'' if remember else 'no-'}remember: a setting of --mode sequential")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
     settings = [_given(method=name.strip(), layers=layer_set, value=value, key=key, auto_preserve=preserve,
                        **edit_options) for name in method.split(",") for layer_set in layer_sets]
