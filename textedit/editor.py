@@ -29,8 +29,7 @@ from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .hyperparameters import Declaration, declarations, resolve
-from .methods import METHODS, EditMethod, LayerProblem, method_class
-from .methods.base import State
+from .methods import METHODS, EditMethod, LayerProblem, State, method_class
 from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts
 from .progress import progress_bar

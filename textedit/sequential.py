@@ -35,7 +35,7 @@ import torch
 from .editor import EditConfig, chaining_methods, edit, resolve_layers
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
-from .methods.base import State
+from .methods import State
 from .patch import ENCODER, Patch
 from .requests import EditRequest
 from .stats import SecondMoment, compute_stats
