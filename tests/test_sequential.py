@@ -124,7 +124,8 @@ ULTRA_BATCHES = [[EditRequest("the mascot of acme", "a red fox", subject="acme")
                   EditRequest("the logo of google", "a blue whale", subject="google")],
                  [EditRequest("the capital of canada", "paris", subject="canada"),
                   EditRequest("the leader of japan", "a lion", subject="japan")],
-                 [EditRequest("the flag of peru", "a green moon", subject="peru")],  # one request: the chain's statistics
+                 # one request: standardised against the chain's statistics
+                 [EditRequest("the flag of peru", "a green moon", subject="peru")],
                  [EditRequest("the mascot of globex", "a green frog", subject="globex"),
                   EditRequest("the symbol of rome", "a golden eagle", subject="rome")]]
 
