@@ -29,6 +29,9 @@ The normaliser carries its state along a chain (``carries_state``): a rememberin
 in its patch (``ModuleDelta.state``, float64) and the chain's next edit continues from them.
 A single edit, and a chain with ``remember=False``, starts from nothing (the normaliser
 restarts with every edit) and stores none.
+On the knowledge benchmark's 12-concept dev chain (docs/eval.md) the carried normaliser
+lands edits the restart cannot (efficacy 45 % against 0.4 %) and moves unrelated prompts
+far more (drift 0.97 against 0.21); a smaller η trades one for the other.
 
 The standardisation subtracts the mean gradient: the published setting edits thousands of
 different facts, whose mean gradient is near zero. A lone request, whose keys all share one
