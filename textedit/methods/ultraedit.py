@@ -30,8 +30,9 @@ in its patch (``ModuleDelta.state``, float64) and the chain's next edit continue
 A single edit, and a chain with ``remember=False``, starts from nothing (the normaliser
 restarts with every edit) and stores none.
 On the knowledge benchmark's 12-concept dev chain (docs/eval.md) the carried normaliser
-lands edits the restart cannot (efficacy 45 % against 0.4 %) and moves unrelated prompts
-far more (drift 0.97 against 0.21); a smaller η trades one for the other.
+lands edits the restart cannot at the same η (efficacy 45 % against 0.4 %), and at equal
+efficacy (the restart at 10 × η) keeps more paraphrases and unrelated relations; either
+way unrelated prompts drift far (0.97), and a smaller η trades efficacy for drift.
 
 The standardisation subtracts the mean gradient: the published setting edits thousands of
 different facts, whose mean gradient is near zero. A lone request, whose keys all share one
