@@ -29,9 +29,10 @@ The normaliser carries its state along a chain (``carries_state``): a rememberin
 in its patch (``ModuleDelta.state``, float64) and the chain's next edit continues from them.
 A single edit, and a chain with ``remember=False``, starts from nothing (the normaliser
 restarts with every edit) and stores none.
+
 On the knowledge benchmark's 12-concept dev chain (docs/eval.md) the carried normaliser
 lands edits the restart cannot at the same η (efficacy 45 % against 0.4 %), and at equal
-efficacy (the restart at 10 × η) keeps more paraphrases and unrelated relations; either
+efficacy (the restart at 10 × η) keeps more paraphrases and other subjects' relations; either
 way unrelated prompts drift far (0.97), and a smaller η trades efficacy for drift.
 
 The standardisation subtracts the mean gradient: the published setting edits thousands of
