@@ -290,6 +290,31 @@ def test_apply_after_earlier_patches_keeps_their_keys(monkeypatch, capsys, tmp_p
     assert_one_line_error(code, err, "rome")
 
 
+def test_apply_after_continues_ultraedits_normaliser(monkeypatch, capsys, tmp_path, bert_path):
+    """`apply --remember` stores UltraEdit's normaliser in the patch and `apply --after` continues
+    it: a lone request after a patch of two is standardised against all three keys' statistics;
+    after a patch that stores none it has nothing to vary against (noted, then refused)."""
+    from textedit.patch import Patch
+
+    common = ["--model", bert_path, "--method", "ultraedit", "--value", "match", "--layers", "0,1"]
+    first = write_spec(tmp_path / "first.json", {"anchor": "a red fox",
+                                                 "knowledge": ["the mascot of acme", "the logo of acme"]})
+    second = write_spec(tmp_path / "second.json", {"anchor": "a blue whale", "knowledge": ["the logo of globex"]})
+    code, _, err = run(monkeypatch, capsys, "apply", first, "--out", tmp_path / "a", "--remember", *common)
+    assert code == 0, err
+    code, _, err = run(monkeypatch, capsys, "apply", second, "--out", tmp_path / "b", "--after", tmp_path / "a",
+                       *common)
+    assert code == 0, err
+    a, b = Patch.load(tmp_path / "a"), Patch.load(tmp_path / "b")
+    assert [d.state["count"].item() for d in a.deltas + b.deltas] == [2, 2, 3, 3]  # one key per request
+
+    code, _, err = run(monkeypatch, capsys, "apply", first, "--out", tmp_path / "plain", *common)
+    assert code == 0 and all(d.state is None for d in Patch.load(tmp_path / "plain").deltas), err
+    code, _, err = run(monkeypatch, capsys, "apply", second, "--after", tmp_path / "plain", *common)
+    assert "stores no ultraedit state" in " ".join(err.split())  # the note, however the console wraps it
+    assert_one_line_error(code, err, "several requests")
+
+
 def test_apply_keeps_named_and_automatic_preserved_prompts(monkeypatch, capsys, tmp_path, bert_path, corpus_file):
     """The spec's `preserve` prompts and the automatic ones go into the solve, the patch records
     them, and `apply` reports their drift; by default the automatic ones too, with `--no-preserve` the named ones only."""

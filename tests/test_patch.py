@@ -193,6 +193,33 @@ def test_malformed_tensors_raise_at_load(patch, tmp_path, change, match):
         Patch.load(directory)
 
 
+def test_a_remembering_patch_carries_its_methods_state_exactly(bert, tmp_path):
+    """UltraEdit's normaliser state travels as float64 ``.state.<name>`` tensors, counted in the
+    id; a single edit stores none (its files as before); a malformed state is refused at load."""
+    from safetensors.torch import load_file
+
+    config = EditConfig(method="ultraedit", value="match", layers=[0, 1], key="subject")
+    plain = edit(bert, [ACME, GOOGLE], config)
+    remembering = edit(bert, [ACME, GOOGLE], config, remember=True)
+    assert all(d.state is None for d in plain.deltas) and all(d.state is not None for d in remembering.deltas)
+    assert remembering.id != plain.id
+    directory = remembering.save(tmp_path / "patch")
+    loaded = Patch.load(directory)
+    assert loaded.id == remembering.id
+    for got, want in zip(loaded.deltas, remembering.deltas):
+        assert sorted(got.state) == sorted(want.state)
+        assert all(got.state[name].dtype == torch.float64 and torch.equal(got.state[name], want.state[name])
+                   for name in want.state)
+    for change, match in [(lambda t: t["encoder.layers.1.state.key_mean"].fill_(float("nan")), "NaN or Inf"),
+                          (lambda t: t.update({"encoder.layers.1.state.count": torch.ones(1, 1)}), "must be 1-D")]:
+        tensors = load_file(str(directory / WEIGHTS_FILE))
+        change(tensors)
+        save_file(tensors, str(tmp_path / WEIGHTS_FILE))
+        (tmp_path / WEIGHTS_FILE).replace(directory / WEIGHTS_FILE)
+        with pytest.raises(PatchError, match=match):
+            Patch.load(directory)
+
+
 @pytest.mark.parametrize("field, value, match", [
     ("base_fingerprints", ["abc"], "'base_fingerprints' must map"),
     ("hyperparameters", [1, 2], "'hyperparameters' must be a JSON object"),

@@ -117,3 +117,61 @@ def test_corpus_weight_grows_with_the_remembered_keys(bert_path, small_corpus, t
         editor.edit([EditRequest(*fact)])
     assert seen == [5.0, 5.0 + len(templates), 5.0 + 2 * len(templates)]
     editor.revert_all()
+
+
+ULTRA = EditConfig(method="ultraedit", layers=[0, 1], value="match", step=1e-2, templates=EDIT_TEMPLATES[:2])
+ULTRA_BATCHES = [[EditRequest("the mascot of acme", "a red fox", subject="acme"),
+                  EditRequest("the logo of google", "a blue whale", subject="google")],
+                 [EditRequest("the capital of canada", "paris", subject="canada"),
+                  EditRequest("the leader of japan", "a lion", subject="japan")],
+                 # one request: standardised against the chain's statistics
+                 [EditRequest("the flag of peru", "a green moon", subject="peru")],
+                 [EditRequest("the mascot of globex", "a green frog", subject="globex"),
+                  EditRequest("the symbol of rome", "a golden eagle", subject="rome")]]
+
+
+def test_ultraedit_chain_continues_from_saved_patches_bit_for_bit(bert_path, tmp_path):
+    """UltraEdit's lifelong normaliser travels in the patches: a chain of four edits equals the
+    same chain saved after two, loaded into a fresh model and continued (``SequentialEditor``
+    and ``edit_after``, the ``apply --after`` path), delta for delta and state for state."""
+    from textedit.patch import Patch
+    from textedit.sequential import SequentialEditor, carried_state
+
+    editor = SequentialEditor(load_encoder(str(bert_path)), ULTRA)
+    assert editor.remember  # the default where the method carries state
+    chain = [editor.edit(batch) for batch in ULTRA_BATCHES]
+    seen = 0
+    for patch, batch in zip(chain, ULTRA_BATCHES):
+        seen += len(batch)  # one template-averaged key per request
+        assert all(d.keys is None and d.state["count"].item() == seen for d in patch.deltas)
+    assert carried_state(chain, "ultraedit")[1] is chain[-1].deltas[1].state
+
+    loaded = [Patch.load(p.save(tmp_path / f"p{i}")) for i, p in enumerate(chain[:2])]
+    resumed = SequentialEditor(load_encoder(str(bert_path)), ULTRA, history=loaded)
+    continued = [resumed.edit(batch) for batch in ULTRA_BATCHES[2:]]
+    after = edit_after(load_encoder(str(bert_path)), ULTRA_BATCHES[3], ULTRA, loaded + [continued[0]])
+    assert after.hyperparameters["after"] == [p.id for p in loaded] + [continued[0].id]
+    for want, got in [*zip(chain[2:], continued), (chain[3], after)]:
+        for w, g in zip(want.deltas, got.deltas):
+            assert torch.equal(w.delta.left, g.delta.left) and torch.equal(w.delta.right, g.delta.right)
+            assert all(torch.equal(w.state[name], g.state[name]) for name in w.state)
+    assert [p.id for p in continued] == [p.id for p in chain[2:]]
+
+
+def test_ultraedit_chain_without_remembering_restarts_the_normaliser(bert_path):
+    """``remember=False`` is the per-edit restart: patches store no state and each is the single
+    edit of its batch on the weights the earlier left; a lone request then has nothing to be
+    standardised against."""
+    from textedit.errors import SpecError
+    from textedit.sequential import SequentialEditor
+
+    adapter = load_encoder(str(bert_path))
+    editor = SequentialEditor(adapter, ULTRA, remember=False)
+    first = editor.edit(ULTRA_BATCHES[0])
+    alone = edit(adapter, ULTRA_BATCHES[1], ULTRA)  # on the weights the first edit left
+    second = editor.edit(ULTRA_BATCHES[1])
+    assert all(d.state is None for p in (first, second) for d in p.deltas)
+    assert alone.id == second.id
+    with pytest.raises(SpecError, match="several requests"):
+        editor.edit(ULTRA_BATCHES[2])
+    editor.revert_all()

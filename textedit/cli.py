@@ -227,7 +227,8 @@ def apply(
                                                      "(default 1: as solved; 0.5: half way to the targets)"),
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="keep the keys stored by the "
                                             "--after patches fixed, and store this edit's keys for later edits "
-                                            "(memit, alphaedit; default: on with --after, and for alphaedit)"),
+                                            "(memit, alphaedit), or continue and store ultraedit's normaliser "
+                                            "(default: on with --after, and for alphaedit)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)"),
     key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder "
@@ -316,15 +317,22 @@ def apply(
 def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,
                 cache_dir, preserve=()):
     """``apply --after``: :func:`textedit.sequential.edit_after` on the loaded patches, saying which
-    of them store no keys to keep; returns the new patch and the loaded ``after`` patches."""
+    of them store no keys to keep (or no state to continue); returns the new patch and the loaded
+    ``after`` patches."""
     from .patch import Patch  # deferred: a command imports what it computes with when it runs
-    from .sequential import edit_after, patches_without_keys
+    from .sequential import edit_after, patches_without_keys, patches_without_state
 
     history = [Patch.load(path) for path in after]
-    if remember or (remember is None and config.method_class.remembers_keys):
-        for i in patches_without_keys(history, component):
-            err.print(f"note: {after[i]} stores no keys (made without --remember), so this edit does not keep "
-                      "its edits fixed")
+    method = config.method_class
+    if remember is not False:
+        if method.remembers_keys:
+            for i in patches_without_keys(history, component):
+                err.print(f"note: {after[i]} stores no keys (made without --remember), so this edit does not keep "
+                          "its edits fixed")
+        if method.carries_state:
+            for i in patches_without_state(history, config.method, component):
+                err.print(f"note: {after[i]} stores no {config.method} state (made without --remember), so this "
+                          "edit's state does not include its edit")
     patch = edit_after(adapter, requests, config, history, remember=remember, component=component, corpus=corpus,
                        cache_dir=cache_dir, progress=True, preserve=preserve)
     return patch, history
@@ -539,6 +547,9 @@ def eval_(
     preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
                                             "each subject (default: on for bidirectional encoders with memit, "
                                             "alphaedit)"),
+    remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="sequential mode: keep earlier "
+                                            "edits' keys fixed (memit, alphaedit) or continue ultraedit's "
+                                            "normaliser (default: on where the method can)"),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),
@@ -568,6 +579,8 @@ def eval_(
             raise TexteditError(f"--mode '{m}': use single, batch, sequential, or several comma-separated")
     if batch_size is not None and (batch_size < 1 or "batch" not in modes):
         raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
+    if remember is not None and "sequential" not in modes:
+        raise TexteditError(f"--{'' if remember else 'no-'}remember: a setting of --mode sequential")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
     settings = [_given(method=name.strip(), layers=layer_set, value=value, key=key, auto_preserve=preserve,
                        **edit_options) for name in method.split(",") for layer_set in layer_sets]
@@ -584,7 +597,8 @@ def eval_(
             for m in modes:
                 task = bar.add_task(f"{config.method} {m}", total=len(cases))
                 results.append(evaluator.run(config, m, on_case=lambda: bar.advance(task),
-                                             batch_size=batch_size if m == "batch" else None))
+                                             batch_size=batch_size if m == "batch" else None,
+                                             remember=remember if m == "sequential" else None))
                 bar.remove_task(task)
 
     knowledge = fmt == "knowledge"
@@ -597,7 +611,8 @@ def eval_(
         table.add_column(column.replace("_", " "), justify="left" if column in ("setting", "mode") else "right")
     for r in results:
         s = r.summary
-        table.add_row(r.label + ("" if not r.edits or r.hyperparameters.get("auto_preserve") else " no-preserve"), r.mode,
+        table.add_row(r.label + ("" if not r.edits or r.hyperparameters.get("auto_preserve") else " no-preserve")
+                      + (" no-remember" if r.hyperparameters.get("remember") is False else ""), r.mode,
                       *(f"{getattr(s, name):.1%}" for name in scores), f"{s.drift:.4f}",
                       *((f"{s.max_drift:.3f}",) if knowledge else ()),
                       "-" if not r.edits else f"{r.seconds_per_edit:.2f}")

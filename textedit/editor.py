@@ -29,7 +29,7 @@ from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .hyperparameters import Declaration, declarations, resolve
-from .methods import METHODS, EditMethod, LayerProblem, method_class
+from .methods import METHODS, EditMethod, LayerProblem, State, method_class
 from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts
 from .progress import progress_bar
@@ -158,6 +158,12 @@ def remembering_methods() -> list[str]:
     return sorted(name for name, cls in METHODS.items() if cls.remembers_keys)
 
 
+def chaining_methods() -> list[str]:
+    """The registered methods whose edits can carry something to the next edit of a chain (keys
+    to keep fixed, or a state to continue), by name: those ``remember`` means something for."""
+    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys or cls.carries_state)
+
+
 def _refuse_preserving(method: str) -> None:
     """Preserved prompts enter the solve as remembered keys: a method without them cannot keep any."""
     raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(remembering_methods())}), "
@@ -206,7 +212,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
          remembered_gram: dict[int, torch.Tensor] | None = None, remembered_count: int = 0,
-         remember: bool | None = None, preserve: Sequence[str] = ()) -> Patch:
+         remember: bool | None = None, preserve: Sequence[str] = (), state: dict[int, State] | None = None) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
@@ -216,9 +222,12 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     is added to memit's λ: the corpus then weighs as λ tokens plus one per remembered key, so
     later edits of a long chain cannot buy their separation from the earlier keys with
     directions the corpus barely constrains (docs/eval.md: drift after 12 concepts 0.035 →
-    0.017). ``remember`` stores this edit's keys in the patch, one per request and template,
-    for later edits to remember (``apply --remember``; default: the method's
-    ``remember_by_default``, alphaedit). ``preserve``: prompts whose meaning must not change,
+    0.017). ``remember`` stores what the chain's later edits need in the patch (``apply
+    --remember``; default: the method's ``remember_by_default``, alphaedit): this edit's keys,
+    one per request and template, for later edits to keep fixed (memit, alphaedit), or the
+    method's state after it (ultraedit's normaliser). ``state`` (methods that carry state):
+    per layer, the state the chain's earlier edits left, which this edit continues
+    (``sequential.py``; ``None``: the chain starts here). ``preserve``: prompts whose meaning must not change,
     kept in the solve beside the automatic ones made from the requests' subjects when
     ``config.preserves(adapter)`` (``preserve.py``). The model is unchanged on return.
     """
@@ -229,9 +238,12 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     method = config.solver(adapter)
     if remember is None:
         remember = method.remember_by_default
-    if (remembered_gram or remember) and not method.remembers_keys:
+    if remembered_gram and not method.remembers_keys:
         raise SpecError(f"keys of earlier edits are kept by methods {', '.join(remembering_methods())}, "
                         f"not '{config.method}'")
+    if (remember or state) and not (method.remembers_keys or method.carries_state):
+        raise SpecError(f"method '{config.method}' carries nothing from one edit to the next: remembering is for "
+                        f"{', '.join(chaining_methods())}")
     layers = resolve_layers(adapter, config)
     fingerprint = adapter.fingerprint()
     if method.needs_statistics:
@@ -282,15 +294,17 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 kept_gram = weight * token_key_gram(adapter, prompts, layer)
                 remembered = kept_gram if remembered is None else kept_gram + remembered.double()
             # solves run on the CPU in float64 whatever the model's device and dtype
-            delta = method.solve(LayerProblem(module.weight.detach().cpu(), keys.T.cpu(), weight_targets.T.cpu(),
-                                              stats[layer] if method.needs_statistics else None,
-                                              remembered_gram=remembered, remembered_count=remembered_count))
+            delta, after = method.solve_in_chain(LayerProblem(
+                module.weight.detach().cpu(), keys.T.cpu(), weight_targets.T.cpu(),
+                stats[layer] if method.needs_statistics else None, remembered_gram=remembered,
+                remembered_count=remembered_count, state=(state or {}).get(layer)))
             with torch.no_grad():
                 updated = module.weight.double() + delta.dense().to(module.weight.device)
                 module.weight.copy_(updated.to(module.weight.dtype))
             # every template's key, not their mean: a later edit must keep each context's value
-            kept = now[layer].keys.T.cpu().float() if remember else None
-            deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept))
+            kept = now[layer].keys.T.cpu().float() if remember and method.remembers_keys else None
+            deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept,
+                                      state=after if remember else None))
     finally:
         bar.stop()
         with torch.no_grad():

@@ -3,7 +3,9 @@
 A patch directory holds
 
     patch.safetensors   ``{component}.layers.{i}.left`` [d_out, r] and ``.right`` [d_in, r]
-                        with ΔW = left @ rightᵀ (float32)
+                        with ΔW = left @ rightᵀ (float32); a remembering patch adds
+                        ``.keys`` [d_in, n] (float32) or ``.state.{name}`` (float64), what
+                        a later edit of its chain needs (``sequential.py``)
     patch.json          format, textedit version, encoder family, base fingerprint per
                         component, method, hyperparameters, requests, module list
 
@@ -50,7 +52,9 @@ class ModuleDelta:
 
     ``keys [d_in, n]``: the keys the delta was solved for, one per request and template, kept
     by remembering patches (memit, alphaedit) so that later sequential edits can preserve
-    them (``sequential.py``); ``None`` otherwise. ``tensor_prefix``: the name of its tensors
+    them (``sequential.py``); ``None`` otherwise. ``state``: what a method that carries state
+    (ultraedit's normaliser) left for the chain's next edit of this module, kept by remembering
+    patches (``EditMethod.solve_in_chain``); ``None`` otherwise. ``tensor_prefix``: the name of its tensors
     in ``patch.safetensors``; ``None`` gives ``{component}.layers.{layer}`` (the down-projection,
     the name every patch has used), so a second module of the same block names its own.
     """
@@ -61,6 +65,7 @@ class ModuleDelta:
     delta: LowRankDelta
     keys: torch.Tensor | None = None
     tensor_prefix: str | None = None
+    state: dict[str, torch.Tensor] | None = None
 
     @property
     def key(self) -> str:
@@ -99,6 +104,8 @@ class Patch:
             h.update(d.delta.right.float().numpy().tobytes())
             if d.keys is not None:
                 h.update(d.keys.float().numpy().tobytes())
+            for name, tensor in sorted((d.state or {}).items()):
+                h.update(f"{name}\0".encode() + tensor.double().numpy().tobytes())
         return h.hexdigest()[:16]
 
     def _config(self) -> dict:
@@ -143,9 +150,16 @@ class Patch:
                  f"Base fingerprints: {json.dumps(self.base_fingerprints, sort_keys=True)}.", ""]
         return "\n".join(lines)
 
+    def stored(self) -> "Patch":
+        """This patch as :meth:`save` writes it and :meth:`load` reads it back (factors and keys in
+        float32): a chain that applies its patches stored continues from saved ones bit for bit."""
+        deltas = [replace(d, delta=LowRankDelta(d.delta.left.float(), d.delta.right.float()),
+                          keys=None if d.keys is None else d.keys.float()) for d in self.deltas]
+        return replace(self, deltas=deltas)
+
     def scaled(self, scale: float) -> "Patch":
         """This edit at strength ``scale`` as a patch of its own: every ``left`` times ``scale``
-        (stored keys unchanged), the strength recorded in ``scale`` (products over repeated
+        (stored keys and state unchanged), the strength recorded in ``scale`` (products over repeated
         scaling). ``patch.scaled(s).apply(m)`` changes ``m`` as ``patch.apply(m, scale=s)``."""
         _check_scale(scale)
         deltas = [replace(d, delta=LowRankDelta(d.delta.left * scale, d.delta.right)) for d in self.deltas]
@@ -189,6 +203,8 @@ class Patch:
             tensors[f"{d.key}.right"] = d.delta.right.float()
             if d.keys is not None:
                 tensors[f"{d.key}.keys"] = d.keys.float()
+            for name, tensor in (d.state or {}).items():  # float64: a chain continues from it exactly
+                tensors[f"{d.key}.state.{name}"] = tensor.double()
         atomic_save_tensors(tensors, directory / WEIGHTS_FILE, {"format": PATCH_FORMAT})
         atomic_write_text(json.dumps(self._config(), indent=2, ensure_ascii=False) + "\n", directory / CONFIG_FILE)
         return directory
@@ -225,8 +241,10 @@ class Patch:
                 if f"{key}.left" not in tensors or f"{key}.right" not in tensors:
                     raise PatchError(f"'{weights_path}' lacks the tensors of {key}")
                 delta = LowRankDelta(tensors[f"{key}.left"], tensors[f"{key}.right"])
+                state = {name[len(f"{key}.state."):]: tensor for name, tensor in tensors.items()
+                         if name.startswith(f"{key}.state.")}
                 deltas.append(ModuleDelta(entry["component"], entry["layer"], entry["module"], delta,
-                                          tensors.get(f"{key}.keys"), prefix))
+                                          tensors.get(f"{key}.keys"), prefix, state or None))
         except (KeyError, TypeError, AttributeError) as exc:
             raise PatchError(f"'{config_path}': malformed module entry ({exc})") from None
         patch = cls(deltas, config["base_fingerprints"], config["family"], config["method"],
@@ -270,11 +288,13 @@ class Patch:
                 fail(f"{d.key if d.key in seen else d.module} appears twice")
             seen.update({d.key, (d.component, d.module)})
             left, right = d.delta.left, d.delta.right
-            for part, tensor in (("left", left), ("right", right), ("keys", d.keys)):
+            state = [(f"state.{name}", tensor) for name, tensor in (d.state or {}).items()]
+            for part, tensor in (("left", left), ("right", right), ("keys", d.keys), *state):
                 if tensor is None:
                     continue
-                if tensor.ndim != 2:
-                    fail(f"{d.key}.{part} must be 2-D, it has shape {tuple(tensor.shape)}")
+                if tensor.ndim != (1 if part.startswith("state.") else 2):
+                    fail(f"{d.key}.{part} must be {1 if part.startswith('state.') else 2}-D, it has shape "
+                         f"{tuple(tensor.shape)}")
                 if not tensor.is_floating_point():
                     fail(f"{d.key}.{part} must hold floating-point numbers, not {tensor.dtype}")
                 if not torch.isfinite(tensor).all():

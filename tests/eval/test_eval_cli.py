@@ -53,6 +53,19 @@ def test_eval_batch_size_makes_one_edit_per_chunk(monkeypatch, capsys, tmp_path,
     assert edited["hyperparameters"]["batch_size"] == 2
 
 
+def test_eval_sequential_without_remembering_is_labelled(monkeypatch, capsys, tmp_path, bert_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join((REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()[:200]))
+    report = tmp_path / "eval.json"
+    code, out, err = run(monkeypatch, capsys, "eval", ROAD_SAMPLE, "--model", bert_path, "--layers", "0-1",
+                         "--value", "direct", "--mode", "sequential", "--no-remember", "--json", report,
+                         "--corpus", corpus, "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    chained = json.loads(report.read_text())["results"][1]
+    assert chained["mode"] == "sequential" and chained["hyperparameters"]["remember"] is False
+    assert "no-remember" in out
+
+
 def test_eval_bad_input_is_one_line(monkeypatch, capsys, tmp_path, bert_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("question,answer\nwho,me\n")
@@ -61,7 +74,8 @@ def test_eval_bad_input_is_one_line(monkeypatch, capsys, tmp_path, bert_path):
                            ((ROAD_SAMPLE, "--method", "memit,rome", "--layers", "0-1"), "one layer"),
                            ((ROAD_SAMPLE, "--layers", "0-9"), "out of range"),
                            ((ROAD_SAMPLE, "--mode", "batch", "--batch-size", "0"), "--batch-size 0"),
-                           ((ROAD_SAMPLE, "--batch-size", "2"), "--mode batch")]:
+                           ((ROAD_SAMPLE, "--batch-size", "2"), "--mode batch"),
+                           ((ROAD_SAMPLE, "--no-remember"), "--mode sequential")]:
         report = tmp_path / "never.json"
         code, out, err = run(monkeypatch, capsys, "eval", *args, "--model", bert_path, "--json", report)
         assert code == 2 and "Traceback" not in err and fragment in err, err

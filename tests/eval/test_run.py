@@ -94,6 +94,19 @@ def test_batch_size_splits_rows_into_consecutive_edits(road, small_corpus, tmp_p
         evaluator.run(config, "single", batch_size=2)
 
 
+def test_sequential_mode_remembers_where_the_method_can_unless_told_not_to(road):
+    """Sequential mode chains the rows (``SequentialEditor``), remembering by default; ``remember=False``
+    is the plain chain (another edit of the later rows), and the weights are restored either way."""
+    adapter, _, before, evaluator, config = road
+    chained = {remember: evaluator.run(config, "sequential", remember=remember) for remember in (None, False)}
+    assert [r.hyperparameters["remember"] for r in chained.values()] == [True, False]
+    assert all(r.edits == 3 for r in chained.values())
+    assert all(torch.equal(a, b) for a, b in zip(before, weights(adapter)))
+    assert [s.efficacy_margin for s in chained[None].scores] != [s.efficacy_margin for s in chained[False].scores]
+    with pytest.raises(ValueError, match="remember"):
+        evaluator.run(config, "batch", remember=False)
+
+
 @pytest.mark.skipif(not TIMED_TEST.is_file(), reason="../shared/data/timed not beside the repository")
 def test_timed_test_set_loads_every_row():
     fmt, cases = load_benchmark(TIMED_TEST)

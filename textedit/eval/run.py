@@ -6,7 +6,8 @@
              every case. With ``batch_size=N`` the cases are split into consecutive chunks
              of N, each chunk one edit, reverted before the next (quality against batch size)
     sequential every case is one edit solved on top of the earlier ones (``SequentialEditor``:
-             earlier keys remembered where the method can); scored once all are applied
+             earlier keys remembered, or the method's state continued, where the method can);
+             scored once all are applied
 
 A case is a TIMED/RoAD row (:class:`EvalCase`, one request) or a knowledge concept
 (:class:`KnowledgeCase`, one request per knowledge query); both give their ``requests()``
@@ -89,21 +90,25 @@ class Evaluator:
         return EvalResult("unedited", "-", {}, [score(c, self.judge, self.judge) for c in self.cases], 0.0, 0)
 
     def run(self, config: EditConfig, mode: str = "single",
-            on_case: Callable[[], None] | None = None, batch_size: int | None = None) -> EvalResult:
+            on_case: Callable[[], None] | None = None, batch_size: int | None = None,
+            remember: bool | None = None) -> EvalResult:
         """Edit and score every case under ``config`` in ``mode``; ``on_case`` ticks a progress bar.
 
         ``batch_size`` (batch mode only): cases per edit; ``None`` puts every case in one edit.
+        ``remember`` (sequential mode only): ``SequentialEditor``'s, default where the method can.
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         if batch_size is not None and (mode != "batch" or batch_size < 1):
             raise ValueError("batch_size must be a positive number of cases, in batch mode")
+        if remember is not None and mode != "sequential":
+            raise ValueError("remember is a setting of sequential mode")
         layers = resolve_layers(self.adapter, config)
         stats = None
         if config.method_class.needs_statistics:
             stats = compute_stats(self.adapter, layers, self.corpus, scope=config.scope, cache_dir=self.cache_dir)
         if mode == "sequential":
-            return self._sequential(config, layers, stats, on_case)
+            return self._sequential(config, layers, stats, on_case, remember)
         edit_seconds = 0.0
         size = 1 if mode == "single" else batch_size or len(self.cases)
         groups = [self.cases[i:i + size] for i in range(0, len(self.cases), size)]
@@ -125,9 +130,10 @@ class Evaluator:
         return EvalResult(label_of(config, layers), mode, hyperparameters, scores,
                           edit_seconds / len(groups), len(groups))
 
-    def _sequential(self, config: EditConfig, layers, stats, on_case) -> EvalResult:
+    def _sequential(self, config: EditConfig, layers, stats, on_case, remember: bool | None) -> EvalResult:
         """Each case one edit on top of the earlier ones; every case scored with all applied."""
-        editor = SequentialEditor(self.adapter, config, stats=stats, corpus=self.corpus, cache_dir=self.cache_dir)
+        editor = SequentialEditor(self.adapter, config, stats=stats, corpus=self.corpus, cache_dir=self.cache_dir,
+                                  remember=remember)
         edit_seconds = 0.0
         try:
             for case in self.cases:

@@ -4,9 +4,11 @@ A method sees one layer at a time (``editor.edit`` does the reading, the spreadi
 layers and the bookkeeping) and returns ``ΔW`` for that layer's linear module:
 
     given  W [d_out, d_in], keys K [d_in, n], targets V [d_out, n] (bias already removed),
-           the corpus second moment C (if it needs statistics) and the Gram matrix of the
-           remembered keys, whose values must stay (earlier edits, preserved prompts)
-    return ΔW as low-rank factors, so that (W + ΔW) K ≈ V and little else moves
+           the corpus second moment C (if it needs statistics), the Gram matrix of the
+           remembered keys, whose values must stay (earlier edits, preserved prompts), and
+           the state the method's earlier edits of a chain left for this layer (if it carries one)
+    return ΔW as low-rank factors, so that (W + ΔW) K ≈ V and little else moves (and the state
+           after this edit, for the next edit of the chain)
 
 Adding a method is one file in this folder: subclass :class:`EditMethod` as a frozen
 dataclass, declare its knobs with ``hyperparameters.hyperparameter``, set the class
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Dict
 
 from ..errors import SpecError
 from ..hyperparameters import Declaration, check_declared, declarations
@@ -32,6 +34,10 @@ if TYPE_CHECKING:  # the annotations' types: a method's declaration is read with
 
     from ..solvers import LowRankDelta
     from ..stats import SecondMoment
+
+#: what a method carries from one edit of a chain to the next, per layer: named float64 tensors,
+#: stored in the patch beside ΔW (``ModuleDelta.state``) so that a saved chain continues
+State = Dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,9 @@ class LayerProblem:
     statistics (methods that need them); ``remembered_gram [d_in, d_in]`` ``Σ k kᵀ`` over the
     remembered keys, whose values must stay (earlier edits of a chain, preserved prompts), or
     ``None``; ``remembered_count`` how many keys of earlier edits that sum holds (the preserved
-    prompts' keys, weighted, are not counted).
+    prompts' keys, weighted, are not counted); ``state`` what this method's earlier edits of
+    the chain left for this layer (methods that carry state, ``EditMethod.carries_state``), or
+    ``None``: the chain starts here.
     """
 
     W: torch.Tensor
@@ -52,6 +60,7 @@ class LayerProblem:
     moment: SecondMoment | None = None
     remembered_gram: torch.Tensor | None = None
     remembered_count: int = 0
+    state: State | None = None
 
     @property
     def mean_key_norm2(self) -> float:
@@ -75,6 +84,9 @@ class EditMethod(ABC):
     #: ``edit(remember=None)`` stores the keys it was solved for in the patch, for later edits
     #: to remember
     remember_by_default: ClassVar[bool] = False
+    #: carries a state from one edit of a chain to the next (``solve_in_chain``: ``problem.state``
+    #: in, the updated state out), which a remembering edit stores in its patch
+    carries_state: ClassVar[bool] = False
     #: edits exactly one layer
     one_layer: ClassVar[bool] = False
 
@@ -84,6 +96,12 @@ class EditMethod(ABC):
     @abstractmethod
     def solve(self, problem: LayerProblem) -> LowRankDelta:
         """``ΔW`` for one layer: ``(W + ΔW) K ≈ V`` while little else moves."""
+
+    def solve_in_chain(self, problem: LayerProblem) -> tuple[LowRankDelta, State | None]:
+        """``(ΔW, the state the chain's next edit of this layer starts from)``. A method that
+        carries no state solves and returns ``None``; one that does overrides this (and its
+        ``solve`` returns the ``ΔW`` alone)."""
+        return self.solve(problem), None
 
     @classmethod
     def hyperparameters(cls) -> dict[str, Declaration]:
