@@ -23,6 +23,19 @@ def test_subject_prompts_skip_relations_the_queries_use():
     assert subject_prompts([EditRequest("the mascot of Acme", "a red fox")]) == []  # no subject, nothing
 
 
+def test_a_subject_that_is_a_whole_query_keeps_no_other_relations():
+    """"the Prime Minister of Canada" → "Mark Carney": every other relation of that subject
+    ("the home of the Prime Minister of Canada") holds the query being changed; keeping them
+    would keep its old meaning. Another subject of the same batch keeps its own."""
+    office = EditRequest("the Prime Minister of Canada", "Mark Carney", "the prime minister of Canada")
+    assert subject_prompts([office]) == []
+    both = subject_prompts([office, *MASCOT])
+    assert both == subject_prompts(MASCOT) and not any("Canada" in p for p in both)
+    # what stays automatic: other subjects in the query's place ("a company", "London", ...)
+    assert automatic_prompts([office]) == relation_prompts([office], OTHER_SUBJECTS[:8])
+    assert not any("Canada" in p for p in automatic_prompts([office]))
+
+
 def test_relation_prompts_put_other_subjects_in_the_subjects_place():
     prompts = relation_prompts(MASCOT)
     assert prompts[:len(OTHER_SUBJECTS)] == [f"the mascot of {s}" for s in OTHER_SUBJECTS]

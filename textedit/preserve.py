@@ -19,7 +19,11 @@ Sources of preserved prompts:
   - the bare subject and the subject under generic other relations (:func:`subject_prompts`,
     :data:`OTHER_RELATIONS`). A relation that shares a content word with one of that
     subject's queries is left out, so "the logo of Acme" is not kept when "the animal on
-    the Acme logo" is being edited;
+    the Acme logo" is being edited. A subject that is a whole query ("the Prime Minister
+    of Canada" → "Mark Carney") keeps none: the knowledge is the subject itself, and its
+    other relations would each hold the query being changed ("the home of the Prime
+    Minister of Canada"), keeping its old meaning (docs/virtual.md: the five office changes
+    reached 0.57–0.89 similarity with them, 0.86–0.97 without);
   - each query with other subjects in the subject's place (:func:`relation_prompts`,
     :data:`OTHER_SUBJECTS`): "the mascot of a company" keeps its meaning.
 """
@@ -152,6 +156,8 @@ def subject_prompts(requests: Sequence[EditRequest], relations: Sequence[str] = 
     all_queries = {r.prompt.lower() for r in requests}
     out: list[str] = []
     for subject, queries in queries_of.items():
+        if subject.lower() in {q.lower() for q in queries}:  # the subject is a whole query: nothing else to keep
+            continue
         taken = set().union(*(content_words(q) for q in queries)) - content_words(subject)
         for relation in relations:
             prompt = relation.format(subject)
