@@ -11,6 +11,7 @@ has no sampling noise and only moves if the embedding learned something.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -186,9 +187,10 @@ def test_the_pipelines_loader_gives_a_float32_trainable_pipeline(pipeline_paths,
     assert native_resolution(flux) == 128 * 1
     assert native_resolution(load_trainable_pipeline(pipeline_paths["pixart_sigma"])) == 32 * 8
     assert native_resolution(load_trainable_pipeline(pipeline_paths["zimage"])) == 1024
-    with pytest.raises(ModelLoadError, match="is a FluxPipeline: learn-anchor trains through Stable Diffusion "
-                                             "1.x/2.x, SDXL and Stable Diffusion 3, FLUX.1, Qwen-Image, Chroma, "
-                                             "PixArt-Σ, Lumina 2, Z-Image, FLUX.2 Klein pipelines"):
+    with pytest.raises(ModelLoadError, match=re.escape(
+            "is a FluxPipeline: learn-anchor trains through Stable Diffusion 1.x/2.x, SDXL and Stable Diffusion 3, "
+            "FLUX.1, Qwen-Image, Chroma, PixArt-Σ, Lumina 2, Z-Image, FLUX.2 Klein, Sana, FLUX.2 [dev], HiDream-I1 "
+            "pipelines")):
         monkeypatch.delitem(FLOW_MATCHING, "FluxPipeline")  # a family whose denoiser it has no objective for
         load_trainable_pipeline(pipeline_paths["flux"])
     with pytest.raises(ModelLoadError, match="not a diffusers pipeline folder"):
@@ -358,9 +360,10 @@ def _z_image_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
     return ((-torch.stack(out).squeeze(2) - (noise - x0)) ** 2).mean()
 
 
-def _flux2_klein_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
-    """diffusers' FLUX.2 Klein trainer: 2×2 patches normalised by the VAE's batch norm, the
-    pipeline's ids, encode_prompt (its text ids), the prediction scattered back by its ids."""
+def _flux2_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' FLUX.2 Klein and [dev] trainers: 2×2 patches normalised by the VAE's batch norm,
+    the pipeline's ids, encode_prompt (its text ids), the prediction scattered back by its ids;
+    [dev] embeds the guidance, 4 (Flux2Pipeline's default)."""
     bn = pipe.vae.bn
     z = pipe._patchify_latents(_posterior_draw(pipe, pixels, generator))
     x0 = (z - bn.running_mean.view(1, -1, 1, 1)) / torch.sqrt(bn.running_var.view(1, -1, 1, 1) +
@@ -368,9 +371,41 @@ def _flux2_klein_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor
     x0, noise, sigma, noisy = _flow_draw(pipe, pixels, len(captions), generator, x0)
     ids = pipe._prepare_latent_ids(x0)
     embeds, text_ids = pipe.encode_prompt(captions, device="cpu")
-    prediction = pipe.transformer(hidden_states=pipe._pack_latents(noisy), timestep=sigma, guidance=None,
+    guidance = torch.full([len(captions)], 4.0) if pipe.transformer.config.guidance_embeds else None
+    prediction = pipe.transformer(hidden_states=pipe._pack_latents(noisy), timestep=sigma, guidance=guidance,
                                   encoder_hidden_states=embeds, txt_ids=text_ids, img_ids=ids).sample
     return ((pipe._unpack_latents_with_ids(prediction, ids) - (noise - x0)) ** 2).mean()
+
+
+def _sana_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' Sana trainer: the DC-AE's latent × scaling_factor, timestep 1000σ with σ shifted
+    by the scheduler's static shift 3; conditioned by the pipeline's encode_prompt with the
+    instruction its __call__ passes, and its mask."""
+    import inspect
+
+    latent = pipe.vae.encode(pixels).latent
+    torch.randn(latent.shape, generator=generator)  # the objective's posterior draw, × std 0: the DC-AE has none
+    x0 = latent * pipe.vae.config.scaling_factor
+    noise = torch.randn(x0.shape, generator=generator)
+    u = torch.rand(len(captions), generator=generator)
+    sigma = 3 * u / (1 + 2 * u)
+    s = sigma.view(-1, 1, 1, 1)
+    instruction = inspect.signature(type(pipe).__call__).parameters["complex_human_instruction"].default
+    embeds, mask = pipe.encode_prompt(captions, do_classifier_free_guidance=False, device="cpu",
+                                      complex_human_instruction=instruction)[:2]
+    prediction = pipe.transformer((1 - s) * x0 + s * noise, encoder_hidden_states=embeds, encoder_attention_mask=mask,
+                                  timestep=1000 * sigma).sample
+    return ((prediction - (noise - x0)) ** 2).mean()
+
+
+def _hidream_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
+    """diffusers' HiDream trainer: timestep 1000σ, the prediction the negated output; the
+    pipeline's encode_prompt (T5 states, the Llama layer stack, both CLIPs' pooled vectors)."""
+    x0, noise, sigma, noisy = _flow_draw(pipe, pixels, len(captions), generator)
+    t5, _, llama, _, pooled, _ = pipe.encode_prompt(captions, device="cpu", do_classifier_free_guidance=False)
+    prediction = pipe.transformer(hidden_states=noisy, timesteps=1000 * sigma, encoder_hidden_states_t5=t5,
+                                  encoder_hidden_states_llama3=llama, pooled_embeds=pooled).sample
+    return ((-prediction - (noise - x0)) ** 2).mean()
 
 
 def _pixart_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
@@ -393,8 +428,9 @@ def _pixart_loss_by_hand(pipe, pixels, captions, generator) -> torch.Tensor:
 BY_HAND = {"sd3": ("sd3", _sd3_loss_by_hand), "sd3-without-t5": ("sd3", _sd3_loss_by_hand),
            "flux": ("flux", _flux_loss_by_hand), "flux-guidance": ("flux_guidance", _flux_loss_by_hand),
            "chroma": ("chroma", _chroma_loss_by_hand), "lumina2": ("lumina2", _lumina2_loss_by_hand),
-           "zimage": ("zimage", _z_image_loss_by_hand), "flux2klein": ("flux2klein", _flux2_klein_loss_by_hand),
-           "pixart_sigma": ("pixart_sigma", _pixart_loss_by_hand)}
+           "zimage": ("zimage", _z_image_loss_by_hand), "flux2klein": ("flux2klein", _flux2_loss_by_hand),
+           "flux2": ("flux2", _flux2_loss_by_hand), "sana": ("sana", _sana_loss_by_hand),
+           "hidream": ("hidream", _hidream_loss_by_hand), "pixart_sigma": ("pixart_sigma", _pixart_loss_by_hand)}
 
 
 @pytest.mark.parametrize("case", BY_HAND)
@@ -402,7 +438,8 @@ def test_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(case, pipe
     """The objective's loss for a fixed draw is the trainers' loss computed from the pipeline's own
     encode_prompt, packing and ids (SD3: timestep 1000σ, σ shifted by the scheduler's static
     shift, T5 zeros when dropped; FLUX.1: timestep σ, unshifted under dynamic shifting, guidance
-    where embedded; Lumina 2 and Z-Image: time reversed; PixArt-Σ: the DDPM loss on its DiT)."""
+    where embedded; Lumina 2 and Z-Image: time reversed; Sana: timestep 1000σ, σ shifted, the
+    DC-AE's latent; HiDream: timestep 1000σ, output negated; PixArt-Σ: the DDPM loss on its DiT)."""
     from diffusers import DDIMScheduler, FlowMatchEulerDiscreteScheduler
     from PIL import Image
     from tiny_models import build_tiny_flux_pipeline
@@ -415,8 +452,8 @@ def test_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(case, pipe
     if case == "sd3-without-t5":
         pipe.text_encoder_3 = pipe.tokenizer_3 = None
     pipe.scheduler = DDIMScheduler() if case == "pixart_sigma" else \
-        FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=not case.startswith("sd3"))
-    assert pipe.transformer.config.get("guidance_embeds", False) == (case == "flux-guidance")
+        FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=not case.startswith(("sd3", "sana")))
+    assert pipe.transformer.config.get("guidance_embeds", False) == (case in ("flux-guidance", "flux2"))
     pixels = to_pixels([Image.open(p).convert("RGB") for p in sorted(images.glob("*.png"))], 32)
     captions = ["a photo of a dog", "a dog on the beach in the sun", "a red dog"]
     objective = objective_for(pipe, pixels, 32)
@@ -429,16 +466,19 @@ def test_loss_equals_a_hand_computation_from_the_pipelines_own_pieces(case, pipe
 
 #: the transformer families beside Qwen-Image (tested above) and the keys of their embedding files
 TRANSFORMER_FILE_KEYS = {"sd3": ["clip_g", "clip_l", "t5xxl"], "flux": ["clip_l", "t5xxl"], "chroma": [TOKEN],
-                         "pixart_sigma": [TOKEN], "lumina2": [TOKEN], "zimage": [TOKEN], "flux2klein": [TOKEN]}
+                         "pixart_sigma": [TOKEN], "lumina2": [TOKEN], "zimage": [TOKEN], "flux2klein": [TOKEN],
+                         "flux2": [TOKEN], "sana": [TOKEN], "hidream": ["clip_g", "clip_l", "llama", "t5xxl"]}
+#: the families whose encoders read 512 tokens through 28 to 31 layers: 4 steps there
+SHORT_RUNS = ("flux2klein", "flux2")
 
 
 @pytest.mark.parametrize("family", TRANSFORMER_FILE_KEYS)
 def test_learn_anchor_on_transformer_pipelines(family, pipeline_paths, images, textedit_cli, tmp_path):
     """learn-anchor through each transformer (rectified flow; PixArt-Σ: DDPM) lowers the loss on
     the fixed draws and moves the token's row in every encoder that holds it (the gradient
-    reaches each). FLUX.2 Klein's 28-layer encoder reads 512 tokens: 4 steps there."""
+    reaches each: HiDream's four, the CLIPs through their pooled vectors only)."""
     out = tmp_path / "anchor"
-    record = _learn(textedit_cli, images, pipeline_paths[family], out, 4 if family == "flux2klein" else 20)
+    record = _learn(textedit_cli, images, pipeline_paths[family], out, 4 if family in SHORT_RUNS else 20)
     assert record["fixed_loss_after"] < record["fixed_loss_before"], record
     saved = load_file(out / "learned_embeds.safetensors")
     assert sorted(saved) == TRANSFORMER_FILE_KEYS[family]

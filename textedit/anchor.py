@@ -5,7 +5,8 @@ learned from a few images. This module learns it by textual inversion (Gal et al
 as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
 
 * :func:`learn_anchor` adds a new token to every tokenizer and text encoder of a pipeline
-  (SDXL: both CLIPs; SD3: both CLIPs and T5; FLUX.1: CLIP and T5; one row per encoder, all
+  (SDXL: both CLIPs; SD3: both CLIPs and T5; FLUX.1: CLIP and T5; HiDream: both CLIPs, T5 and
+  Llama; one row per encoder, all
   trained together), starts each row ``e ∈ R^d`` at the embedding of ``init`` (the mean over
   its tokens) and trains only those rows with the denoiser's own training loss. For a
   DDPM-trained denoiser (Stable Diffusion 1.x/2.x and SDXL's UNet, PixArt-Σ's DiT,
@@ -17,7 +18,8 @@ as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
   encoder's last hidden state ``[1, 77, d]``, for SDXL the conditioning of
   :func:`encode_captions`; ``prompt`` a caption template holding the token; the target is
   the velocity for ``v_prediction`` schedulers); for a flow-matching transformer (SD3,
-  FLUX.1, Chroma, Qwen-Image, Lumina 2, Z-Image, FLUX.2 Klein, :class:`FlowObjective`) the
+  FLUX.1, Chroma, Qwen-Image, Lumina 2, Z-Image, FLUX.2 Klein and [dev], Sana, HiDream,
+  :class:`FlowObjective`) the
   rectified-flow loss ``‖v_θ((1−σ)x₀ + σε, σ, c) − (ε − x₀)‖²``, with what differs per
   family in :data:`FLOW_MATCHING`. AdamW; every other embedding row is put back after each
   step, as in the diffusers example (weight decay and Adam moments would otherwise move them).
@@ -62,11 +64,14 @@ from .progress import progress_bar
 EMBEDDING_FILE = "learned_embeds.safetensors"
 #: keys of a several-encoder embedding file by pipeline component, per pipeline class: SDXL's
 #: {"clip_l", "clip_g"} (the layout SDXL embeddings are shared in), SD3 adding T5 as "t5xxl",
-#: FLUX.1 {"clip_l", "t5xxl"} (the encoder names of ComfyUI and kohya's trainers)
+#: FLUX.1 {"clip_l", "t5xxl"}, HiDream SD3's and Llama 3.1 as "llama" (the encoder names of
+#: ComfyUI and kohya's trainers)
 EMBEDDING_LAYOUTS = {
     "StableDiffusionXLPipeline": {"text_encoder": "clip_l", "text_encoder_2": "clip_g"},
     "StableDiffusion3Pipeline": {"text_encoder": "clip_l", "text_encoder_2": "clip_g", "text_encoder_3": "t5xxl"},
     "FluxPipeline": {"text_encoder": "clip_l", "text_encoder_2": "t5xxl"},
+    "HiDreamImagePipeline": {"text_encoder": "clip_l", "text_encoder_2": "clip_g", "text_encoder_3": "t5xxl",
+                             "text_encoder_4": "llama"},
 }
 #: draws in the fixed evaluation batch of :func:`fixed_loss`
 FIXED_DRAWS = 32
@@ -322,7 +327,7 @@ def text_encoders(pipe) -> list[tuple[str | None, object, torch.nn.Module]]:
 
     One encoder: saved under the token itself; several: under their keys in
     :data:`EMBEDDING_LAYOUTS` (SDXL ``clip_l`` and ``clip_g``; SD3 those and ``t5xxl``; FLUX.1
-    ``clip_l`` and ``t5xxl``).
+    ``clip_l`` and ``t5xxl``; HiDream SD3's and ``llama``).
     """
     encoders = pipeline_text_encoders(pipe, family_of(pipe))
     if len(encoders) == 1:
@@ -617,9 +622,13 @@ def _qwen_image_velocity(pipe, x, timestep, captions):
                             img_shapes=[[(1, h // 2, w // 2)]] * b, return_dict=False)[0]
 
 
-def _lumina2_velocity(pipe, x, timestep, captions):
-    """Lumina 2: Gemma's penultimate states of the system prompt and the prompt, with their mask."""
+def _masked_states_velocity(pipe, x, timestep, captions):
+    """Lumina 2 and Sana: one encoder's read states with their mask (Lumina 2: Gemma's penultimate
+    states of the system prompt and the prompt; Sana: Gemma-2's last states of BOS and the
+    prompt after its instruction); the timestep × the transformer's ``timestep_scale`` where it
+    has one, as SanaPipeline multiplies (1 for Sana)."""
     read = _read(pipe, captions)["text_encoder"]
+    timestep = timestep * pipe.transformer.config.get("timestep_scale", 1.0)
     return pipe.transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=read.states,
                             encoder_attention_mask=read.mask.to(x.device), return_dict=False)[0]
 
@@ -632,9 +641,10 @@ def _z_image_velocity(pipe, x, timestep, captions):
     return torch.stack(out).squeeze(2)
 
 
-def _flux2_klein_velocity(pipe, x, timestep, captions):
-    """FLUX.2 Klein: three Qwen3 layers' states at all 512 positions, 4-d text and image ids;
-    ``x`` (already patchified 2×2 into channels) flattened to tokens."""
+def _flux2_velocity(pipe, x, timestep, captions):
+    """FLUX.2 Klein and [dev]: three encoder layers' states (Klein: Qwen3's 9, 18, 27; [dev]:
+    Mistral's 10, 20, 30) at all 512 positions, 4-d text and image ids; ``x`` (already
+    patchified 2×2 into channels) flattened to tokens; [dev] embeds the guidance, Klein none."""
     states = _read(pipe, captions)["text_encoder"].states
     tokens = pipe._pack_latents(x)
     out = pipe.transformer(hidden_states=tokens, timestep=timestep, guidance=_guidance(pipe, len(captions)),
@@ -643,10 +653,27 @@ def _flux2_klein_velocity(pipe, x, timestep, captions):
     return out[:, :tokens.shape[1]]
 
 
+def _hidream_velocity(pipe, x, timestep, captions):
+    """HiDream: the CLIP-L and CLIP-G pooled vectors concatenated, T5's states, and Llama's 32
+    layers' states on a leading layer axis ``[L, b, T, d]`` (of which each block reads the one
+    of ``llama_layers``), all 128 positions; ``x`` goes in as it is (the transformer patchifies)."""
+    read = _read(pipe, captions)
+    pooled = torch.cat([read["text_encoder"].pooled, read["text_encoder_2"].pooled], dim=-1)
+    llama = read["text_encoder_4"].states.permute(2, 0, 1, 3)  # [b, T, L, d] -> [L, b, T, d]
+    return pipe.transformer(hidden_states=x, timesteps=timestep, encoder_hidden_states_t5=read["text_encoder_3"].states,
+                            encoder_hidden_states_llama3=llama, pooled_embeds=pooled, return_dict=False)[0]
+
+
 def _image_posterior(pipe, pixels):
     """The VAE's posterior ``(mean, std)`` ``[n, C, h, w]`` of ``pixels``."""
     dist = pipe.vae.encode(pixels).latent_dist
     return dist.mean, dist.std
+
+
+def _deterministic_posterior(pipe, pixels):
+    """Sana's AutoencoderDC, which has no posterior: its latent, with std 0."""
+    latent = pipe.vae.encode(pixels).latent
+    return latent, torch.zeros_like(latent)
 
 
 def _video_posterior(pipe, pixels):
@@ -656,9 +683,10 @@ def _video_posterior(pipe, pixels):
 
 
 def _shift_and_scale(pipe, z):
-    """``(z − shift_factor) · scaling_factor`` (SD3, FLUX.1, Chroma, Lumina 2, Z-Image)."""
+    """``(z − shift_factor) · scaling_factor`` (SD3, FLUX.1, Chroma, Lumina 2, Z-Image, HiDream;
+    Sana's AutoencoderDC has no shift)."""
     config = pipe.vae.config
-    return (z - (config.shift_factor or 0.0)) * config.scaling_factor
+    return (z - (config.get("shift_factor") or 0.0)) * config.scaling_factor
 
 
 def _per_channel(pipe, z):
@@ -706,10 +734,14 @@ class FlowDenoiser:
     normalise: Callable[[object, torch.Tensor], torch.Tensor] = _shift_and_scale
     posterior: Callable[[object, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] = _image_posterior
     pack: Callable[[object, torch.Tensor], torch.Tensor] = _as_is
-    #: the transformer reads the scheduler's t = σ · num_train_timesteps (SD3), not σ
+    #: the transformer reads the scheduler's t = σ · num_train_timesteps (SD3, Sana, HiDream), not σ
     timestep_in_steps: bool = False
-    #: time runs from noise to image (Lumina 2, Z-Image): timestep 1 − σ, output x₀ − ε
+    #: time runs from noise to image (Lumina 2, Z-Image): timestep 1 − σ
     reversed_time: bool = False
+    #: the transformer predicts x₀ − ε, the negated velocity (Lumina 2, Z-Image, HiDream)
+    negated_output: bool = False
+    #: the side of the square patches the latent is cut into, which it must tile (Sana: 1)
+    patch: int = 2
 
 
 class FlowObjective(DenoisingObjective):
@@ -723,7 +755,7 @@ class FlowObjective(DenoisingObjective):
     and ``s`` the scheduler's static ``shift`` (1 when it shifts by resolution at sampling
     time, as FLUX.1 and Qwen-Image do): the σ the trainers draw with their uniform ("none")
     weighting, from the scheduler's shifted sigmas. ``v_θ`` the transformer's output (the
-    negated output where time is reversed) and ``c`` the captions read as the pipeline reads
+    negated output where it predicts x₀ − ε) and ``c`` the captions read as the pipeline reads
     them; what differs per family is its :class:`FlowDenoiser`.
     """
 
@@ -732,10 +764,10 @@ class FlowObjective(DenoisingObjective):
         self.denoiser = denoiser
         with torch.no_grad():
             self.mean, self.std = denoiser.posterior(pipe, pixels)
-        scale = resolution // self.mean.shape[-1]
-        if self.mean.shape[-1] % 2 or self.mean.shape[-2] % 2:
-            raise SpecError(f"the resolution must be a multiple of {2 * scale} for {family_of(pipe).title} "
-                            "(VAE scale × 2×2 patches)")
+        scale, p = resolution // self.mean.shape[-1], denoiser.patch
+        if self.mean.shape[-1] % p or self.mean.shape[-2] % p:
+            raise SpecError(f"the resolution must be a multiple of {p * scale} for {family_of(pipe).title} "
+                            f"(VAE scale × {p}×{p} patches)")
         config = pipe.scheduler.config
         self.shift = 1.0 if config.get("use_dynamic_shifting", False) else float(config.get("shift", 1.0))
         self.steps = config.get("num_train_timesteps", 1000)
@@ -753,7 +785,7 @@ class FlowObjective(DenoisingObjective):
         noisy = (1 - s) * latents + s * noise
         time = 1 - sigma if denoiser.reversed_time else sigma
         prediction = denoiser.velocity(pipe, noisy, time * self.steps if denoiser.timestep_in_steps else time, captions)
-        if denoiser.reversed_time:
+        if denoiser.negated_output:
             prediction = -prediction
         return F.mse_loss(prediction.float(), denoiser.pack(pipe, noise - latents).float())
 
@@ -765,9 +797,13 @@ FLOW_MATCHING = {
     "ChromaPipeline": FlowDenoiser(_chroma_velocity, pack=_flux_pack),
     "QwenImagePipeline": FlowDenoiser(_qwen_image_velocity, normalise=_per_channel, posterior=_video_posterior,
                                       pack=_flux_pack),
-    "Lumina2Pipeline": FlowDenoiser(_lumina2_velocity, reversed_time=True),
-    "ZImagePipeline": FlowDenoiser(_z_image_velocity, reversed_time=True),
-    "Flux2KleinPipeline": FlowDenoiser(_flux2_klein_velocity, normalise=_patchified_batch_norm, pack=_flux2_pack),
+    "Lumina2Pipeline": FlowDenoiser(_masked_states_velocity, reversed_time=True, negated_output=True),
+    "ZImagePipeline": FlowDenoiser(_z_image_velocity, reversed_time=True, negated_output=True),
+    "Flux2KleinPipeline": FlowDenoiser(_flux2_velocity, normalise=_patchified_batch_norm, pack=_flux2_pack),
+    "Flux2Pipeline": FlowDenoiser(_flux2_velocity, normalise=_patchified_batch_norm, pack=_flux2_pack),
+    "SanaPipeline": FlowDenoiser(_masked_states_velocity, posterior=_deterministic_posterior, timestep_in_steps=True,
+                                 patch=1),
+    "HiDreamImagePipeline": FlowDenoiser(_hidream_velocity, timestep_in_steps=True, negated_output=True),
 }
 #: the DDPM-trained transformers textual inversion trains through, by pipeline class
 EPSILON_TRANSFORMERS = {"PixArtSigmaPipeline": _pixart_noise}
