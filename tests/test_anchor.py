@@ -524,6 +524,21 @@ def test_a_flow_anchor_binds_knowledge_and_verifies(family, component, pipeline_
         assert torch.equal(row, saved[key][0]), key
 
 
+@pytest.mark.parametrize("family, component", [("sana", "text_encoder"), ("flux2", "text_encoder"),
+                                               ("hidream", "text_encoder_4")])
+def test_an_anchor_learned_on_the_newest_families_binds_knowledge_and_verifies(family, component, pipeline_paths,
+                                                                              images, textedit_cli, tmp_path):
+    """Both MoKus stages on Sana (Gemma 2 in its instruction), FLUX.2 [dev] (Mistral 3 in its
+    chat template) and HiDream (the knowledge bound in its Llama, whose stacked layers the
+    transformer reads): the learned anchor goes into a spec, ``apply --model PIPELINE
+    --component`` binds knowledge to it, ``verify`` refuses without the file and runs with it,
+    and the knowledge prompt's conditioning moves."""
+    path = pipeline_paths[family]
+    record = _learn(textedit_cli, images, path, tmp_path / "anchor", 4 if family in SHORT_RUNS else 5)
+    _bind_and_verify(textedit_cli, path, component, tmp_path / "anchor" / "learned_embeds.safetensors", record,
+                     tmp_path)
+
+
 def test_a_resolution_the_transformer_cannot_patch_is_one_line_and_writes_nothing(pipeline_paths, images,
                                                                                    textedit_cli, tmp_path):
     """24 px through Lumina 2's VAE (scale 8) is a 3×3 latent, which 2×2 patches do not tile."""
