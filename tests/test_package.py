@@ -19,7 +19,7 @@ def test_every_exported_name_resolves_to_the_object_of_its_module():
 def test_the_api_covers_each_feature():
     wanted = {"load_encoder", "edit", "EditConfig", "Patch", "Erasure", "erase_with_report", "SequentialEditor",
               "edit_after", "edit_pipeline_components", "trace", "to_lora", "register", "METHODS",
-              "batched", "null_space", "rank_one", "ridge"}
+              "batched", "null_space", "rank_one", "ridge", "learn_anchor", "AnchorConfig", "add_anchor"}
     assert wanted <= set(textedit.__all__)
     import importlib
 

@@ -18,6 +18,7 @@ from .version import __version__  # noqa: F401  (textedit.__version__)
 #: function named as its module (``erase``, ``verify``) is reached through the module
 #: (``textedit.verify.verify``): importing a submodule sets the package attribute of its name
 _EXPORTS = {
+    ".anchor": ["AnchorConfig", "add_anchor", "learn_anchor"],
     ".corpus": ["Corpus", "load_corpus"],
     ".editor": ["EditConfig", "default_layers", "edit"],
     ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],
