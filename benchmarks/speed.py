@@ -238,7 +238,7 @@ def report_model(adapter, prompts, args, full_corpus_tokens: int | None) -> dict
         clock = clocks[name]
         print(f"{label:<58}{clock.wall:>9.2f}{clock.cpu:>9.1f}{clock.cpu / (clock.wall * threads):>6.2f}"
               f"{clock.wall / bare:>8.2f}")
-    print(f"{'    floor of exact one-pass statistics: 1 + (c')/(a)':<58}{1 + clocks['products'].wall / bare:>32.2f}")
+    print(f"{'    floor of exact one-pass statistics: 1 + (c′)/(a)':<58}{1 + clocks['products'].wall / bare:>32.2f}")
     print(f"{'    peer / (b)':<58}{clocks['peer'].wall / clocks['float64'].wall:>32.2f}")
     print(f"{'    peer / (c)':<58}{clocks['peer'].wall / clocks['float32'].wall:>32.2f}")
     print(f"  {tokens:,} tokens ({tokens / bare:,.0f} tok/s bare); checks: float32 products vs float64 "
