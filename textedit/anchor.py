@@ -472,7 +472,7 @@ def encode_captions(pipe, captions: list[str], resolution: int) -> tuple[torch.T
 def native_resolution(pipe) -> int:
     """The image size a pipeline draws by default: its ``default_sample_size``, else its
     denoiser's ``sample_size``, × the VAE's scale; else 1024 (Z-Image's pipeline default)."""
-    denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+    denoiser = getattr(pipe, denoiser_component(pipe))
     size = getattr(pipe, "default_sample_size", None) or denoiser.config.get("sample_size")
     return size * pipe.vae_scale_factor if size else 1024
 
@@ -565,11 +565,22 @@ def _guidance(pipe, b: int) -> torch.Tensor | None:
     return torch.full((b,), family_of(pipe).guidance_scale, device=pipe.transformer.device)
 
 
+def _flux_pack(pipe, x):
+    """FLUX.1, Chroma and Qwen-Image: ``x`` ``[b, C, h, w]`` packed into 2×2 patches ``[b, (h/2)(w/2), 4C]``."""
+    b, c, h, w = x.shape
+    return pipe._pack_latents(x, b, c, h, w)
+
+
+def _flux2_pack(pipe, x):
+    """FLUX.2: ``x`` (already patchified 2×2 into channels) flattened to tokens ``[b, h·w, C]``."""
+    return pipe._pack_latents(x)
+
+
 def _flux_packed(pipe, x: torch.Tensor) -> dict:
     """FLUX.1 and Chroma's image tokens: ``x`` ``[b, C, h, w]`` packed into 2×2 patches
     ``[b, (h/2)(w/2), 4C]`` and their position ids ``[(h/2)(w/2), 3]``, by the pipeline's own methods."""
-    b, c, h, w = x.shape
-    return {"hidden_states": pipe._pack_latents(x, b, c, h, w),
+    b, _, h, w = x.shape
+    return {"hidden_states": _flux_pack(pipe, x),
             "img_ids": pipe._prepare_latent_image_ids(b, h // 2, w // 2, x.device, x.dtype)}
 
 
@@ -616,8 +627,8 @@ def _chroma_velocity(pipe, x, timestep, captions):
 def _qwen_image_velocity(pipe, x, timestep, captions):
     """Qwen-Image: the chat template's states after its prefix, with their mask; 2×2 packing."""
     read = _read(pipe, captions)["text_encoder"]
-    b, c, h, w = x.shape
-    return pipe.transformer(hidden_states=pipe._pack_latents(x, b, c, h, w), timestep=timestep,
+    b, _, h, w = x.shape
+    return pipe.transformer(hidden_states=_flux_pack(pipe, x), timestep=timestep,
                             encoder_hidden_states=read.states, encoder_hidden_states_mask=read.mask.to(x.device),
                             img_shapes=[[(1, h // 2, w // 2)]] * b, return_dict=False)[0]
 
@@ -646,7 +657,7 @@ def _flux2_velocity(pipe, x, timestep, captions):
     Mistral's 10, 20, 30) at all 512 positions, 4-d text and image ids; ``x`` (already
     patchified 2×2 into channels) flattened to tokens; [dev] embeds the guidance, Klein none."""
     states = _read(pipe, captions)["text_encoder"].states
-    tokens = pipe._pack_latents(x)
+    tokens = _flux2_pack(pipe, x)
     out = pipe.transformer(hidden_states=tokens, timestep=timestep, guidance=_guidance(pipe, len(captions)),
                            encoder_hidden_states=states, txt_ids=pipe._prepare_text_ids(states).to(x.device),
                            img_ids=pipe._prepare_latent_ids(x).to(x.device), return_dict=False)[0]
@@ -708,15 +719,6 @@ def _patchified_batch_norm(pipe, z):
 
 def _as_is(pipe, x):
     return x
-
-
-def _flux_pack(pipe, x):
-    b, c, h, w = x.shape
-    return pipe._pack_latents(x, b, c, h, w)
-
-
-def _flux2_pack(pipe, x):
-    return pipe._pack_latents(x)
 
 
 @dataclass(frozen=True)
