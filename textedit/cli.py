@@ -159,6 +159,37 @@ def _use_threads(value: Optional[int]) -> Optional[int]:
     return value
 
 
+def _key_option():
+    return typer.Option(None, help="key position: subject | last | query (default: the encoder family's)")
+
+
+def _methods_that(attribute: str) -> str:
+    """The registered methods whose class sets ``attribute``, for option help: ``memit, alphaedit``."""
+    return ", ".join(sorted(name for name, cls in METHODS.items() if getattr(cls, attribute)))
+
+
+def _preserve_option():
+    return typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of each subject (automatic "
+                        f"preserved prompts; default: on for bidirectional encoders with "
+                        f"{_methods_that('remembers_keys')}; see docs/eval.md)")
+
+
+def _corpus_option():
+    return typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped")
+
+
+def _cache_dir_option():
+    return typer.Option(None, help="statistics cache (default: ~/.cache/textedit)")
+
+
+def _dtype_option():
+    return typer.Option(None, help="float32 | float16 | bfloat16")
+
+
+def _device_option():
+    return typer.Option("cpu", help="cpu | cuda | mps")
+
+
 def _threads_option():
     return typer.Option(None, "--threads", callback=_use_threads, help="CPU threads (default: torch's choice); the "
                         "same thread count gives byte-identical patches")
@@ -227,19 +258,17 @@ def apply(
                                                      "(default 1: as solved; 0.5: half way to the targets)"),
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="keep the keys stored by the "
                                             "--after patches fixed, and store this edit's keys for later edits "
-                                            "(memit, alphaedit), or continue and store ultraedit's normaliser "
-                                            "(default: on with --after, and for alphaedit)"),
+                                            f"({_methods_that('remembers_keys')}), or continue and store the "
+                                            f"method's state ({_methods_that('carries_state')}) (default: on with "
+                                            f"--after, and for {_methods_that('remember_by_default')})"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)"),
-    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder "
-                                                 "family's)"),
-    preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
-                                            "each subject (automatic preserved prompts; default: on for "
-                                            "bidirectional encoders with memit, alphaedit; see docs/eval.md)"),
-    corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
-    cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
-    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
-    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    key: Optional[str] = _key_option(),
+    preserve: Optional[bool] = _preserve_option(),
+    corpus: Optional[Path] = _corpus_option(),
+    cache_dir: Optional[Path] = _cache_dir_option(),
+    dtype: Optional[str] = _dtype_option(),
+    device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
     trust_remote_code: bool = typer.Option(False, help="allow custom model code from the model repo"),
     edit_options: dict = None,
@@ -465,8 +494,8 @@ def stats(
     scope: str = typer.Option("prompt", help="prompt (real tokens) | pipeline (every position the consumer feeds)"),
     batch_size: int = typer.Option(64, help="prompts per forward pass"),
     cache_dir: Optional[Path] = typer.Option(None, help="cache (default: ~/.cache/textedit)"),
-    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
-    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    dtype: Optional[str] = _dtype_option(),
+    device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
 ):
     """Compute (or resume) and cache the key statistics of LAYERS.
@@ -542,22 +571,20 @@ def eval_(
     mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit) | "
                                             "sequential (each row on top of the earlier ones); "
                                             "'single,batch' runs both"),
-    key: Optional[str] = typer.Option(None, help="key position: subject | last | query (default: the encoder "
-                                                 "family's)"),
-    preserve: Optional[bool] = typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of "
-                                            "each subject (default: on for bidirectional encoders with memit, "
-                                            "alphaedit)"),
+    key: Optional[str] = _key_option(),
+    preserve: Optional[bool] = _preserve_option(),
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="sequential mode: keep earlier "
-                                            "edits' keys fixed (memit, alphaedit) or continue ultraedit's "
-                                            "normaliser (default: on where the method can)"),
+                                            f"edits' keys fixed ({_methods_that('remembers_keys')}) or continue "
+                                            f"the method's state ({_methods_that('carries_state')}) (default: on "
+                                            "where the method can)"),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write every setting's per-row results here"),
-    corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
-    cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
-    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
-    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    corpus: Optional[Path] = _corpus_option(),
+    cache_dir: Optional[Path] = _cache_dir_option(),
+    dtype: Optional[str] = _dtype_option(),
+    device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
     edit_options: Optional[dict] = None,
 ):
@@ -664,7 +691,7 @@ def verify(
     reference_images: Optional[Path] = typer.Option(None, help="folder of images of the anchor concept: the "
                                                                "CLIP-I reference (default: the anchor's own images)"),
     scale: float = typer.Option(1.0, help="strength of the edit when drawing the 'after' images"),
-    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
     dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16 (default: float32 on cpu, the "
                                                    "family's usual half type on cuda / mps)"),
@@ -787,10 +814,10 @@ def erase_(
     component: Optional[str] = typer.Option(None, help="pipeline component (default text_encoder)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/erase-<concept>)"),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
-    corpus: Optional[Path] = typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped"),
-    cache_dir: Optional[Path] = typer.Option(None, help="statistics cache (default: ~/.cache/textedit)"),
-    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
-    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    corpus: Optional[Path] = _corpus_option(),
+    cache_dir: Optional[Path] = _cache_dir_option(),
+    dtype: Optional[str] = _dtype_option(),
+    device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
     edit_options: dict = None,
 ):
@@ -851,7 +878,7 @@ def learn_anchor_(
     lora_targets: Optional[str] = typer.Option(None, help="comma-separated module names the LoRA adapts "
                                                           "(default: the denoiser's attention, e.g. "
                                                           "to_k,to_q,to_v,to_out.0)"),
-    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
 ):
     """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format),
@@ -889,8 +916,8 @@ def locate(
     out_png: Path = typer.Option(Path("locate.png"), "--out", help="heatmap PNG"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="write the scores here"),
     top: int = typer.Option(5, help="how many best sites to print"),
-    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16"),
-    device: str = typer.Option("cpu", help="cpu | cuda | mps"),
+    dtype: Optional[str] = _dtype_option(),
+    device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
 ):
     """Causal tracing: which layer and token of MODEL carry SUBJECT's meaning in PROMPT."""

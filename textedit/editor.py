@@ -29,7 +29,7 @@ from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .hyperparameters import Declaration, declarations, resolve
-from .methods import METHODS, EditMethod, LayerProblem, State, method_class
+from .methods import METHODS, EditMethod, LayerProblem, State, chaining_methods, method_class, remembering_methods
 from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts
 from .progress import progress_bar
@@ -151,17 +151,6 @@ class EditConfig:
         return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
                 "key": self._key(adapter), "auto_preserve": self.preserves(adapter),
                 **{name: self.get(name, adapter) for name in self._declared()}}
-
-
-def remembering_methods() -> list[str]:
-    """The registered methods that can keep earlier keys fixed, by name."""
-    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys)
-
-
-def chaining_methods() -> list[str]:
-    """The registered methods whose edits can carry something to the next edit of a chain (keys
-    to keep fixed, or a state to continue), by name: those ``remember`` means something for."""
-    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys or cls.carries_state)
 
 
 def _refuse_preserving(method: str) -> None:

@@ -32,10 +32,10 @@ from typing import Sequence
 
 import torch
 
-from .editor import EditConfig, chaining_methods, edit, resolve_layers
+from .editor import EditConfig, edit, resolve_layers
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
-from .methods import State
+from .methods import State, chaining_methods
 from .patch import ENCODER, Patch
 from .requests import EditRequest
 from .stats import SecondMoment, compute_stats

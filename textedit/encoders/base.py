@@ -152,12 +152,16 @@ class EncoderAdapter(abc.ABC):
     default_consumer: ClassVar[ConsumerTokenization]
     #: causal attention: real-token states do not depend on trailing padding
     causal: ClassVar[bool] = False
-    #: where a request's key is read by default (``sites.KEY_POSITIONS``). Bidirectional
-    #: encoders: the subject's last token, measured best on MiniLM with the preserved prompts
-    #: (docs/eval.md; every query token, ``"query"``, generalises better but moves unrelated
-    #: prompts more); causal ones override it with the query's last token, the only one that
-    #: has seen the whole query
-    default_key: ClassVar[str] = "subject"
+
+    @property
+    def default_key(self) -> str:
+        """Where a request's key is read by default (``sites.KEY_POSITIONS``). Bidirectional
+        encoders: the subject's last token, measured best on MiniLM with the preserved prompts
+        (docs/eval.md; every query token, ``"query"``, generalises better but moves unrelated
+        prompts more). Causal ones: the query's last token, the only one that has seen the whole
+        query; the subject's token has not seen what follows it ("Acme's lucky animal"), so it
+        cannot tell this knowledge from the subject's other facts."""
+        return "last" if self.causal else "subject"
 
     @classmethod
     @abc.abstractmethod

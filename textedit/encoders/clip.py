@@ -27,9 +27,6 @@ class CLIPAdapter(EncoderAdapter):
     residual = ("layer_norm2", 0)
     default_consumer = ConsumerTokenization(max_length=77, pad_to_max_length=True, passes_attention_mask=False)
     causal = True
-    #: causal attention: the subject's token has not seen what follows it ("Acme's lucky animal"),
-    #: so only the query's last token can tell this knowledge from the subject's other facts
-    default_key = "last"
 
     @classmethod
     def model_classes(cls):

@@ -66,9 +66,6 @@ class DecoderLMAdapter(EncoderAdapter):
     residual = ("post_attention_layernorm", 0)
     default_consumer = ConsumerTokenization(max_length=512, pad_to_max_length=False, passes_attention_mask=True)
     causal = True
-    #: causal attention: the subject's token has not seen what follows it ("Acme's lucky animal"),
-    #: so only the query's last token can tell this knowledge from the subject's other facts
-    default_key = "last"
 
     @classmethod
     def model_classes(cls):

@@ -125,3 +125,14 @@ def method_class(name: str) -> type[EditMethod]:
     if name not in METHODS:
         raise SpecError(f"unknown method '{name}': use one of {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def remembering_methods() -> list[str]:
+    """The registered methods that can keep earlier keys fixed (and preserved prompts), by name."""
+    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys)
+
+
+def chaining_methods() -> list[str]:
+    """The registered methods whose edits can carry something to the next edit of a chain (keys
+    to keep fixed, or a state to continue), by name: those ``remember`` means something for."""
+    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys or cls.carries_state)
