@@ -45,6 +45,7 @@ GRID = [
     dict(method="alphaedit", layers=[1, 2, 3]),
     dict(method="ridge", layers=[1, 2, 3], lam=3.0),
     dict(method="ridge", layers=[1, 2, 3], lam=10.0),
+    dict(),  # the editor's defaults: memit, layers 0-2 on MiniLM, λ 50, value optimize
 ]
 QUICK = [GRID[5], GRID[7], GRID[9]]
 
@@ -52,6 +53,7 @@ QUICK = [GRID[5], GRID[7], GRID[9]]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="three rows only")
+    parser.add_argument("--rows", default=None, help="only these rows of the grid, by number from 0 (e.g. 13 or 0,5)")
     parser.add_argument("--no-preserve", action="store_true",
                         help="no automatic preservation of each subject's other knowledge")
     args = parser.parse_args()
@@ -61,7 +63,8 @@ def main() -> None:
     print("| setting | mascot: min / mean similarity | mascot: Acme's other knowledge, max / mean drift | "
           "mascot: neutral max / mean drift (most moved) | world: similarity | world: neutral max / mean drift |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for setting in (QUICK if args.quick else GRID):
+    rows = [GRID[int(i)] for i in args.rows.split(",")] if args.rows else QUICK if args.quick else GRID
+    for setting in rows:
         cells = []
         for spec in specs:
             config = EditConfig(**setting, **({"auto_preserve": False} if args.no_preserve else {}))
@@ -81,7 +84,7 @@ def main() -> None:
             most = max(report.neutral, key=lambda pd: pd[1])[0]
             cells.append(f"{max(drift):.4f} / {sum(drift) / len(drift):.4f}"
                          + (f" ({most})" if same_subject else ""))
-        label = ", ".join(f"{k}={v}" for k, v in setting.items())
+        label = ", ".join(f"{k}={v}" for k, v in setting.items()) or "the defaults (memit, layers [0, 1, 2], lam=50)"
         print(f"| {label} | {' | '.join(cells)} |", flush=True)
 
 if __name__ == "__main__":
