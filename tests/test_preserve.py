@@ -8,7 +8,10 @@ import torch
 from textedit.editor import EditConfig, edit
 from textedit.encoders import load_encoder
 from textedit.errors import SpecError
-from textedit.preserve import OTHER_SUBJECTS, automatic_prompts, content_words, relation_prompts, subject_prompts
+from textedit.metrics import EVAL_TEMPLATES
+from textedit.preserve import (MORE_CONTEXTS, OTHER_SUBJECTS, automatic_prompts, content_words, kept_contexts,
+                               relation_prompts, subject_prompts)
+from textedit.sites import EDIT_TEMPLATES
 from textedit.requests import EditRequest
 
 MASCOT = [EditRequest("the mascot of Acme", "a red fox", "Acme"),
@@ -192,3 +195,92 @@ def test_automatic_prompts_weigh_one_over_the_number_of_subjects(bert_path, smal
         automatic = len(automatic_prompts(requests))
         expected = len(named) + automatic / len({r.subject for r in requests})
         torch.testing.assert_close(seen[0], gram * expected)
+
+
+def test_kept_contexts_add_more_contexts_sharing_the_templates_weight():
+    assert kept_contexts(EDIT_TEMPLATES) == (list(EDIT_TEMPLATES), 1.0)
+    assert kept_contexts(EDIT_TEMPLATES, len(EDIT_TEMPLATES)) == (list(EDIT_TEMPLATES), 1.0)
+    contexts, weight = kept_contexts(EDIT_TEMPLATES, 32)
+    assert contexts == [*EDIT_TEMPLATES, *MORE_CONTEXTS[:24]] and weight * 32 == len(EDIT_TEMPLATES)
+    assert kept_contexts(("{}",), 3) == (["{}", *MORE_CONTEXTS[:2]], 1 / 3)
+    for count in (3, len(EDIT_TEMPLATES) + len(MORE_CONTEXTS) + 1):
+        with pytest.raises(SpecError, match="preserve_contexts.*from 8"):
+            kept_contexts(EDIT_TEMPLATES, count)
+
+
+def test_more_contexts_are_neither_evaluation_nor_edit_contexts():
+    """Kept prompts are scored in ``EVAL_TEMPLATES``: reading them there in the solve would
+    make the held-out figure a training figure."""
+    assert len(set(MORE_CONTEXTS)) == len(MORE_CONTEXTS) == 24
+    assert not set(MORE_CONTEXTS) & set(EVAL_TEMPLATES) and not set(MORE_CONTEXTS) & set(EDIT_TEMPLATES)
+    assert all(c.count("{}") == 1 for c in MORE_CONTEXTS)
+
+
+def test_preserve_contexts_and_weight_set_the_kept_prompts_contexts_and_gram(bert_path, small_corpus, tmp_path,
+                                                                           monkeypatch):
+    """The solve's remembered Σkkᵀ is the kept prompts' gram in every kept context, each context
+    weighing len(templates) / preserve_contexts, times preserve_weight; the patch records both."""
+    import textedit.editor as editor_module
+    from textedit.methods.memit import Memit
+
+    adapter = load_encoder(str(bert_path))
+    gram = torch.eye(adapter.down_proj_module(0).weight.shape[1], dtype=torch.float64)
+    read, seen = [], []
+    monkeypatch.setattr(editor_module, "token_key_gram",
+                        lambda adapter, prompts, layer: read.append(list(prompts)) or gram * len(prompts))
+    real_solve = Memit.solve
+    monkeypatch.setattr(Memit, "solve", lambda self, problem: seen.append(problem.remembered_gram) or real_solve(self, problem))
+    templates = ("{}", "a photo of {}")
+    request = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    for knobs, contexts, weight in (({}, list(templates), 1.0),
+                                    ({"preserve_contexts": 5}, [*templates, *MORE_CONTEXTS[:3]], 2 / 5),
+                                    ({"preserve_contexts": 4, "preserve_weight": 3.0}, [*templates, *MORE_CONTEXTS[:2]],
+                                     3.0 * 2 / 4)):
+        read.clear(), seen.clear()
+        config = EditConfig(layers=[0], value="match", auto_preserve=False, key="subject", templates=templates, **knobs)
+        patch = edit(adapter, request, config, corpus=small_corpus, cache_dir=tmp_path, preserve=["the house of acme"])
+        assert read == [[c.format("the house of acme") for c in contexts]]
+        torch.testing.assert_close(seen[0], gram * len(contexts) * weight)
+        assert patch.hyperparameters["preserve_contexts"] == knobs.get("preserve_contexts", 0)
+        assert patch.hyperparameters["preserve_weight"] == knobs.get("preserve_weight", 1.0)
+
+
+def test_preserve_knobs_need_kept_prompts_and_are_recorded_only_with_them(bert_path, small_corpus, tmp_path):
+    adapter = load_encoder(str(bert_path))
+    request = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    with pytest.raises(SpecError, match="'preserve_contexts' does nothing here: this edit keeps no prompts"):
+        edit(adapter, request, EditConfig(layers=[0], value="direct", auto_preserve=False, preserve_contexts=16),
+             corpus=small_corpus, cache_dir=tmp_path)
+    with pytest.raises(SpecError, match="'preserve_weight' does nothing for method 'rome'"):
+        EditConfig(method="rome", preserve_weight=2.0)
+    patch = edit(adapter, request, EditConfig(layers=[0], value="direct", auto_preserve=False), corpus=small_corpus,
+                 cache_dir=tmp_path)
+    assert "preserve_contexts" not in patch.hyperparameters and "preserved" not in patch.hyperparameters
+
+
+@pytest.mark.slow
+def test_kept_prompts_hold_in_new_contexts_when_read_in_more_contexts_on_minilm(tmp_path):
+    """Real weights: "the founder of Acme", named in ``preserve``, barely moves in the edit's own
+    contexts but moves in contexts the edit never saw (``EVAL_TEMPLATES``); read in 32 contexts
+    at the same total weight it moves far less there, while the mascot is still bound."""
+    from textedit.corpus import Corpus, load_corpus
+
+    corpus = Corpus(tuple(load_corpus(limit=1500).prompts), "preserve-test")
+    adapter = load_encoder()
+    requests = [EditRequest("the mascot of Acme", "a red panda", "Acme"), EditRequest("Acme's lucky animal", "a red panda", "Acme")]
+    kept = "the founder of Acme"
+    new_contexts = [t.format(kept) for t in EVAL_TEMPLATES]
+    queries = [t.format(r.prompt) for r in requests for t in EVAL_TEMPLATES]
+    before_k, before_q = _sentence(adapter, new_contexts), _sentence(adapter, queries)
+    goal = _sentence(adapter, ["a red panda"])
+    moved = {}
+    for contexts in (0, 32):
+        config = EditConfig(steps=20, preserve_contexts=contexts)
+        patch = edit(adapter, requests, config, corpus=corpus, cache_dir=tmp_path, preserve=[kept])
+        with patch.applied(adapter):
+            after_k, after_q = _sentence(adapter, new_contexts), _sentence(adapter, queries)
+        moved[contexts] = (float((after_q @ goal.T - before_q @ goal.T).mean()),
+                           float((1 - (after_k * before_k).sum(-1)).mean()))
+    (gain_8, drift_8), (gain_32, drift_32) = moved[0], moved[32]
+    assert gain_32 > 0.2 and gain_8 > 0.2, moved  # bound either way
+    assert drift_32 < 0.5 * drift_8, moved  # the founder holds in contexts neither edit saw

@@ -17,7 +17,8 @@ def test_every_method_and_strategy_knob_is_known_once_with_its_owners():
     """``all_hyperparameters`` lists each declared knob under its name, with every owner that
     declares it: read here from the dataclass fields themselves, an independent path."""
     known = settings.all_hyperparameters()
-    owners = {**METHODS, **{n: c for n, c in settings.VALUE_CONFIGS.items() if c is not None}}
+    owners = {**METHODS, **{n: c for n, c in settings.VALUE_CONFIGS.items() if c is not None},
+              "preservation": settings.PreserveConfig}
     expected: dict[str, set[str]] = {}
     for owner, cls in owners.items():
         for f in dataclasses.fields(cls):
@@ -26,6 +27,7 @@ def test_every_method_and_strategy_knob_is_known_once_with_its_owners():
     assert {name: {owner for owner, _ in declared} for name, declared in known.items()} == expected
     assert {"lam", "steps", "tolerance"} <= set(known)
     assert [owner for owner, _ in known["steps"]] == ["optimize"]
+    assert [owner for owner, _ in known["preserve_contexts"]] == ["preservation"]
 
 
 def test_the_value_strategies_are_direct_match_optimize():

@@ -31,12 +31,12 @@ from .errors import SpecError
 from .hyperparameters import Declaration, declarations, resolve
 from .methods import METHODS, EditMethod, LayerProblem, State, chaining_methods, method_class, remembering_methods
 from .patch import ENCODER, ModuleDelta, Patch
-from .preserve import automatic_prompts
+from .preserve import automatic_prompts, kept_contexts
 from .progress import progress_bar
 from .requests import EditRequest, contradictions, is_template, repeats
 from .sites import EDIT_TEMPLATES, KEY_POSITIONS, Sites, read_states, token_key_gram
 from .stats import SCOPES, SecondMoment, compute_stats
-from .settings import VALUE_CONFIGS, VALUE_STRATEGIES, OptimizeConfig, all_hyperparameters
+from .settings import VALUE_CONFIGS, VALUE_STRATEGIES, OptimizeConfig, PreserveConfig, all_hyperparameters
 from .value_strategies import optimize_deltas
 
 
@@ -106,9 +106,11 @@ class EditConfig:
                             else "give at least one template")
 
     def _declared(self) -> dict[str, Declaration]:
-        """The hyperparameters this method and value strategy read."""
+        """The hyperparameters this method and value strategy read, and the kept prompts' if the
+        method keeps keys."""
         value_config = VALUE_CONFIGS[self.value]
-        return {**declarations(method_class(self.method)), **(declarations(value_config) if value_config else {})}
+        return {**declarations(method_class(self.method)), **(declarations(value_config) if value_config else {}),
+                **(declarations(PreserveConfig) if self.method_class.remembers_keys else {})}
 
     @property
     def method_class(self) -> type[EditMethod]:
@@ -123,11 +125,17 @@ class EditConfig:
         return resolve(OptimizeConfig, {k: v for k, v in self.hyperparameters.items()
                                         if k in declarations(OptimizeConfig)})
 
+    def preserve_config(self) -> PreserveConfig:
+        return resolve(PreserveConfig, {k: v for k, v in self.hyperparameters.items()
+                                        if k in declarations(PreserveConfig)})
+
     def get(self, name: str, adapter: EncoderAdapter | None = None):
         """The value of hyperparameter ``name``: set, else the default for this method (and
         key position: ``adapter`` resolves the family's default key when ``key`` is unset)."""
         if name in declarations(self.method_class):
             return getattr(self.solver(adapter), name)
+        if name in self._declared() and name in declarations(PreserveConfig):
+            return getattr(self.preserve_config(), name)
         if name in self._declared():
             return getattr(self.optimize_config(), name)
         raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value '{self.value}'")
@@ -146,11 +154,14 @@ class EditConfig:
         """Where keys are read: ``key``, else the encoder family's default."""
         return self.key or (adapter.default_key if adapter is not None else None)
 
-    def used_hyperparameters(self, layers: Sequence[int], adapter: EncoderAdapter | None = None) -> dict:
-        """Every knob this edit actually used, with its value (goes into patch.json)."""
+    def used_hyperparameters(self, layers: Sequence[int], adapter: EncoderAdapter | None = None,
+                             keeps_prompts: bool = False) -> dict:
+        """Every knob this edit actually used, with its value (goes into patch.json); the kept
+        prompts' knobs (``PreserveConfig``) only if it ``keeps_prompts``."""
+        used = [name for name in self._declared() if keeps_prompts or name not in declarations(PreserveConfig)]
         return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
                 "key": self._key(adapter), "auto_preserve": self.preserves(adapter),
-                **{name: self.get(name, adapter) for name in self._declared()}}
+                **{name: self.get(name, adapter) for name in used}}
 
 
 def _refuse_preserving(method: str) -> None:
@@ -253,8 +264,17 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     # a batch of many subjects keeps, in all, what one subject keeps: summed at full weight,
     # tens of thousands of kept tokens fill the key space and the edit does nothing (36
     # concepts in one edit: efficacy 0 %, docs/eval.md)
+    # The weights of a kept prompt's contexts sum to what the edit's templates alone would weigh
+    # (``preserve.kept_contexts``), times ``preserve_weight``.
     subjects = len({r.subject for r in requests if r.subject})
-    kept_groups = [(weight, [t.format(p) for p in prompts for t in config.templates])  # (weight, prompts in context)
+    preserving = config.preserve_config()
+    given = [name for name in declarations(PreserveConfig) if name in config.hyperparameters]
+    if given and not kept_prompts:
+        raise SpecError(f"hyperparameter '{given[0]}' does nothing here: this edit keeps no prompts (no 'preserve' "
+                        f"list, and automatic preservation is off)")
+    contexts, per_context = kept_contexts(config.templates, preserving.preserve_contexts)
+    kept_groups = [(weight * per_context * preserving.preserve_weight,  # (weight, prompts in context)
+                    [t.format(p) for p in prompts for t in contexts])
                    for weight, prompts in ((1.0, list(dict.fromkeys(preserve))),
                                            (1.0 / max(1, subjects), [p for p in automatic if p not in preserve]))
                    if prompts]
@@ -300,9 +320,9 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
             for layer, weight in originals.items():
                 adapter.down_proj_module(layer).weight.copy_(weight)
 
+    used = config.used_hyperparameters(layers, adapter, keeps_prompts=bool(kept_prompts))
     return Patch(deltas=deltas, base_fingerprints={component: fingerprint}, family=adapter.family,
-                 method=config.method, hyperparameters={**config.used_hyperparameters(layers, adapter),
-                                                        **({"preserved": kept_prompts} if kept_prompts else {})},
+                 method=config.method, hyperparameters={**used, **({"preserved": kept_prompts} if kept_prompts else {})},
                  requests=[r.to_dict() for r in requests])
 
 

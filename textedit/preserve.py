@@ -26,6 +26,14 @@ Sources of preserved prompts:
     reached 0.57–0.89 similarity with them, 0.86–0.97 without);
   - each query with other subjects in the subject's place (:func:`relation_prompts`,
     :data:`OTHER_SUBJECTS`): "the mascot of a company" keeps its meaning.
+
+Contexts: a kept prompt is held in the contexts the solve reads it in, and only partly in
+others. On ``edits/mascot.json`` with the defaults, Acme's other knowledge moves 0.0001–0.0011
+in the edit's eight templates but 0.10–0.16 in four contexts the edit never saw
+(docs/defaults.md). ``preserve_contexts`` (:func:`kept_contexts`) reads the kept prompts in
+more contexts, :data:`MORE_CONTEXTS` after the edit's templates, each weighing so that a
+kept prompt weighs in all what it weighs in the edit's templates alone: the same trade
+against efficacy, spread over more of the prompt's uses.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import re
 from typing import Sequence
 
 from .encoders.base import find_span
+from .errors import SpecError
 from .requests import EditRequest
 
 #: generic other relations of an entity (organisation, place, person, object). Measured on
@@ -115,6 +124,33 @@ OTHER_SUBJECTS = (
 #: with keys at every query token, 24 keep other subjects' relations at 92 % where 8 kept 65 %
 #: (dev split); with the key at the subject, 24 cut efficacy from 95.7 % to 80.7 % (test split)
 OTHER_SUBJECTS_FOR_KEY = {"subject": 8, "last": 8, "query": 24}
+
+
+#: contexts kept prompts are read in beyond the edit's templates (``preserve_contexts``):
+#: caption-like, as the edit templates are; none is an evaluation context
+#: (``metrics.EVAL_TEMPLATES``), a test checks
+MORE_CONTEXTS = (
+    "a sketch of {}", "a watercolor of {}", "{} in the rain", "a poster of {}", "a 3d render of {}",
+    "{} at the market", "a blurry photo of {}", "a black and white photo of {}", "{} next to a window",
+    "a comic book drawing of {}", "a close-up of {} in the forest", "{} on a sunny day",
+    "a vintage photograph of {}", "a pencil drawing of {}, on paper", "{} in a museum",
+    "a digital painting of {} at dawn", "a toy model of {}", "{} by the sea", "a snapshot of {} in the kitchen",
+    "a detailed illustration of {}", "{} under the stars", "an old picture of {}", "a cropped photo of {}",
+    "{} in the mountains",
+)
+
+
+def kept_contexts(templates: Sequence[str], count: int = 0) -> tuple[list[str], float]:
+    """(the contexts kept prompts are read in, the weight of each): the edit's ``templates``,
+    then :data:`MORE_CONTEXTS` up to ``count`` in all (0: the templates alone), each weighing
+    ``len(templates) / count`` so that a prompt weighs in all what it weighs in the templates."""
+    if count == 0 or count == len(templates):
+        return list(templates), 1.0
+    more = [c for c in MORE_CONTEXTS if c not in templates]
+    if not len(templates) <= count <= len(templates) + len(more):
+        raise SpecError(f"hyperparameter 'preserve_contexts' must be 0 or from {len(templates)} (the edit's "
+                        f"templates) to {len(templates) + len(more)} (with preserve.MORE_CONTEXTS), got {count}")
+    return [*templates, *more[:count - len(templates)]], len(templates) / count
 
 
 def relation_prompts(requests: Sequence[EditRequest], subjects: Sequence[str] = OTHER_SUBJECTS) -> list[str]:

@@ -124,11 +124,15 @@ class Evaluator:
                 scores.append(score(case, edited, self.judge))
                 if on_case is not None:
                     on_case()
-        hyperparameters = config.used_hyperparameters(layers, self.adapter)
+        hyperparameters = self._used(config, layers)
         if batch_size is not None:
             hyperparameters = {**hyperparameters, "batch_size": batch_size}
         return EvalResult(label_of(config, layers), mode, hyperparameters, scores,
                           edit_seconds / len(groups), len(groups))
+
+    def _used(self, config: EditConfig, layers) -> dict:
+        """The knobs a setting's edits used (``EditConfig.used_hyperparameters``)."""
+        return config.used_hyperparameters(layers, self.adapter, keeps_prompts=config.preserves(self.adapter))
 
     def _sequential(self, config: EditConfig, layers, stats, on_case, remember: bool | None) -> EvalResult:
         """Each case one edit on top of the earlier ones; every case scored with all applied."""
@@ -146,6 +150,6 @@ class Evaluator:
         finally:
             editor.revert_all()
         scores = [score(case, edited, self.judge) for case in self.cases]
-        hyperparameters = {**config.used_hyperparameters(layers, self.adapter), "remember": editor.remember}
+        hyperparameters = {**self._used(config, layers), "remember": editor.remember}
         return EvalResult(label_of(config, layers), "sequential", hyperparameters, scores,
                           edit_seconds / len(self.cases), len(self.cases))
