@@ -29,7 +29,7 @@ from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
 from .hyperparameters import Declaration, declarations, resolve
-from .methods import METHODS, EditMethod, LayerProblem, State, chaining_methods, method_class, remembering_methods
+from .methods import EditMethod, LayerProblem, State, chaining_methods, method_class, remembering_methods
 from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts, kept_contexts
 from .progress import progress_bar

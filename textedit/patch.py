@@ -145,7 +145,7 @@ class Patch:
                  f"{self.version}" + (f" at strength {self.scale:g}" if self.scale != 1 else "") + ".", "",
                  "| prompt | now reads as |", "| --- | --- |",
                  *[f"| {r.get('prompt', '')} | {r.get('target', '')} |" for r in self.requests], "",
-                 "```python", "from textedit import Patch", "", f"patch = Patch.load(\"<this repo id>\")",
+                 "```python", "from textedit import Patch", "", "patch = Patch.load(\"<this repo id>\")",
                  "patch.apply(pipe)   # or an encoder; patch.revert(pipe) undoes it bit for bit", "```", "",
                  f"Base fingerprints: {json.dumps(self.base_fingerprints, sort_keys=True)}.", ""]
         return "\n".join(lines)

@@ -13,7 +13,7 @@ import torch
 from textedit.encoders import COMPONENT_TOKENIZERS
 from textedit.errors import ModelLoadError, SpecError
 from textedit.pipelines import FAMILIES, detect_family, family_of, load_pipeline, present_components
-from tiny_models import encode_prompt, sana_instruction
+from tiny_models import encode_prompt
 
 PROMPT = "a photo of the mascot of acme on the beach"
 
