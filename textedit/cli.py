@@ -35,7 +35,7 @@ from typer.core import TyperCommand, TyperGroup
 from .corpus import load_corpus
 from .errors import TexteditError
 from .interrupts import ending_at_once
-from .methods import METHODS
+from .methods import METHODS, methods_with
 from .progress import progress_bar
 from .requests import EditRequest
 from .settings import VALUE_CONFIGS, all_hyperparameters
@@ -165,7 +165,7 @@ def _key_option():
 
 def _methods_that(attribute: str) -> str:
     """The registered methods whose class sets ``attribute``, for option help: ``memit, alphaedit``."""
-    return ", ".join(sorted(name for name, cls in METHODS.items() if getattr(cls, attribute)))
+    return ", ".join(methods_with(attribute))
 
 
 def _preserve_option():

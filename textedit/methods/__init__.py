@@ -9,11 +9,11 @@ file. A method defined elsewhere registers itself the same way (``@register``).
 import importlib
 import pkgutil
 
-from .base import (METHODS, EditMethod, LayerProblem, State, chaining_methods, method_class, register,
-                   remembering_methods)
+from .base import (METHODS, EditMethod, LayerProblem, State, chaining_methods, method_class, methods_with,
+                   register, remembering_methods)
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name != "base"):
     importlib.import_module(f"{__name__}.{_module}")
 
-__all__ = ["METHODS", "EditMethod", "LayerProblem", "State", "chaining_methods", "method_class", "register",
-           "remembering_methods"]
+__all__ = ["METHODS", "EditMethod", "LayerProblem", "State", "chaining_methods", "method_class", "methods_with",
+           "register", "remembering_methods"]

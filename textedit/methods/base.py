@@ -127,12 +127,18 @@ def method_class(name: str) -> type[EditMethod]:
     return METHODS[name]
 
 
+def methods_with(attribute: str) -> list[str]:
+    """The registered methods whose class sets ``attribute`` (``remembers_keys``,
+    ``carries_state``, ``remember_by_default``), by name."""
+    return sorted(name for name, cls in METHODS.items() if getattr(cls, attribute))
+
+
 def remembering_methods() -> list[str]:
     """The registered methods that can keep earlier keys fixed (and preserved prompts), by name."""
-    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys)
+    return methods_with("remembers_keys")
 
 
 def chaining_methods() -> list[str]:
     """The registered methods whose edits can carry something to the next edit of a chain (keys
     to keep fixed, or a state to continue), by name: those ``remember`` means something for."""
-    return sorted(name for name, cls in METHODS.items() if cls.remembers_keys or cls.carries_state)
+    return sorted({*methods_with("remembers_keys"), *methods_with("carries_state")})
