@@ -1,9 +1,13 @@
 """Exported LoRAs, loaded by the ecosystem's own code (diffusers, peft, diffusers' kohya
 converter), do exactly what ``Patch.apply`` does: on tiny SD 1.x, SDXL, SD3 and FLUX.1
-pipelines and on the real default MiniLM."""
+pipelines and on the real default MiniLM. Merged model folders (``--to model``), loaded with
+transformers' ``from_pretrained`` alone, hold ``W + ΔW`` and read prompts as the patched
+encoder does: a bare BERT, FLUX's T5 and Qwen-Image's Qwen2.5-VL."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 
 import pytest
@@ -15,9 +19,10 @@ from textedit.corpus import Corpus, load_corpus
 from textedit.editor import EditConfig, edit
 from textedit.encoders import load_encoder
 from textedit.errors import PatchError
-from textedit.export import to_lora
+from textedit.export import MODEL_PROVENANCE, to_lora, to_model
 from textedit.patch import Patch
 from textedit.requests import EditRequest
+from textedit.sequential import edit_after
 from textedit.pipelines import FAMILIES, edit_pipeline, load_pipeline
 
 QUERY = "a photo of the mascot of acme"
@@ -151,3 +156,139 @@ def test_export_command(monkeypatch, capsys, tmp_path, bert_path, small_corpus):
     assert code == 2 and "bare encoder" in err and "Traceback" not in err
     code, _, err = run(monkeypatch, capsys, "export", tmp_path / "patch", "--to", "onnx", "--out", tmp_path / "x")
     assert code == 2 and "--to 'onnx'" in err
+    code, out, err = run(monkeypatch, capsys, "export", tmp_path / "patch", "--to", "model", "--model", bert_path,
+                         "--out", tmp_path / "m")
+    assert code == 0, err
+    assert "BertModel.from_pretrained" in " ".join(out.split()) and (tmp_path / "m" / MODEL_PROVENANCE).is_file()
+    code, _, err = run(monkeypatch, capsys, "export", tmp_path / "patch", "--to", "model", "--out", tmp_path / "n")
+    assert code == 2 and "--to model needs --model" in err and not (tmp_path / "n").exists()
+    code, _, err = run(monkeypatch, capsys, "export", tmp_path / "patch", "--to", "peft", "--model", bert_path,
+                       "--out", tmp_path / "n")
+    assert code == 2 and "go with --to model" in err and "Traceback" not in err
+
+
+def merged_weight(before: dict[str, torch.Tensor], module: str, *patches: Patch) -> torch.Tensor:
+    """``module``'s weight ``W + Σ left @ rightᵀ`` over ``patches``, in float64, computed here on its own."""
+    return before[f"{module}.weight"].double() + sum(d.delta.left.double() @ d.delta.right.double().T
+                                                     for p in patches for d in p.deltas if d.module == module)
+
+
+def assert_merged(model, adapter, before: dict[str, torch.Tensor], *patches: Patch) -> None:
+    """The exported weights are what applying ``patches`` in order gives, bit for bit, and the
+    published sum to float32's rounding."""
+    with contextlib.ExitStack() as stack:
+        for p in patches:
+            stack.enter_context(p.applied(adapter))
+        applied = {d.module: adapter.model.get_submodule(d.module).weight.detach().clone()
+                   for p in patches for d in p.deltas}
+    for module, weight in applied.items():
+        exported = model.get_submodule(module).weight
+        assert torch.equal(exported, weight)
+        torch.testing.assert_close(exported.double(), merged_weight(before, module, *patches), rtol=0, atol=1e-6)
+
+
+def test_model_export_of_a_bare_encoder_loads_with_transformers_alone(bert, small_corpus, tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    patch = edit(bert, REQUEST, EditConfig(value="match", layers=[0, 1], auto_preserve=False), corpus=small_corpus,
+                 cache_dir=tmp_path / "cache")
+    before = {n: p.detach().clone() for n, p in bert.model.named_parameters()}
+    [folder] = to_model(patch, {"encoder": bert}, tmp_path / "merged")
+    assert folder == tmp_path / "merged"
+    assert all(torch.equal(p, before[n]) for n, p in bert.model.named_parameters())  # the user's model is untouched
+    model, tokenizer = AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+    assert_merged(model, bert, before, patch)
+    prompts = [QUERY, "a dog on the beach"]
+    batch = tokenizer(prompts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        base = bert.model(**batch).last_hidden_state
+        with patch.applied(bert):
+            edited = bert.model(**batch).last_hidden_state
+        got = model(**batch).last_hidden_state
+    assert (edited - base).abs().max() > 1e-3
+    torch.testing.assert_close(got, edited, rtol=0, atol=1e-6)
+    record = json.loads((folder / MODEL_PROVENANCE).read_text())
+    assert [m["id"] for m in record["merged"]] == [patch.id]
+    # textedit reads the folder as another model: the patch no longer fits it
+    with pytest.raises(PatchError, match="cannot be applied"):
+        patch.apply(load_encoder(str(folder)))
+    # the same export again replaces the folder, byte for byte the same
+    weights = (folder / "model.safetensors").read_bytes()
+    to_model(patch, {"encoder": bert}, folder)
+    assert (folder / "model.safetensors").read_bytes() == weights
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".merged")] == []  # no staging left
+
+
+def test_model_export_refuses_what_it_cannot_write(bert, small_corpus, tmp_path):
+    patch = edit(bert, REQUEST, EditConfig(value="match", layers=[0], auto_preserve=False), corpus=small_corpus,
+                 cache_dir=tmp_path / "cache")
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("mine")
+    with pytest.raises(PatchError, match="exists and is not a textedit model export"):
+        to_model(patch, {"encoder": bert}, other)
+    assert [p.name for p in other.iterdir()] == ["todo.txt"]
+    anchored = dataclasses.replace(patch, requires={"encoder": {"token": "<acme>", "file": "acme.safetensors",
+                                                                "sha256": "0" * 64}})
+    with pytest.raises(PatchError, match="anchor token <acme>.*--to peft"):
+        to_model(anchored, {"encoder": bert}, tmp_path / "anchored")
+    with pytest.raises(PatchError, match="edits encoder: give the base encoder"):
+        to_model(patch, {}, tmp_path / "none")
+    assert not (tmp_path / "anchored").exists() and not (tmp_path / "none").exists()
+
+
+def test_model_export_merges_a_chain_in_order(bert, small_corpus, tmp_path):
+    config = EditConfig(value="match", layers=[0, 1], auto_preserve=False)
+    first = edit(bert, REQUEST, config, corpus=small_corpus, cache_dir=tmp_path / "cache")
+    second = edit_after(bert, [EditRequest("the founder of acme", "a tall tree", subject="acme")], config, [first],
+                        corpus=small_corpus, cache_dir=tmp_path / "cache")
+    first.revert(bert)  # edit_after leaves the history applied
+    before = {n: p.detach().clone() for n, p in bert.model.named_parameters()}
+    with pytest.raises(PatchError, match="goes after the patches"):
+        to_model(second, {"encoder": bert}, tmp_path / "alone")
+    [folder] = to_model(second, {"encoder": bert}, tmp_path / "chain", history=[first])
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(folder)
+    assert_merged(model, bert, before, first, second)
+    record = json.loads((folder / MODEL_PROVENANCE).read_text())
+    assert [m["id"] for m in record["merged"]] == [first.id, second.id]
+    assert all(torch.equal(p, before[n]) for n, p in bert.model.named_parameters())
+
+
+@pytest.mark.parametrize("family, component", [("flux", "text_encoder_2"), ("qwenimage", "text_encoder")])
+def test_model_export_of_a_pipeline_encoder_no_lora_loader_reaches(family, component, pipeline_paths, tmp_path):
+    """FLUX's T5 and Qwen-Image's Qwen2.5-VL: diffusers loads no text-encoder LoRA onto either;
+    the merged folder, loaded with the component's own class, gives the patched prompt embeddings."""
+    path = pipeline_paths[family]
+    patch = pipeline_patch(path, family, [component], tmp_path / "cache")
+    [folder] = to_model(patch, {component: load_encoder(str(path), component=component)}, tmp_path / "merged")
+    assert folder == tmp_path / "merged" / component
+    pipe = load_pipeline(path, FAMILIES[family])
+    base = encoded(pipe, family)
+    with patch.applied(pipe):
+        edited = encoded(pipe, family)
+    assert max((a - b).abs().max().item() for a, b in zip(base, edited)) > 1e-3
+    setattr(pipe, component, type(getattr(pipe, component)).from_pretrained(folder).eval())
+    assert_close(encoded(pipe, family), edited)
+
+
+def test_model_export_keeps_the_checkpoint_dtype(bert, small_corpus, tmp_path):
+    """A patch solved on the float32 model merges into a float16 copy of the checkpoint (the
+    fingerprint is dtype-independent), and the folder stays float16, as pipelines ship it."""
+    patch = edit(bert, REQUEST, EditConfig(value="match", layers=[0], auto_preserve=False), corpus=small_corpus,
+                 cache_dir=tmp_path / "cache")
+    half = tmp_path / "half"
+    bert.model.half().save_pretrained(half)
+    bert.model.float()
+    bert.tokenizer.save_pretrained(half)
+    encoder = load_encoder(str(half))
+    assert encoder.dtype == torch.float16
+    [folder] = to_model(patch, {"encoder": encoder}, tmp_path / "merged")
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(folder)
+    assert model.dtype == torch.float16 and json.loads((folder / "config.json").read_text())["dtype"] == "float16"
+    module = patch.deltas[0].module
+    want = encoder.model.get_submodule(module).weight.double() + patch.deltas[0].delta.dense().double()
+    torch.testing.assert_close(model.get_submodule(module).weight.double(), want, rtol=1e-3, atol=1e-3)

@@ -24,7 +24,7 @@ _EXPORTS = {
     ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],
     ".erase": ["Concept", "Erasure", "erase_with_report", "measure_erasure"],
     ".errors": ["TexteditError"],
-    ".export": ["to_lora"],
+    ".export": ["to_lora", "to_model"],
     ".locate": ["trace"],
     ".methods": ["METHODS", "EditMethod", "LayerProblem", "register"],
     ".metrics": ["measure"],

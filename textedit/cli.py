@@ -456,20 +456,43 @@ def show(
 @command()
 def export(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
-    to: str = typer.Option(..., "--to", help="diffusers | peft | kohya"),
-    out_path: Path = typer.Option(..., "--out", help="the LoRA file (diffusers, kohya) or folder (peft)"),
-    scale: float = typer.Option(1.0, help="strength baked into the LoRA (1: the edit as solved)"),
+    to: str = typer.Option(..., "--to", help="diffusers | peft | kohya (LoRAs) | model (the edited encoder itself)"),
+    out_path: Path = typer.Option(..., "--out", help="the LoRA file (diffusers, kohya) or folder (peft, model)"),
+    scale: float = typer.Option(1.0, help="strength baked into the export (1: the edit as solved)"),
+    model: Optional[str] = typer.Option(None, help="--to model: the base model (folder, hub id, pipeline or "
+                                                   "'default') the edit is merged into"),
+    after: Optional[list[Path]] = typer.Option(None, "--after", help="--to model: a patch this one was made after, "
+                                                                     "merged first (repeatable, in order)"),
+    dtype: Optional[str] = typer.Option(None, help="--to model: float32 | float16 | bfloat16 (default: the "
+                                                   "checkpoint's own)"),
 ):
-    """Write a patch as a LoRA that diffusers, peft or ComfyUI / A1111 (kohya) load without textedit."""
-    from .export import FORMATS, LOAD_CALLS, to_lora  # deferred: a command imports what it computes with when it runs
-    from .patch import Patch
+    """Write a patch as a LoRA that diffusers, peft or ComfyUI / A1111 (kohya) load without textedit,
+    or as the edited encoder's own model folder (--to model)."""
+    from .export import FORMATS, LOAD_CALLS, MODEL, to_lora, to_model  # deferred: a command imports what it
+    from .patch import Patch                                             # computes with when it runs
 
-    if to not in FORMATS:
-        raise TexteditError(f"--to '{to}': use one of {', '.join(FORMATS)}")
+    if to not in (*FORMATS, MODEL):
+        raise TexteditError(f"--to '{to}': use one of {', '.join((*FORMATS, MODEL))}")
+    if to != MODEL and (model is not None or after or dtype is not None):
+        raise TexteditError(f"--model, --after and --dtype go with --to {MODEL}: a LoRA holds only the edit")
+    if to == MODEL and model is None:
+        raise TexteditError(f"--to {MODEL} needs --model: the base model the edit is merged into")
     _check_scale(scale)
     patch = Patch.load(patch_dir)
     if scale != 1:
         patch = patch.scaled(scale)
+    if to == MODEL:
+        history = [Patch.load(p) for p in after or []]
+        _writable_destination(out_path.parent if str(out_path.parent) else Path("."))
+        encoders = _load_components(model, patch.components, dtype)
+        folders = to_model(patch, encoders, out_path, history=history)
+        for folder, component in zip(folders, patch.components):
+            where = "" if folder == out_path else f", subfolder='{component}'"
+            out.print(f"patch {patch.id}{f' after {len(history)}' if history else ''} merged into "
+                      f"{encoders[component].name}: {folder}; load it with "
+                      f"{type(encoders[component].model).__name__}.from_pretrained('{out_path}'{where})",
+                      highlight=False)
+        return
     if to == "peft":
         _writable_destination(out_path, "adapter_config.json", "a peft adapter")
     else:
@@ -483,6 +506,17 @@ def export(
     out.print(f"patch {patch.id} written as a {to} LoRA to {out_path} ({len(written)} file"
               f"{'s' if len(written) > 1 else ''}; {modules})", highlight=False)
     out.print(f"load it with {LOAD_CALLS[to].format(out=out_path)}", highlight=False)
+
+
+def _load_components(model: str, components: list[str], dtype: str | None) -> dict:
+    """The base encoder of each component a patch edits, as its checkpoint stores it (no
+    reading template: the weights are what is written), for ``export --to model``."""
+    from .encoders import DEFAULT_MODEL, load_encoder  # deferred: a command imports what it computes with
+    from .patch import ENCODER
+
+    model = DEFAULT_MODEL if model == "default" else model
+    with err.status(f"loading {model}"):
+        return {c: load_encoder(model, component=None if c == ENCODER else c, dtype=dtype) for c in components}
 
 
 @command()

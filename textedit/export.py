@@ -23,20 +23,35 @@ Three formats, each loaded by its own tool's code with no textedit installed:
 Every file carries the patch's provenance (id, base fingerprints, method, requests, textedit
 version, strength) in its safetensors metadata under ``textedit_patch``, so a LoRA stays
 traceable to its edit.
+
+A fourth target needs no LoRA support at all: :func:`to_model` writes the edited encoder
+itself, ``W + ΔW`` merged into the base weights, as a transformers model folder
+(``save_pretrained``, safetensors). It loads with ``from_pretrained`` wherever the base model
+does: ``FluxPipeline.from_pretrained(base, text_encoder_2=T5EncoderModel.from_pretrained(
+folder))``, Qwen-Image's Qwen2.5-VL (which no diffusers LoRA loader reaches), or a copy of the
+pipeline folder with the component's folder replaced. ``textedit_patch.json`` beside the
+weights names the patches merged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import torch
 
+from .encoders import EncoderAdapter
 from .errors import PatchError
-from .io import atomic_save_tensors, atomic_write_text
-from .patch import Patch
+from .io import atomic_replace_folder, atomic_save_tensors, atomic_write_text
+from .patch import ENCODER, Patch
 
 FORMATS = ("diffusers", "peft", "kohya")
+#: ``export --to model``: the edited encoder itself (:func:`to_model`), not a LoRA
+MODEL = "model"
 #: how each format is loaded, for the CLI's message and docs/export.md
 LOAD_CALLS = {"diffusers": "pipe.load_lora_weights('{out}')",
               "peft": "PeftModel.from_pretrained(encoder, '{out}')",
@@ -137,3 +152,68 @@ def to_lora(patch: Patch, fmt: str, out: str | Path) -> list[Path]:
         atomic_write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", folder / PEFT_CONFIG)
         written += [folder / PEFT_WEIGHTS, folder / PEFT_CONFIG]
     return written
+
+
+#: the provenance file :func:`to_model` writes beside the merged weights
+MODEL_PROVENANCE = "textedit_patch.json"
+
+
+def to_model(patch: Patch, encoders: Mapping[str, EncoderAdapter], out: str | Path, *,
+             history: Sequence[Patch] = ()) -> list[Path]:
+    """Write each encoder ``patch`` edits with the edit merged into its weights, as a
+    transformers model folder; returns the folders written.
+
+    ``encoders``: the base model of each component the patch edits (``"encoder"`` for a bare
+    encoder, else the pipeline's component names), in the dtype to write (load with
+    ``dtype=None`` to keep the checkpoint's own). ``history``: the patches ``patch`` was made
+    after (``apply --after``), merged first, in order. Every fingerprint is checked as
+    :meth:`Patch.apply` checks it, and the encoders are reverted bit for bit afterwards.
+
+    Layout: a bare encoder's folder is ``out`` itself, with its tokenizer; a pipeline's
+    components go to ``out/<component>``, as a pipeline folder lays them out (the pipeline's
+    tokenizers are unchanged). ``out`` is written whole or not at all: everything goes to a
+    temporary folder beside it, renamed into place at the end; an earlier export there is
+    replaced, any other existing folder is refused.
+    """
+    out = Path(out)
+    for p in (*history, patch):
+        if p.requires:
+            component, needs = next(iter(p.requires.items()))
+            raise PatchError(f"patch {p.id} needs the anchor token {needs['token']} ('{needs['file']}') in "
+                             f"{component}: a merged model folder cannot carry a token its tokenizer lacks; export "
+                             "it as a LoRA (--to peft) and add the anchor embedding where it is loaded")
+    missing = [c for c in patch.components if c not in encoders]
+    if missing:
+        raise PatchError(f"patch {patch.id} edits {', '.join(missing)}: give the base encoder of each")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_model_export(out, patch.components))):
+        raise PatchError(f"'{out}' exists and is not a textedit model export: give a new folder")
+    record = {"merged": [json.loads(provenance(p)["textedit_patch"]) for p in (*history, patch)]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        folders = []
+        for component in patch.components:
+            adapter = encoders[component]
+            folder = staging if component == ENCODER else staging / component
+            with contextlib.ExitStack() as applied:  # merged in order, reverted in reverse on the way out
+                for p in (*history, patch):
+                    if component in p.components:
+                        applied.enter_context(p.applied(adapter, component))
+                adapter.model.save_pretrained(folder)
+            if component == ENCODER and adapter.tokenizer is not None:
+                adapter.tokenizer.save_pretrained(folder)
+            atomic_write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                              folder / MODEL_PROVENANCE)
+            folders.append(out if component == ENCODER else out / component)
+        atomic_replace_folder(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folders
+
+
+def _is_model_export(folder: Path, components: Sequence[str]) -> bool:
+    """Whether ``folder`` holds an earlier :func:`to_model` export (which may be replaced)."""
+    return (folder / MODEL_PROVENANCE).is_file() or any((folder / c / MODEL_PROVENANCE).is_file()
+                                                         for c in components)
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -42,6 +43,24 @@ def _publish(tmp: Path, path: Path) -> None:
     give it (``mkstemp`` makes 0600, awkward for a patch meant to be shared)."""
     os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
+
+
+def atomic_replace_folder(staging: Path, out: Path) -> None:
+    """Put the finished folder ``staging`` (made beside ``out``) at ``out``: a rename, with an
+    earlier ``out`` moved aside first and removed after, so a reader finds the old folder or
+    the new one, never a mix of the two."""
+    mask = _umask()  # mkdtemp makes 0700 and some writers 0600: awkward for a folder meant to be shared
+    for folder, _, files in os.walk(staging):
+        os.chmod(folder, 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666 & ~mask)
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.replace(out, aside / out.name)
+    os.replace(staging, out)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
