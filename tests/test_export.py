@@ -106,7 +106,7 @@ def test_kohya_round_trips_through_diffusers_converter(family, pipeline_paths, t
     assert_close(encoded(pipe, family), edited)
 
 
-def test_peft_on_the_default_minilm_gives_the_same_sentence_vectors(tmp_path):
+def test_peft_and_merged_exports_of_the_default_minilm_give_the_same_sentence_vectors(tmp_path):
     from peft import PeftModel
 
     adapter = load_encoder()
@@ -121,6 +121,9 @@ def test_peft_on_the_default_minilm_gives_the_same_sentence_vectors(tmp_path):
     with patch.applied(adapter):
         edited = adapter.embed(prompts)
     assert (edited - base).abs().max() > 1e-2
+    # the merged folder, read back as a model of its own, means what the patched MiniLM means
+    [folder] = to_model(patch, {"encoder": adapter}, tmp_path / "merged")
+    torch.testing.assert_close(load_encoder(str(folder)).embed(prompts), edited, rtol=0, atol=1e-6)
     wrapped = PeftModel.from_pretrained(adapter.model, tmp_path / "peft")  # injects the LoRA into the model
     assert wrapped.base_model.model is adapter.model
     assert (adapter.embed(prompts) - edited).abs().max() <= 1e-5
