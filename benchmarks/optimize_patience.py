@@ -3,10 +3,12 @@
 
     python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"patience": 5}, {"patience": 3}, {}]'
     python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"tolerance": 0.1, "templates": 4}]'
+    python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"templates": 16}]'
 
 Each grid entry is a set of ``EditConfig`` fields over the defaults; every entry runs in this
 process on the same judge, so the rows compare (the first entry is not the baseline: ``{}``,
-the defaults, is). ``"templates": n`` stands for the first n of ``sites.EDIT_TEMPLATES``. Prints efficacy, generality, same-subject and same-relation specificity,
+the defaults, is). ``"templates": n`` stands for the first n of ``sites.EDIT_TEMPLATES``, and
+beyond its 8 for those followed by ``preserve.MORE_CONTEXTS``. Prints efficacy, generality, same-subject and same-relation specificity,
 unrelated drift and seconds per edit (wall time: compare only within one run).
 """
 
@@ -24,7 +26,13 @@ from textedit.editor import EditConfig  # noqa: E402
 from textedit.encoders import DEFAULT_MODEL, load_encoder  # noqa: E402
 from textedit.eval.knowledge import load_knowledge  # noqa: E402
 from textedit.eval.run import Evaluator  # noqa: E402
+from textedit.preserve import MORE_CONTEXTS  # noqa: E402
 from textedit.sites import EDIT_TEMPLATES  # noqa: E402
+
+
+def templates(n: int) -> list[str]:
+    """The first ``n`` edit templates: ``sites.EDIT_TEMPLATES``, then ``preserve.MORE_CONTEXTS``."""
+    return [*EDIT_TEMPLATES, *(c for c in MORE_CONTEXTS if c not in EDIT_TEMPLATES)][:n]
 
 
 def main() -> None:
@@ -35,7 +43,7 @@ def main() -> None:
     for fields in grid:
         given = dict(fields)
         if isinstance(given.get("templates"), int):
-            given["templates"] = EDIT_TEMPLATES[:given["templates"]]
+            given["templates"] = templates(given["templates"])
         result = evaluator.run(EditConfig(**given), "single")
         s = result.summary
         print(json.dumps(fields), f"efficacy {s.efficacy:.3f} generality {s.generality:.3f} same-subject "
