@@ -240,6 +240,23 @@ def test_model_export_refuses_what_it_cannot_write(bert, small_corpus, tmp_path)
     assert not (tmp_path / "anchored").exists() and not (tmp_path / "none").exists()
 
 
+def test_a_model_export_that_fails_half_way_leaves_nothing_and_reverts(bert, small_corpus, tmp_path, monkeypatch):
+    patch = edit(bert, REQUEST, EditConfig(value="match", layers=[0], auto_preserve=False), corpus=small_corpus,
+                 cache_dir=tmp_path / "cache")
+    before = {n: p.detach().clone() for n, p in bert.model.named_parameters()}
+    save = type(bert.model).save_pretrained
+
+    def save_then_fail(model, folder, **kwargs):
+        save(model, folder, **kwargs)  # the weights are on disk, then the disk fills up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(bert.model), "save_pretrained", save_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        to_model(patch, {"encoder": bert}, tmp_path / "merged")
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]  # neither the folder nor its staging copy
+    assert all(torch.equal(p, before[n]) for n, p in bert.model.named_parameters())
+
+
 def test_model_export_merges_a_chain_in_order(bert, small_corpus, tmp_path):
     config = EditConfig(value="match", layers=[0, 1], auto_preserve=False)
     first = edit(bert, REQUEST, config, corpus=small_corpus, cache_dir=tmp_path / "cache")
