@@ -463,9 +463,12 @@ def test_ctrl_c_at_any_moment_through_the_console_script(tmp_path, delay):
     import time
 
     out_dir = tmp_path / "patch"
+    # Ctrl-C as a terminal sends it: to a process that does not ignore it. A test run started as a
+    # background job of a script (`bash .ci/run &`) ignores SIGINT, and children inherit that
     process = subprocess.Popen([str(CONSOLE_SCRIPT), "apply", "edits/mascot.json", "--out", str(out_dir),
                                 "--cache-dir", str(tmp_path / "cache")], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)

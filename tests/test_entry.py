@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -37,11 +38,17 @@ def test_an_interrupt_lost_in_a_finalizer_is_raised_again(monkeypatch):
     monkeypatch.setattr(sys, "unraisablehook", _keep_interrupts)
     import time
 
-    with pytest.raises(KeyboardInterrupt):
-        InterruptedWhileCollected()  # collected at once: its finalizer's interrupt is unraisable
-        started = time.monotonic()
-        while time.monotonic() - started < 10:  # the main flow goes on, and the interrupt reaches it
-            pass
+    # Python's own Ctrl-C handler, as in a terminal: a test run started as a background job of a
+    # script (`bash .ci/run &`) inherits an ignored SIGINT, and interrupt_main then does nothing
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            InterruptedWhileCollected()  # collected at once: its finalizer's interrupt is unraisable
+            started = time.monotonic()
+            while time.monotonic() - started < 10:  # the main flow goes on, and the interrupt reaches it
+                pass
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_other_unraisable_errors_go_to_pythons_own_hook(monkeypatch):
