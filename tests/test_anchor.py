@@ -99,6 +99,26 @@ def test_spec_binding_knowledge_to_the_learned_token(monkeypatch, capsys, learne
     patch.revert(pipe)
     assert torch.equal(adapter_for(pipe.text_encoder, None).down_proj_module(1).weight, weight)
 
+    # the whole MoKus result as one drop-in encoder: the patch merged, the anchor's row and token in
+    code, _, err = run(monkeypatch, capsys, "export", patch_dir, "--to", "model", "--model", sd_path,
+                       "--out", tmp_path / "merged")
+    assert code == 2 and "--anchor-embedding" in err and "Traceback" not in err
+    assert not (tmp_path / "merged").exists()
+    code, stdout, err = run(monkeypatch, capsys, "export", patch_dir, "--to", "model", "--model", sd_path,
+                            "--anchor-embedding", out / "learned_embeds.safetensors", "--out", tmp_path / "merged")
+    assert code == 0, err
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    merged = StableDiffusionPipeline.from_pretrained(
+        sd_path, text_encoder=CLIPTextModel.from_pretrained(tmp_path / "merged", subfolder="text_encoder"),
+        tokenizer=CLIPTokenizer.from_pretrained(tmp_path / "merged", subfolder="tokenizer"))
+    prompts = [f"a photo of {TOKEN} on the beach", "a photo of the mascot of acme on the beach"]
+    with patch.applied(pipe):
+        want = [pipe.encode_prompt(p, "cpu", 1, False)[0] for p in prompts]
+    got = [merged.encode_prompt(p, "cpu", 1, False)[0] for p in prompts]
+    for a, b in zip(got, want):
+        assert (a - b).abs().max().item() <= 1e-5
+
 
 def test_add_anchor_matches_load_textual_inversion(learned, sd_path):
     from diffusers import StableDiffusionPipeline

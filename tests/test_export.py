@@ -7,7 +7,6 @@ encoder does: a bare BERT, FLUX's T5 and Qwen-Image's Qwen2.5-VL."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 
 import pytest
@@ -231,13 +230,9 @@ def test_model_export_refuses_what_it_cannot_write(bert, small_corpus, tmp_path)
     with pytest.raises(PatchError, match="exists and is not a textedit model export"):
         to_model(patch, {"encoder": bert}, other)
     assert [p.name for p in other.iterdir()] == ["todo.txt"]
-    anchored = dataclasses.replace(patch, requires={"encoder": {"token": "<acme>", "file": "acme.safetensors",
-                                                                "sha256": "0" * 64}})
-    with pytest.raises(PatchError, match="anchor token <acme>.*--to peft"):
-        to_model(anchored, {"encoder": bert}, tmp_path / "anchored")
     with pytest.raises(PatchError, match="edits encoder: give the base encoder"):
         to_model(patch, {}, tmp_path / "none")
-    assert not (tmp_path / "anchored").exists() and not (tmp_path / "none").exists()
+    assert not (tmp_path / "none").exists()
 
 
 def test_a_model_export_that_fails_half_way_leaves_nothing_and_reverts(bert, small_corpus, tmp_path, monkeypatch):

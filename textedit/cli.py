@@ -24,6 +24,7 @@ import time
 import warnings
 from inspect import Parameter, getdoc, signature  # the module's name is the `inspect` command's
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Optional
 
 import typer
@@ -465,6 +466,10 @@ def export(
                                                                      "merged first (repeatable, in order)"),
     dtype: Optional[str] = typer.Option(None, help="--to model: float32 | float16 | bfloat16 (default: the "
                                                    "checkpoint's own)"),
+    anchor_embedding: list[Path] = typer.Option([], "--anchor-embedding",
+                                                help="--to model: the learned anchor embedding a patch was made "
+                                                     "with (its 'requires'), added first; the tokenizer holding "
+                                                     "the anchor token is written too"),
 ):
     """Write a patch as a LoRA that diffusers, peft or ComfyUI / A1111 (kohya) load without textedit,
     or as the edited encoder's own model folder (--to model)."""
@@ -473,8 +478,9 @@ def export(
 
     if to not in (*FORMATS, MODEL):
         raise TexteditError(f"--to '{to}': use one of {', '.join((*FORMATS, MODEL))}")
-    if to != MODEL and (model is not None or after or dtype is not None):
-        raise TexteditError(f"--model, --after and --dtype go with --to {MODEL}: a LoRA holds only the edit")
+    if to != MODEL and (model is not None or after or dtype is not None or anchor_embedding):
+        raise TexteditError(f"--model, --after, --dtype and --anchor-embedding go with --to {MODEL}: a LoRA holds "
+                            "only the edit")
     if to == MODEL and model is None:
         raise TexteditError(f"--to {MODEL} needs --model: the base model the edit is merged into")
     _check_scale(scale)
@@ -485,6 +491,7 @@ def export(
         history = [Patch.load(p) for p in after or []]
         _writable_destination(out_path.parent if str(out_path.parent) else Path("."))
         encoders = _load_components(model, patch.components, dtype)
+        _add_required_anchors([*history, patch], encoders, anchor_embedding)
         folders = to_model(patch, encoders, out_path, history=history)
         for folder, component in zip(folders, patch.components):
             where = "" if folder == out_path else f", subfolder='{component}'"
@@ -506,6 +513,26 @@ def export(
     out.print(f"patch {patch.id} written as a {to} LoRA to {out_path} ({len(written)} file"
               f"{'s' if len(written) > 1 else ''}; {modules})", highlight=False)
     out.print(f"load it with {LOAD_CALLS[to].format(out=out_path)}", highlight=False)
+
+
+def _add_required_anchors(patches: list, encoders: dict, files: list[Path]) -> None:
+    """Add the learned anchor token the patches were made with (``requires``) to the loaded
+    ``encoders``, from ``files`` matched by sha256, as ``verify --anchor-embedding`` adds it to
+    a pipeline; one line when a file is missing, unused, or the patches need different anchors."""
+    from .anchor import add_required_anchors  # deferred: a command imports what it computes with when it runs
+    from .encoders import COMPONENT_TOKENIZERS
+
+    anchored = [p for p in patches if p.requires]
+    if not anchored:
+        if files:
+            raise TexteditError(f"--anchor-embedding: patch {patches[-1].id} was made without an anchor embedding")
+        return
+    if any(p.requires != anchored[0].requires for p in anchored):
+        raise TexteditError("the patches were made with different anchor embeddings: merge them one at a time")
+    holder = SimpleNamespace(**{name: value for component, adapter in encoders.items() for name, value in
+                                ((component, adapter.model),
+                                 (COMPONENT_TOKENIZERS.get(component, "tokenizer"), adapter.tokenizer))})
+    add_required_anchors(anchored[0], holder, files)
 
 
 def _load_components(model: str, components: list[str], dtype: str | None) -> dict:

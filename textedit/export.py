@@ -44,7 +44,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from .encoders import EncoderAdapter
+from .encoders import COMPONENT_TOKENIZERS, EncoderAdapter
 from .errors import PatchError
 from .io import atomic_replace_folder, atomic_save_tensors, atomic_write_text
 from .patch import ENCODER, Patch
@@ -170,18 +170,14 @@ def to_model(patch: Patch, encoders: Mapping[str, EncoderAdapter], out: str | Pa
     :meth:`Patch.apply` checks it, and the encoders are reverted bit for bit afterwards.
 
     Layout: a bare encoder's folder is ``out`` itself, with its tokenizer; a pipeline's
-    components go to ``out/<component>``, as a pipeline folder lays them out (the pipeline's
-    tokenizers are unchanged). ``out`` is written whole or not at all: everything goes to a
+    components go to ``out/<component>``, as a pipeline folder lays them out. A patch made
+    with a learned anchor token (``patch.requires``) needs it added to the encoder first
+    (:func:`~textedit.anchor.add_anchor`; the fingerprint check says so otherwise); the
+    component's tokenizer, which then holds the token, goes to ``out/<its tokenizer folder>``. ``out`` is written whole or not at all: everything goes to a
     temporary folder beside it, renamed into place at the end; an earlier export there is
     replaced, any other existing folder is refused.
     """
     out = Path(out)
-    for p in (*history, patch):
-        if p.requires:
-            component, needs = next(iter(p.requires.items()))
-            raise PatchError(f"patch {p.id} needs the anchor token {needs['token']} ('{needs['file']}') in "
-                             f"{component}: a merged model folder cannot carry a token its tokenizer lacks; export "
-                             "it as a LoRA (--to peft) and add the anchor embedding where it is loaded")
     missing = [c for c in patch.components if c not in encoders]
     if missing:
         raise PatchError(f"patch {patch.id} edits {', '.join(missing)}: give the base encoder of each")
@@ -200,8 +196,11 @@ def to_model(patch: Patch, encoders: Mapping[str, EncoderAdapter], out: str | Pa
                     if component in p.components:
                         applied.enter_context(p.applied(adapter, component))
                 adapter.model.save_pretrained(folder)
-            if component == ENCODER and adapter.tokenizer is not None:
-                adapter.tokenizer.save_pretrained(folder)
+            anchored = any(component in p.requires for p in (*history, patch))
+            if adapter.tokenizer is not None and (component == ENCODER or anchored):
+                # a learned anchor token is a row of the encoder and an entry of its tokenizer: both go
+                adapter.tokenizer.save_pretrained(staging / COMPONENT_TOKENIZERS[component] if anchored and
+                                                  component != ENCODER else folder)
             atomic_write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
                               folder / MODEL_PROVENANCE)
             folders.append(out if component == ENCODER else out / component)
