@@ -43,7 +43,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -191,14 +191,17 @@ def add_anchor(adapter: EncoderAdapter, path: str | Path, token: str | None = No
     return {"token": token, "file": Path(path).name, "sha256": file_sha256(path)}
 
 
-def add_required_anchors(patch, pipe, files: Sequence[str | Path]) -> None:
-    """Add to ``pipe``'s text encoders the anchor tokens ``patch`` was made with
+def add_required_anchors(patch, target, files: Sequence[str | Path]) -> None:
+    """Add to ``target``'s text encoders the anchor tokens ``patch`` was made with
     (``patch.requires``: token, file name and sha256 per component), from ``files``, matched by
-    their sha256, so that the patch's fingerprints match (``verify --anchor-embedding``).
+    their sha256, so that the patch's fingerprints match (``verify --anchor-embedding``,
+    ``export --to model --anchor-embedding``). ``target``: a diffusers pipeline, or encoders by
+    component (``{component: EncoderAdapter}``).
     A several-encoder file (:data:`EMBEDDING_LAYOUTS`: SDXL, SD3, FLUX.1) also gives the token
-    to the pipeline's other encoders it holds a row for, as ``learn-anchor`` trained them: a
+    to the target's other encoders it holds a row for, as ``learn-anchor`` trained them: a
     prompt naming the anchor then reads the learned row in every encoder, not a string of
     sub-words in the unpatched ones. One-line :class:`AnchorError` for a missing or unused file."""
+    encoders = _encoders_with_tokenizers(target)
     by_hash = {}
     for file in files:
         if not Path(file).is_file():
@@ -211,28 +214,35 @@ def add_required_anchors(patch, pipe, files: Sequence[str | Path]) -> None:
             raise AnchorError(f"patch {patch.id} was made with the anchor embedding '{needs['file']}' (token "
                               f"{needs['token']}, sha256 {needs['sha256'][:12]}…) in {component}: pass that file "
                               "with --anchor-embedding")
-        tokenizer = getattr(pipe, COMPONENT_TOKENIZERS.get(component, "tokenizer"), None)
-        model = getattr(pipe, component, None)
-        if model is None or tokenizer is None:
+        if component not in encoders:
             raise AnchorError(f"the pipeline has no component '{component}' for the anchor {needs['token']}")
-        add_anchor(adapter_for(model, tokenizer), file, needs["token"], component)
+        add_anchor(adapter_for(*encoders[component]), file, needs["token"], component)
         used.add(file)
-        for other in _other_encoders_in_file(file, pipe, exclude=patch.requires):
-            add_anchor(adapter_for(getattr(pipe, other), getattr(pipe, COMPONENT_TOKENIZERS.get(other, "tokenizer"))),
-                       file, needs["token"], other)
+        for other in _other_encoders_in_file(file, encoders, exclude=patch.requires):
+            add_anchor(adapter_for(*encoders[other]), file, needs["token"], other)
     unused = [str(f) for f in by_hash.values() if f not in used]
     if unused:
         raise AnchorError(f"patch {patch.id} needs no anchor embedding {', '.join(unused)}")
 
 
-def _other_encoders_in_file(file: Path, pipe, exclude) -> list[str]:
-    """The components of ``pipe`` (not in ``exclude``) a several-encoder embedding file holds a
-    row for; none for a one-vector file."""
+def _encoders_with_tokenizers(target) -> dict[str, tuple]:
+    """``{component: (text encoder, tokenizer)}`` of a pipeline's or a mapping's encoders that
+    have both (``add_anchor`` grows the two together)."""
+    if isinstance(target, Mapping):
+        pairs = {component: (adapter.model, adapter.tokenizer) for component, adapter in target.items()}
+    else:
+        pairs = {component: (getattr(target, component, None), getattr(target, tokenizer, None))
+                 for component, tokenizer in COMPONENT_TOKENIZERS.items()}
+    return {component: pair for component, pair in pairs.items() if pair[0] is not None and pair[1] is not None}
+
+
+def _other_encoders_in_file(file: Path, encoders: Mapping[str, tuple], exclude) -> list[str]:
+    """The components of ``encoders`` (not in ``exclude``) a several-encoder embedding file
+    holds a row for; none for a one-vector file."""
     tensors, _ = read_tensors(file, AnchorError, "anchor embedding")
     layout = _layout_of(set(tensors)) or {}
-    return [component for component, key in layout.items() if component not in exclude and key in tensors
-            and getattr(pipe, component, None) is not None
-            and getattr(pipe, COMPONENT_TOKENIZERS.get(component, "tokenizer"), None) is not None]
+    return [component for component, key in layout.items()
+            if component not in exclude and key in tensors and component in encoders]
 
 
 # -- learning one ------------------------------------------------------------------------

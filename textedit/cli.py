@@ -24,7 +24,6 @@ import time
 import warnings
 from inspect import Parameter, getdoc, signature  # the module's name is the `inspect` command's
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional
 
 import typer
@@ -520,7 +519,6 @@ def _add_required_anchors(patches: list, encoders: dict, files: list[Path]) -> N
     ``encoders``, from ``files`` matched by sha256, as ``verify --anchor-embedding`` adds it to
     a pipeline; one line when a file is missing, unused, or the patches need different anchors."""
     from .anchor import add_required_anchors  # deferred: a command imports what it computes with when it runs
-    from .encoders import COMPONENT_TOKENIZERS
 
     anchored = [p for p in patches if p.requires]
     if not anchored:
@@ -529,10 +527,7 @@ def _add_required_anchors(patches: list, encoders: dict, files: list[Path]) -> N
         return
     if any(p.requires != anchored[0].requires for p in anchored):
         raise TexteditError("the patches were made with different anchor embeddings: merge them one at a time")
-    holder = SimpleNamespace(**{name: value for component, adapter in encoders.items() for name, value in
-                                ((component, adapter.model),
-                                 (COMPONENT_TOKENIZERS.get(component, "tokenizer"), adapter.tokenizer))})
-    add_required_anchors(anchored[0], holder, files)
+    add_required_anchors(anchored[0], encoders, files)
 
 
 def _load_components(model: str, components: list[str], dtype: str | None) -> dict:

@@ -173,9 +173,10 @@ def to_model(patch: Patch, encoders: Mapping[str, EncoderAdapter], out: str | Pa
     components go to ``out/<component>``, as a pipeline folder lays them out. A patch made
     with a learned anchor token (``patch.requires``) needs it added to the encoder first
     (:func:`~textedit.anchor.add_anchor`; the fingerprint check says so otherwise); the
-    component's tokenizer, which then holds the token, goes to ``out/<its tokenizer folder>``. ``out`` is written whole or not at all: everything goes to a
-    temporary folder beside it, renamed into place at the end; an earlier export there is
-    replaced, any other existing folder is refused.
+    component's tokenizer, which then holds the token, goes to ``out/<its tokenizer folder>``.
+    ``out`` is written whole or not at all: everything goes to a temporary folder beside it,
+    renamed into place at the end; an earlier export there is replaced, any other existing
+    folder is refused.
     """
     out = Path(out)
     missing = [c for c in patch.components if c not in encoders]
@@ -196,11 +197,12 @@ def to_model(patch: Patch, encoders: Mapping[str, EncoderAdapter], out: str | Pa
                     if component in p.components:
                         applied.enter_context(p.applied(adapter, component))
                 adapter.model.save_pretrained(folder)
+            # a bare encoder goes with its tokenizer; a pipeline's only where it learned an anchor
+            # token (a row of the encoder and an entry of the tokenizer: both go)
             anchored = any(component in p.requires for p in (*history, patch))
             if adapter.tokenizer is not None and (component == ENCODER or anchored):
-                # a learned anchor token is a row of the encoder and an entry of its tokenizer: both go
-                adapter.tokenizer.save_pretrained(staging / COMPONENT_TOKENIZERS[component] if anchored and
-                                                  component != ENCODER else folder)
+                adapter.tokenizer.save_pretrained(folder if component == ENCODER
+                                                  else staging / COMPONENT_TOKENIZERS[component])
             atomic_write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
                               folder / MODEL_PROVENANCE)
             folders.append(out if component == ENCODER else out / component)
