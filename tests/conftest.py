@@ -38,6 +38,7 @@ from tiny_models import (  # noqa: E402
     build_tiny_flux_pipeline,
     build_tiny_hidream_pipeline,
     build_tiny_lumina2_pipeline,
+    build_tiny_mpnet,
     build_tiny_pixart_sigma_pipeline,
     build_tiny_qwen_image_pipeline,
     build_tiny_sana_pipeline,
@@ -84,6 +85,11 @@ def t5_gated_path(tiny_root) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mpnet_path(tiny_root) -> Path:
+    return build_tiny_mpnet(tiny_root / "mpnet")
+
+
+@pytest.fixture(scope="session")
 def sd_path(tiny_root) -> Path:
     return build_tiny_sd_pipeline(tiny_root / "sd")
 
@@ -111,10 +117,10 @@ def pipeline_paths(tiny_root, sd_path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def model_paths(bert_path, clip_path, clip_proj_path, t5_path, t5_gated_path) -> dict[str, Path]:
+def model_paths(bert_path, clip_path, clip_proj_path, t5_path, t5_gated_path, mpnet_path) -> dict[str, Path]:
     """Every tiny encoder folder by a short name."""
     return {"bert": bert_path, "clip": clip_path, "clip_proj": clip_proj_path, "t5": t5_path,
-            "t5_gated": t5_gated_path}
+            "t5_gated": t5_gated_path, "mpnet": mpnet_path}
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_a_new_encoder_family_is_one_file_the_package_imports():
     import textedit.encoders
 
     modules = [m.name for m in pkgutil.iter_modules(textedit.encoders.__path__)]
-    assert {"base", "bert", "clip", "decoder", "t5"} <= set(modules)
+    assert {"base", "bert", "clip", "decoder", "mpnet", "t5"} <= set(modules)
     assert all(f"textedit.encoders.{name}" in sys.modules for name in modules)
 
 

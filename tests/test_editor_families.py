@@ -1,4 +1,4 @@
-"""edit() on every family (tiny random CLIP, CLIP+projection, T5, gated T5, BERT), every
+"""edit() on every family (tiny random CLIP, CLIP+projection, T5, gated T5, BERT, MPNet), every
 method and value strategy: the edited key's stream moves to its target, and the rest holds."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def stream_gap(adapter, layer: int, goal: torch.Tensor) -> torch.Tensor:
     return (zq - goal).norm(dim=-1) / goal.norm(dim=-1)
 
 
-@pytest.mark.parametrize("family", ["bert", "clip", "clip_proj", "t5", "t5_gated"])
+@pytest.mark.parametrize("family", ["bert", "clip", "clip_proj", "t5", "t5_gated", "mpnet"])
 @pytest.mark.parametrize("method", ["memit", "alphaedit", "ridge"])
 def test_match_moves_the_stream_to_the_target(model_paths, corpus, tmp_path, family, method):
     adapter = load_encoder(str(model_paths[family]))
@@ -55,7 +55,7 @@ def test_match_moves_the_stream_to_the_target(model_paths, corpus, tmp_path, fam
     assert torch.allclose(stream_gap(adapter, 1, goal), before)
 
 
-FAMILIES = ["bert", "clip", "clip_proj", "t5", "t5_gated", "qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2",
+FAMILIES = ["bert", "clip", "clip_proj", "t5", "t5_gated", "mpnet", "qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2",
             "qwen2_5_vl"]
 
 
@@ -147,7 +147,7 @@ def test_empty_requests_and_rome_on_two_layers(model_paths, corpus, tmp_path):
         edit(adapter, REQUESTS, EditConfig(method="rome", layers=[0, 1]), corpus=corpus, cache_dir=tmp_path)
 
 
-@pytest.mark.parametrize("family", ["bert", "t5"])
+@pytest.mark.parametrize("family", ["bert", "t5", "mpnet"])
 def test_query_keys_land_on_the_target_at_every_query_token(family_paths, corpus, tmp_path, family):
     """``key="query"``: every token of the query is its own key. ROME's exact solve must bring the
     down-projection's output, bias included, to the target value at each of them, read through the

@@ -22,6 +22,7 @@ from tiny_models import (  # noqa: E402
     WORDS,
     build_tiny_bert,
     build_tiny_clip,
+    build_tiny_mpnet,
     build_tiny_sd_pipeline,
     build_tiny_t5,
 )
@@ -155,6 +156,33 @@ def test_bert_round_trip(tmp_path):
     with torch.no_grad():
         out = model(**batch)
     assert out.last_hidden_state.shape == (2, batch.input_ids.shape[1], 32)
+
+
+def test_mpnet_round_trip(tmp_path):
+    """MPNet's tokenizer (fast, WordPiece, ``<s> … </s>``, ``<pad>`` = 1 as MPNet's positions
+    need) and a tiny ``MPNetModel`` with random biases, read back with the Auto classes."""
+    path = build_tiny_mpnet(tmp_path / "mpnet")
+    tok = AutoTokenizer.from_pretrained(path)
+    assert tok.is_fast and type(tok).__name__ == "MPNetTokenizer"  # transformers 5: MPNetTokenizerFast is it
+    assert (tok.cls_token, tok.pad_token, tok.sep_token, tok.unk_token) == ("<s>", "<pad>", "</s>", "[UNK]")
+    assert (tok.cls_token_id, tok.pad_token_id, tok.sep_token_id) == (0, 1, 2)
+    _known_words_are_single_tokens(tok)
+    enc = _check_offsets(tok)
+    assert enc["input_ids"][0] == tok.cls_token_id and enc["input_ids"][-1] == tok.sep_token_id
+    odd = tok("xylophonic zebrafish 1984 it's", add_special_tokens=False)["input_ids"]
+    assert tok.unk_token_id not in odd
+
+    model = AutoModel.from_pretrained(path)
+    assert type(model).__name__ == "MPNetModel" and model.config.pad_token_id == tok.pad_token_id
+    dense = model.encoder.layer[0].output.dense
+    assert dense.weight.shape == (32, 64) and dense.bias.abs().min() > 0
+    batch = tok([PROMPT, "a dog"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch)
+    assert out.last_hidden_state.shape == (2, batch.input_ids.shape[1], 32)
+    again = build_tiny_mpnet(tmp_path / "again")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 AutoModel.from_pretrained(again).state_dict().values()))
 
 
 def test_sd_pipeline_folder(sd_path):

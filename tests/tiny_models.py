@@ -25,6 +25,7 @@ Builders
 - :func:`build_tiny_t5`     - ``T5EncoderModel`` (relu or gated-gelu) + T5 unigram tokenizer
 - :func:`build_tiny_bert`   - ``BertModel`` + WordPiece tokenizer
 - :func:`build_tiny_distilbert` - ``DistilBertModel`` + the same WordPiece tokenizer
+- :func:`build_tiny_mpnet`  - ``MPNetModel`` + MPNet's WordPiece tokenizer (``<s>``, ``<pad>``, ``</s>``)
 - :func:`build_tiny_sd_pipeline` - a Stable Diffusion 1.x pipeline folder around the tiny CLIP
 - :func:`build_tiny_decoder` - a Qwen2 / Gemma / Gemma-2 decoder LLM (saved as ``*ForCausalLM``) + its BPE tokenizer
 """
@@ -48,6 +49,9 @@ from transformers import (
     CLIPTokenizer,
     DistilBertConfig,
     DistilBertModel,
+    MPNetConfig,
+    MPNetModel,
+    MPNetTokenizerFast,
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
@@ -59,6 +63,7 @@ __all__ = [
     "build_tiny_clip",
     "build_tiny_t5",
     "build_tiny_bert",
+    "build_tiny_mpnet",
     "build_tiny_sd_pipeline",
 ]
 
@@ -400,6 +405,53 @@ def build_tiny_distilbert(path: Path) -> Path:
     config = DistilBertConfig(vocab_size=len(tokenizer), dim=32, hidden_dim=64, n_layers=2, n_heads=4,
                               max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id)
     model = realistic_parameters(DistilBertModel(config).eval())
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# MPNet: BERT's WordPiece with RoBERTa's special tokens, as sentence-transformers/all-mpnet-base-v2
+# --------------------------------------------------------------------------------------
+
+#: the real vocabulary's first four ids (``<pad>`` must be 1: MPNet's position ids count from the
+#: padding id, which ``MPNetEmbeddings`` fixes at 1); its unknown token is ``[UNK]``, its mask last
+MPNET_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
+
+
+def _make_mpnet_tokenizer(folder: Path) -> MPNetTokenizerFast:
+    """MPNet's fast tokenizer over the BERT builder's vocabulary (every lowercase ASCII text
+    tokenizes without ``[UNK]``), special tokens where the real one has them."""
+    bert_tokens = _write_bert_vocab(folder).read_text("utf-8").splitlines()
+    tokens = list(dict.fromkeys([*MPNET_SPECIAL_TOKENS, "[UNK]",
+                                 *(t for t in bert_tokens if t not in BERT_SPECIAL_TOKENS), "<mask>"]))
+    (folder / "vocab.txt").write_text("".join(t + "\n" for t in tokens), "utf-8")
+    return MPNetTokenizerFast(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=True, model_max_length=512)
+
+
+def build_tiny_mpnet(path: Path) -> Path:
+    """Save a tiny random ``MPNetModel`` (hidden 32, MLP 64, 2 layers, 4 heads, relative
+    position bias) + MPNet's WordPiece tokenizer."""
+    path = Path(path)
+    torch.manual_seed(SEED)
+    tokenizer = _make_mpnet_tokenizer(path)
+    assert tokenizer.pad_token_id == 1 and tokenizer.cls_token_id == 0 and tokenizer.sep_token_id == 2
+    config = MPNetConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=514,
+        relative_attention_num_buckets=32,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
+    model = realistic_parameters(MPNetModel(config).eval())
+    with torch.no_grad():  # a trained model's relative position bias is far from the init's 0.02 spread
+        bias = model.encoder.relative_attention_bias.weight
+        bias.add_(torch.randn(bias.shape, generator=torch.Generator().manual_seed(SEED + 2)))
     model.save_pretrained(path, safe_serialization=True)
     tokenizer.save_pretrained(path)
     return path

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from transformers import BertModel, CLIPTextModel, CLIPTextModelWithProjection, T5EncoderModel
+from transformers import BertModel, CLIPTextModel, CLIPTextModelWithProjection, MPNetModel, T5EncoderModel
 
 from textedit.encoders import BertAdapter, CLIPAdapter, T5Adapter, adapter_for, load_encoder
 from textedit.encoders.base import find_span
+from textedit.encoders.mpnet import MPNetAdapter
 from textedit.errors import LayerError, ModelLoadError, SubjectError
 from textedit.hooks import record_inputs, record_outputs
 
@@ -19,6 +20,7 @@ FAMILIES = {
     "t5": (T5Adapter, T5EncoderModel, 2, 32, 64, 32),
     "t5_gated": (T5Adapter, T5EncoderModel, 2, 32, 64, 32),
     "bert": (BertAdapter, BertModel, 2, 32, 64, 32),
+    "mpnet": (MPNetAdapter, MPNetModel, 2, 32, 64, 32),
 }
 NAMES = list(FAMILIES)
 PROMPT = "a photo of the Acme mascot, zebrafish style"
@@ -49,7 +51,8 @@ def test_load_returns_the_right_adapter(family):
     assert type(adapter) is adapter_cls
     assert type(adapter.model) is model_cls
     assert adapter.num_layers == layers
-    assert adapter.family == {"clip": "clip", "clip_proj": "clip", "t5": "t5", "t5_gated": "t5", "bert": "bert"}[name]
+    assert adapter.family == {"clip": "clip", "clip_proj": "clip", "t5": "t5", "t5_gated": "t5", "bert": "bert",
+                              "mpnet": "mpnet"}[name]
     assert not adapter.model.training
     assert adapter.dtype == torch.float32
     assert type(adapter_for(adapter.model, adapter.tokenizer)) is adapter_cls
@@ -79,7 +82,7 @@ def test_down_proj_is_the_mlp_output_layer(family):
 
 def _blocks_by_hand(name: str, model: nn.Module) -> nn.ModuleList:
     """The transformer blocks under transformers' own attribute names (not the adapter's lookup)."""
-    if name == "bert":
+    if name in ("bert", "mpnet"):
         return model.encoder.layer
     if name == "clip_proj":
         return model.text_model.encoder.layers  # the projection model still wraps `.text_model`
@@ -91,7 +94,7 @@ def _blocks_by_hand(name: str, model: nn.Module) -> nn.ModuleList:
 def _mlp_by_hand(name: str, block: nn.Module):
     """``(first, key, down)``: the MLP's first module (its input is the MLP's input ``x``), the
     key ``k(x)`` spelled out from the MLP's parts, and the down-projection ``v = W k + b``."""
-    if name == "bert":
+    if name in ("bert", "mpnet"):  # MPNet's MLP is BERT's (transformers copies the classes)
         up = block.intermediate
         return up.dense, lambda x: up.intermediate_act_fn(up.dense(x)), block.output.dense
     if name.startswith("clip"):
@@ -175,10 +178,50 @@ def test_residual_relation_reproduces_the_block_output(family):
         z = streams[i] + values[i]
         out = _block_output(outputs[i])
         assert z.shape == out.shape
-        if isinstance(adapter, BertAdapter):
+        if isinstance(adapter, (BertAdapter, MPNetAdapter)):  # post-norm
             z = blocks[i].output.LayerNorm(z)
         assert torch.allclose(z, out, atol=1e-5), (name, i)
         assert not torch.allclose(streams[i], out, atol=1e-3)  # v is not negligible
+
+
+@pytest.mark.parametrize("name, attention_norm", [("bert", "attention.output.LayerNorm"),
+                                                   ("mpnet", "attention.LayerNorm")])
+def test_attention_out_is_what_attention_adds_to_the_stream(model_paths, name, attention_norm):
+    """Post-norm blocks: the attention sublayer's output projection (``attention_out``, what
+    ``textedit locate`` restores) plus the block's input, normalised, is the stream the MLP's
+    value is added to (``residual``): MPNet's ``attention.attn.o``, whose scores carry the
+    relative position bias, as BERT's ``attention.output.dense``."""
+    adapter = load_encoder(str(model_paths[name]))
+    layers = range(adapter.num_layers)
+    attn = {i: adapter.attention_out_module(i) for i in layers}
+    resid = {i: adapter.residual_module(i) for i in layers}
+    blocks = {i: adapter.block(i) for i in layers}
+    batch = adapter.tokenize(PROMPTS)
+    with torch.no_grad(), record_outputs(attn) as attended, record_inputs(blocks) as inputs, \
+            record_inputs(resid, arg=adapter.residual[1]) as streams:
+        adapter.forward(batch)
+    for i in layers:
+        assert isinstance(attn[i], nn.Linear) and attn[i] in list(blocks[i].modules())
+        norm = blocks[i].get_submodule(attention_norm)
+        torch.testing.assert_close(norm(attended[i] + inputs[i]), streams[i], rtol=1e-5, atol=1e-5)
+
+
+def test_mpnet_reads_the_relative_position_bias_and_positions_from_the_padding_id(mpnet_path):
+    """MPNet's scores take a relative position bias (in the encoder, not a block), and its
+    position ids count real tokens from the padding id (1): the tiny model's bias is far from
+    zero, so without it the states are others, and right padding leaves the real tokens'
+    states as they are."""
+    adapter = load_encoder(str(mpnet_path))
+    assert adapter.tokenizer.pad_token_id == 1 == adapter.model.config.pad_token_id
+    bias = adapter.model.encoder.relative_attention_bias.weight
+    assert bias.std() > 0.5
+    with torch.no_grad():
+        alone = adapter.hidden_states(adapter.tokenize([PROMPTS[1]]))
+        padded = adapter.hidden_states(adapter.tokenize(PROMPTS))[1, :alone.shape[1]]
+        bias.zero_()
+        unbiased = adapter.hidden_states(adapter.tokenize([PROMPTS[1]]))
+    torch.testing.assert_close(padded, alone[0], rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(unbiased, alone, atol=1e-2)
 
 
 # -- tokenization and spans ----------------------------------------------------------------
@@ -250,7 +293,7 @@ def test_clip_pads_to_77_for_the_consumer(clip):
     assert torch.allclose(padded[:, :m][real], short[real], atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["t5", "t5_gated", "bert"])
+@pytest.mark.parametrize("name", ["t5", "t5_gated", "bert", "mpnet"])
 def test_attention_mask_families_pad_to_longest(model_paths, name):
     adapter = load_encoder(str(model_paths[name]))
     batch = adapter.tokenize(PROMPTS)
