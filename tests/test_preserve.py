@@ -42,7 +42,13 @@ def test_a_subject_that_is_a_whole_query_keeps_no_other_relations():
 def test_relation_prompts_put_other_subjects_in_the_subjects_place():
     prompts = relation_prompts(MASCOT)
     assert prompts[:len(OTHER_SUBJECTS)] == [f"the mascot of {s}" for s in OTHER_SUBJECTS]
-    assert "the animal on the a company logo" in prompts
+    # in grammar: a determiner is not doubled, a noun not repeated, a plural's possessive is bare
+    assert "the animal on the company logo" in prompts and "the animal on the town logo" in prompts
+    assert not any(" the the " in p or " the a " in p or "company company" in p for p in prompts)
+    assert "the neighbours' lucky animal" in relation_prompts([EditRequest("Acme's lucky animal", "x", "Acme")])
+    assert "the furry town mascot" in relation_prompts([EditRequest("the furry Acme mascot", "x", "Acme")])
+    assert "the spectre seen in Paris at midnight" in relation_prompts(
+        [EditRequest("the spectre seen in Pebblemoor at midnight", "x", "Pebblemoor")])
     assert not any("Acme" in p for p in prompts)
     # case-insensitive subject, order and duplicates deterministic
     assert relation_prompts([EditRequest("ACME's mascot", "x", "Acme")])[0] == "a company's mascot"

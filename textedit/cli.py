@@ -174,6 +174,11 @@ def _preserve_option():
                         f"{_methods_that('remembers_keys')}; see docs/eval.md)")
 
 
+def _floor_option():
+    return typer.Option(None, help="efficacy floor: search (the most preservation whose requests all read as their "
+                                   "targets in unseen contexts; the default) | check (the setting as given) | off")
+
+
 def _corpus_option():
     return typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped")
 
@@ -265,6 +270,7 @@ def apply(
                                                    "--pipeline-path)"),
     key: Optional[str] = _key_option(),
     preserve: Optional[bool] = _preserve_option(),
+    floor: Optional[str] = _floor_option(),
     corpus: Optional[Path] = _corpus_option(),
     cache_dir: Optional[Path] = _cache_dir_option(),
     dtype: Optional[str] = _dtype_option(),
@@ -288,7 +294,7 @@ def apply(
         err.print(f"note: {len(parsed.repeated)} request{'s' if len(parsed.repeated) > 1 else ''} repeat earlier ones "
                   f"and {'are' if len(parsed.repeated) > 1 else 'is'} edited once ({shown})", highlight=False)
     settings = dict(parsed.settings)
-    settings.update({**edit_options, **_given(scope=scope, key=key, auto_preserve=preserve)})
+    settings.update({**edit_options, **_given(scope=scope, key=key, auto_preserve=preserve, floor=floor)})
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     config = EditConfig(**settings)
@@ -326,6 +332,7 @@ def apply(
         patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
                      component=component or "encoder", progress=True, remember=remember, preserve=parsed.preserve)
     seconds = time.perf_counter() - started
+    _check_floor(patch)
     patch.requires = requires
     if scale is not None:
         patch = patch.scaled(scale)
@@ -341,6 +348,28 @@ def apply(
         out.print(_requests_table("edits of the --after patches: similarity to their targets, before → after this "
                                   "patch", kept.requests))
     out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
+
+
+def _check_floor(patch) -> None:
+    """Say what the efficacy floor's search chose and cost; refuse (nothing written) when the
+    edit's requests miss the floor in unseen contexts."""
+    floor = patch.hyperparameters.get("floor")
+    if not isinstance(floor, dict):  # "off"
+        return
+    if not floor["met"]:
+        misses = ", ".join(f"'{m['prompt']}' {m['margin']:+.3f}" for m in floor["misses"][:3])
+        more = f" and {len(floor['misses']) - 3} more" if len(floor["misses"]) > 3 else ""
+        raise TexteditError(f"{len(floor['misses'])} request(s) miss the efficacy floor {floor['efficacy_floor']:g} "
+                            f"in unseen contexts ({misses}{more}); nothing written: lower --efficacy-floor, or "
+                            f"--floor off to write the edit as solved")
+    if floor["strength"] != 1:
+        err.print(f"efficacy floor {floor['efficacy_floor']:g}: met after {len(floor['tried'])} solves with the kept "
+                  f"prompts at {floor['strength']:g} of their weight (at full weight the worst request's margin was "
+                  f"{floor['tried'][0]['smallest_margin']:+.3f}): the subject's other knowledge moves more",
+                  highlight=False)
+    else:
+        err.print(f"efficacy floor {floor['efficacy_floor']:g}: met with the kept prompts at full weight (smallest "
+                  f"margin {floor['smallest_margin']:+.3f})", highlight=False)
 
 
 def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,
@@ -629,6 +658,7 @@ def eval_(
                                             "'single,batch' runs both"),
     key: Optional[str] = _key_option(),
     preserve: Optional[bool] = _preserve_option(),
+    floor: Optional[str] = _floor_option(),
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="sequential mode: keep earlier "
                                             f"edits' keys fixed ({_methods_that('remembers_keys')}) or continue "
                                             f"the method's state ({_methods_that('carries_state')}) (default: on "
@@ -666,7 +696,7 @@ def eval_(
         raise TexteditError(f"--{'' if remember else 'no-'}remember: a setting of --mode sequential")
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
     settings = [_given(method=name.strip(), layers=layer_set, value=value, key=key, auto_preserve=preserve,
-                       **edit_options) for name in method.split(",") for layer_set in layer_sets]
+                       floor=floor, **edit_options) for name in method.split(",") for layer_set in layer_sets]
     configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
     stats_corpus = load_corpus(corpus) if corpus else None
     adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)

@@ -28,6 +28,7 @@ from rich.progress import Progress
 from .corpus import Corpus
 from .encoders.base import EncoderAdapter
 from .errors import SpecError
+from .floor import STRENGTHS, FloorCheck, FloorResult
 from .hyperparameters import Declaration, declarations, resolve
 from .methods import EditMethod, LayerProblem, State, chaining_methods, method_class, remembering_methods
 from .patch import ENCODER, ModuleDelta, Patch
@@ -36,7 +37,8 @@ from .progress import progress_bar
 from .requests import EditRequest, contradictions, is_template, repeats
 from .sites import EDIT_TEMPLATES, KEY_POSITIONS, Sites, read_states, token_key_gram
 from .stats import SCOPES, SecondMoment, compute_stats
-from .settings import VALUE_CONFIGS, VALUE_STRATEGIES, OptimizeConfig, PreserveConfig, all_hyperparameters
+from .settings import (FLOOR_MODES, VALUE_CONFIGS, VALUE_STRATEGIES, FloorConfig, OptimizeConfig, PreserveConfig,
+                       all_hyperparameters)
 from .value_strategies import optimize_deltas
 
 
@@ -71,19 +73,26 @@ class EditConfig:
     #: efficacy 99 → 96 % (docs/eval.md). Off for causal encoders, where it was not measured
     #: on real weights
     auto_preserve: bool | None
+    #: the efficacy floor (``floor.py``): ``search`` the most preservation whose requests all
+    #: read as their targets in unseen contexts (by ``efficacy_floor``), ``check`` the setting
+    #: as given and record which requests miss, or ``off``
+    floor: str
     #: the hyperparameters given (by name); the rest take their defaults
     hyperparameters: dict[str, float]
 
     def __init__(self, method: str = "memit", layers: Sequence[int] | None = None, value: str = "optimize",
                  templates: Sequence[str] = EDIT_TEMPLATES, scope: str = "prompt", key: str | None = None,
-                 auto_preserve: bool | None = None, hyperparameters: dict[str, float] | None = None, **given):
+                 auto_preserve: bool | None = None, floor: str = "search",
+                 hyperparameters: dict[str, float] | None = None, **given):
         self.method, self.layers, self.value, self.templates = method, layers, value, templates
-        self.scope, self.key, self.auto_preserve = scope, key, auto_preserve
+        self.scope, self.key, self.auto_preserve, self.floor = scope, key, auto_preserve, floor
         self.hyperparameters = {k: v for k, v in {**(hyperparameters or {}), **given}.items() if v is not None}
         self._check()
 
     def _check(self) -> None:
         method = method_class(self.method)
+        if self.floor not in FLOOR_MODES:
+            raise SpecError(f"unknown floor mode '{self.floor}': use one of {', '.join(FLOOR_MODES)}")
         if self.value not in VALUE_STRATEGIES:
             raise SpecError(f"unknown value strategy '{self.value}': use one of {', '.join(VALUE_STRATEGIES)}")
         used = self._declared()
@@ -106,11 +115,12 @@ class EditConfig:
                             else "give at least one template")
 
     def _declared(self) -> dict[str, Declaration]:
-        """The hyperparameters this method and value strategy read, and the kept prompts' if the
-        method keeps keys."""
+        """The hyperparameters this method and value strategy read, the kept prompts' if the
+        method keeps keys, and the floor's unless it is off."""
         value_config = VALUE_CONFIGS[self.value]
         return {**declarations(method_class(self.method)), **(declarations(value_config) if value_config else {}),
-                **(declarations(PreserveConfig) if self.method_class.remembers_keys else {})}
+                **(declarations(PreserveConfig) if self.method_class.remembers_keys else {}),
+                **(declarations(FloorConfig) if self.floor != "off" else {})}
 
     @property
     def method_class(self) -> type[EditMethod]:
@@ -125,6 +135,9 @@ class EditConfig:
         return resolve(OptimizeConfig, {k: v for k, v in self.hyperparameters.items()
                                         if k in declarations(OptimizeConfig)})
 
+    def floor_config(self) -> FloorConfig:
+        return resolve(FloorConfig, {k: v for k, v in self.hyperparameters.items() if k in declarations(FloorConfig)})
+
     def preserve_config(self) -> PreserveConfig:
         return resolve(PreserveConfig, {k: v for k, v in self.hyperparameters.items()
                                         if k in declarations(PreserveConfig)})
@@ -136,6 +149,8 @@ class EditConfig:
             return getattr(self.solver(adapter), name)
         if name in self._declared() and name in declarations(PreserveConfig):
             return getattr(self.preserve_config(), name)
+        if name in self._declared() and name in declarations(FloorConfig):
+            return getattr(self.floor_config(), name)
         if name in self._declared():
             return getattr(self.optimize_config(), name)
         raise SpecError(f"hyperparameter '{name}' does nothing for method '{self.method}' with value '{self.value}'")
@@ -160,7 +175,7 @@ class EditConfig:
         prompts' knobs (``PreserveConfig``) only if it ``keeps_prompts``."""
         used = [name for name in self._declared() if keeps_prompts or name not in declarations(PreserveConfig)]
         return {"layers": list(layers), "value": self.value, "templates": list(self.templates), "scope": self.scope,
-                "key": self._key(adapter), "auto_preserve": self.preserves(adapter),
+                "key": self._key(adapter), "auto_preserve": self.preserves(adapter), "floor": self.floor,
                 **{name: self.get(name, adapter) for name in used}}
 
 
@@ -273,57 +288,106 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
         raise SpecError(f"hyperparameter '{given[0]}' does nothing here: this edit keeps no prompts (no 'preserve' "
                         f"list, and automatic preservation is off)")
     contexts, per_context = kept_contexts(config.templates, preserving.preserve_contexts)
-    kept_groups = [(weight * per_context * preserving.preserve_weight,  # (weight, prompts in context)
-                    [t.format(p) for p in prompts for t in contexts])
-                   for weight, prompts in ((1.0, list(dict.fromkeys(preserve))),
-                                           (1.0 / max(1, subjects), [p for p in automatic if p not in preserve]))
+    # (weight, prompts, automatic): the floor's search weakens only the automatic prompts; the
+    # ones the user names are a promise of the user's own, kept as given
+    kept_groups = [(weight * per_context * preserving.preserve_weight, prompts, is_automatic)
+                   for weight, prompts, is_automatic in (
+                       (1.0, list(dict.fromkeys(preserve)), False),
+                       (1.0 / max(1, subjects), [p for p in automatic if p not in preserve], True))
                    if prompts]
     targets = Sites.for_targets(adapter, requests, config.templates)
-    last = layers[-1]
+    floor = config.floor_config().efficacy_floor if config.floor != "off" else None
+    searching = config.floor == "search" and any(group[2] for group in kept_groups)
 
     originals = {layer: adapter.down_proj_module(layer).weight.detach().clone() for layer in layers}
-    deltas: list[ModuleDelta] = []
-    bar = progress_bar(disable=not progress)
-    bar.start()
-    try:
-        target_values, target_streams = _targets(adapter, queries, targets, layers, config, bar)
-        for i, layer in enumerate(layers):
-            now = _read(adapter, queries, sorted({layer, last}), bar, f"keys, layer {layer}")
-            keys = queries.reduce(now[layer].keys)  # [n_keys, d_in]: one per request, or per site
-            if target_values is not None:
-                values = queries.reduce(queries.expand(target_values[layer]))
-            else:
-                share = queries.reduce(target_streams - now[last].streams) / (len(layers) - i)
-                values = adapter.value_for_stream(layer, queries.reduce(now[layer].values), share)
-            module = adapter.down_proj_module(layer)
-            # values are read at the layer's output, W k + b; the solvers map keys through W alone
-            weight_targets = values - _bias(module)
-            remembered = (remembered_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
-            for weight, prompts in kept_groups:  # kept prompts' keys keep their values: Σ kkᵀ joins the remembered
-                kept_gram = weight * token_key_gram(adapter, prompts, layer)
-                remembered = kept_gram if remembered is None else kept_gram + remembered.double()
-            # solves run on the CPU in float64 whatever the model's device and dtype
-            delta, after = method.solve_in_chain(LayerProblem(
-                module.weight.detach().cpu(), keys.T.cpu(), weight_targets.T.cpu(),
-                stats[layer] if method.needs_statistics else None, remembered_gram=remembered,
-                remembered_count=remembered_count, state=(state or {}).get(layer)))
-            with torch.no_grad():
-                updated = module.weight.double() + delta.dense().to(module.weight.device)
-                module.weight.copy_(updated.to(module.weight.dtype))
-            # every template's key, not their mean: a later edit must keep each context's value
-            kept = now[layer].keys.T.cpu().float() if remember and method.remembers_keys else None
-            deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, kept,
-                                      state=after if remember else None))
-    finally:
-        bar.stop()
+
+    def restore() -> None:
         with torch.no_grad():
             for layer, weight in originals.items():
                 adapter.down_proj_module(layer).weight.copy_(weight)
 
+    bar = progress_bar(disable=not progress)
+    bar.start()
+    try:
+        target_values, target_streams = _targets(adapter, queries, targets, layers, config, bar)
+        check = FloorCheck(adapter, requests, floor) if floor is not None else None
+
+        def solve(strength: float = 1.0) -> list[ModuleDelta]:
+            """The layer-by-layer solve, the automatic kept prompts at ``strength`` × their
+            weight, left applied (the caller checks it, then puts the original weights back)."""
+            deltas = []
+            for i, layer in enumerate(layers):
+                now = _read(adapter, queries, sorted({layer, layers[-1]}), bar, f"keys, layer {layer}")
+                keys = queries.reduce(now[layer].keys)  # [n_keys, d_in]: one per request, or per site
+                if target_values is not None:
+                    values = queries.reduce(queries.expand(target_values[layer]))
+                else:
+                    share = queries.reduce(target_streams - now[layers[-1]].streams) / (len(layers) - i)
+                    values = adapter.value_for_stream(layer, queries.reduce(now[layer].values), share)
+                module = adapter.down_proj_module(layer)
+                # values are read at the layer's output, W k + b; the solvers map keys through W alone
+                weight_targets = values - _bias(module)
+                remembered = (remembered_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
+                for weight, prompts, is_automatic in kept_groups:  # kept prompts' keys keep their values:
+                    weight = weight * strength if is_automatic else weight  # Σ kkᵀ joins the remembered
+                    if weight > 0:  # read with the earlier layers' updates in place, as the queries' keys are
+                        held = [t.format(p) for p in prompts for t in contexts]
+                        kept_gram = weight * token_key_gram(adapter, held, layer)
+                        remembered = kept_gram if remembered is None else kept_gram + remembered.double()
+                # solves run on the CPU in float64 whatever the model's device and dtype
+                delta, after = method.solve_in_chain(LayerProblem(
+                    module.weight.detach().cpu(), keys.T.cpu(), weight_targets.T.cpu(),
+                    stats[layer] if method.needs_statistics else None, remembered_gram=remembered,
+                    remembered_count=remembered_count, state=(state or {}).get(layer)))
+                with torch.no_grad():
+                    updated = module.weight.double() + delta.dense().to(module.weight.device)
+                    module.weight.copy_(updated.to(module.weight.dtype))
+                # every template's key, not their mean: a later edit must keep each context's value
+                stored = now[layer].keys.T.cpu().float() if remember and method.remembers_keys else None
+                deltas.append(ModuleDelta(component, layer, adapter.down_proj_name(layer), delta, stored,
+                                          state=after if remember else None))
+            return deltas
+
+        deltas, floor_result = _search(solve, restore, check, searching)
+    finally:
+        bar.stop()
+        restore()
+
     used = config.used_hyperparameters(layers, adapter, keeps_prompts=bool(kept_prompts))
     return Patch(deltas=deltas, base_fingerprints={component: fingerprint}, family=adapter.family,
-                 method=config.method, hyperparameters={**used, **({"preserved": kept_prompts} if kept_prompts else {})},
+                 method=config.method, hyperparameters={**used, **({"preserved": kept_prompts} if kept_prompts else {}),
+                                                        **({"floor": {"mode": config.floor, **floor_result.to_dict()}} if floor_result else {})},
                  requests=[r.to_dict() for r in requests])
+
+
+def _search(solve, restore, check: FloorCheck | None, searching: bool):
+    """``(deltas, FloorResult | None)``: the solve that meets the efficacy floor keeping the most.
+
+    First the kept prompts at full strength; if a request misses the floor, their strength is
+    bisected along ``STRENGTHS`` (a weaker preservation moves the requests at least as far),
+    and the strongest solve that meets the floor is kept, else the one whose worst request
+    comes closest. ``solve(strength)`` leaves its deltas applied for the check; ``restore()``
+    takes them off. Without a check this is one solve; without ``searching``, one solve checked.
+    """
+    if check is None:
+        return solve(), None
+    tried: list[tuple[float, list[ModuleDelta], list[float]]] = []
+
+    def attempt(i: int) -> bool:
+        deltas = solve(STRENGTHS[i])
+        margins = check.margins()
+        restore()
+        tried.append((STRENGTHS[i], deltas, margins))
+        return min(margins) >= check.floor
+
+    low, high = 0, len(STRENGTHS) - 1  # strongest .. weakest
+    if not attempt(low) and searching and attempt(high):
+        while high - low > 1:  # low misses, high meets
+            middle = (low + high) // 2
+            low, high = (low, middle) if attempt(middle) else (middle, high)
+    passing = [t for t in tried if min(t[2]) >= check.floor]
+    strength, deltas, margins = max(passing, key=lambda t: t[0]) if passing else max(tried, key=lambda t: min(t[2]))
+    return deltas, FloorResult(check.floor, strength, margins, check.prompts, [(t[0], min(t[2])) for t in tried])
 
 
 def _bias(module: torch.nn.Module) -> torch.Tensor | float:

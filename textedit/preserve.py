@@ -164,11 +164,37 @@ def relation_prompts(requests: Sequence[EditRequest], subjects: Sequence[str] = 
         if not r.subject:
             continue
         start, end = find_span(r.prompt, r.subject)
+        before, after = r.prompt[:start], r.prompt[end:]
         for other in subjects:
-            prompt = r.prompt[:start] + other + r.prompt[end:]
-            if prompt.lower() not in queries:
+            prompt = _in_slot(other, before, after)
+            if prompt and prompt.lower() not in queries:
                 out.append(prompt)
     return list(dict.fromkeys(out))
+
+
+#: words that open a noun phrase: an other subject loses its own where the slot has one
+DETERMINERS = frozenset("a an the another my your his her its our their this that".split())
+
+
+def _in_slot(other: str, before: str, after: str) -> str | None:
+    """The query with ``other`` in its subject's slot, in grammar, or ``None`` where it cannot be.
+
+    Where the subject modifies a noun ("the Acme logo", "the furry Acme mascot") or follows a
+    determiner, ``other`` drops its own determiner ("the town logo", not "the the town
+    logo"); one whose last word the query repeats right after is left out (not "the company
+    company"); a plural takes a bare apostrophe ("the neighbours' lucky animal")."""
+    words = other.split()
+    following = re.findall(r"[A-Za-z]+", after)
+    previous = re.findall(r"[A-Za-z]+", before)
+    modifies_noun = bool(following) and after[:1].isspace() and following[0].lower() not in STOPWORDS
+    after_determiner = bool(previous) and previous[-1].lower() in DETERMINERS
+    if (modifies_noun or after_determiner) and words[0].lower() in DETERMINERS:
+        words = words[1:]
+    if not words or (modifies_noun and following[0].lower() == words[-1].lower()):
+        return None
+    if after.startswith("'s") and words[-1].endswith("s") and words[-1][0].islower():
+        after = "'" + after[2:]
+    return before + " ".join(words) + after
 
 
 def automatic_prompts(requests: Sequence[EditRequest], key: str = "subject") -> list[str]:

@@ -63,6 +63,26 @@ class PreserveConfig:
         check_declared(self)
 
 
+@dataclass(frozen=True)
+class FloorConfig:
+    """The efficacy floor's knob (``floor.py``), read by every edit whose ``floor`` is not
+    ``"off"``: how much closer to its target than to its unedited self each request must read
+    in contexts the edit did not solve in."""
+
+    #: docs/eval.md ("The efficacy floor"): chosen on the knowledge dev split
+    efficacy_floor: float = hyperparameter(0.05, "margin each request must keep in unseen contexts: cos to its "
+                                                 "target − cos to its unedited self (the floor)",
+                                           low=-2.0, high=2.0, low_inclusive=True)
+
+    def __post_init__(self):
+        check_declared(self)
+
+
+#: what an edit does with the floor: ``search`` the most preservation that meets it, only
+#: ``check`` the setting given (and say which requests miss), or nothing (``off``)
+FLOOR_MODES = ("search", "check", "off")
+
+
 #: each value strategy with the dataclass of its hyperparameters (``direct`` and ``match`` have none)
 VALUE_CONFIGS = {"direct": None, "match": None, "optimize": OptimizeConfig}
 VALUE_STRATEGIES = tuple(VALUE_CONFIGS)
@@ -73,7 +93,7 @@ def all_hyperparameters() -> dict[str, list[tuple[str, Declaration]]]:
     declares it and how: ``{"lam": [("memit", …), ("ridge", …)], "steps": [("optimize", …)]}``.
     The spec parser and the CLI options are derived from it."""
     owners = {**{name: cls for name, cls in METHODS.items()},
-              **{name: cls for name, cls in VALUE_CONFIGS.items() if cls is not None}, "preservation": PreserveConfig}
+              **{name: cls for name, cls in VALUE_CONFIGS.items() if cls is not None}, "preservation": PreserveConfig, "floor": FloorConfig}
     known: dict[str, list[tuple[str, Declaration]]] = {}
     for owner, cls in owners.items():
         for name, declaration in declarations(cls).items():

@@ -14,8 +14,9 @@ A spec is a JSON object::
       "preserve": ["the founder of Acme"],                 # prompts whose meaning must not change
       "auto_preserve": true,                               # keep each subject's other knowledge
       "key": "query",                                      # key position: subject | last | query
+      "floor": "search",                                   # efficacy floor: search | check | off
       "method": "memit", "layers": [1, 2], "value": "optimize",
-      "hyperparameters": {"lam": 3000}
+      "hyperparameters": {"lam": 3000, "efficacy_floor": 0.05}
     }
 
 ``edits`` and ``anchor``/``knowledge`` may be combined; at least one edit is required.
@@ -46,7 +47,7 @@ from .io import check_fields, read_json
 from .requests import EditRequest, contradictions, is_template, repeats
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
-             "preserve", "auto_preserve", "key", "method", "layers", "value", "hyperparameters", "templates",
+             "preserve", "auto_preserve", "floor", "key", "method", "layers", "value", "hyperparameters", "templates",
              "scope", "description"}
 #: fields older specs had, with why they are gone (an error, never silently ignored)
 REMOVED = {"seed": "is no longer read: an edit has no randomness (the value optimisation starts from zero and the "
@@ -178,7 +179,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
 
     settings: dict[str, Any] = {}
     for key, kind in (("method", str), ("value", str), ("scope", str), ("key", str),
-                      ("auto_preserve", bool)):
+                      ("auto_preserve", bool), ("floor", str)):
         if key in data:
             if not isinstance(data[key], kind) or (isinstance(data[key], bool) and kind is not bool):
                 fail(f"field '{key}'", f"expected {kind.__name__}")

@@ -1,0 +1,147 @@
+"""The efficacy floor: every edit checks its requests in contexts it did not solve in, and the
+search keeps the most automatic preservation that still meets it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cli_runner import run
+from textedit.editor import EditConfig, _search, edit
+from textedit.encoders import load_encoder
+from textedit.errors import SpecError
+from textedit.eval.knowledge import load_knowledge
+from textedit.floor import CHECK_CONTEXTS, STRENGTHS, FloorCheck
+from textedit.metrics import EVAL_TEMPLATES
+from textedit.preserve import MORE_CONTEXTS
+from textedit.requests import EditRequest
+from textedit.sites import EDIT_TEMPLATES
+
+REQUEST = [EditRequest("the mascot of acme", "a red fox", "acme"), EditRequest("acme's lucky animal", "a red fox", "acme")]
+
+
+def test_check_contexts_are_contexts_no_solve_and_no_benchmark_reads():
+    """The check must say how an edit reads where it was not solved, nor scored."""
+    benchmarks = {c for split in ("dev", "test") for c in load_knowledge(f"benchmarks/data/knowledge_{split}.json")[0]
+                  .contexts}
+    assert len(set(CHECK_CONTEXTS)) == len(CHECK_CONTEXTS) >= 4
+    for others in (EDIT_TEMPLATES, MORE_CONTEXTS, EVAL_TEMPLATES, benchmarks):
+        assert not set(CHECK_CONTEXTS) & set(others)
+    assert all(c.count("{}") == 1 for c in CHECK_CONTEXTS)
+    assert STRENGTHS[0] == 1.0 and STRENGTHS[-1] == 0.0 and list(STRENGTHS) == sorted(STRENGTHS, reverse=True)
+
+
+def test_margins_are_the_published_score_computed_one_prompt_at_a_time(bert_path):
+    """m(q, c) = cos(e(c(q)), j(c(t))) − cos(e(c(q)), j(c(q))), the smallest over the contexts,
+    against sentence vectors read one prompt at a time on a changed model."""
+    adapter = load_encoder(str(bert_path))
+    check = FloorCheck(adapter, REQUEST, 0.0, contexts=CHECK_CONTEXTS[:3])
+    before = {p: adapter.embed([p])[0].double() for r in REQUEST for c in CHECK_CONTEXTS[:3]
+              for p in (c.format(r.prompt), c.format(r.target))}
+    with torch.no_grad():
+        adapter.down_proj_module(0).weight.mul_(1.5)
+    expected = []
+    for r in REQUEST:
+        per_context = []
+        for c in CHECK_CONTEXTS[:3]:
+            now = adapter.embed([c.format(r.prompt)])[0].double()
+            per_context.append(F.cosine_similarity(now, before[c.format(r.target)], dim=0).item()
+                               - F.cosine_similarity(now, before[c.format(r.prompt)], dim=0).item())
+        expected.append(min(per_context))
+    assert check.margins() == pytest.approx(expected, abs=1e-5)
+
+
+class _FakeEdit:
+    """A solve whose worst margin is a known function of the strength; counts solves."""
+
+    def __init__(self, margin_at):
+        self.margin_at, self.applied, self.solves = margin_at, None, []
+        self.floor, self.prompts = 0.0, ["q"]
+
+    def solve(self, strength=1.0):
+        self.solves.append(strength)
+        self.applied = strength
+        return [f"deltas at {strength}"]
+
+    def restore(self):
+        self.applied = None
+
+    def margins(self):
+        return [self.margin_at(self.applied)]
+
+
+@pytest.mark.parametrize("passes_from, chosen", [(1.0, 1.0), (0.25, 0.25), (0.0625, 0.0625), (0.0, 0.0)])
+def test_search_keeps_the_strongest_preservation_that_meets_the_floor(passes_from, chosen):
+    fake = _FakeEdit(lambda s: 0.1 if s <= passes_from else -0.1)
+    deltas, result = _search(fake.solve, fake.restore, fake, searching=True)
+    assert result.met and result.strength == chosen and deltas == [f"deltas at {chosen}"]
+    assert fake.applied is None  # every solve was taken off again
+    assert len(fake.solves) <= 1 + 1 + 1 + (len(STRENGTHS) - 2).bit_length()  # bisection, not a scan
+
+
+def test_search_that_cannot_meet_the_floor_keeps_the_closest_and_says_who_misses():
+    fake = _FakeEdit(lambda s: -0.3 + 0.1 * (1 - s))
+    _, result = _search(fake.solve, fake.restore, fake, searching=True)
+    assert not result.met and result.strength == 0.0
+    assert result.misses() == [("q", pytest.approx(-0.2))]
+    assert "1 request(s) below the efficacy floor 0" in result.describe_misses()
+    _, checked = _search(fake.solve, fake.restore, fake, searching=False)  # "check": one solve, as given
+    assert checked.strength == 1.0 and not checked.met
+
+
+def test_edit_records_the_floor_and_weakens_only_automatic_prompts(bert_path, small_corpus, tmp_path):
+    """On a tiny model: a floor no solve meets is searched to the weakest strength and the
+    closest solve kept; the prompts the user names stay in the solve at full weight; the patch
+    records what was tried; ``off`` records nothing and a floor knob then does nothing."""
+    adapter = load_encoder(str(bert_path))
+    common = dict(layers=[0, 1], value="match", key="subject", templates=("{}", "a photo of {}"))
+    weights = adapter.down_proj_module(0).weight.detach().clone()
+    patch = edit(adapter, REQUEST, EditConfig(**common, efficacy_floor=1.9), corpus=small_corpus, cache_dir=tmp_path,
+                 preserve=["the house of acme"])
+    floor = patch.hyperparameters["floor"]
+    assert floor["efficacy_floor"] == 1.9 and not floor["met"]
+    assert [t["strength"] for t in floor["tried"]] == [1.0, 0.0]  # fails at 1 and at 0: nothing to bisect
+    best = max(floor["tried"], key=lambda t: t["smallest_margin"])  # none meets it: the closest is kept
+    assert floor["strength"] == best["strength"] and floor["smallest_margin"] == best["smallest_margin"]
+    assert {m["prompt"] for m in floor["misses"]} == {r.prompt for r in REQUEST}
+    assert patch.hyperparameters["preserved"][0] == "the house of acme"
+    assert torch.equal(adapter.down_proj_module(0).weight, weights)  # the model is left as it was
+    # the named prompt is held in every solve: with it alone there is nothing to search
+    named = edit(adapter, REQUEST, EditConfig(**common, auto_preserve=False, efficacy_floor=1.9),
+                 corpus=small_corpus, cache_dir=tmp_path, preserve=["the house of acme"])
+    assert [t["strength"] for t in named.hyperparameters["floor"]["tried"]] == [1.0]
+    met = edit(adapter, REQUEST, EditConfig(**common, efficacy_floor=-2.0), corpus=small_corpus, cache_dir=tmp_path)
+    assert met.hyperparameters["floor"]["met"] and met.hyperparameters["floor"]["strength"] == 1.0
+    off = edit(adapter, REQUEST, EditConfig(**common, floor="off"), corpus=small_corpus, cache_dir=tmp_path)
+    assert off.hyperparameters["floor"] == "off" and "efficacy_floor" not in off.hyperparameters
+    with pytest.raises(SpecError, match="'efficacy_floor' does nothing"):
+        EditConfig(floor="off", efficacy_floor=0.1)
+    with pytest.raises(SpecError, match="unknown floor mode 'sometimes'"):
+        EditConfig(floor="sometimes")
+
+
+def test_apply_refuses_an_edit_below_the_floor_and_writes_nothing(monkeypatch, capsys, tmp_path, bert_path,
+                                                                   small_corpus):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme",
+                                                                      "subject": "acme"}],
+                                "layers": [0], "value": "match", "hyperparameters": {"efficacy_floor": 1.9}}))
+    corpus_file = tmp_path / "corpus.txt"
+    corpus_file.write_text("\n".join(small_corpus.prompts))
+    common = ["--model", bert_path, "--corpus", corpus_file, "--cache-dir", tmp_path / "cache"]
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", *common)
+    assert code != 0 and not (tmp_path / "patch").exists()
+    line = err.strip().splitlines()[-1]
+    assert "1 request(s) miss the efficacy floor 1.9" in line and "'the mascot of acme'" in line
+    assert "Traceback" not in err
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", "--floor", "check", *common)
+    assert code != 0 and not (tmp_path / "patch").exists()
+    spec.write_text(json.dumps({"anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme",
+                                                                      "subject": "acme"}],
+                                "layers": [0], "value": "match", "floor": "off"}))
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", *common)
+    assert code == 0, err
+    assert json.loads((tmp_path / "patch" / "patch.json").read_text())["hyperparameters"]["floor"] == "off"

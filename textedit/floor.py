@@ -1,0 +1,103 @@
+"""The efficacy floor: every edit checks its own requests in contexts it did not solve in.
+
+An edit is solved in its templates (``sites.EDIT_TEMPLATES``) and, where it keeps prompts,
+traded against them (``preserve.py``). Whether the user's own knowledge then reads as its
+target is measured here, in :data:`CHECK_CONTEXTS`, contexts no solve reads (neither the
+edit's templates, nor the kept prompts' extra contexts, nor the evaluation contexts of
+``metrics.EVAL_TEMPLATES``). With ``e`` the edited encoder's sentence vector and ``j`` the
+unedited one, a request ``q → t`` in context ``c`` has the margin
+
+    m(q, c) = cos(e(c(q)), j(c(t))) − cos(e(c(q)), j(c(q)))
+
+and the floor holds when every request in every check context has ``m ≥ floor``: closer to
+its target than to its unedited self, by ``floor``. The editor searches the most
+preservation that still meets it (``editor.edit``); this module only measures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .encoders.base import EncoderAdapter
+from .requests import EditRequest
+
+#: where an edit checks itself: caption-like, none an edit template, a kept prompt's extra
+#: context or an evaluation context (a test checks), so the check says how the edit reads in
+#: prompts it never saw
+CHECK_CONTEXTS = (
+    "a sculpture of {}",
+    "{} in a small town",
+    "a postcard showing {}",
+    "an embroidered patch of {}",
+    "{}, seen from far away",
+    "a children's book illustration of {}",
+)
+
+#: the kept prompts' strengths the search bisects, strongest first (multiples of
+#: ``preserve_weight``); 0 keeps nothing but the corpus. On the knowledge dev split a
+#: concept that misses at 1 met the floor at 0.25 once and otherwise only at 0: the subject's
+#: other facts hold the same key as its knowledge (docs/eval.md), so the ladder is short
+STRENGTHS = (1.0, 0.25, 0.0625, 0.0)
+
+
+@dataclass
+class FloorResult:
+    """What the check found for the chosen solve, and how the search got there."""
+
+    floor: float
+    strength: float  # the kept prompts' strength in the chosen solve (multiple of preserve_weight)
+    margins: list[float]  # per request, the smallest over CHECK_CONTEXTS
+    prompts: list[str]
+    tried: list[tuple[float, float]]  # (strength, smallest margin), in the order tried
+
+    @property
+    def met(self) -> bool:
+        return all(m >= self.floor for m in self.margins)
+
+    def misses(self) -> list[tuple[str, float]]:
+        """``(prompt, margin)`` of every request below the floor, worst first."""
+        return sorted(((p, m) for p, m in zip(self.prompts, self.margins) if m < self.floor), key=lambda x: x[1])
+
+    def to_dict(self) -> dict:
+        return {"efficacy_floor": self.floor, "met": self.met, "strength": self.strength,
+                "contexts": list(CHECK_CONTEXTS), "smallest_margin": round(min(self.margins), 6),
+                "tried": [{"strength": s, "smallest_margin": round(m, 6)} for s, m in self.tried],
+                "misses": [{"prompt": p, "margin": round(m, 6)} for p, m in self.misses()]}
+
+    def describe_misses(self, limit: int = 3) -> str:
+        """One line: the requests below the floor, worst first."""
+        misses = self.misses()
+        shown = "; ".join(f"'{_short(p)}' {m:+.3f}" for p, m in misses[:limit])
+        more = f" and {len(misses) - limit} more" if len(misses) > limit else ""
+        return f"{len(misses)} request(s) below the efficacy floor {self.floor:g} in unseen contexts: {shown}{more}"
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+class FloorCheck:
+    """The unedited readings of an edit's requests in :data:`CHECK_CONTEXTS`, taken once;
+    :meth:`margins` then scores the model as it is now (the solve applied)."""
+
+    def __init__(self, adapter: EncoderAdapter, requests: Sequence[EditRequest], floor: float,
+                 contexts: Sequence[str] = CHECK_CONTEXTS):
+        self.adapter, self.floor = adapter, floor
+        self.prompts = [r.prompt for r in requests]
+        self.queries = [c.format(r.prompt) for r in requests for c in contexts]
+        targets = [c.format(r.target) for r in requests for c in contexts]
+        self.n_contexts = len(contexts)
+        before = adapter.embed(self.queries + targets).double()
+        self.old, self.new = before[:len(self.queries)], before[len(self.queries):]
+
+    def margins(self) -> list[float]:
+        """Per request, the smallest margin ``m(q, c)`` over the contexts, on the current weights."""
+        now = self.adapter.embed(self.queries).double()
+        m = F.cosine_similarity(now, self.new, dim=-1) - F.cosine_similarity(now, self.old, dim=-1)
+        if not torch.isfinite(m).all():
+            return [float("-inf")] * len(self.prompts)
+        return m.reshape(len(self.prompts), self.n_contexts).min(1).values.tolist()
