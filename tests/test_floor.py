@@ -123,7 +123,7 @@ def test_edit_records_the_floor_and_weakens_only_automatic_prompts(bert_path, sm
         EditConfig(floor="sometimes")
 
 
-def test_apply_refuses_an_edit_below_the_floor_and_writes_nothing(monkeypatch, capsys, tmp_path, bert_path,
+def test_apply_says_who_misses_the_floor_and_refuses_with_require_floor(monkeypatch, capsys, tmp_path, bert_path,
                                                                    small_corpus):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme",
@@ -132,16 +132,21 @@ def test_apply_refuses_an_edit_below_the_floor_and_writes_nothing(monkeypatch, c
     corpus_file = tmp_path / "corpus.txt"
     corpus_file.write_text("\n".join(small_corpus.prompts))
     common = ["--model", bert_path, "--corpus", corpus_file, "--cache-dir", tmp_path / "cache"]
-    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", *common)
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", "--require-floor", *common)
     assert code != 0 and not (tmp_path / "patch").exists()
     line = err.strip().splitlines()[-1]
     assert "1 request(s) miss the efficacy floor 1.9" in line and "'the mascot of acme'" in line
-    assert "Traceback" not in err
-    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", "--floor", "check", *common)
-    assert code != 0 and not (tmp_path / "patch").exists()
+    assert "nothing written (--require-floor)" in line and "Traceback" not in err
+    # without --require-floor the miss is said and recorded, and the best solve written
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", *common)
+    assert code == 0, err
+    assert "warning: 1 request(s) miss the efficacy floor 1.9" in err
+    recorded = json.loads((tmp_path / "patch" / "patch.json").read_text())["hyperparameters"]["floor"]
+    assert recorded["mode"] == "search" and not recorded["met"]
+    assert [m["prompt"] for m in recorded["misses"]] == ["the mascot of acme"]
     spec.write_text(json.dumps({"anchor": "a red fox", "knowledge": [{"prompt": "the mascot of acme",
                                                                       "subject": "acme"}],
                                 "layers": [0], "value": "match", "floor": "off"}))
-    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "patch", *common)
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "off", *common)
     assert code == 0, err
-    assert json.loads((tmp_path / "patch" / "patch.json").read_text())["hyperparameters"]["floor"] == "off"
+    assert json.loads((tmp_path / "off" / "patch.json").read_text())["hyperparameters"]["floor"] == "off"

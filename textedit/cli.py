@@ -271,6 +271,8 @@ def apply(
     key: Optional[str] = _key_option(),
     preserve: Optional[bool] = _preserve_option(),
     floor: Optional[str] = _floor_option(),
+    require_floor: bool = typer.Option(False, "--require-floor", help="write nothing (exit 1) if a request misses "
+                                       "the efficacy floor"),
     corpus: Optional[Path] = _corpus_option(),
     cache_dir: Optional[Path] = _cache_dir_option(),
     dtype: Optional[str] = _dtype_option(),
@@ -332,7 +334,7 @@ def apply(
         patch = edit(adapter, parsed.requests, config, corpus=stats_corpus, cache_dir=cache_dir,
                      component=component or "encoder", progress=True, remember=remember, preserve=parsed.preserve)
     seconds = time.perf_counter() - started
-    _check_floor(patch)
+    _check_floor(patch, require_floor)
     patch.requires = requires
     if scale is not None:
         patch = patch.scaled(scale)
@@ -350,18 +352,21 @@ def apply(
     out.print(f"patch {patch.id} written to {out_dir} ({seconds:.1f} s to edit)")
 
 
-def _check_floor(patch) -> None:
-    """Say what the efficacy floor's search chose and cost; refuse (nothing written) when the
-    edit's requests miss the floor in unseen contexts."""
+def _check_floor(patch, required: bool = False) -> None:
+    """Say what the efficacy floor's search chose and cost, and which requests miss it in
+    unseen contexts; with ``required`` a miss is an error (nothing is written)."""
     floor = patch.hyperparameters.get("floor")
     if not isinstance(floor, dict):  # "off"
         return
     if not floor["met"]:
         misses = ", ".join(f"'{m['prompt']}' {m['margin']:+.3f}" for m in floor["misses"][:3])
         more = f" and {len(floor['misses']) - 3} more" if len(floor["misses"]) > 3 else ""
-        raise TexteditError(f"{len(floor['misses'])} request(s) miss the efficacy floor {floor['efficacy_floor']:g} "
-                            f"in unseen contexts ({misses}{more}); nothing written: lower --efficacy-floor, or "
-                            f"--floor off to write the edit as solved")
+        line = (f"{len(floor['misses'])} request(s) miss the efficacy floor {floor['efficacy_floor']:g} in unseen "
+                f"contexts ({misses}{more})")
+        if required:
+            raise TexteditError(f"{line}; nothing written (--require-floor)")
+        err.print(f"warning: {line}, with every automatic kept prompt let go; the patch records it", highlight=False)
+        return
     if floor["strength"] != 1:
         err.print(f"efficacy floor {floor['efficacy_floor']:g}: met after {len(floor['tried'])} solves with the kept "
                   f"prompts at {floor['strength']:g} of their weight (at full weight the worst request's margin was "
