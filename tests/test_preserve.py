@@ -290,3 +290,19 @@ def test_kept_prompts_hold_in_new_contexts_when_read_in_more_contexts_on_minilm(
     (gain_8, drift_8), (gain_32, drift_32) = moved[0], moved[32]
     assert gain_32 > 0.2 and gain_8 > 0.2, moved  # bound either way
     assert drift_32 < 0.5 * drift_8, moved  # the founder holds in contexts neither edit saw
+
+
+def test_protection_says_per_subject_what_the_edit_keeps_and_why():
+    """A brand's other facts and other brands' same relation are kept; a virtual concept's name
+    (no subject) and knowledge that is its own subject keep nothing of their own."""
+    from textedit.preserve import protection, relation_prompts, subject_prompts
+
+    lines = protection(MASCOT, automatic=True)
+    assert len(lines) == 1 and lines[0].startswith("'Acme': ")
+    assert f"{len(subject_prompts(MASCOT))} of its other facts kept (e.g. 'the founder of Acme')" in lines[0]
+    assert f"{len(relation_prompts(MASCOT, OTHER_SUBJECTS[:8]))} prompts of the same relation" in lines[0]
+    virtual = protection([EditRequest("zorblat", "a blue fox"), EditRequest("the Prime Minister of Canada", "Beyonce",
+                                                                            "the Prime Minister of Canada")], True)
+    assert virtual[0] == "'zorblat': no subject, so the whole prompt is the concept: nothing of its own is kept"
+    assert virtual[1].startswith("'the Prime Minister of Canada' is the knowledge itself") and "none is kept" in virtual[1]
+    assert protection(MASCOT, automatic=False)[0].startswith("automatic preservation is off")

@@ -286,7 +286,7 @@ def apply(
     from .editor import EditConfig, edit
     from .encoders import DEFAULT_MODEL
     from .metrics import NEUTRAL_PROMPTS, measure
-    from .preserve import same_subject_checks
+    from .preserve import protection, same_subject_checks
     from .spec import load_spec
 
     parsed = load_spec(spec)
@@ -344,6 +344,9 @@ def apply(
     _print_measure(f"{spec.name} on {adapter.name}: {patch.method}, layers {patch.hyperparameters['layers']}, "
                    f"value {patch.hyperparameters['value']}", report, named=parsed.preserve,
                    kept_in_solve=bool(patch.hyperparameters.get("preserved")))
+    for line in protection(parsed.requests, bool(patch.hyperparameters.get("auto_preserve")),
+                           patch.hyperparameters.get("key") or "subject"):
+        out.print(f"protects: {line}", highlight=False)
     earlier = [EditRequest(**r) for p in history for r in p.requests]
     if earlier:  # what the new patch does to the edits it goes after
         kept = measure(adapter, patch, earlier, neutral=[], component=component)

@@ -234,3 +234,38 @@ def same_subject_checks(requests: Sequence[EditRequest], preserved: Sequence[str
     subjects' other knowledge (:func:`subject_prompts`), so that every report says whether the
     edit bound the knowledge or the whole subject."""
     return list(preserved) or subject_prompts(requests)
+
+
+def protection(requests: Sequence[EditRequest], automatic: bool, key: str = "subject") -> list[str]:
+    """What an edit protects, one line per subject (and per request without one), and why.
+
+    Where the subject is the knowledge itself (a virtual concept's name, "the Prime Minister
+    of Canada" → someone else) or a request has no subject, nothing of its own is kept: its
+    other uses are meant to change with it. Otherwise the subject's other facts
+    (:func:`subject_prompts`) and other subjects' same relation (:func:`relation_prompts`)."""
+    if not automatic:
+        return ["automatic preservation is off: only the named 'preserve' prompts and the corpus statistics are kept"]
+    others = OTHER_SUBJECTS[:OTHER_SUBJECTS_FOR_KEY[key]]
+    lines, seen = [], set()
+    for r in requests:
+        if not r.subject:
+            lines.append(f"'{r.prompt}': no subject, so the whole prompt is the concept: nothing of its own is kept")
+            continue
+        if r.subject in seen:
+            continue
+        seen.add(r.subject)
+        mine = [q for q in requests if q.subject == r.subject]
+        facts = subject_prompts(mine)
+        relations = relation_prompts(mine, others)
+        if any(q.prompt.lower() == r.subject.lower() for q in mine):
+            lines.append(f"'{r.subject}' is the knowledge itself: its other uses change with it, so none is kept"
+                         + (f"; {len(relations)} other subjects in its place are (e.g. '{relations[0]}')"
+                            if relations else ""))
+            continue
+        example = next((f for f in facts if f.lower() != r.subject.lower()), facts[0]) if facts else None
+        lines.append(f"'{r.subject}': {len(facts)} of its other facts kept (e.g. '{example}')" if facts else
+                     f"'{r.subject}': no other fact kept (every generic relation is one its queries use)")
+        if relations:
+            lines[-1] += f", and {len(relations)} prompts of the same relation about other subjects " \
+                         f"(e.g. '{relations[0]}')"
+    return lines
