@@ -18,7 +18,7 @@ def test_every_method_and_strategy_knob_is_known_once_with_its_owners():
     declares it: read here from the dataclass fields themselves, an independent path."""
     known = settings.all_hyperparameters()
     owners = {**METHODS, **{n: c for n, c in settings.VALUE_CONFIGS.items() if c is not None},
-              "preservation": settings.PreserveConfig}
+              "preservation": settings.PreserveConfig, "floor": settings.FloorConfig}
     expected: dict[str, set[str]] = {}
     for owner, cls in owners.items():
         for f in dataclasses.fields(cls):
