@@ -70,8 +70,9 @@ class EditConfig:
     #: automatic preserved prompts. ``None``: on for bidirectional encoders with a method that
     #: keeps keys (memit, alphaedit), where it was measured: on the knowledge benchmark's test
     #: split it lifts same-subject specificity from 5 % to 87 % for generality 97 → 59 % and
-    #: efficacy 99 → 96 % (docs/eval.md). Off for causal encoders, where it was not measured
-    #: on real weights
+    #: efficacy 99 → 96 % (docs/eval.md); the efficacy floor (``floor``) then weakens it where
+    #: the requests would not bind. Off for causal encoders, where it was not measured on real
+    #: weights
     auto_preserve: bool | None
     #: the efficacy floor (``floor.py``): ``search`` the most preservation whose requests all
     #: read as their targets in unseen contexts (by ``efficacy_floor``), ``check`` the setting
