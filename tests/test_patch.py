@@ -239,6 +239,7 @@ def test_a_malformed_patch_never_half_applies(bert, patch):
     """Layer 0's delta is fine, layer 1's is not: apply refuses before writing anything, the
     model is unchanged, and a good patch still applies and reverts afterwards."""
     from textedit.patch import ModuleDelta
+    from textedit.patch import ModuleDelta
     from textedit.solvers import LowRankDelta
 
     before = snapshot(bert.model)
@@ -554,6 +555,7 @@ def test_a_patch_addresses_any_linear_module_of_a_layer_by_name(bert_path, small
     from dataclasses import replace
 
     from textedit.patch import ModuleDelta
+    from textedit.patch import ModuleDelta
     from textedit.solvers import LowRankDelta
 
     adapter = load_encoder(str(bert_path))
@@ -582,3 +584,40 @@ def test_a_patch_addresses_any_linear_module_of_a_layer_by_name(bert_path, small
         with pytest.raises(PatchError, match="not a linear module of that layer"):
             bad.apply(adapter)
     assert_unchanged(adapter.model, before)
+
+
+def test_a_folder_mixing_two_patches_is_refused_in_one_line(tmp_path):
+    """patch.json records the weights' checksum and the weights the patch id: the halves of two
+    patches in one folder (a replace interrupted between its two renames) are refused, as is a
+    patch.json changed after it was written; each patch alone loads."""
+    import shutil
+
+    from textedit.patch import ModuleDelta
+    from textedit.solvers import LowRankDelta
+
+    def make(seed: int) -> Patch:
+        g = torch.Generator().manual_seed(seed)
+        delta = LowRankDelta(torch.randn(4, 1, generator=g, dtype=torch.float64),
+                             torch.randn(3, 1, generator=g, dtype=torch.float64))
+        return Patch([ModuleDelta("encoder", 0, "layer.0.dense", delta)], {"encoder": "f" * 32}, "bert", "memit",
+                     {"layers": [0]}, [{"prompt": f"p{seed}", "target": "t"}])
+
+    one, two = make(1).save(tmp_path / "one"), make(2).save(tmp_path / "two")
+    assert Patch.load(one).id == make(1).id and Patch.load(two).id == make(2).id
+    written = json.loads((one / "patch.json").read_text())
+    assert written["id"] == make(1).id and len(written["weights_sha256"]) == 64
+    mixed = tmp_path / "mixed"
+    shutil.copytree(one, mixed)
+    shutil.copy(two / "patch.safetensors", mixed / "patch.safetensors")
+    with pytest.raises(PatchError, match="is not the weights patch.json was written with") as caught:
+        Patch.load(mixed)
+    assert "\n" not in str(caught.value)
+    no_checksum = {k: v for k, v in written.items() if k != "weights_sha256"}  # the id link alone
+    (mixed / "patch.json").write_text(json.dumps(no_checksum))
+    with pytest.raises(PatchError, match=f"belongs to patch {make(2).id}, patch.json to {make(1).id}"):
+        Patch.load(mixed)
+    edited = tmp_path / "edited"
+    shutil.copytree(one, edited)
+    (edited / "patch.json").write_text(json.dumps({**written, "method": "alphaedit"}))
+    with pytest.raises(PatchError, match="content hashes to"):
+        Patch.load(edited)

@@ -34,7 +34,7 @@ from torch import nn
 
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import PatchError
-from .io import atomic_save_tensors, atomic_write_text, read_tensors
+from .io import atomic_save_tensors, atomic_write_text, read_tensors, tensor_checksum
 from .solvers import LowRankDelta
 from .version import __version__
 
@@ -205,8 +205,12 @@ class Patch:
                 tensors[f"{d.key}.keys"] = d.keys.float()
             for name, tensor in (d.state or {}).items():  # float64: a chain continues from it exactly
                 tensors[f"{d.key}.state.{name}"] = tensor.double()
-        atomic_save_tensors(tensors, directory / WEIGHTS_FILE, {"format": PATCH_FORMAT})
-        atomic_write_text(json.dumps(self._config(), indent=2, ensure_ascii=False) + "\n", directory / CONFIG_FILE)
+        # each file names the other: the weights carry the patch id, patch.json the weights'
+        # checksum, so a folder holding the halves of two patches is refused on load
+        patch_id = self.id
+        atomic_save_tensors(tensors, directory / WEIGHTS_FILE, {"format": PATCH_FORMAT, PATCH_ID_KEY: patch_id})
+        config = {**self._config(), "weights_sha256": tensor_checksum(tensors), "id": patch_id}
+        atomic_write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", directory / CONFIG_FILE)
         return directory
 
     @classmethod
@@ -230,7 +234,7 @@ class Patch:
         for name in ("family", "base_fingerprints", "method", "modules"):
             if name not in config:
                 raise PatchError(f"'{config_path}' lacks the field '{name}'")
-        tensors, _ = read_tensors(weights_path, PatchError, "patch weights")  # checksum verified
+        tensors, metadata = read_tensors(weights_path, PatchError, "patch weights")  # checksum verified
         deltas = []
         try:
             for entry in config["modules"]:
@@ -251,6 +255,10 @@ class Patch:
                     config.get("hyperparameters", {}), config.get("requests", []),
                     config.get("textedit_version", "unknown"), config.get("requires", {}), config.get("scale", 1.0))
         patch.validate(f"patch '{directory}'")
+        _check_halves(directory, config, tensors, metadata)
+        if "id" in config and config["id"] != patch.id:
+            raise PatchError(f"patch '{directory}': patch.json says id {config['id']} but its content hashes to "
+                             f"{patch.id}: the files were changed after it was written")
         return patch
 
     def validate(self, where: str = "patch") -> None:
@@ -444,6 +452,24 @@ def _download(repo_id: str, revision: str | None) -> Path:
 def is_strength(scale) -> bool:
     """Whether ``scale`` can be an edit's strength: a finite real number (0, negative and >1 too)."""
     return not isinstance(scale, bool) and isinstance(scale, (int, float)) and math.isfinite(scale)
+
+
+#: the safetensors metadata key holding the id of the patch the weights belong to
+PATCH_ID_KEY = "textedit_patch_id"
+
+
+def _check_halves(directory: Path, config: dict, tensors: dict, metadata: dict) -> None:
+    """Refuse a folder whose ``patch.json`` and ``patch.safetensors`` come from two patches (a
+    write interrupted between the two renames, or files copied together by hand). Patches
+    written before 0.1.1 carry neither link and are read as they are."""
+    recorded = config.get("weights_sha256")
+    if recorded is not None and recorded != tensor_checksum(tensors):
+        raise PatchError(f"patch '{directory}': {WEIGHTS_FILE} is not the weights {CONFIG_FILE} was written with "
+                         f"(a folder mixing two patches?)")
+    weights_id = metadata.get(PATCH_ID_KEY)
+    if weights_id is not None and config.get("id") is not None and weights_id != config["id"]:
+        raise PatchError(f"patch '{directory}': {WEIGHTS_FILE} belongs to patch {weights_id}, {CONFIG_FILE} to "
+                         f"{config['id']} (a folder mixing two patches?)")
 
 
 def _check_scale(scale) -> None:
