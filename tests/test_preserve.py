@@ -281,7 +281,8 @@ def test_kept_prompts_hold_in_new_contexts_when_read_in_more_contexts_on_minilm(
     goal = _sentence(adapter, ["a red panda"])
     moved = {}
     for contexts in (0, 32):
-        config = EditConfig(steps=20, preserve_contexts=contexts)
+        config = EditConfig(steps=20, preserve_contexts=contexts, floor="check")  # the knob alone: the floor's
+        # search would weaken the automatic prompts differently for each setting
         patch = edit(adapter, requests, config, corpus=corpus, cache_dir=tmp_path, preserve=[kept])
         with patch.applied(adapter):
             after_k, after_q = _sentence(adapter, new_contexts), _sentence(adapter, queries)
