@@ -150,3 +150,26 @@ def test_apply_says_who_misses_the_floor_and_refuses_with_require_floor(monkeypa
     code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "off", *common)
     assert code == 0, err
     assert json.loads((tmp_path / "off" / "patch.json").read_text())["hyperparameters"]["floor"] == "off"
+
+
+def test_requests_that_keep_their_meaning_are_not_checked(bert_path):
+    """An erasure keeps its preserved concepts as requests onto themselves: margin 0 by
+    definition, so the floor checks only the requests that change something."""
+    adapter = load_encoder(str(bert_path))
+    check = FloorCheck(adapter, [*REQUEST, EditRequest("Pablo  Picasso", "pablo picasso")], 0.05)
+    assert check.prompts == [r.prompt for r in REQUEST]
+    assert FloorCheck(adapter, [EditRequest("picasso", "Picasso")], 0.05).prompts == []
+
+
+def test_show_says_the_floor_in_one_line(monkeypatch, capsys, tmp_path, bert_path, small_corpus):
+    adapter = load_encoder(str(bert_path))
+    patch = edit(adapter, REQUEST, EditConfig(layers=[0], value="match", efficacy_floor=1.9), corpus=small_corpus,
+                 cache_dir=tmp_path)
+    patch.save(tmp_path / "patch")
+    code, out, err = run(monkeypatch, capsys, "show", tmp_path / "patch")
+    assert code == 0, err
+    from textedit.cli import _floor_summary
+
+    line = _floor_summary(patch.hyperparameters["floor"])
+    assert line.startswith("search, margin 1.9: missed by 2 request(s), worst '") and "\n" not in line
+    assert "missed by 2" in out and "'contexts'" not in out  # the record in one line, not the raw dict

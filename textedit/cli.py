@@ -380,6 +380,15 @@ def _check_floor(patch, required: bool = False) -> None:
                   f"margin {floor['smallest_margin']:+.3f})", highlight=False)
 
 
+def _floor_summary(floor: dict) -> str:
+    """patch.json's floor record in one line: mode, margin, whether met, what it took."""
+    misses = floor.get("misses", [])
+    return (f"{floor['mode']}, margin {floor['efficacy_floor']:g}: " +
+            ("met" if floor["met"] else f"missed by {len(misses)} request(s), worst "
+                                        f"'{misses[0]['prompt']}' {misses[0]['margin']:+.3f}" if misses else "missed")
+            + f"; automatic kept prompts at {floor['strength']:g} of their weight, {len(floor['tried'])} solve(s)")
+
+
 def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,
                 cache_dir, preserve=()):
     """``apply --after``: :func:`textedit.sequential.edit_after` on the loaded patches, saying which
@@ -476,7 +485,7 @@ def show(
         table.add_row(f"{d.component} layer {d.layer}", f"{d.module}: rank {d.delta.rank}, "
                                                          f"‖ΔW‖ = {d.delta.dense().norm().item():.4g}")
     for key, value in patch.hyperparameters.items():
-        table.add_row(key, str(value))
+        table.add_row(key, _floor_summary(value) if key == "floor" and isinstance(value, dict) else str(value))
     for name, needs in patch.requires.items():
         table.add_row(f"requires ({name})", f"anchor {needs['token']} from {needs['file']} (sha256 {needs['sha256'][:12]}…)")
     out.print(table)

@@ -312,6 +312,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     try:
         target_values, target_streams = _targets(adapter, queries, targets, layers, config, bar)
         check = FloorCheck(adapter, requests, floor) if floor is not None else None
+        check = check if check is not None and check.prompts else None  # nothing to bind: nothing to check
 
         def solve(strength: float = 1.0) -> list[ModuleDelta]:
             """The layer-by-layer solve, the automatic kept prompts at ``strength`` × their

@@ -87,6 +87,9 @@ class FloorCheck:
     def __init__(self, adapter: EncoderAdapter, requests: Sequence[EditRequest], floor: float,
                  contexts: Sequence[str] = CHECK_CONTEXTS):
         self.adapter, self.floor = adapter, floor
+        # a request that keeps its prompt's meaning (an erasure's preserved concept) has margin
+        # 0 by definition: it is no knowledge to bind, and preservation is scored elsewhere
+        requests = [r for r in requests if " ".join(r.prompt.split()).casefold() != " ".join(r.target.split()).casefold()]
         self.prompts = [r.prompt for r in requests]
         self.queries = [c.format(r.prompt) for r in requests for c in contexts]
         targets = [c.format(r.target) for r in requests for c in contexts]
