@@ -55,40 +55,49 @@ def test_margins_are_the_published_score_computed_one_prompt_at_a_time(bert_path
 
 
 class _FakeEdit:
-    """A solve whose worst margin is a known function of the strength; counts solves."""
+    """A solve whose margins are known functions of each subject's strength; counts solves."""
 
-    def __init__(self, margin_at):
-        self.margin_at, self.applied, self.solves = margin_at, None, []
-        self.floor, self.prompts = 0.0, ["q"]
+    def __init__(self, margin_at, subjects=("acme",)):
+        self.margin_at, self.subjects, self.applied, self.solves = margin_at, subjects, None, []
+        self.floor, self.prompts = 0.0, [f"the mascot of {s}" for s in subjects]
 
-    def solve(self, strength=1.0):
-        self.solves.append(strength)
-        self.applied = strength
-        return [f"deltas at {strength}"]
+    def solve(self, strengths=None):
+        self.solves.append(dict(strengths or {}))
+        self.applied = dict(strengths or {})
+        return [f"deltas at {sorted(self.applied.items())}"]
 
     def restore(self):
         self.applied = None
 
     def margins(self):
-        return [self.margin_at(self.applied)]
+        return [self.margin_at(s, self.applied.get(s, 1.0)) for s in self.subjects]
 
 
-@pytest.mark.parametrize("passes_from, chosen", [(1.0, 1.0), (0.25, 0.25), (0.0625, 0.0625), (0.0, 0.0)])
-def test_search_keeps_the_strongest_preservation_that_meets_the_floor(passes_from, chosen):
-    fake = _FakeEdit(lambda s: 0.1 if s <= passes_from else -0.1)
-    deltas, result = _search(fake.solve, fake.restore, fake, searching=True)
-    assert result.met and result.strength == chosen and deltas == [f"deltas at {chosen}"]
+@pytest.mark.parametrize("passes_from, solves", [(1.0, 1), (0.25, 2), (0.0625, 3), (0.0, 4)])
+def test_search_keeps_the_strongest_preservation_that_meets_the_floor(passes_from, solves):
+    fake = _FakeEdit(lambda subject, s: 0.1 if s <= passes_from else -0.1)
+    deltas, result = _search(fake.solve, fake.restore, fake, ["acme"], ["acme"])
+    assert result.met and result.strengths == {"acme": passes_from} and result.strength == passes_from
+    assert deltas == [f"deltas at {[('acme', passes_from)]}"] and len(fake.solves) == solves
     assert fake.applied is None  # every solve was taken off again
-    assert len(fake.solves) <= 1 + 1 + 1 + (len(STRENGTHS) - 2).bit_length()  # bisection, not a scan
+
+
+def test_search_weakens_only_the_subjects_whose_requests_miss():
+    """In a batch, a concept that binds at full preservation keeps it while another steps down."""
+    fake = _FakeEdit(lambda subject, s: 0.1 if subject == "acme" or s == 0.0 else -0.1, ("acme", "globex"))
+    _, result = _search(fake.solve, fake.restore, fake, ["acme", "globex"], ["acme", "globex"])
+    assert result.met and result.strengths == {"acme": 1.0, "globex": 0.0}
+    assert [s["acme"] for s in fake.solves] == [1.0] * 4 and [s["globex"] for s in fake.solves] == list(STRENGTHS)
+    assert result.to_dict()["weakened"] == {"globex": 0.0}
 
 
 def test_search_that_cannot_meet_the_floor_keeps_the_closest_and_says_who_misses():
-    fake = _FakeEdit(lambda s: -0.3 + 0.1 * (1 - s))
-    _, result = _search(fake.solve, fake.restore, fake, searching=True)
+    fake = _FakeEdit(lambda subject, s: -0.3 + 0.1 * (1 - s))
+    _, result = _search(fake.solve, fake.restore, fake, ["acme"], ["acme"])
     assert not result.met and result.strength == 0.0
-    assert result.misses() == [("q", pytest.approx(-0.2))]
+    assert result.misses() == [("the mascot of acme", pytest.approx(-0.2))]
     assert "1 request(s) below the efficacy floor 0" in result.describe_misses()
-    _, checked = _search(fake.solve, fake.restore, fake, searching=False)  # "check": one solve, as given
+    _, checked = _search(fake.solve, fake.restore, fake, [], ["acme"])  # "check": one solve, as given
     assert checked.strength == 1.0 and not checked.met
 
 
@@ -103,7 +112,7 @@ def test_edit_records_the_floor_and_weakens_only_automatic_prompts(bert_path, sm
                  preserve=["the house of acme"])
     floor = patch.hyperparameters["floor"]
     assert floor["efficacy_floor"] == 1.9 and not floor["met"]
-    assert [t["strength"] for t in floor["tried"]] == [1.0, 0.0]  # fails at 1 and at 0: nothing to bisect
+    assert [t["strength"] for t in floor["tried"]] == list(STRENGTHS)  # missed at every rung
     best = max(floor["tried"], key=lambda t: t["smallest_margin"])  # none meets it: the closest is kept
     assert floor["strength"] == best["strength"] and floor["smallest_margin"] == best["smallest_margin"]
     assert {m["prompt"] for m in floor["misses"]} == {r.prompt for r in REQUEST}

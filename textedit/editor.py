@@ -289,16 +289,22 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
         raise SpecError(f"hyperparameter '{given[0]}' does nothing here: this edit keeps no prompts (no 'preserve' "
                         f"list, and automatic preservation is off)")
     contexts, per_context = kept_contexts(config.templates, preserving.preserve_contexts)
-    # (weight, prompts, automatic): the floor's search weakens only the automatic prompts; the
-    # ones the user names are a promise of the user's own, kept as given
-    kept_groups = [(weight * per_context * preserving.preserve_weight, prompts, is_automatic)
-                   for weight, prompts, is_automatic in (
-                       (1.0, list(dict.fromkeys(preserve)), False),
-                       (1.0 / max(1, subjects), [p for p in automatic if p not in preserve], True))
-                   if prompts]
+    # (weight, prompts, subject): the automatic prompts in one group per subject, whose strength
+    # the floor's search sets subject by subject; the prompts the user names (subject None) are
+    # a promise of the user's own, kept as given
+    named = list(dict.fromkeys(preserve))
+    by_subject: dict[str, list[str]] = {}
+    own = {r.subject: set(automatic_prompts([q for q in requests if q.subject == r.subject], key))
+           for r in requests if r.subject}
+    for prompt in (p for p in automatic if p not in named):
+        subject = next((sub for sub, prompts in own.items() if prompt in prompts), next(iter(own)))
+        by_subject.setdefault(subject, []).append(prompt)
+    scale = per_context * preserving.preserve_weight
+    kept_groups = [(scale, named, None)] if named else []
+    kept_groups += [(scale / max(1, subjects), prompts, subject) for subject, prompts in by_subject.items()]
     targets = Sites.for_targets(adapter, requests, config.templates)
     floor = config.floor_config().efficacy_floor if config.floor != "off" else None
-    searching = config.floor == "search" and any(group[2] for group in kept_groups)
+    searching = config.floor == "search" and bool(by_subject)
 
     originals = {layer: adapter.down_proj_module(layer).weight.detach().clone() for layer in layers}
 
@@ -314,9 +320,10 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
         check = FloorCheck(adapter, requests, floor) if floor is not None else None
         check = check if check is not None and check.prompts else None  # nothing to bind: nothing to check
 
-        def solve(strength: float = 1.0) -> list[ModuleDelta]:
-            """The layer-by-layer solve, the automatic kept prompts at ``strength`` × their
-            weight, left applied (the caller checks it, then puts the original weights back)."""
+        def solve(strengths: dict[str, float] | None = None) -> list[ModuleDelta]:
+            """The layer-by-layer solve, each subject's automatic kept prompts at its strength in
+            ``strengths`` × their weight (1 if absent), left applied (the caller checks it, then
+            puts the original weights back)."""
             deltas = []
             for i, layer in enumerate(layers):
                 now = _read(adapter, queries, sorted({layer, layers[-1]}), bar, f"keys, layer {layer}")
@@ -330,8 +337,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 # values are read at the layer's output, W k + b; the solvers map keys through W alone
                 weight_targets = values - _bias(module)
                 remembered = (remembered_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
-                for weight, prompts, is_automatic in kept_groups:  # kept prompts' keys keep their values:
-                    weight = weight * strength if is_automatic else weight  # Σ kkᵀ joins the remembered
+                for weight, prompts, subject in kept_groups:  # kept prompts' keys keep their values:
+                    weight = weight * (strengths or {}).get(subject, 1.0)  # Σ kkᵀ joins the remembered
                     if weight > 0:  # read with the earlier layers' updates in place, as the queries' keys are
                         held = [t.format(p) for p in prompts for t in contexts]
                         kept_gram = weight * token_key_gram(adapter, held, layer)
@@ -350,7 +357,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                                           state=after if remember else None))
             return deltas
 
-        deltas, floor_result = _search(solve, restore, check, searching)
+        deltas, floor_result = _search(solve, restore, check, list(by_subject) if searching else [],
+                                       [r.subject for r in requests if check is None or r.prompt in check.prompts])
     finally:
         bar.stop()
         restore()
@@ -362,34 +370,38 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                  requests=[r.to_dict() for r in requests])
 
 
-def _search(solve, restore, check: FloorCheck | None, searching: bool):
+def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str], request_subjects: Sequence[str | None]):
     """``(deltas, FloorResult | None)``: the solve that meets the efficacy floor keeping the most.
 
-    First the kept prompts at full strength; if a request misses the floor, their strength is
-    bisected along ``STRENGTHS`` (a weaker preservation moves the requests at least as far),
-    and the strongest solve that meets the floor is kept, else the one whose worst request
-    comes closest. ``solve(strength)`` leaves its deltas applied for the check; ``restore()``
-    takes them off. Without a check this is one solve; without ``searching``, one solve checked.
+    First every subject's automatic kept prompts at full strength; then, round by round, each
+    subject with a request below the floor steps one rung down ``STRENGTHS`` (a weaker
+    preservation moves its requests at least as far) while the subjects whose requests all
+    meet it keep theirs: a batch of many concepts weakens only those that need it. The first
+    solve that meets the floor is kept, else the one whose worst request comes closest.
+    ``request_subjects``: the subject of each checked request (``check.prompts``).
+    ``solve(strengths)`` leaves its deltas applied for the check; ``restore()`` takes them
+    off. Without a check this is one solve; without ``subjects``, one solve checked.
     """
     if check is None:
         return solve(), None
-    tried: list[tuple[float, list[ModuleDelta], list[float]]] = []
-
-    def attempt(i: int) -> bool:
-        deltas = solve(STRENGTHS[i])
+    rung = {subject: 0 for subject in subjects}
+    tried: list[tuple[dict[str, float], list[ModuleDelta], list[float]]] = []
+    while True:
+        strengths = {subject: STRENGTHS[i] for subject, i in rung.items()}
+        deltas = solve(strengths)
         margins = check.margins()
         restore()
-        tried.append((STRENGTHS[i], deltas, margins))
-        return min(margins) >= check.floor
-
-    low, high = 0, len(STRENGTHS) - 1  # strongest .. weakest
-    if not attempt(low) and searching and attempt(high):
-        while high - low > 1:  # low misses, high meets
-            middle = (low + high) // 2
-            low, high = (low, middle) if attempt(middle) else (middle, high)
-    passing = [t for t in tried if min(t[2]) >= check.floor]
-    strength, deltas, margins = max(passing, key=lambda t: t[0]) if passing else max(tried, key=lambda t: min(t[2]))
-    return deltas, FloorResult(check.floor, strength, margins, check.prompts, [(t[0], min(t[2])) for t in tried])
+        tried.append((strengths, deltas, margins))
+        missing = {subject for subject, m in zip(request_subjects, margins) if m < check.floor}
+        lower = {subject for subject in missing if subject in rung and rung[subject] < len(STRENGTHS) - 1}
+        if not missing or not lower:
+            break
+        for subject in lower:
+            rung[subject] += 1
+    passing = [t for t in tried if min(t[2], default=0.0) >= check.floor]
+    strengths, deltas, margins = passing[0] if passing else max(tried, key=lambda t: min(t[2], default=0.0))
+    return deltas, FloorResult(check.floor, strengths, margins, check.prompts,
+                               [(min(t[0].values(), default=1.0), min(t[2], default=0.0)) for t in tried])
 
 
 def _bias(module: torch.nn.Module) -> torch.Tensor | float:

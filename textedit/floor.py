@@ -37,10 +37,10 @@ CHECK_CONTEXTS = (
     "a children's book illustration of {}",
 )
 
-#: the kept prompts' strengths the search bisects, strongest first (multiples of
-#: ``preserve_weight``); 0 keeps nothing but the corpus. On the knowledge dev split a
-#: concept that misses at 1 met the floor at 0.25 once and otherwise only at 0: the subject's
-#: other facts hold the same key as its knowledge (docs/eval.md), so the ladder is short
+#: the rungs a subject's automatic kept prompts step down while one of its requests misses
+#: the floor (multiples of their weight); 0 keeps nothing but the corpus. On the knowledge dev
+#: split a concept that missed at 1 met the floor at 0.25 once and otherwise only at 0: the
+#: subject's other facts hold the same key as its knowledge (docs/eval.md), so the ladder is short
 STRENGTHS = (1.0, 0.25, 0.0625, 0.0)
 
 
@@ -49,10 +49,15 @@ class FloorResult:
     """What the check found for the chosen solve, and how the search got there."""
 
     floor: float
-    strength: float  # the kept prompts' strength in the chosen solve (multiple of preserve_weight)
+    strengths: dict[str, float]  # per subject, its automatic kept prompts' strength (multiple of their weight)
     margins: list[float]  # per request, the smallest over CHECK_CONTEXTS
     prompts: list[str]
-    tried: list[tuple[float, float]]  # (strength, smallest margin), in the order tried
+    tried: list[tuple[float, float]]  # (weakest subject's strength, smallest margin), in the order tried
+
+    @property
+    def strength(self) -> float:
+        """The weakest subject's strength (1 when no subject's prompts were weakened)."""
+        return min(self.strengths.values(), default=1.0)
 
     @property
     def met(self) -> bool:
@@ -64,6 +69,7 @@ class FloorResult:
 
     def to_dict(self) -> dict:
         return {"efficacy_floor": self.floor, "met": self.met, "strength": self.strength,
+                "weakened": {subject: s for subject, s in self.strengths.items() if s != 1},
                 "contexts": list(CHECK_CONTEXTS), "smallest_margin": round(min(self.margins), 6),
                 "tried": [{"strength": s, "smallest_margin": round(m, 6)} for s, m in self.tried],
                 "misses": [{"prompt": p, "margin": round(m, 6)} for p, m in self.misses()]}
