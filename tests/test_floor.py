@@ -76,7 +76,7 @@ class _FakeEdit:
 @pytest.mark.parametrize("passes_from, solves", [(1.0, 1), (0.25, 2), (0.0625, 3), (0.0, 4)])
 def test_search_keeps_the_strongest_preservation_that_meets_the_floor(passes_from, solves):
     fake = _FakeEdit(lambda subject, s: 0.1 if s <= passes_from else -0.1)
-    deltas, result = _search(fake.solve, fake.restore, fake, ["acme"], ["acme"])
+    deltas, result = _search(fake.solve, fake.restore, fake, ["acme"])
     assert result.met and result.strengths == {"acme": passes_from} and result.strength == passes_from
     assert deltas == [f"deltas at {[('acme', passes_from)]}"] and len(fake.solves) == solves
     assert fake.applied is None  # every solve was taken off again
@@ -85,7 +85,7 @@ def test_search_keeps_the_strongest_preservation_that_meets_the_floor(passes_fro
 def test_search_weakens_only_the_subjects_whose_requests_miss():
     """In a batch, a concept that binds at full preservation keeps it while another steps down."""
     fake = _FakeEdit(lambda subject, s: 0.1 if subject == "acme" or s == 0.0 else -0.1, ("acme", "globex"))
-    _, result = _search(fake.solve, fake.restore, fake, ["acme", "globex"], ["acme", "globex"])
+    _, result = _search(fake.solve, fake.restore, fake, ["acme", "globex"])
     assert result.met and result.strengths == {"acme": 1.0, "globex": 0.0}
     assert [s["acme"] for s in fake.solves] == [1.0] * 4 and [s["globex"] for s in fake.solves] == list(STRENGTHS)
     assert result.to_dict()["weakened"] == {"globex": 0.0}
@@ -93,11 +93,11 @@ def test_search_weakens_only_the_subjects_whose_requests_miss():
 
 def test_search_that_cannot_meet_the_floor_keeps_the_closest_and_says_who_misses():
     fake = _FakeEdit(lambda subject, s: -0.3 + 0.1 * (1 - s))
-    _, result = _search(fake.solve, fake.restore, fake, ["acme"], ["acme"])
+    _, result = _search(fake.solve, fake.restore, fake, ["acme"])
     assert not result.met and result.strength == 0.0
     assert result.misses() == [("the mascot of acme", pytest.approx(-0.2))]
     assert "1 request(s) below the efficacy floor 0" in result.describe_misses()
-    _, checked = _search(fake.solve, fake.restore, fake, [], ["acme"])  # "check": one solve, as given
+    _, checked = _search(fake.solve, fake.restore, fake, [])  # "check": one solve, as given
     assert checked.strength == 1.0 and not checked.met
 
 

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
 #: transformers, so `textedit --help` takes half a second, not ten)
 CLI_DEFERRED = ("torch", "huggingface_hub", "transformers", *(f"textedit.{m}" for m in (
     "anchor", "anchor_lora", "distributed", "editor", "encoders", "erase", "eval.benchmark", "eval.knowledge",
-    "eval.run", "export", "fetch", "io", "locate", "metrics", "patch", "pipelines", "preserve", "sequential", "spec",
+    "eval.run", "export", "fetch", "floor", "io", "locate", "metrics", "patch", "pipelines", "preserve", "sequential", "spec",
     "stats", "verify.generate", "verify.metrics", "verify.report", "verify.verifier")))
 
 #: every import made inside a function, as (module, what it imports): why it waits there

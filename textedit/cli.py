@@ -358,22 +358,22 @@ def apply(
 def _check_floor(patch, required: bool = False) -> None:
     """Say what the efficacy floor's search chose and cost, and which requests miss it in
     unseen contexts; with ``required`` a miss is an error (nothing is written)."""
+    from .floor import list_misses  # deferred: a command imports what it computes with when it runs
+
     floor = patch.hyperparameters.get("floor")
     if not isinstance(floor, dict):  # "off"
         return
+    weakened = ", ".join(f"'{subject}' at {s:g}" for subject, s in floor.get("weakened", {}).items())
     if not floor["met"]:
-        misses = ", ".join(f"'{m['prompt']}' {m['margin']:+.3f}" for m in floor["misses"][:3])
-        more = f" and {len(floor['misses']) - 3} more" if len(floor["misses"]) > 3 else ""
         line = (f"{len(floor['misses'])} request(s) miss the efficacy floor {floor['efficacy_floor']:g} in unseen "
-                f"contexts ({misses}{more})")
+                f"contexts ({list_misses([(m['prompt'], m['margin']) for m in floor['misses']])})")
         if required:
             raise TexteditError(f"{line}; nothing written (--require-floor)")
-        err.print(f"warning: {line}, with every automatic kept prompt let go; the patch records it", highlight=False)
-        return
-    if floor["strength"] != 1:
-        err.print(f"efficacy floor {floor['efficacy_floor']:g}: met after {len(floor['tried'])} solves with the kept "
-                  f"prompts at {floor['strength']:g} of their weight (at full weight the worst request's margin was "
-                  f"{floor['tried'][0]['smallest_margin']:+.3f}): the subject's other knowledge moves more",
+        err.print(f"warning: {line}; written as the closest solve" + (f", automatic kept prompts of {weakened} of "
+                  "their weight" if weakened else "") + "; the patch records it", highlight=False)
+    elif weakened:
+        err.print(f"efficacy floor {floor['efficacy_floor']:g}: met after {len(floor['tried'])} solves with the "
+                  f"automatic kept prompts of {weakened} of their weight: those subjects' other knowledge moves more",
                   highlight=False)
     else:
         err.print(f"efficacy floor {floor['efficacy_floor']:g}: met with the kept prompts at full weight (smallest "
@@ -382,11 +382,13 @@ def _check_floor(patch, required: bool = False) -> None:
 
 def _floor_summary(floor: dict) -> str:
     """patch.json's floor record in one line: mode, margin, whether met, what it took."""
-    misses = floor.get("misses", [])
-    return (f"{floor['mode']}, margin {floor['efficacy_floor']:g}: " +
-            ("met" if floor["met"] else f"missed by {len(misses)} request(s), worst "
-                                        f"'{misses[0]['prompt']}' {misses[0]['margin']:+.3f}" if misses else "missed")
-            + f"; automatic kept prompts at {floor['strength']:g} of their weight, {len(floor['tried'])} solve(s)")
+    from .floor import list_misses  # deferred: a command imports what it computes with when it runs
+
+    misses = [(m["prompt"], m["margin"]) for m in floor.get("misses", [])]
+    return (f"{floor['mode']}, margin {floor['efficacy_floor']:g}: "
+            + (f"missed by {len(misses)} request(s), worst {list_misses(misses, 1)}" if misses else "met")
+            + f"; automatic kept prompts at {floor['strength']:g} of their weight at least, "
+              f"{len(floor['tried'])} solve(s)")
 
 
 def _edit_after(adapter, requests, config, after: list[Path], remember: bool | None, component: str, corpus,

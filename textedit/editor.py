@@ -318,7 +318,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     try:
         target_values, target_streams = _targets(adapter, queries, targets, layers, config, bar)
         check = FloorCheck(adapter, requests, floor) if floor is not None else None
-        check = check if check is not None and check.prompts else None  # nothing to bind: nothing to check
+        if check is not None and not check.prompts:  # nothing to bind: nothing to check
+            check = None
 
         def solve(strengths: dict[str, float] | None = None) -> list[ModuleDelta]:
             """The layer-by-layer solve, each subject's automatic kept prompts at its strength in
@@ -357,8 +358,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                                           state=after if remember else None))
             return deltas
 
-        deltas, floor_result = _search(solve, restore, check, list(by_subject) if searching else [],
-                                       [r.subject for r in requests if check is None or r.prompt in check.prompts])
+        deltas, floor_result = _search(solve, restore, check, list(by_subject) if searching else [])
     finally:
         bar.stop()
         restore()
@@ -370,7 +370,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                  requests=[r.to_dict() for r in requests])
 
 
-def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str], request_subjects: Sequence[str | None]):
+def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str]):
     """``(deltas, FloorResult | None)``: the solve that meets the efficacy floor keeping the most.
 
     First every subject's automatic kept prompts at full strength; then, round by round, each
@@ -378,7 +378,6 @@ def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str], r
     preservation moves its requests at least as far) while the subjects whose requests all
     meet it keep theirs: a batch of many concepts weakens only those that need it. The first
     solve that meets the floor is kept, else the one whose worst request comes closest.
-    ``request_subjects``: the subject of each checked request (``check.prompts``).
     ``solve(strengths)`` leaves its deltas applied for the check; ``restore()`` takes them
     off. Without a check this is one solve; without ``subjects``, one solve checked.
     """
@@ -392,7 +391,7 @@ def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str], r
         margins = check.margins()
         restore()
         tried.append((strengths, deltas, margins))
-        missing = {subject for subject, m in zip(request_subjects, margins) if m < check.floor}
+        missing = {subject for subject, m in zip(check.subjects, margins) if m < check.floor}
         lower = {subject for subject in missing if subject in rung and rung[subject] < len(STRENGTHS) - 1}
         if not missing or not lower:
             break

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoders.base import EncoderAdapter
-from .requests import EditRequest
+from .requests import EditRequest, same_text
 
 #: where an edit checks itself: caption-like, none an edit template, a kept prompt's extra
 #: context or an evaluation context (a test checks), so the check says how the edit reads in
@@ -77,9 +77,14 @@ class FloorResult:
     def describe_misses(self, limit: int = 3) -> str:
         """One line: the requests below the floor, worst first."""
         misses = self.misses()
-        shown = "; ".join(f"'{_short(p)}' {m:+.3f}" for p, m in misses[:limit])
-        more = f" and {len(misses) - limit} more" if len(misses) > limit else ""
-        return f"{len(misses)} request(s) below the efficacy floor {self.floor:g} in unseen contexts: {shown}{more}"
+        return f"{len(misses)} request(s) below the efficacy floor {self.floor:g} in unseen contexts: " \
+               f"{list_misses(misses, limit)}"
+
+
+def list_misses(misses: Sequence[tuple[str, float]], limit: int = 3) -> str:
+    """``'prompt' −0.123; …`` for the first ``limit`` of ``(prompt, margin)``, and how many more."""
+    shown = "; ".join(f"'{_short(p)}' {m:+.3f}" for p, m in misses[:limit])
+    return shown + (f" and {len(misses) - limit} more" if len(misses) > limit else "")
 
 
 def _short(text: str, width: int = 60) -> str:
@@ -95,8 +100,9 @@ class FloorCheck:
         self.adapter, self.floor = adapter, floor
         # a request that keeps its prompt's meaning (an erasure's preserved concept) has margin
         # 0 by definition: it is no knowledge to bind, and preservation is scored elsewhere
-        requests = [r for r in requests if " ".join(r.prompt.split()).casefold() != " ".join(r.target.split()).casefold()]
+        requests = [r for r in requests if same_text(r.prompt) != same_text(r.target)]
         self.prompts = [r.prompt for r in requests]
+        self.subjects = [r.subject for r in requests]  # whose automatic kept prompts a miss weakens
         self.queries = [c.format(r.prompt) for r in requests for c in contexts]
         targets = [c.format(r.target) for r in requests for c in contexts]
         self.n_contexts = len(contexts)

@@ -32,7 +32,7 @@ def is_template(text) -> bool:
     return isinstance(text, str) and text.count("{}") == 1 and not set("{}") & set(text.replace("{}", ""))
 
 
-def _same_text(text: str | None) -> str | None:
+def same_text(text: str | None) -> str | None:
     """Texts compare up to case and spacing: the tokenizers of most encoders lower-case, and
     no one means two things by "the mascot of Acme" and "The  mascot of acme"."""
     return None if text is None else " ".join(text.split()).casefold()
@@ -44,7 +44,7 @@ def repeats(requests: Sequence[EditRequest]) -> list[tuple[int, int]]:
     first: dict[tuple, int] = {}
     found = []
     for i, r in enumerate(requests):
-        key = (_same_text(r.prompt), _same_text(r.target), _same_text(r.subject), r.component)
+        key = (same_text(r.prompt), same_text(r.target), same_text(r.subject), r.component)
         if key in first:
             found.append((first[key], i))
         else:
@@ -57,8 +57,8 @@ def contradictions(requests: Sequence[EditRequest]) -> list[tuple[int, int]]:
     first: dict[tuple, int] = {}
     found = []
     for i, r in enumerate(requests):
-        key = (_same_text(r.prompt), r.component)
-        if key in first and _same_text(requests[first[key]].target) != _same_text(r.target):
+        key = (same_text(r.prompt), r.component)
+        if key in first and same_text(requests[first[key]].target) != same_text(r.target):
             found.append((first[key], i))
         first.setdefault(key, i)
     return found
