@@ -66,8 +66,9 @@ def learned(pipeline_paths, images, tmp_path_factory):
         trained = {}
         save = textedit.anchor.save_denoiser_lora
 
-        def save_and_remember(pipe, path):
-            trained[Path(path)] = denoiser_output(pipe)
+        def save_and_remember(pipe, path):  # learn_anchor writes into a sibling of out, renamed at the end
+            final = Path(*[out.name if part.startswith(f".{out.name}.") else part for part in Path(path).parts])
+            trained[final] = denoiser_output(pipe)
             save(pipe, path)
 
         out = tmp_path_factory.mktemp(f"{family}-lora")

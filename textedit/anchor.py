@@ -28,7 +28,8 @@ as in diffusers' ``examples/textual_inversion``) and loads it into encoders:
   encoder, keyed as in :data:`EMBEDDING_LAYOUTS` (SDXL: ``{"clip_l": [1, d_1], "clip_g":
   [1, d_2]}``, each loaded with ``load_textual_inversion(file["clip_g"], token=...,
   text_encoder=pipe.text_encoder_2, tokenizer=pipe.tokenizer_2)``); checkpoints go to
-  ``checkpoints/learned_embeds-step-N.safetensors``, every write atomic.
+  ``checkpoints/learned_embeds-step-N.safetensors``; the folder is written whole or not at all
+  (into a sibling, renamed into place when the run ends).
 * :func:`add_anchor` loads such a file into an encoder adapter (a bare encoder or a
   pipeline's text encoder) exactly as ``load_textual_inversion`` does (grow the embedding
   matrix by one row, add the token, set the row), so the encoder's fingerprint equals that
@@ -56,7 +57,8 @@ from .anchor_lora import (LORA_FILE, add_denoiser_lora, denoiser_component, lora
 from .encoders import COMPONENT_TOKENIZERS
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import ModelLoadError, SpecError, TexteditError
-from .io import atomic_save_tensors, atomic_write_text, read_image_folder, read_tensors
+from .io import (atomic_save_tensors, atomic_write_text, check_destination, folder_written_whole, read_image_folder,
+                 read_tensors)
 from .pipelines.families import FAMILIES, Conditioning, detect_family, family_of
 from .pipelines.loading import load_pipeline, pipeline_text_encoders
 from .progress import progress_bar
@@ -361,6 +363,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     if config.lora_rank:
         require_peft("--lora-rank")
     files, images = read_image_folder(images_dir, AnchorError, "image folder")
+    check_destination(out_dir, "an anchor", _is_anchor_folder, AnchorError)  # refused before the pipeline loads
     pipe = load_trainable_pipeline(pipeline_path, device)
     encoders = text_encoders(pipe)
     init_ids = []
@@ -404,54 +407,61 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
 
     objective = objective_for(pipe, pixels, resolution)  # encodes the images' latent distributions once
     out_dir = Path(out_dir)
-    result = AnchorResult(token, out_dir / EMBEDDING_FILE, lora_file=out_dir / LORA_FILE if lora else None)
-    result.fixed_loss_before = fixed_loss(objective, token, config)
+    with folder_written_whole(out_dir, "an anchor", _is_anchor_folder, AnchorError) as staging:
+        # everything, checkpoints too, goes to a folder beside out_dir, renamed into place at the end
+        result = AnchorResult(token, out_dir / EMBEDDING_FILE, lora_file=out_dir / LORA_FILE if lora else None)
+        result.fixed_loss_before = fixed_loss(objective, token, config)
 
-    def embedding() -> dict[str, torch.Tensor]:
-        return {key or token: table[token_id].detach().float().cpu().unsqueeze(0)
-                for key, table, token_id, _, _ in rows}
+        def embedding() -> dict[str, torch.Tensor]:
+            return {key or token: table[token_id].detach().float().cpu().unsqueeze(0)
+                    for key, table, token_id, _, _ in rows}
 
-    bar = progress_bar(TextColumn("loss {task.fields[loss]:.4f}"), remaining=True, disable=not progress)
-    task = bar.add_task("textual inversion", total=config.steps, loss=math.nan)
-    with bar:
-        for step in range(1, config.steps + 1):
-            images_in_batch = torch.randint(len(files), (config.batch_size,), generator=generator)
-            captions = [config.templates[i].format(token) for i in
-                        torch.randint(len(config.templates), (config.batch_size,), generator=generator)]
-            loss = objective.loss(images_in_batch, captions, generator)
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            with torch.no_grad():  # only the anchor's rows learn
-                for _, table, _, original, keep in rows:
-                    table[keep] = original[keep]
-            value = loss.item()
-            if not math.isfinite(value):
-                raise TexteditError(f"the loss became {value} at step {step}: lower --lr")
-            result.losses.append(value)
-            bar.update(task, advance=1, loss=value)
-            if step % config.checkpoint_every == 0 and step < config.steps:
-                path = out_dir / "checkpoints" / f"learned_embeds-step-{step}.safetensors"
-                atomic_save_tensors(embedding(), path)
-                result.checkpoints.append(path)
-                if lora:  # a folder per step, as pipe.load_lora_weights(folder) reads it
-                    path = out_dir / "checkpoints" / f"lora-step-{step}" / LORA_FILE
-                    save_denoiser_lora(pipe, path)
-                    result.checkpoints.append(path)
-    result.fixed_loss_after = fixed_loss(objective, token, config)
-    atomic_save_tensors(embedding(), result.embedding_file)
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
-                if not k.startswith("lora_")}  # the LoRA's, resolved, are under "lora"
-    record = {"token": token, "init": init, "pipeline": str(pipeline_path), "resolution": resolution,
-              "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files], "config": settings,
-              "fixed_loss_before": result.fixed_loss_before, "fixed_loss_after": result.fixed_loss_after,
-              "embedding_sha256": file_sha256(result.embedding_file)}
-    if lora:
-        save_denoiser_lora(pipe, result.lora_file)
-        record["lora"] = {"file": LORA_FILE, "denoiser": type(denoiser).__name__, **lora.record(),
-                          "sha256": file_sha256(result.lora_file)}
-    atomic_write_text(json.dumps(record, indent=2) + "\n", out_dir / "anchor.json")
+        bar = progress_bar(TextColumn("loss {task.fields[loss]:.4f}"), remaining=True, disable=not progress)
+        task = bar.add_task("textual inversion", total=config.steps, loss=math.nan)
+        with bar:
+            for step in range(1, config.steps + 1):
+                images_in_batch = torch.randint(len(files), (config.batch_size,), generator=generator)
+                captions = [config.templates[i].format(token) for i in
+                            torch.randint(len(config.templates), (config.batch_size,), generator=generator)]
+                loss = objective.loss(images_in_batch, captions, generator)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad()
+                with torch.no_grad():  # only the anchor's rows learn
+                    for _, table, _, original, keep in rows:
+                        table[keep] = original[keep]
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise TexteditError(f"the loss became {value} at step {step}: lower --lr")
+                result.losses.append(value)
+                bar.update(task, advance=1, loss=value)
+                if step % config.checkpoint_every == 0 and step < config.steps:
+                    path = Path("checkpoints") / f"learned_embeds-step-{step}.safetensors"
+                    atomic_save_tensors(embedding(), staging / path)
+                    result.checkpoints.append(out_dir / path)
+                    if lora:  # a folder per step, as pipe.load_lora_weights(folder) reads it
+                        path = Path("checkpoints") / f"lora-step-{step}" / LORA_FILE
+                        save_denoiser_lora(pipe, staging / path)
+                        result.checkpoints.append(out_dir / path)
+        result.fixed_loss_after = fixed_loss(objective, token, config)
+        atomic_save_tensors(embedding(), staging / EMBEDDING_FILE)
+        settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
+                    if not k.startswith("lora_")}  # the LoRA's, resolved, are under "lora"
+        record = {"token": token, "init": init, "pipeline": str(pipeline_path), "resolution": resolution,
+                  "images": [{"file": p.name, "sha256": file_sha256(p)} for p in files], "config": settings,
+                  "fixed_loss_before": result.fixed_loss_before, "fixed_loss_after": result.fixed_loss_after,
+                  "embedding_sha256": file_sha256(staging / EMBEDDING_FILE)}
+        if lora:
+            save_denoiser_lora(pipe, staging / LORA_FILE)
+            record["lora"] = {"file": LORA_FILE, "denoiser": type(denoiser).__name__, **lora.record(),
+                              "sha256": file_sha256(staging / LORA_FILE)}
+        atomic_write_text(json.dumps(record, indent=2) + "\n", staging / "anchor.json")
     return result
+
+
+def _is_anchor_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier :func:`learn_anchor` result (which may be replaced)."""
+    return (folder / "anchor.json").is_file() or (folder / EMBEDDING_FILE).is_file()
 
 
 def encode_captions(pipe, captions: list[str], resolution: int) -> tuple[torch.Tensor, dict | None]:

@@ -32,7 +32,7 @@ from typing import Sequence
 import torch
 
 from .errors import ModelLoadError, SpecError, TexteditError
-from .io import atomic_save_tensors, read_tensors
+from .io import atomic_save_tensors, library_write, read_tensors
 
 #: the file name of diffusers' LoRA weights (``diffusers.loaders.lora_base.LORA_WEIGHT_NAME_SAFE``)
 LORA_FILE = "pytorch_lora_weights.safetensors"
@@ -135,8 +135,9 @@ def save_denoiser_lora(pipe, path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        type(pipe).save_lora_weights(folder, **{f"{name}_lora_layers": get_peft_model_state_dict(denoiser),
-                                                f"{name}_lora_adapter_metadata": config})
+        library_write(path, type(pipe).save_lora_weights, folder,
+                      **{f"{name}_lora_layers": get_peft_model_state_dict(denoiser),
+                         f"{name}_lora_adapter_metadata": config})
         tensors, metadata = read_tensors(folder / LORA_FILE, LoraError, "LoRA weights")
         atomic_save_tensors(tensors, path, metadata)
     finally:

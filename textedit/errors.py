@@ -17,6 +17,19 @@ def one_line(message: str) -> str:
                    else ch for ch in message)
 
 
+#: how many characters of a user's text (a prompt, a subject, a field's value) a message quotes
+QUOTED_CHARACTERS = 80
+
+
+def quote(text: object, limit: int = QUOTED_CHARACTERS) -> str:
+    """``text`` as a message quotes it: cut to ``limit`` characters with an ellipsis that says
+    how long it was (a 100 KB prompt must not make a 100 KB error line)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 class TexteditError(Exception):
     """Base class: a problem the user can fix, described in one line (made so here)."""
 
@@ -50,3 +63,8 @@ class CacheError(TexteditError):
 
 class NumericalError(TexteditError):
     """A solve met NaN/Inf or a singular system."""
+
+
+class WriteError(TexteditError):
+    """A file or folder could not be written (a full disk, an I/O error, no permission); what
+    was there before is kept (``textedit/io.py``)."""

@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -46,7 +44,7 @@ import torch
 
 from .encoders import COMPONENT_TOKENIZERS, EncoderAdapter
 from .errors import PatchError
-from .io import atomic_replace_folder, atomic_save_tensors, atomic_write_text
+from .io import atomic_save_tensors, atomic_write_text, folder_written_whole, library_write, tensors_bytes, write_folder
 from .patch import ENCODER, Patch
 
 FORMATS = ("diffusers", "peft", "kohya")
@@ -145,13 +143,19 @@ def to_lora(patch: Patch, fmt: str, out: str | Path) -> list[Path]:
         atomic_save_tensors(tensors, out, meta)
         return [out]
     adapters = peft_adapters(patch)
-    written = []
+    files = {}  # the whole folder (one adapter, or one subfolder per component), written at once
     for component, (config, tensors) in adapters.items():
-        folder = out if len(adapters) == 1 else out / component
-        atomic_save_tensors(tensors, folder / PEFT_WEIGHTS, meta)
-        atomic_write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", folder / PEFT_CONFIG)
-        written += [folder / PEFT_WEIGHTS, folder / PEFT_CONFIG]
-    return written
+        folder = "" if len(adapters) == 1 else f"{component}/"
+        files[folder + PEFT_WEIGHTS] = tensors_bytes(tensors, meta)
+        files[folder + PEFT_CONFIG] = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    write_folder(files, out, "a peft adapter", _is_peft_export, PatchError)
+    return [out / name for name in files]
+
+
+def _is_peft_export(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier peft export (one adapter, or one per component)."""
+    return (folder / PEFT_CONFIG).is_file() or any((sub / PEFT_CONFIG).is_file() for sub in folder.iterdir()
+                                                   if sub.is_dir())
 
 
 #: the provenance file :func:`to_model` writes beside the merged weights
@@ -182,13 +186,10 @@ def to_model(patch: Patch, encoders: Mapping[str, EncoderAdapter], out: str | Pa
     missing = [c for c in patch.components if c not in encoders]
     if missing:
         raise PatchError(f"patch {patch.id} edits {', '.join(missing)}: give the base encoder of each")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_model_export(out, patch.components))):
-        raise PatchError(f"'{out}' exists and is not a textedit model export: give a new folder")
     record = {"merged": [json.loads(provenance(p)["textedit_patch"]) for p in (*history, patch)]}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        folders = []
+    folders = []
+    with folder_written_whole(out, "a textedit model export", lambda f: _is_model_export(f, patch.components),
+                              PatchError) as staging:
         for component in patch.components:
             adapter = encoders[component]
             folder = staging if component == ENCODER else staging / component
@@ -196,20 +197,16 @@ def to_model(patch: Patch, encoders: Mapping[str, EncoderAdapter], out: str | Pa
                 for p in (*history, patch):
                     if component in p.components:
                         applied.enter_context(p.applied(adapter, component))
-                adapter.model.save_pretrained(folder)
+                library_write(out, adapter.model.save_pretrained, folder)
             # a bare encoder goes with its tokenizer; a pipeline's only where it learned an anchor
             # token (a row of the encoder and an entry of the tokenizer: both go)
             anchored = any(component in p.requires for p in (*history, patch))
             if adapter.tokenizer is not None and (component == ENCODER or anchored):
-                adapter.tokenizer.save_pretrained(folder if component == ENCODER
-                                                  else staging / COMPONENT_TOKENIZERS[component])
+                library_write(out, adapter.tokenizer.save_pretrained, folder if component == ENCODER
+                               else staging / COMPONENT_TOKENIZERS[component])
             atomic_write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
                               folder / MODEL_PROVENANCE)
             folders.append(out if component == ENCODER else out / component)
-        atomic_replace_folder(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folders
 
 

@@ -7,19 +7,25 @@ every tensor file textedit writes carries a SHA-256 of its tensor data in its me
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import struct
-import tempfile
+import warnings
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Callable, Collection, Iterator, Mapping
 
 import torch
 from PIL import Image, UnidentifiedImageError
 from safetensors import safe_open
 from safetensors.torch import save
+
+from .errors import TexteditError, WriteError, quote
 
 #: the safetensors metadata entry holding :func:`tensor_checksum` of the file's tensors
 CHECKSUM_KEY = "textedit_sha256"
@@ -31,36 +37,259 @@ def _umask() -> int:
     return mask
 
 
-def _tmp_beside(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
+# -- writing whole or not at all ------------------------------------------------------------
+#
+# Every file and folder textedit writes is made under a temporary sibling name,
+# ``.NAME.<pid>-<random>.tmp``, written, fsynced, and renamed into place; a folder that
+# replaces an earlier one moves it aside first (``.NAME.<pid>-<random>.old``) and removes it only
+# after the new one is in place. After a crash at any moment NAME is the old whole thing, the
+# new whole thing, or (a folder, between its two renames) absent, with the old one aside. The
+# next write of NAME removes what a dead process left and puts an aside folder back when
+# nothing took its place (:func:`clean_leftovers`). A failed write is one
+# :class:`~textedit.errors.WriteError` line naming the path, never an OSError traceback.
+
+_LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[0-9a-f]+\.(?P<kind>tmp|old)")
 
 
-def _publish(tmp: Path, path: Path) -> None:
-    """Rename the finished ``tmp`` to ``path`` with the permissions a plain ``open`` would
-    give it (``mkstemp`` makes 0600, awkward for a patch meant to be shared)."""
-    os.chmod(tmp, 0o666 & ~_umask())
-    os.replace(tmp, path)
+def _temporary_name(name: str, kind: str) -> str:
+    """``.NAME.<pid>-<random>.tmp`` (or ``.old``): the pid says whether its writer still runs."""
+    return f".{name}.{os.getpid()}-{secrets.token_hex(4)}.{kind}"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+def clean_leftovers(path: str | Path) -> list[str]:
+    """Remove what writes of ``path`` that died (their process is gone) left beside it, and put
+    back an earlier folder moved aside by a replace that was cut between its two renames, when
+    nothing took its place. Returns one line per thing done; a folder put back is also warned
+    about. Leftovers of a live writer (this process, or another still running) are kept."""
+    path = Path(path)
+    done: list[str] = []
+    try:
+        entries = sorted(path.parent.iterdir()) if path.parent.is_dir() else []
+    except OSError:
+        return done
+    for entry in entries:
+        match = _LEFTOVER.fullmatch(entry.name)
+        if match is None or match["name"] != path.name or _alive(int(match["pid"])):
+            continue
+        try:
+            if match["kind"] == "old" and not os.path.lexists(path):
+                os.rename(entry, path)
+                _fsync_dir(path.parent)
+                done.append(f"put back '{path}', moved aside by an interrupted write")
+                warnings.warn(done[-1])
+            elif entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+                done.append(f"removed '{entry}', left by an interrupted write")
+            else:
+                entry.unlink()
+                done.append(f"removed '{entry}', left by an interrupted write")
+        except OSError:
+            continue  # a leftover that cannot go now stays for a later run; it harms nothing
+    return done
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make ``folder``'s entries (a rename into it) durable; file systems that cannot sync a
+    folder (EINVAL) are let be."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _write_new(path: Path, data: bytes, sync: bool = True) -> None:
+    """Create ``path`` (it must not exist) holding ``data``, with the permissions a plain
+    ``open`` gives (the umask), fsynced unless told not to."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _cannot_write(path: Path, exc: OSError) -> WriteError:
+    return WriteError(f"cannot write '{path}': {exc.strerror or exc}"
+                      + ("; it is kept as it was" if os.path.lexists(path) else ""))
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes or str, not {type(data).__name__}")
+    return bytes(data)
+
+
+def atomic_write_bytes(data: bytes, path: str | Path) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary sibling, fsynced, renamed
+    over ``path``, the folder fsynced. A failure is one :class:`WriteError` line; ``path``
+    keeps what it held."""
+    path = Path(path)
+    data = _as_bytes(data)
+    try:
+        clean_leftovers(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(_temporary_name(path.name, "tmp"))
+        try:
+            _write_new(tmp, data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
+def atomic_write_text(text: str, path: str | Path) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"expected str, not {type(text).__name__}")
+    atomic_write_bytes(text.encode("utf-8"), path)
+
+
+def _sync_tree(folder: Path) -> None:
+    """fsync every file and folder under ``folder`` (what other libraries wrote there too),
+    giving them the umask's permissions (``mkdtemp`` makes 0700, ``mkstemp`` 0600)."""
+    mask = _umask()
+    for root, folders, files in os.walk(folder, topdown=False):
+        for name in files:
+            file = os.path.join(root, name)
+            os.chmod(file, 0o666 & ~mask)
+            fd = os.open(file, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.chmod(root, 0o777 & ~mask)
+        _fsync_dir(Path(root))
 
 
 def atomic_replace_folder(staging: Path, out: Path) -> None:
-    """Put the finished folder ``staging`` (made beside ``out``) at ``out``: a rename, with an
-    earlier ``out`` moved aside first and removed after, so a reader finds the old folder or
-    the new one, never a mix of the two."""
-    mask = _umask()  # mkdtemp makes 0700 and some writers 0600: awkward for a folder meant to be shared
-    for folder, _, files in os.walk(staging):
-        os.chmod(folder, 0o777 & ~mask)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o666 & ~mask)
-    if not out.exists():
-        os.replace(staging, out)
+    """Put the finished folder ``staging`` (made beside ``out``) at ``out``: everything in it
+    fsynced, then a rename, with an earlier ``out`` moved aside first (``.NAME.….old``) and
+    removed only after the new one is in place, so ``out`` is the old folder, the new one, or
+    (for the moment between the two renames) absent with the old one aside, never a mix."""
+    staging, out = Path(staging), Path(out)
+    _sync_tree(staging)
+    if not os.path.lexists(out):
+        os.rename(staging, out)
+        _fsync_dir(out.parent)
         return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.replace(out, aside / out.name)
-    os.replace(staging, out)
-    shutil.rmtree(aside, ignore_errors=True)
+    aside = out.with_name(_temporary_name(out.name, "old"))
+    os.rename(out, aside)
+    try:
+        os.rename(staging, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rename(aside, out)  # the old one back; if even that fails, the next write puts it back
+        raise
+    try:
+        _fsync_dir(out.parent)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _holds_only(folder: Path, names: Collection[str]) -> bool:
+    """Whether every entry of ``folder`` (recursively) is named in ``names`` or is a leftover."""
+    for root, folders, files in os.walk(folder):
+        folders[:] = [f for f in folders if not _LEFTOVER.fullmatch(f)]
+        if any(name not in names and not _LEFTOVER.fullmatch(name) for name in files):
+            return False
+    return True
+
+
+def check_destination(out: str | Path, what: str, replaceable: Callable[[Path], bool] | Collection[str],
+                      error: type[TexteditError] = WriteError) -> Path:
+    """Check that ``out`` may become ``what`` (:func:`folder_written_whole`) before any work:
+    it does not exist, is empty, or holds an earlier ``what`` (``replaceable``); returns it."""
+    out = Path(out)
+    if out.name in ("", ".", ".."):  # "." or "..": the folder by its own name, beside it
+        out = out.resolve()
+    if os.path.lexists(out):
+        if not out.is_dir() or out.is_symlink():
+            raise error(f"'{out}' exists and is not a folder: give a new folder for {what}")
+        is_earlier = replaceable(out) if callable(replaceable) else _holds_only(out, replaceable)
+        if not is_earlier and any(not _LEFTOVER.fullmatch(p.name) for p in out.iterdir()):
+            raise error(f"'{out}' exists and holds other files than {what}: give a new or empty folder")
+    return out
+
+
+@contextlib.contextmanager
+def folder_written_whole(out: str | Path, what: str, replaceable: Callable[[Path], bool] | Collection[str],
+                         error: type[TexteditError] = WriteError) -> Iterator[Path]:
+    """``with folder_written_whole(out, "a patch", names) as staging:`` write into ``staging``
+    (an empty folder beside ``out``); on leaving, it is fsynced and renamed to ``out``
+    (:func:`atomic_replace_folder`). An exception inside leaves ``out`` as it was and removes
+    ``staging``; an OSError (a full disk) becomes one :class:`WriteError` line naming ``out``.
+
+    An existing ``out`` is replaced only if it is empty or ``replaceable`` says it holds an
+    earlier result (a callable of the folder, or the file names such a folder may hold): any
+    other folder is refused with ``error``, untouched."""
+    out = check_destination(out, what, replaceable, error)
+    staging = None
+    try:
+        clean_leftovers(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = out.with_name(_temporary_name(out.name, "tmp"))
+        os.mkdir(staging)
+        yield staging
+        atomic_replace_folder(staging, out)
+    except OSError as exc:
+        raise _cannot_write(out, exc) from None
+    finally:
+        if staging is not None and os.path.lexists(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_folder(files: Mapping[str, bytes | str], out: str | Path, what: str,
+                 replaceable: Callable[[Path], bool] | Collection[str] | None = None,
+                 error: type[TexteditError] = WriteError) -> Path:
+    """Write the folder ``out`` holding ``files`` (relative name → bytes or text) whole or not
+    at all (:func:`folder_written_whole`; ``replaceable``: by default, a folder holding only
+    those names). Returns ``out``."""
+    contents = {name: _as_bytes(data) for name, data in files.items()}  # encoded before anything is written
+    names = {part for name in contents for part in Path(name).parts}
+    with folder_written_whole(out, what, names if replaceable is None else replaceable, error) as staging:
+        for name, data in contents.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            _write_new(staging / name, data, sync=False)  # the folder's sync fsyncs every file
+    return Path(out)
+
+
+def library_write(out: Path, save, *args, **kwargs) -> None:
+    """``save(*args, **kwargs)``, another library's writer (transformers' ``save_pretrained``), into the
+    staging folder of ``out``; its own error for a full disk (safetensors raises its
+    ``SafetensorError``, not an OSError) becomes one :class:`WriteError` line naming ``out``."""
+    try:
+        save(*args, **kwargs)
+    except OSError:
+        raise  # folder_written_whole names it
+    except Exception as exc:  # noqa: BLE001 - safetensors' Rust writer: "Error while serializing: I/O error ..."
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "error" not in reason.lower() or not any(word in reason for word in ("I/O", "IoError", "os error")):
+            raise
+        raise WriteError(f"cannot write '{out}': {quote(reason, 160)}") from None
 
 
 def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
@@ -73,18 +302,22 @@ def tensor_checksum(tensors: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    """``safetensors`` save to a temporary name in the same folder, then rename; the
-    metadata gets the tensors' checksum (``CHECKSUM_KEY``). The header is written with
-    sorted keys (safetensors orders metadata by a hash map), so equal tensors and metadata
-    give equal bytes."""
+def tensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """A safetensors file's bytes; the metadata gets the tensors' checksum (``CHECKSUM_KEY``).
+    The header is written with sorted keys (safetensors orders metadata by a hash map), so
+    equal tensors and metadata give equal bytes."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     metadata = {**(metadata or {}), CHECKSUM_KEY: tensor_checksum(tensors)}
     data = save(tensors, metadata=metadata)
     size = struct.unpack("<Q", data[:8])[0]
     header = json.dumps(json.loads(data[8:8 + size]), sort_keys=True, separators=(",", ":")).encode()
     header += b" " * (-len(header) % 8)  # safetensors aligns the data to 8 bytes
-    atomic_write_bytes(struct.pack("<Q", len(header)) + header + data[8 + size:], path)
+    return struct.pack("<Q", len(header)) + header + data[8 + size:]
+
+
+def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """:func:`tensors_bytes` written whole or not at all (:func:`atomic_write_bytes`)."""
+    atomic_write_bytes(tensors_bytes(tensors, metadata), path)
 
 
 def read_tensors(path: str | Path, error: type[Exception], what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -107,26 +340,6 @@ def read_tensors(path: str | Path, error: type[Exception], what: str) -> tuple[d
     return tensors, metadata
 
 
-def atomic_write_text(text: str, path: str | Path) -> None:
-    path = Path(path)
-    tmp = _tmp_beside(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        _publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(data: bytes, path: str | Path) -> None:
-    path = Path(path)
-    tmp = _tmp_beside(path)
-    try:
-        tmp.write_bytes(data)
-        _publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def read_json(path: str | Path, error: type[Exception], what: str):
     """Parse the JSON file ``path``; a missing file or bad JSON raises ``error`` with one line
     naming the file (``what``: "spec file", "benchmark file")."""
@@ -145,10 +358,18 @@ def read_json(path: str | Path, error: type[Exception], what: str):
         raise error(f"{what} '{path}' cannot be read: {exc.strerror or exc}") from None
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise error(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    except RecursionError:
-        raise error(f"{path}: JSON nested too deeply") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; so is a 5,000-digit integer
+        raise error(f"{path}: {json_problem(exc)}") from None
+
+
+def json_problem(exc: ValueError | RecursionError) -> str:
+    """What the JSON reader's exception says, in words for one line."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply"
+    # "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; use ..."
+    return f"a JSON value Python cannot read ({quote(str(exc).split(';')[0].strip() or type(exc).__name__)})"
 
 
 #: image files read from folders (anchor images, CLIP-I reference images); PIL decodes all

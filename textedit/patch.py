@@ -25,7 +25,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import huggingface_hub
 import torch
@@ -34,7 +34,7 @@ from torch import nn
 
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import PatchError
-from .io import atomic_save_tensors, atomic_write_text, read_tensors, tensor_checksum
+from .io import json_problem, read_tensors, tensor_checksum, tensors_bytes, write_folder
 from .solvers import LowRankDelta
 from .version import __version__
 
@@ -42,6 +42,9 @@ PATCH_FORMAT = "textedit-patch-1"
 WEIGHTS_FILE = "patch.safetensors"
 CONFIG_FILE = "patch.json"
 ENCODER = "encoder"  # component key of a patch made on a bare encoder
+#: what a patch folder may hold beside its two files (so :meth:`Patch.save` may replace it): a model
+#: card, the report ``textedit erase`` writes
+PATCH_FOLDER_FILES = {WEIGHTS_FILE, CONFIG_FILE, "README.md", "erasure.json"}
 
 
 @dataclass
@@ -131,8 +134,7 @@ class Patch:
         api = huggingface_hub.HfApi(token=token)
         api.create_repo(repo_id, private=private, exist_ok=True)
         with tempfile.TemporaryDirectory() as folder:
-            self.save(folder)
-            atomic_write_text(self.model_card(), Path(folder) / "README.md")
+            self.save(folder, extra={"README.md": self.model_card()})
             commit = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
                                        commit_message=f"textedit patch {self.id}")
         return str(commit)
@@ -194,8 +196,11 @@ class Patch:
 
     # -- files -------------------------------------------------------------------------
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``patch.safetensors`` and ``patch.json`` atomically into ``directory``."""
+    def save(self, directory: str | Path, extra: Mapping[str, str | bytes] | None = None) -> Path:
+        """Write ``patch.safetensors`` and ``patch.json`` (and the ``extra`` files, name → text
+        or bytes: a model card, ``erasure.json``) as the folder ``directory``, whole or not at
+        all: written into a temporary sibling, fsynced and renamed into place; an earlier patch
+        there is replaced, any other non-empty folder refused (``io.folder_written_whole``)."""
         directory = Path(directory)
         tensors = {}
         for d in self.deltas:
@@ -208,10 +213,10 @@ class Patch:
         # each file names the other: the weights carry the patch id, patch.json the weights'
         # checksum, so a folder holding the halves of two patches is refused on load
         patch_id = self.id
-        atomic_save_tensors(tensors, directory / WEIGHTS_FILE, {"format": PATCH_FORMAT, PATCH_ID_KEY: patch_id})
         config = {**self._config(), "weights_sha256": tensor_checksum(tensors), "id": patch_id}
-        atomic_write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", directory / CONFIG_FILE)
-        return directory
+        files = {WEIGHTS_FILE: tensors_bytes(tensors, {"format": PATCH_FORMAT, PATCH_ID_KEY: patch_id}),
+                 CONFIG_FILE: json.dumps(config, indent=2, ensure_ascii=False) + "\n", **(extra or {})}
+        return write_folder(files, directory, "a patch", PATCH_FOLDER_FILES | set(extra or ()), PatchError)
 
     @classmethod
     def load(cls, directory: str | Path, revision: str | None = None) -> "Patch":
@@ -226,9 +231,15 @@ class Patch:
             if not path.is_file():
                 raise PatchError(f"patch '{directory}' has no {path.name}")
         try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PatchError(f"'{config_path}' is not valid JSON ({exc})") from None
+            text = config_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise PatchError(f"'{config_path}' is not UTF-8 text") from None
+        except OSError as exc:
+            raise PatchError(f"'{config_path}' cannot be read: {exc.strerror or exc}") from None
+        try:
+            config = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # bad syntax, nesting, a 5,000-digit integer
+            raise PatchError(f"'{config_path}' is not valid JSON ({json_problem(exc)})") from None
         if not isinstance(config, dict) or config.get("format") != PATCH_FORMAT:
             raise PatchError(f"'{config_path}' is not a textedit patch (format must be '{PATCH_FORMAT}')")
         for name in ("family", "base_fingerprints", "method", "modules"):

@@ -5,7 +5,8 @@
     OUT/metrics.json          per-row scores and per-kind means, the patch and the sampling
     OUT/index.html            all of it on one page (relative links, opens offline)
 
-Every file is written atomically; nothing is half-written if the run stops.
+The report folder is written whole or not at all (``io.write_folder``): a run that stops leaves the
+earlier report, or none, never half of one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..io import atomic_write_bytes, atomic_write_text
+from ..io import write_folder
 from ..patch import Patch
 from .metrics import to_pil
 from .verifier import VerifyResult
@@ -121,17 +122,24 @@ def metrics_document(result: VerifyResult, patch: Patch, pipeline: str) -> dict:
 
 
 def write_report(result: VerifyResult, patch: Patch, out_dir: str | Path, pipeline: str = "") -> Path:
-    """Write the contact sheet, the images, ``metrics.json`` and ``index.html`` into ``out_dir``."""
-    out_dir = Path(out_dir)
+    """Write the contact sheet, the images, ``metrics.json`` and ``index.html`` as the folder
+    ``out_dir``, whole or not at all (an earlier report there is replaced; any other non-empty
+    folder is refused)."""
+    files = {}
     for i in range(len(result.rows)):
         for s, seed in enumerate(result.seeds):
-            atomic_write_bytes(_png(to_pil(result.before[i, s])), out_dir / image_name(i, seed, "before"))
-            atomic_write_bytes(_png(to_pil(result.after[i, s])), out_dir / image_name(i, seed, "after"))
-    atomic_write_bytes(_png(contact_sheet(result)), out_dir / "contact_sheet.png")
+            files[image_name(i, seed, "before")] = _png(to_pil(result.before[i, s]))
+            files[image_name(i, seed, "after")] = _png(to_pil(result.after[i, s]))
+    files["contact_sheet.png"] = _png(contact_sheet(result))
     document = metrics_document(result, patch, pipeline)
-    atomic_write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", out_dir / "metrics.json")
-    atomic_write_text(render_html(result, document), out_dir / "index.html")
-    return out_dir
+    files["metrics.json"] = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    files["index.html"] = render_html(result, document)
+    return write_folder(files, out_dir, "a verify report", _is_report)
+
+
+def _is_report(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier report (which may be replaced)."""
+    return (folder / "index.html").is_file() or (folder / "metrics.json").is_file()
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
