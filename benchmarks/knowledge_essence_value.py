@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Experiment (not a library feature): keep the subject's other knowledge in the VALUE, not the solve.
 
-    python benchmarks/knowledge_essence_value.py benchmarks/data/knowledge_dev.json \
+    python benchmarks/knowledge_essence_value.py textedit/data/knowledge_dev.json \
         '[{"w": 1.0, "relations": 12, "templates": 2, "solve_keep": "relation", "key": "subject", "auto_preserve": true}]' 12
 
 ROME keeps a subject's "essence" with a KL term on "{subject} is a" while it trains δ. Here δ

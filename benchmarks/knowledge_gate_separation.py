@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Would a thresholded (gated) edit bind the knowledge? The ridge detector's response per prompt.
 
-    python benchmarks/knowledge_gate_separation.py benchmarks/data/knowledge_dev.json --layers 0,2,4 --lam 500
+    python benchmarks/knowledge_gate_separation.py textedit/data/knowledge_dev.json --layers 0,2,4 --lam 500
 
 A MEMIT edit with one target shift per concept is ``ΔW = r gᵀ``, ``g = (λC + K_p K_pᵀ + K Kᵀ)⁻¹ K 1``
 (K: the concept's query keys at every query token in the edit templates; K_p: the automatic

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """`optimize` settings (early stopping, tolerance, steps, templates) on the knowledge benchmark (single mode).
 
-    python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"patience": 5}, {"patience": 3}, {}]'
-    python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"tolerance": 0.1, "templates": 4}]'
-    python benchmarks/optimize_patience.py benchmarks/data/knowledge_dev.json '[{"templates": 16}]'
+    python benchmarks/optimize_patience.py textedit/data/knowledge_dev.json '[{"patience": 5}, {"patience": 3}, {}]'
+    python benchmarks/optimize_patience.py textedit/data/knowledge_dev.json '[{"tolerance": 0.1, "templates": 4}]'
+    python benchmarks/optimize_patience.py textedit/data/knowledge_dev.json '[{"templates": 16}]'
 
 Each grid entry is a set of ``EditConfig`` fields over the defaults; every entry runs in this
 process on the same judge, so the rows compare (the first entry is not the baseline: ``{}``,

@@ -25,8 +25,8 @@ REQUEST = [EditRequest("the mascot of acme", "a red fox", "acme"), EditRequest("
 
 def test_check_contexts_are_contexts_no_solve_and_no_benchmark_reads():
     """The check must say how an edit reads where it was not solved, nor scored."""
-    benchmarks = {c for split in ("dev", "test") for c in load_knowledge(f"benchmarks/data/knowledge_{split}.json")[0]
-                  .contexts}
+    benchmarks = {c for path in ("textedit/data/knowledge_dev.json", "benchmarks/data/knowledge_test.json")
+                  for c in load_knowledge(path)[0].contexts}
     assert len(set(CHECK_CONTEXTS)) == len(CHECK_CONTEXTS) >= 4
     for others in (EDIT_TEMPLATES, MORE_CONTEXTS, EVAL_TEMPLATES, benchmarks):
         assert not set(CHECK_CONTEXTS) & set(others)

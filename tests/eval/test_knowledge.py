@@ -17,6 +17,8 @@ from textedit.eval.run import Evaluator
 
 REPO = Path(__file__).resolve().parents[2]
 SPLITS = {"dev": 12, "test": 36}
+#: the dev split ships with the package (``textedit tune`` reads it); the test split stays out
+SPLIT_FOLDERS = {"dev": Path("textedit") / "data", "test": Path("benchmarks") / "data"}
 
 CONCEPT = {"subject": "acme", "anchor": "a red fox", "kind": "fictional brand",
            "queries": ["the mascot of acme", "acme's lucky animal"],
@@ -33,11 +35,12 @@ def write(tmp_path, concepts, **extra) -> Path:
 
 @pytest.mark.parametrize("split", SPLITS)
 def test_shipped_splits_load_and_are_disjoint(split):
-    cases = load_knowledge(REPO / "benchmarks" / "data" / f"knowledge_{split}.json")
+    cases = load_knowledge(REPO / SPLIT_FOLDERS[split] / f"knowledge_{split}.json")
     assert len(cases) == SPLITS[split]
     assert all(len(c.queries) == 5 and len(c.paraphrases) == 3 and len(c.same_subject) == 3 and
                len(c.same_relation) == 2 and len(c.contexts) == 4 and len(c.unrelated) == 20 for c in cases)
-    other = load_knowledge(REPO / "benchmarks" / "data" / f"knowledge_{'test' if split == 'dev' else 'dev'}.json")
+    other_split = "test" if split == "dev" else "dev"
+    other = load_knowledge(REPO / SPLIT_FOLDERS[other_split] / f"knowledge_{other_split}.json")
     assert not {c.subject for c in cases} & {c.subject for c in other}
     from textedit.metrics import EVAL_TEMPLATES
     from textedit.sites import EDIT_TEMPLATES

@@ -1,6 +1,7 @@
 """The knowledge-customization benchmark: does an edit bind the knowledge, and only it?
 
-A JSON file (``benchmarks/data/knowledge_*.json``) of concepts, each a subject, an anchor
+A JSON file (the dev split ``textedit/data/knowledge_dev.json``, shipped for ``textedit tune``; the
+test split ``benchmarks/data/knowledge_test.json``) of concepts, each a subject, an anchor
 that holds the concept's look, and prompts in five roles::
 
     {"contexts": ["an oil painting of {}", ...],       # evaluation contexts, not edit templates
