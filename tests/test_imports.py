@@ -9,11 +9,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
 
-#: what the commands of ``textedit.cli`` import when they run (its top imports neither torch nor
-#: transformers, so `textedit --help` takes half a second, not ten)
+#: what the commands of ``textedit.cli`` import when they run, after their checks (its top imports
+#: neither torch nor transformers, so `textedit apply --help` and `textedit apply missing.json`
+#: take a fraction of a second, not five; the spec parser, ``concepts`` and ``settings`` are read at the top)
 CLI_DEFERRED = ("torch", "huggingface_hub", "transformers", *(f"textedit.{m}" for m in (
     "anchor", "anchor_lora", "distributed", "editor", "encoders", "erase", "eval.benchmark", "eval.knowledge",
-    "eval.run", "export", "fetch", "floor", "io", "locate", "metrics", "patch", "pipelines", "preserve", "sequential", "spec",
+    "eval.run", "export", "fetch", "floor", "io", "locate", "metrics", "patch", "pipelines", "preserve", "sequential",
     "stats", "verify.generate", "verify.metrics", "verify.report", "verify.verifier")))
 
 #: every import made inside a function, as (module, what it imports): why it waits there
@@ -37,6 +38,7 @@ DEFERRED = {
 #: when it runs. They count as edges of the module graph all the same (``top_level_imports``
 #: walks module-level ``if`` blocks), so none of them can hide a cycle
 TYPE_CHECKED = {
+    "textedit.concepts": "an erasure is declared without torch: the CLI and the spec parser check it before torch loads",
     **{f"textedit.methods.{path.stem}": "a method's declaration is read without torch (`textedit --help`)"
        for path in (PACKAGE / "methods").glob("*.py") if path.stem != "__init__"},
 }
@@ -175,3 +177,48 @@ def test_each_function_says_why_its_first_import_waits():
         if node is first:
             line = MODULES[module].read_text().splitlines()[node.lineno - 1]
             assert "# deferred:" in line, f"{module}:{node.lineno} ({function.name}): say why the import waits"
+
+
+def _cli_commands() -> list[ast.FunctionDef]:
+    """The functions of ``textedit.cli`` declared as commands (decorated ``@command(...)``)."""
+    tree = ast.parse(MODULES["textedit.cli"].read_text())
+    return [node for node in tree.body if isinstance(node, ast.FunctionDef) and any(
+        isinstance(d, ast.Call) and getattr(d.func, "id", None) == "command" for d in node.decorator_list)]
+
+
+def test_every_command_checks_its_input_before_the_libraries_start():
+    """A command body checks what it was given without torch (spec, paths, option values), then
+    calls ``_start_libraries()`` (torch under the Ctrl-C guard), and only then imports what it
+    computes with or calls a helper that does: nothing before that call imports, directly or
+    through a helper of ``textedit.cli`` that imports (found here by following the calls)."""
+    tree = ast.parse(MODULES["textedit.cli"].read_text())
+    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+    def calls(node) -> set[str]:
+        return {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+    importing = {name for name, f in functions.items()
+                 if any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(f))} - {"_start_libraries"}
+    while True:  # the helpers that call an importing helper import too
+        more = {name for name, f in functions.items() if calls(f) & importing} - importing - {"_start_libraries"}
+        if not more:
+            break
+        importing |= more
+    commands = _cli_commands()
+    assert len(commands) >= 11
+    for command in commands:
+        before = []
+        for statement in command.body:
+            if "_start_libraries" in calls(statement):
+                break
+            before.append(statement)
+        else:
+            assert command.name == "fetch_model", f"{command.name} never calls _start_libraries()"
+            assert not any(isinstance(n, ast.ImportFrom) and n.module in ("torch", "encoders", "transformers")
+                           for n in ast.walk(command))
+            continue
+        for statement in before:
+            imports = [n for n in ast.walk(statement) if isinstance(n, (ast.Import, ast.ImportFrom))]
+            assert not imports, f"{command.name}:{statement.lineno} imports before _start_libraries()"
+            assert not calls(statement) & importing, \
+                f"{command.name}:{statement.lineno} calls {sorted(calls(statement) & importing)} before _start_libraries()"

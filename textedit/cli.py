@@ -5,14 +5,18 @@ Every user error ends as one line on stderr and exit code 2; no traceback.
 
 Importing this module imports no torch, transformers or diffusers (seconds): ``textedit
 --help`` lists the commands from their docstrings, and a command is built (its options
-declared) only when it runs or shows its help (:class:`_Commands`). A command imports what it
-computes with when it runs: torch and transformers first, while Ctrl-C ends the process at
-once (:class:`_Command`), then the modules its body names.
+declared, from the method and value-strategy declarations of ``settings.py``) only when it
+runs or shows its help (:class:`_Commands`). Every ``--help``, usage error, missing or
+unwritable path and spec error is answered before torch loads: a command first checks what it
+was given (the spec, the paths it reads and writes), then calls :func:`_start_libraries`
+(torch and transformers, while Ctrl-C ends the process at once), then imports the modules its
+body computes with.
 """
 
 from __future__ import annotations
 
 import copy
+import errno
 import functools
 import importlib
 import json
@@ -32,26 +36,28 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
+from .concepts import Concept, Erasure, parse_concept_list
 from .corpus import load_corpus
 from .errors import TexteditError
+from .hyperparameters import is_strength
 from .interrupts import ending_at_once
 from .methods import METHODS, methods_with
 from .progress import progress_bar
 from .requests import EditRequest
 from .settings import VALUE_CONFIGS, all_hyperparameters
+from .spec import load_spec
 from .version import version_line
 
-class _Command(TyperCommand):
-    """A command that, when it runs (not for its ``--help``), first imports torch and
-    transformers' models and quiets them, while Ctrl-C ends the process at once
-    (:func:`_start_libraries`, ``interrupts.py``: inside torch's C++ import code an interrupt
-    would abort the process)."""
+#: the help panels a command's options are grouped in (``rich_help_panel``), so that no table
+#: is wider than 80 columns and an option is found by what it is about
+EDIT, TUNING, PRESERVATION, MODEL, STATISTICS, TRAINING, LORA, TRACING, DRAWING, SCORING, OUTPUT, RUN = (
+    "Edit", "Hyperparameters", "Preservation", "Model", "Statistics", "Training", "Denoiser LoRA", "Tracing",
+    "Drawing", "Scoring", "Output", "Run")
+PANELS = (None, EDIT, TUNING, PRESERVATION, TRAINING, LORA, TRACING, DRAWING, SCORING, MODEL, STATISTICS, OUTPUT, RUN)
 
-    def invoke(self, ctx):
-        with ending_at_once():
-            _start_libraries()
-        return super().invoke(ctx)
-
+#: ``--pipeline``'s help: the families are declared with the torch code that reads their encoders
+#: (``pipelines/families.py``), so the help says how to list them instead of importing them
+PIPELINE_HELP = "pipeline family: auto (told from model_index.json) or a family's name; a wrong name lists them"
 
 #: the commands as declared (``@command``), each built into a click command only when it runs
 #: or shows its help (:func:`_build`)
@@ -59,8 +65,9 @@ commands = typer.Typer()
 
 
 def command(name: str | None = None):
-    """Declare a command of ``textedit`` (a :class:`_Command`)."""
-    return commands.command(name, cls=_Command)
+    """Declare a command of ``textedit``. Its body checks its input without torch first, then
+    calls :func:`_start_libraries` before it computes (``tests/test_imports.py`` holds that)."""
+    return commands.command(name)
 
 
 def _registered() -> dict:
@@ -71,18 +78,17 @@ def _registered() -> dict:
 
 def _build(name: str) -> TyperCommand:
     """The click command ``name`` with all its options. The edit options (``_with_edit_options``)
-    come from the method registry and the value strategies, ``--pipeline``'s choices from the
-    pipeline families: these import torch, so they are read here, when the command is built."""
+    come from the method and value-strategy declarations (``settings.py``, read without torch),
+    so they are read here, when the command is built."""
     info = copy.copy(_registered()[name])
     if hasattr(info.callback, "edit_settings"):
         info.callback = _add_edit_options(info.callback, info.callback.edit_settings)
     built = typer.main.get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
                                              rich_markup_mode=app.rich_markup_mode)
-    for param in built.params:
-        if param.name == "pipeline":
-            from .pipelines import pipeline_choices  # deferred: the families import torch; only --pipeline needs them
-
-            param.help = f"{param.help}: {' | '.join(pipeline_choices())}"
+    # the help shows the panels in PANELS' order (arguments and options without a panel first);
+    # a stable sort keeps the arguments in their order, the only one parsing reads
+    built.params.sort(key=lambda param: -1 if param.param_type_name == "argument" else
+                      PANELS.index(getattr(param, "rich_help_panel", None) or None))
     return built
 
 
@@ -143,24 +149,26 @@ def _load(model: str, component: str | None, dtype: str | None, device: str, tru
         return load_encoder_as_read(model, component, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
 
+#: ``--threads N`` of the command that runs, set on torch by :func:`_start_libraries`
+_threads: list[Optional[int]] = [None]
+
+
 def _use_threads(value: Optional[int]) -> Optional[int]:
-    """``--threads N``: the number of CPU threads torch computes with (default: torch's own).
+    """``--threads N``: the number of CPU threads torch computes with (default: torch's own),
+    checked while parsing and set when the libraries start (:func:`_start_libraries`).
 
     A patch is byte-identical for the same spec, model, library versions and thread count;
     another thread count sums float32 forward passes in another order, which moves the
     factors by ~1e-6 relative (docs/reliability.md)."""
-    if value is not None:
-        with ending_at_once():  # parsing comes before the command's own imports (_Command)
-            import torch  # deferred: a command imports what it computes with when it runs
-
-        if value < 1:
-            raise typer.BadParameter(f"{value} is not a thread count: give 1 or more", param_hint="'--threads'")
-        torch.set_num_threads(value)
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a thread count: give 1 or more", param_hint="'--threads'")
+    _threads[0] = value
     return value
 
 
 def _key_option():
-    return typer.Option(None, help="key position: subject | last | query (default: the encoder family's)")
+    return typer.Option(None, help="key position: subject | last | query (default: the encoder family's)",
+                        rich_help_panel=EDIT)
 
 
 def _methods_that(attribute: str) -> str:
@@ -171,48 +179,59 @@ def _methods_that(attribute: str) -> str:
 def _preserve_option():
     return typer.Option(None, "--preserve/--no-preserve", help="keep the other knowledge of each subject (automatic "
                         f"preserved prompts; default: on for bidirectional encoders with "
-                        f"{_methods_that('remembers_keys')}; see docs/eval.md)")
+                        f"{_methods_that('remembers_keys')}; see docs/eval.md)", rich_help_panel=PRESERVATION)
 
 
 def _floor_option():
     return typer.Option(None, help="efficacy floor: search (the most preservation whose requests all read as their "
-                                   "targets in unseen contexts; the default) | check (the setting as given) | off")
+                                   "targets in unseen contexts; the default) | check (the setting as given) | off",
+                        rich_help_panel=PRESERVATION)
 
 
 def _corpus_option():
-    return typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped")
+    return typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped", rich_help_panel=STATISTICS)
 
 
 def _cache_dir_option():
-    return typer.Option(None, help="statistics cache (default: ~/.cache/textedit)")
+    return typer.Option(None, help="statistics cache (default: ~/.cache/textedit)", rich_help_panel=STATISTICS)
 
 
-def _dtype_option():
-    return typer.Option(None, help="float32 | float16 | bfloat16")
+def _component_option(help: str = "pipeline component"):
+    return typer.Option(None, help=help, rich_help_panel=MODEL)
+
+
+def _dtype_option(help: str = "float32 | float16 | bfloat16"):
+    return typer.Option(None, help=help, rich_help_panel=MODEL)
 
 
 def _device_option():
-    return typer.Option("cpu", help="cpu | cuda | mps")
+    return typer.Option("cpu", help="cpu | cuda | mps", rich_help_panel=RUN)
 
 
 def _threads_option():
     return typer.Option(None, "--threads", callback=_use_threads, help="CPU threads (default: torch's choice); the "
-                        "same thread count gives byte-identical patches")
+                        "same thread count gives byte-identical patches", rich_help_panel=RUN)
 
 
-def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
-    """The edit settings ``apply`` and ``erase`` share: (option name, type, help), derived from
-    the registered methods and value strategies, so a new method's knobs become options and
-    the commands cannot drift apart. ``settings=False``: the hyperparameters only (``eval``
-    takes several methods and layer sets its own way)."""
-    options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
-               ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")] if settings else []
+#: the declarers of hyperparameters (``settings.all_hyperparameters``) whose knobs are shown in
+#: the Preservation panel; every other knob is a method's or a value strategy's
+PRESERVATION_OWNERS = ("preservation", "floor")
+
+
+def _edit_options(settings: bool = True) -> list[tuple[str, type, str, str]]:
+    """The edit settings ``apply`` and ``erase`` share: (option name, type, help, help panel),
+    derived from the registered methods and value strategies, so a new method's knobs become
+    options and the commands cannot drift apart. ``settings=False``: the hyperparameters only
+    (``eval`` takes several methods and layer sets its own way)."""
+    options = [("method", str, " | ".join(METHODS), EDIT), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'", EDIT),
+               ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}", EDIT)] if settings else []
     for name, declared in all_hyperparameters().items():
         owners: dict[str, list[str]] = {}  # help text → who declares the knob with it
         for owner, declaration in declared:
             owners.setdefault(declaration.help, []).append(owner)
         text = "; ".join(f"{help_text} ({', '.join(names)})" for help_text, names in owners.items())
-        options.append((name, int if declared[0][1].integer else float, text))
+        panel = PRESERVATION if all(owner in PRESERVATION_OWNERS for owner, _ in declared) else TUNING
+        options.append((name, int if declared[0][1].integer else float, text, panel))
     return options
 
 
@@ -231,12 +250,12 @@ def _add_edit_options(command, settings: bool):
     own_signature = signature(command)
     own = [p for p in own_signature.parameters.values() if p.name != "edit_options"]
     options = _edit_options(settings)
-    shared = [Parameter(name, Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text),
-                        annotation=Optional[kind]) for name, kind, text in options]
+    shared = [Parameter(name, Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text, rich_help_panel=panel),
+                        annotation=Optional[kind]) for name, kind, text, panel in options]
 
     @functools.wraps(command)
     def with_options(**values):
-        given = _given(**{name: values.pop(name) for name, _, _ in options})
+        given = _given(**{name: values.pop(name) for name, *_ in options})
         if "layers" in given:
             given["layers"] = _parse_layers(given["layers"])
         return command(**values, edit_options=given)
@@ -250,45 +269,46 @@ def _add_edit_options(command, settings: bool):
 @_with_edit_options
 def apply(
     spec: Path = typer.Argument(..., help="edit spec (JSON)"),
-    model: Optional[str] = typer.Option(None, help="model id or folder; overrides the spec's 'model'"),
-    component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ...; "
-                                                       "with --pipeline-path also 'all'"),
+    model: Optional[str] = typer.Option(None, help="model id or folder; overrides the spec's 'model'",
+                                        rich_help_panel=MODEL),
+    component: Optional[str] = _component_option("pipeline component: text_encoder, text_encoder_2, ...; with "
+                                                 "--pipeline-path also 'all'"),
     pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline (hub id or "
-                                                "folder): edit its own encoders, as it reads them"),
-    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)"),
+                                                "folder): edit its own encoders, as it reads them",
+                                                rich_help_panel=MODEL),
+    pipeline: str = typer.Option("auto", help=PIPELINE_HELP + " with --pipeline-path", rich_help_panel=MODEL),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow custom model code from the "
+                                           "model repo",
+                                           rich_help_panel=MODEL),
+    dtype: Optional[str] = _dtype_option(),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/<spec name>)",
+                                           rich_help_panel=OUTPUT),
     after: Optional[list[Path]] = typer.Option(None, "--after", help="patch directory to apply first (repeatable, "
-                                               "in order): the new patch is solved on top of them and goes after"),
+                                               "in order): the new patch is solved on top of them and goes after",
+                                               rich_help_panel=EDIT),
     scale: Optional[float] = typer.Option(None, help="strength of the edit: the patch written is ΔW × SCALE "
-                                                     "(default 1: as solved; 0.5: half way to the targets)"),
+                                                     "(default 1: as solved; 0.5: half way to the targets)",
+                                          rich_help_panel=EDIT),
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="keep the keys stored by the "
                                             "--after patches fixed, and store this edit's keys for later edits "
                                             f"({_methods_that('remembers_keys')}), or continue and store the "
                                             f"method's state ({_methods_that('carries_state')}) (default: on with "
-                                            f"--after, and for {_methods_that('remember_by_default')})"),
-    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
-                                                   "--pipeline-path)"),
+                                            f"--after, and for {_methods_that('remember_by_default')})",
+                                            rich_help_panel=EDIT),
     key: Optional[str] = _key_option(),
     preserve: Optional[bool] = _preserve_option(),
     floor: Optional[str] = _floor_option(),
     require_floor: bool = typer.Option(False, "--require-floor", help="write nothing (exit 1) if a request misses "
-                                       "the efficacy floor"),
+                                       "the efficacy floor", rich_help_panel=PRESERVATION),
+    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
+                                                   "--pipeline-path)", rich_help_panel=STATISTICS),
     corpus: Optional[Path] = _corpus_option(),
     cache_dir: Optional[Path] = _cache_dir_option(),
-    dtype: Optional[str] = _dtype_option(),
     device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
-    trust_remote_code: bool = typer.Option(False, help="allow custom model code from the model repo"),
     edit_options: dict = None,
 ):
     """Edit the encoder as SPEC says, write the patch, and report what moved."""
-    from .anchor import add_anchor  # deferred: a command imports what it computes with when it runs
-    from .editor import EditConfig, edit
-    from .encoders import DEFAULT_MODEL
-    from .metrics import NEUTRAL_PROMPTS, measure
-    from .preserve import protection, same_subject_checks
-    from .spec import load_spec
-
     parsed = load_spec(spec)
     if parsed.repeated:
         shown = ", ".join(parsed.repeated[:3]) + (f" and {len(parsed.repeated) - 3} more" if len(parsed.repeated) > 3
@@ -299,11 +319,9 @@ def apply(
     settings.update({**edit_options, **_given(scope=scope, key=key, auto_preserve=preserve, floor=floor)})
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
-    config = EditConfig(**settings)
     _check_scale(scale)
     stats_corpus = load_corpus(corpus) if corpus else None
     component = component or parsed.component
-    out_dir = _writable_destination(out_dir or Path("patches") / spec.stem, "patch.json", "a patch")
     if (after or remember) and (pipeline_path is not None or parsed.erasure is not None
                                 or parsed.anchor_embedding is not None):
         raise TexteditError("--after / --remember edit one encoder with a knowledge spec: use --model, not "
@@ -314,6 +332,19 @@ def apply(
         if parsed.anchor_embedding is not None or parsed.erasure is not None:
             raise TexteditError(f"{spec.name} edits one encoder (anchor_embedding or erase): use --model "
                                 f"{pipeline_path} --component text_encoder")
+    for path in after or []:
+        _existing(path, "--after", folder=True)
+    _writable_destination(cache_dir, option="--cache-dir")
+    out_dir = _writable_destination(out_dir or Path("patches") / spec.stem, "patch.json", "a patch")
+    _start_libraries()
+    from .anchor import add_anchor  # deferred: a command imports what it computes with when it runs
+    from .editor import EditConfig, edit
+    from .encoders import DEFAULT_MODEL
+    from .metrics import NEUTRAL_PROMPTS, measure
+    from .preserve import protection, same_subject_checks
+
+    config = EditConfig(**settings)
+    if pipeline_path is not None:
         return _apply_to_pipeline(spec.name, parsed, config, pipeline_path, pipeline, component, out_dir,
                                   stats_corpus, cache_dir, dtype, device, scale)
     model_ref = model or parsed.model or DEFAULT_MODEL
@@ -470,10 +501,12 @@ def show(
     scale: float = typer.Option(1.0, help="with --model: measure the edit at this strength"),
 ):
     """Print a patch's metadata; with --model, check it fits and measure what it does."""
+    _check_scale(scale)
+    _existing(patch_dir, "patch directory", folder=True)
+    _start_libraries()
     from .metrics import measure  # deferred: a command imports what it computes with when it runs
     from .patch import Patch
 
-    _check_scale(scale)
     patch = Patch.load(patch_dir)
     table = Table(title=f"patch {patch.id} ({patch_dir})", show_header=False)
     table.add_row("method", patch.method)
@@ -501,6 +534,11 @@ def show(
     out.print(f"largest neutral drift {report.max_drift:.4f}")
 
 
+#: what ``export --to`` writes: ``textedit.export``'s ``FORMATS`` and ``MODEL``, named here so that a
+#: wrong one is refused before torch loads (``tests/test_cli.py`` holds the two equal)
+EXPORT_FORMATS = ("diffusers", "peft", "kohya", "model")
+
+
 @command()
 def export(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
@@ -520,23 +558,33 @@ def export(
 ):
     """Write a patch as a LoRA that diffusers, peft or ComfyUI / A1111 (kohya) load without textedit,
     or as the edited encoder's own model folder (--to model)."""
-    from .export import FORMATS, LOAD_CALLS, MODEL, to_lora, to_model  # deferred: a command imports what it
-    from .patch import Patch                                             # computes with when it runs
-
-    if to not in (*FORMATS, MODEL):
-        raise TexteditError(f"--to '{to}': use one of {', '.join((*FORMATS, MODEL))}")
-    if to != MODEL and (model is not None or after or dtype is not None or anchor_embedding):
-        raise TexteditError(f"--model, --after, --dtype and --anchor-embedding go with --to {MODEL}: a LoRA holds "
+    if to not in EXPORT_FORMATS:
+        raise TexteditError(f"--to '{to}': use one of {', '.join(EXPORT_FORMATS)}")
+    if to != "model" and (model is not None or after or dtype is not None or anchor_embedding):
+        raise TexteditError("--model, --after, --dtype and --anchor-embedding go with --to model: a LoRA holds "
                             "only the edit")
-    if to == MODEL and model is None:
-        raise TexteditError(f"--to {MODEL} needs --model: the base model the edit is merged into")
+    if to == "model" and model is None:
+        raise TexteditError("--to model needs --model: the base model the edit is merged into")
     _check_scale(scale)
+    for folder in (patch_dir, *(after or [])):
+        _existing(folder, "patch directory", folder=True)
+    for file in anchor_embedding:
+        _existing(file, "--anchor-embedding")
+    if to == "model":
+        _writable_destination(out_path.parent if str(out_path.parent) else Path("."))
+    elif to == "peft":
+        _writable_destination(out_path, "adapter_config.json", "a peft adapter")
+    else:
+        _writable_file(out_path)
+    _start_libraries()
+    from .export import LOAD_CALLS, MODEL, to_lora, to_model  # deferred: a command imports what it computes with
+    from .patch import Patch                                   # when it runs
+
     patch = Patch.load(patch_dir)
     if scale != 1:
         patch = patch.scaled(scale)
     if to == MODEL:
         history = [Patch.load(p) for p in after or []]
-        _writable_destination(out_path.parent if str(out_path.parent) else Path("."))
         encoders = _load_components(model, patch.components, dtype)
         _add_required_anchors([*history, patch], encoders, anchor_embedding)
         folders = to_model(patch, encoders, out_path, history=history)
@@ -547,14 +595,6 @@ def export(
                       f"{type(encoders[component].model).__name__}.from_pretrained('{out_path}'{where})",
                       highlight=False)
         return
-    if to == "peft":
-        _writable_destination(out_path, "adapter_config.json", "a peft adapter")
-    else:
-        if out_path.is_dir():
-            raise TexteditError(f"--out '{out_path}' is a directory: give the .safetensors file to write")
-        _writable_destination(out_path.parent if str(out_path.parent) else Path("."))
-        if out_path.exists():
-            err.print(f"note: --out '{out_path}' exists; it will be replaced", highlight=False)
     written = to_lora(patch, to, out_path)
     modules = ", ".join(f"{d.component} layer {d.layer} (rank {d.delta.rank})" for d in patch.deltas)
     out.print(f"patch {patch.id} written as a {to} LoRA to {out_path} ({len(written)} file"
@@ -593,11 +633,12 @@ def _load_components(model: str, components: list[str], dtype: str | None) -> di
 def stats(
     model: str = typer.Argument(..., help="model id or folder ('default': the packaged MiniLM)"),
     layers: str = typer.Option(..., help="layers, e.g. '0-5' or '1,2'"),
-    component: Optional[str] = typer.Option(None, help="pipeline component"),
-    corpus: Optional[Path] = typer.Option(None, help="corpus (.txt or .jsonl); default: shipped"),
-    scope: str = typer.Option("prompt", help="prompt (real tokens) | pipeline (every position the consumer feeds)"),
-    batch_size: int = typer.Option(64, help="prompts per forward pass"),
-    cache_dir: Optional[Path] = typer.Option(None, help="cache (default: ~/.cache/textedit)"),
+    component: Optional[str] = _component_option(),
+    corpus: Optional[Path] = _corpus_option(),
+    scope: str = typer.Option("prompt", help="prompt (real tokens) | pipeline (every position the consumer feeds)",
+                              rich_help_panel=STATISTICS),
+    batch_size: int = typer.Option(64, help="prompts per forward pass", rich_help_panel=RUN),
+    cache_dir: Optional[Path] = _cache_dir_option(),
     dtype: Optional[str] = _dtype_option(),
     device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
@@ -607,14 +648,18 @@ def stats(
     Under ``torchrun`` (e.g. ``torchrun --nproc_per_node 4 -m textedit.cli stats ...``) each
     process takes a shard of the corpus and rank 0 writes the summed statistics (docs/scale.md).
     """
+    wanted = _parse_layers(layers)
+    prompts = load_corpus(corpus)
+    _writable_destination(cache_dir, option="--cache-dir")
+    _start_libraries()
     from .distributed import init_from_env, shutdown  # deferred: a command imports what it computes with when it runs
     from .stats import compute_stats, default_cache_dir
 
     shard = init_from_env(device)
     try:
         adapter = _load(model, component, dtype, device, False)
-        layer_list = adapter.check_layers(_parse_layers(layers))
-        result = compute_stats(adapter, layer_list, load_corpus(corpus), scope=scope, batch_size=batch_size,
+        layer_list = adapter.check_layers(wanted)
+        result = compute_stats(adapter, layer_list, prompts, scope=scope, batch_size=batch_size,
                                cache_dir=cache_dir, progress=True)
     finally:
         shutdown()
@@ -637,6 +682,7 @@ def inspect(
     component: Optional[str] = typer.Option(None, help="pipeline component"),
 ):
     """List the editable MLP layers of MODEL."""
+    _start_libraries()
     adapter = _load(model, component, None, "cpu", False)
     table = Table(title=f"{adapter.name}: {adapter.family} encoder, {adapter.num_layers} layers, "
                         f"fingerprint {adapter.fingerprint()[:12]}")
@@ -662,16 +708,25 @@ def inspect(
     out.print(f"prompts are read {', '.join(reading)}", highlight=False, markup=False)
 
 
+#: ``eval --mode``'s modes: ``textedit.eval.run.MODES``, named here so that a wrong one is refused
+#: before torch loads (``tests/test_cli.py`` holds the two equal)
+EVAL_MODES = ("single", "batch", "sequential")
+
+
 @command("eval")
 @_with_edit_options(settings=False)
 def eval_(
     benchmark: Path = typer.Argument(..., help="TIMED or RoAD CSV (format told from the header), or a knowledge "
                                                 "benchmark JSON (benchmarks/data/knowledge_*.json)"),
-    model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)"),
-    component: Optional[str] = typer.Option(None, help="pipeline component: text_encoder, text_encoder_2, ..."),
-    method: str = typer.Option("memit", help="one or more methods, comma-separated (e.g. memit,alphaedit)"),
-    layers: Optional[list[str]] = typer.Option(None, help="layer set, e.g. '1-3'; repeat for several sets"),
-    value: Optional[str] = typer.Option(None, help="value strategy: direct | match | optimize"),
+    model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)",
+                                        rich_help_panel=MODEL),
+    component: Optional[str] = _component_option("pipeline component: text_encoder, text_encoder_2, ..."),
+    method: str = typer.Option("memit", help="one or more methods, comma-separated (e.g. memit,alphaedit): "
+                                             f"{' | '.join(METHODS)}", rich_help_panel=EDIT),
+    layers: Optional[list[str]] = typer.Option(None, help="layer set, e.g. '1-3'; repeat for several sets",
+                                               rich_help_panel=EDIT),
+    value: Optional[str] = typer.Option(None, help=f"value strategy: {' | '.join(VALUE_CONFIGS)}",
+                                        rich_help_panel=EDIT),
     mode: str = typer.Option("single", help="single (each row alone, reverted) | batch (all rows, one edit) | "
                                             "sequential (each row on top of the earlier ones); "
                                             "'single,batch' runs both"),
@@ -681,11 +736,12 @@ def eval_(
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="sequential mode: keep earlier "
                                             f"edits' keys fixed ({_methods_that('remembers_keys')}) or continue "
                                             f"the method's state ({_methods_that('carries_state')}) (default: on "
-                                            "where the method can)"),
+                                            "where the method can)", rich_help_panel=EDIT),
     limit: Optional[int] = typer.Option(None, help="only the first N rows"),
     batch_size: Optional[int] = typer.Option(None, help="batch mode: N rows per edit (consecutive chunks, "
                                                         "reverted between them); default: all rows in one edit"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write every setting's per-row results here"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write every setting's per-row results here",
+                                            rich_help_panel=OUTPUT),
     corpus: Optional[Path] = _corpus_option(),
     cache_dir: Optional[Path] = _cache_dir_option(),
     dtype: Optional[str] = _dtype_option(),
@@ -694,20 +750,10 @@ def eval_(
     edit_options: Optional[dict] = None,
 ):
     """Edit every row of BENCHMARK and score efficacy, generality and specificity (frozen judge)."""
-    from .editor import EditConfig, resolve_layers  # deferred: a command imports what it computes with when it runs
-    from .encoders import DEFAULT_MODEL
-    from .eval.benchmark import FORMAT_NAMES, load_benchmark
-    from .eval.knowledge import load_knowledge
-    from .eval.run import Evaluator, MODES
-    from .io import atomic_write_text
-
-    if benchmark.suffix.lower() == ".json":
-        fmt, cases = "knowledge", load_knowledge(benchmark, limit)
-    else:
-        fmt, cases = load_benchmark(benchmark, limit)
+    _existing(benchmark, "benchmark file")
     modes = [m.strip() for m in mode.split(",")]
     for m in modes:
-        if m not in MODES:
+        if m not in EVAL_MODES:
             raise TexteditError(f"--mode '{m}': use single, batch, sequential, or several comma-separated")
     if batch_size is not None and (batch_size < 1 or "batch" not in modes):
         raise TexteditError(f"--batch-size {batch_size}: needs a positive number of rows and --mode batch")
@@ -716,8 +762,22 @@ def eval_(
     layer_sets = [_parse_layers(text) for text in layers] if layers else [None]
     settings = [_given(method=name.strip(), layers=layer_set, value=value, key=key, auto_preserve=preserve,
                        floor=floor, **edit_options) for name in method.split(",") for layer_set in layer_sets]
-    configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
     stats_corpus = load_corpus(corpus) if corpus else None
+    _writable_destination(cache_dir, option="--cache-dir")
+    _writable_file(json_out, "--json")
+    _start_libraries()
+    from .editor import EditConfig, resolve_layers  # deferred: a command imports what it computes with when it runs
+    from .encoders import DEFAULT_MODEL
+    from .eval.benchmark import FORMAT_NAMES, load_benchmark
+    from .eval.knowledge import load_knowledge
+    from .eval.run import Evaluator
+    from .io import atomic_write_text
+
+    configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
+    if benchmark.suffix.lower() == ".json":
+        fmt, cases = "knowledge", load_knowledge(benchmark, limit)
+    else:
+        fmt, cases = load_benchmark(benchmark, limit)
     adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
     for config in configs:
         resolve_layers(adapter, config)
@@ -783,33 +843,61 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
 @command()
 def verify(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
-    pipeline_path: str = typer.Option(..., "--pipeline-path", help="diffusers pipeline: hub id or folder"),
-    pipeline: str = typer.Option("auto", help="pipeline family"),
-    prompts: Optional[Path] = typer.Option(None, help="prompts file: a line with {} is a template for the queries "
-                                                      "and anchors, any other line a neutral prompt"),
-    seeds: str = typer.Option("0,1,2", help="seeds, each drawn before and after"),
-    steps: Optional[int] = typer.Option(None, help="denoising steps (default: the family's usual)"),
-    guidance_scale: Optional[float] = typer.Option(None, help="guidance scale (default: the family's usual)"),
-    size: Optional[int] = typer.Option(None, help="image height = width in pixels (default: the pipeline's)"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default: reports/<patch name>)"),
-    clip: Optional[str] = typer.Option(None, help="CLIP model (hub id or folder) for CLIP-T and CLIP-I"),
-    reference_images: Optional[Path] = typer.Option(None, help="folder of images of the anchor concept: the "
-                                                               "CLIP-I reference (default: the anchor's own images)"),
-    scale: float = typer.Option(1.0, help="strength of the edit when drawing the 'after' images"),
-    device: str = _device_option(),
-    threads: Optional[int] = _threads_option(),
-    dtype: Optional[str] = typer.Option(None, help="float32 | float16 | bfloat16 (default: float32 on cpu, the "
-                                                   "family's usual half type on cuda / mps)"),
+    pipeline_path: str = typer.Option(..., "--pipeline-path", help="diffusers pipeline: hub id or folder",
+                                      rich_help_panel=MODEL),
+    pipeline: str = typer.Option("auto", help=PIPELINE_HELP, rich_help_panel=MODEL),
+    dtype: Optional[str] = _dtype_option("float32 | float16 | bfloat16 (default: float32 on cpu, the family's "
+                                         "usual half type on cuda / mps)"),
     anchor_embedding: list[Path] = typer.Option([], "--anchor-embedding",
                                                 help="the learned anchor's embedding file the patch was made with "
-                                                     "(learn-anchor's learned_embeds.safetensors)"),
+                                                     "(learn-anchor's learned_embeds.safetensors)",
+                                                rich_help_panel=MODEL),
     anchor_lora: Optional[Path] = typer.Option(None, "--anchor-lora",
                                                help="the denoiser LoRA learned with the anchor (learn-anchor "
-                                                    "--lora-rank: its folder or pytorch_lora_weights.safetensors), "
-                                                    "loaded with pipe.load_lora_weights before and after the patch"),
+                                                    "--lora-rank: its folder or the weights file in it), loaded "
+                                                    "with pipe.load_lora_weights before and after the patch",
+                                               rich_help_panel=MODEL),
+    prompts: Optional[Path] = typer.Option(None, help="prompts file: a line with {} is a template for the queries "
+                                                      "and anchors, any other line a neutral prompt",
+                                           rich_help_panel=DRAWING),
+    seeds: str = typer.Option("0,1,2", help="seeds, each drawn before and after", rich_help_panel=DRAWING),
+    steps: Optional[int] = typer.Option(None, help="denoising steps (default: the family's usual)",
+                                        rich_help_panel=DRAWING),
+    guidance_scale: Optional[float] = typer.Option(None, help="guidance scale (default: the family's usual)",
+                                                   rich_help_panel=DRAWING),
+    size: Optional[int] = typer.Option(None, help="image height = width in pixels (default: the pipeline's)",
+                                       rich_help_panel=DRAWING),
+    scale: float = typer.Option(1.0, help="strength of the edit when drawing the 'after' images",
+                                rich_help_panel=DRAWING),
+    clip: Optional[str] = typer.Option(None, help="CLIP model (hub id or folder) for CLIP-T and CLIP-I",
+                                       rich_help_panel=SCORING),
+    reference_images: Optional[Path] = typer.Option(None, help="folder of images of the anchor concept: the "
+                                                               "CLIP-I reference (default: the anchor's own images)",
+                                                    rich_help_panel=SCORING),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="report folder (default: reports/<patch name>)",
+                                           rich_help_panel=OUTPUT),
+    device: str = _device_option(),
+    threads: Optional[int] = _threads_option(),
 ):
     """Draw the patch's queries, anchors and neutral prompts with the same seeds before and after
     the patch; write a contact sheet, metrics.json and index.html."""
+    _check_scale(scale)
+    for name, number in (("--steps", steps), ("--size", size)):
+        if number is not None and number < 1:
+            raise TexteditError(f"{name} must be a positive integer, got {number}")
+    if reference_images is not None and clip is None:
+        raise TexteditError("--reference-images needs --clip MODEL to compare images")
+    _existing(patch_dir, "patch directory", folder=True)
+    if prompts is not None:
+        _existing(prompts, "--prompts")
+    if reference_images is not None:
+        _existing(reference_images, "--reference-images", folder=True)
+    for file in anchor_embedding:
+        _existing(file, "--anchor-embedding")
+    if anchor_lora is not None:
+        _existing(anchor_lora, "--anchor-lora", folder=None)
+    out_dir = _writable_destination(out_dir or Path("reports") / patch_dir.resolve().name, "index.html", "a report")
+    _start_libraries()
     from .anchor import add_required_anchors  # deferred: a command imports what it computes with when it runs
     from .anchor_lora import load_anchor_lora, lora_file, require_peft
     from .patch import Patch
@@ -819,15 +907,8 @@ def verify(
     from .verify.report import SCORE_NAMES, write_report
     from .verify.verifier import verify as run_verify
 
-    _check_scale(scale)
-    patch = Patch.load(patch_dir)
-    out_dir = _writable_destination(out_dir or Path("reports") / patch_dir.resolve().name, "index.html", "a report")
     seed_list = parse_seeds(seeds)
-    for name, number in (("--steps", steps), ("--size", size)):
-        if number is not None and number < 1:
-            raise TexteditError(f"{name} must be a positive integer, got {number}")
-    if reference_images is not None and clip is None:
-        raise TexteditError("--reference-images needs --clip MODEL to compare images")
+    patch = Patch.load(patch_dir)
     if anchor_lora is not None:  # a missing file or peft fails before the pipeline loads
         require_peft("--anchor-lora")
         lora_file(anchor_lora)
@@ -909,16 +990,22 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
 def erase_(
     concepts: Optional[list[str]] = typer.Argument(None, help="concepts to erase (one edit for all)"),
     to: str = typer.Option("", "--to", help="surrogate: a neutral description such as 'a painter'; default: the "
-                                            "empty prompt (the concept is read as absent)"),
-    concepts_file: Optional[Path] = typer.Option(None, help="more concepts to erase, one per line"),
-    preserve: Optional[str] = typer.Option(None, help="concepts to keep, comma-separated"),
-    preserve_file: Optional[Path] = typer.Option(None, help="concepts to keep, one per line"),
-    model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)"),
+                                            "empty prompt (the concept is read as absent)", rich_help_panel=EDIT),
+    concepts_file: Optional[Path] = typer.Option(None, help="more concepts to erase, one per line",
+                                                 rich_help_panel=EDIT),
+    preserve: Optional[str] = typer.Option(None, help="concepts to keep, comma-separated", rich_help_panel=PRESERVATION),
+    preserve_file: Optional[Path] = typer.Option(None, help="concepts to keep, one per line",
+                                                 rich_help_panel=PRESERVATION),
+    model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)",
+                                        rich_help_panel=MODEL),
     pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline folder or id: "
-                                                "erase from its text encoder (--component to choose)"),
-    component: Optional[str] = typer.Option(None, help="pipeline component (default text_encoder)"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/erase-<concept>)"),
-    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline"),
+                                                "erase from its text encoder (--component to choose)",
+                                                rich_help_panel=MODEL),
+    component: Optional[str] = _component_option("pipeline component (default text_encoder)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="patch directory (default: patches/erase-<concept>)",
+                                           rich_help_panel=OUTPUT),
+    scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline",
+                                        rich_help_panel=STATISTICS),
     corpus: Optional[Path] = _corpus_option(),
     cache_dir: Optional[Path] = _cache_dir_option(),
     dtype: Optional[str] = _dtype_option(),
@@ -927,12 +1014,8 @@ def erase_(
     edit_options: dict = None,
 ):
     """Erase CONCEPTs: rebind them and their usual phrasings to a surrogate, keeping --preserve."""
-    from .encoders import DEFAULT_MODEL  # deferred: a command imports what it computes with when it runs
-    from .erase import Concept, Erasure, parse_concept_list
-
     def read_list(path: Path, what: str) -> list[str]:
-        if not path.is_file():
-            raise TexteditError(f"{what} file '{path}' does not exist")
+        _existing(path, f"{what} file")
         try:
             return parse_concept_list(path.read_text(encoding="utf-8") + "\n")
         except UnicodeDecodeError:
@@ -952,8 +1035,12 @@ def erase_(
         model, component = pipeline_path, component or "text_encoder"
     settings = {**edit_options, **_given(scope=scope)}
     stats_corpus = load_corpus(corpus) if corpus else None
-    slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-") or "concepts"
+    slug = re.sub(r"[^a-z0-9]+", "-", names[0].lower()).strip("-")[:100] or "concepts"
+    _writable_destination(cache_dir, option="--cache-dir")
     out_dir = _writable_destination(out_dir or Path("patches") / f"erase-{slug}", "patch.json", "a patch")
+    _start_libraries()
+    from .encoders import DEFAULT_MODEL  # deferred: a command imports what it computes with when it runs
+
     adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
     _erase_and_report(f"erasing {len(names)} concept{'s' * (len(names) > 1)} from {adapter.name}", adapter, erasure,
                       settings, out_dir, component, stats_corpus, cache_dir)
@@ -962,39 +1049,47 @@ def erase_(
 @command("learn-anchor")
 def learn_anchor_(
     images_dir: Path = typer.Argument(..., help="folder of PNG/JPEG images of the concept"),
-    token: str = typer.Option(..., help="the new anchor token, e.g. '<acme-mascot>'"),
-    init: str = typer.Option(..., help="initial meaning of the token, e.g. 'dog' (mean of its tokens' embeddings)"),
+    token: str = typer.Option(..., help="the new anchor token, e.g. '<acme-mascot>'", rich_help_panel=EDIT),
+    init: str = typer.Option(..., help="initial meaning of the token, e.g. 'dog' (mean of its tokens' embeddings)",
+                             rich_help_panel=EDIT),
     pipeline_path: str = typer.Option(..., "--pipeline-path",
-                                      help="Stable Diffusion 1.x/2.x, SDXL or Qwen-Image pipeline folder or id"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default: anchors/<token>)"),
-    steps: int = typer.Option(500, help="optimisation steps"),
-    lr: float = typer.Option(5e-3, help="AdamW learning rate"),
-    batch_size: int = typer.Option(1, help="images per step"),
-    weight_decay: float = typer.Option(1e-2, help="AdamW weight decay"),
-    resolution: Optional[int] = typer.Option(None, help="training resolution (default: the pipeline's)"),
-    checkpoint_every: int = typer.Option(100, help="save a checkpoint every N steps"),
-    seed: int = typer.Option(0, help="random seed"),
+                                      help="Stable Diffusion 1.x/2.x, SDXL or Qwen-Image pipeline folder or id",
+                                      rich_help_panel=MODEL),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="output folder (default: anchors/<token>)",
+                                           rich_help_panel=OUTPUT),
+    steps: int = typer.Option(500, help="optimisation steps", rich_help_panel=TRAINING),
+    lr: float = typer.Option(5e-3, help="AdamW learning rate", rich_help_panel=TRAINING),
+    batch_size: int = typer.Option(1, help="images per step", rich_help_panel=TRAINING),
+    weight_decay: float = typer.Option(1e-2, help="AdamW weight decay", rich_help_panel=TRAINING),
+    resolution: Optional[int] = typer.Option(None, help="training resolution (default: the pipeline's)",
+                                             rich_help_panel=TRAINING),
+    checkpoint_every: int = typer.Option(100, help="save a checkpoint every N steps", rich_help_panel=OUTPUT),
+    seed: int = typer.Option(0, help="random seed", rich_help_panel=TRAINING),
     lora_rank: int = typer.Option(0, help="also train a LoRA of this rank on the denoiser's attention, as MoKus "
                                           "does (0: none; needs pip install textedit\\[lora]); saved as "
-                                          "pytorch_lora_weights.safetensors for pipe.load_lora_weights"),
+                                          "pytorch_lora_weights.safetensors for pipe.load_lora_weights",
+                                  rich_help_panel=LORA),
     lora_alpha: Optional[float] = typer.Option(None, help="LoRA alpha: the update is scaled by alpha / rank "
-                                                          "(default: the rank)"),
-    lora_lr: float = typer.Option(1e-4, help="AdamW learning rate of the LoRA"),
+                                                          "(default: the rank)", rich_help_panel=LORA),
+    lora_lr: float = typer.Option(1e-4, help="AdamW learning rate of the LoRA", rich_help_panel=LORA),
     lora_targets: Optional[str] = typer.Option(None, help="comma-separated module names the LoRA adapts "
                                                           "(default: the denoiser's attention, e.g. "
-                                                          "to_k,to_q,to_v,to_out.0)"),
+                                                          "to_k,to_q,to_v,to_out.0)", rich_help_panel=LORA),
     device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
 ):
     """Stage 1: learn TOKEN's embedding from IMAGES_DIR by textual inversion (diffusers format),
     optionally with a LoRA on the denoiser (diffusers' LoRA format)."""
+    _existing(images_dir, "image folder", folder=True)
+    out_dir = _writable_destination(out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token)[:100]
+                                                                  or "anchor"))
+    _start_libraries()
     from .anchor import AnchorConfig, learn_anchor  # deferred: a command imports what it computes with when it runs
 
     targets = [t.strip() for t in lora_targets.split(",")] if lora_targets is not None else None
     config = AnchorConfig(steps=steps, lr=lr, batch_size=batch_size, weight_decay=weight_decay, resolution=resolution,
                           checkpoint_every=checkpoint_every, seed=seed, lora_rank=lora_rank, lora_alpha=lora_alpha,
                           lora_targets=targets, lora_lr=lora_lr)
-    out_dir = _writable_destination(out_dir or Path("anchors") / (re.sub(r"[^A-Za-z0-9_-]+", "", token) or "anchor"))
     result = learn_anchor(pipeline_path, images_dir, token, init, out_dir, config, device=device, progress=True)
     first, last = result.losses[:10], result.losses[-10:]
     out.print(f"loss: first 10 steps {sum(first) / len(first):.4f}, last 10 {sum(last) / len(last):.4f}; "
@@ -1012,20 +1107,25 @@ def locate(
     prompt: str = typer.Option(..., help="the prompt to trace"),
     subject: Optional[str] = typer.Option(None, help="substring of PROMPT whose embeddings are corrupted "
                                                      "(default: the whole prompt)"),
-    component: Optional[str] = typer.Option(None, help="pipeline component"),
-    sites: str = typer.Option("hidden,mlp,attention", help="states to restore, comma-separated"),
-    samples: int = typer.Option(10, help="noise samples"),
-    noise: float = typer.Option(3.0, help="noise std, in units of the embedding matrix's std"),
-    window: int = typer.Option(1, help="consecutive layers restored together (mlp, attention)"),
-    seed: int = typer.Option(0, help="seed of the noise"),
-    out_png: Path = typer.Option(Path("locate.png"), "--out", help="heatmap PNG"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="write the scores here"),
-    top: int = typer.Option(5, help="how many best sites to print"),
+    component: Optional[str] = _component_option(),
+    sites: str = typer.Option("hidden,mlp,attention", help="states to restore, comma-separated",
+                              rich_help_panel=TRACING),
+    samples: int = typer.Option(10, help="noise samples", rich_help_panel=TRACING),
+    noise: float = typer.Option(3.0, help="noise std, in units of the embedding matrix's std", rich_help_panel=TRACING),
+    window: int = typer.Option(1, help="consecutive layers restored together (mlp, attention)",
+                               rich_help_panel=TRACING),
+    seed: int = typer.Option(0, help="seed of the noise", rich_help_panel=TRACING),
+    out_png: Path = typer.Option(Path("locate.png"), "--out", help="heatmap PNG", rich_help_panel=OUTPUT),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the scores here", rich_help_panel=OUTPUT),
+    top: int = typer.Option(5, help="how many best sites to print", rich_help_panel=OUTPUT),
     dtype: Optional[str] = _dtype_option(),
     device: str = _device_option(),
     threads: Optional[int] = _threads_option(),
 ):
     """Causal tracing: which layer and token of MODEL carry SUBJECT's meaning in PROMPT."""
+    _writable_file(out_png)
+    _writable_file(json_out, "--json")
+    _start_libraries()
     from .io import atomic_write_text  # deferred: a command imports what it computes with when it runs
     from .locate import save_heatmap, trace
 
@@ -1053,16 +1153,22 @@ def locate(
 
 def _start_libraries() -> None:
     """Import torch, transformers and its models (the encoder families) for a command to run,
-    and keep the terminal for textedit's own output: no load bars or library chatter.
+    set ``--threads``, and keep the terminal for textedit's own output: no load bars or library
+    chatter. A command calls this once it has checked what it was given (its spec, the paths it
+    reads and writes), so that every such error is answered in a fraction of a second.
 
-    transformers imports its models lazily and turns an interrupt while it does into a
-    RuntimeError with a traceback, so they are imported here, where Ctrl-C ends at once."""
-    import torch  # noqa: F401  # deferred: a command imports what it computes with when it runs
-    from huggingface_hub.utils import logging as hub_logging
-    from transformers.utils import logging as hf_logging
+    Ctrl-C while these import ends the process at once (``interrupts.py``): inside torch's C++
+    import code an interrupt would abort the process, and transformers imports its models
+    lazily and turns an interrupt while it does into a RuntimeError with a traceback."""
+    with ending_at_once():
+        import torch  # deferred: a command imports what it computes with when it runs
+        from huggingface_hub.utils import logging as hub_logging
+        from transformers.utils import logging as hf_logging
 
-    from . import encoders  # noqa: F401
+        from . import encoders  # noqa: F401
 
+    if _threads[0] is not None:
+        torch.set_num_threads(_threads[0])
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     hf_logging.disable_progress_bar()
@@ -1076,28 +1182,56 @@ def _start_libraries() -> None:
 
 def _check_scale(scale: float | None) -> None:
     """``--scale``: a finite strength, checked before any work."""
-    from .patch import is_strength  # deferred: a command imports what it computes with when it runs
-
     if scale is not None and not is_strength(scale):
         raise TexteditError(f"--scale {scale}: give a finite strength (1: the edit as solved)")
 
 
-def _writable_destination(directory: Path, marker: str | None = None, what: str = "") -> Path:
-    """Check ``--out`` before any work: a directory that exists or can be made, and written to.
+def _shown(path: Path, limit: int = 80) -> str:
+    """``path`` as a message quotes it: a path of hundreds of characters is cut in the middle
+    (its start and its file name stay), its length said."""
+    text = str(path)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 3]}…{text[-(limit - limit // 3):]} ({len(text):,} characters)"
 
-    The check writes and removes a probe file, so a read-only folder or a path under /proc
-    fails here, in one line, not after minutes of computing. An earlier result in the folder
-    (``marker``) is replaced, and that is said."""
-    if directory.exists() and not directory.is_dir():
-        raise TexteditError(f"--out '{directory}' is a file, not a directory")
-    made = [d for d in (directory, *directory.parents) if not d.exists()]  # folders the probe creates
+
+def _existing(path: Path, what: str, folder: bool | None = False) -> Path:
+    """Check an input path before any work: it exists and is a file (``folder=False``), a
+    folder (``True``) or either (``None``); one line naming ``what`` otherwise. A name too long
+    for the file system, a symlink loop or a path through a file are said the same way."""
     try:
+        if not path.exists():
+            raise TexteditError(f"{what} '{_shown(path)}' does not exist")
+        if folder is True and not path.is_dir():
+            raise TexteditError(f"{what} '{_shown(path)}' is a file, not a folder")
+        if folder is False and path.is_dir():
+            raise TexteditError(f"{what} '{_shown(path)}' is a folder, not a file")
+    except OSError as exc:
+        raise TexteditError(f"{what} '{_shown(path)}' cannot be read: {exc.strerror or exc}") from None
+    return path
+
+
+def _writable_destination(directory: Path | None, marker: str | None = None, what: str = "",
+                          option: str = "--out") -> Path | None:
+    """Check a folder a command writes (``--out``, ``--cache-dir``) before any work: one that
+    exists or can be made, and written to (``None``: the option was not given, nothing to check).
+
+    The check writes and removes a probe file, so a read-only folder, a path under /proc or a
+    name too long for the file system fails here, in one line, not after minutes of computing.
+    An earlier result in the folder (``marker``) is replaced, and that is said."""
+    if directory is None:
+        return None
+    made: list[Path] = []  # folders the probe creates
+    try:
+        if directory.exists() and not directory.is_dir():
+            raise TexteditError(f"{option} '{_shown(directory)}' is a file, not a directory")
+        made = [d for d in (directory, *directory.parents) if not d.exists()]
         directory.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".textedit-probe-", dir=directory)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise TexteditError(f"--out '{directory}' cannot be written: {exc.strerror or exc}") from None
+        raise TexteditError(f"{option} '{_shown(directory)}' cannot be written: {exc.strerror or exc}") from None
     finally:  # nothing is left behind if the command fails later: the folders are made again on save
         for folder in made:
             try:
@@ -1105,8 +1239,45 @@ def _writable_destination(directory: Path, marker: str | None = None, what: str 
             except OSError:
                 break
     if marker is not None and (directory / marker).exists():
-        err.print(f"note: --out '{directory}' already holds {what}; it will be replaced", highlight=False)
+        err.print(f"note: {option} '{_shown(directory)}' already holds {what}; it will be replaced", highlight=False)
     return directory
+
+
+#: what a file name needs beyond its own length while it is written: the writers put it beside
+#: its destination under a longer temporary name (``io.py``), then rename it
+TEMPORARY_NAME_ROOM = 32
+
+
+def _writable_file(path: Path | None, option: str = "--out") -> Path | None:
+    """Check a file a command writes (``--out FILE``, ``--json``) before any work: not a
+    folder, a name the file system takes (with room for the temporary name it is written
+    under) and a folder it can be written in (:func:`_writable_destination`); one that exists
+    is replaced, and that is said. ``None``: not given, nothing to check."""
+    if path is None:
+        return None
+    try:
+        if path.is_dir():
+            raise TexteditError(f"{option} '{_shown(path)}' is a directory: give the file to write")
+        parent = path.parent if str(path.parent) else Path(".")
+        longest = os.pathconf(parent, "PC_NAME_MAX") if parent.is_dir() else 255
+    except OSError as exc:
+        raise TexteditError(f"{option} '{_shown(path)}' cannot be written: {exc.strerror or exc}") from None
+    if len(os.fsencode(path.name)) + TEMPORARY_NAME_ROOM > longest:
+        raise TexteditError(f"{option} '{_shown(path)}': the file name is too long ({len(os.fsencode(path.name))} "
+                            f"bytes; this file system takes {longest - TEMPORARY_NAME_ROOM} here)")
+    _writable_destination(parent, option=option)
+    if path.exists():
+        err.print(f"note: {option} '{_shown(path)}' exists; it will be replaced", highlight=False)
+    return path
+
+
+def _os_error_line(exc: OSError) -> str:
+    """An ``OSError`` that reached the command line (a full disk, an I/O error, a name too long)
+    as one line: what failed, on which file, and the system's own words."""
+    code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+    where = " → ".join(f"'{_shown(Path(os.fsdecode(f)))}'" for f in (exc.filename, exc.filename2) if f is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{where + ': ' if where else ''}{reason}{f' ({code})' if code else ''}"
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
@@ -1140,8 +1311,10 @@ def _root(version: bool = typer.Option(False, "--version", help="print textedit'
 def main() -> None:
     """Console-script entry point: run the app, turning user errors into one line.
 
-    Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 130
-    interrupted (Ctrl-C), 1 anything unexpected (with its traceback: that is a bug)."""
+    Exit codes: 0 success, 2 bad input or usage (one line on stderr, no traceback), 1 an
+    ``OSError`` while reading or writing (a full disk, an I/O error: one line naming the file
+    and the error), 130 interrupted (Ctrl-C), 1 anything else unexpected (with its traceback:
+    that is a bug)."""
     with ending_at_once():  # they import click's modules: Ctrl-C here, before the handlers below, ends at once
         usage_errors, exits, aborts, help_requests = _click_exceptions()
     try:
@@ -1161,6 +1334,9 @@ def main() -> None:
         sys.exit(2)
     except exits as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a full disk, an I/O error, a name too long: the system's words, no traceback
+        err.print(f"[red]error:[/] {escape(_os_error_line(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except aborts as exc:  # click turns Ctrl-C inside a command into Abort
         interrupted = isinstance(exc.__context__, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt)
         err.print("interrupted" if interrupted else "aborted")
@@ -1185,6 +1361,9 @@ def fetch_model(
     joined zip's sha256 checked against the one recorded in ``textedit/fetch.py``, and the model
     folder unpacked into place whole or not at all. Then ``--model mpnet`` loads it offline.
     """
+    if wheels is not None:
+        _existing(wheels, "--wheels", folder=True)
+    _writable_destination(cache_dir, option="--cache-dir")
     from .fetch import default_cache_dir, fetch  # deferred: a command imports what it computes with when it runs
 
     start = time.perf_counter()

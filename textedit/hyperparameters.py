@@ -75,3 +75,9 @@ def resolve(config_class, given: dict, key: str | None = None):
         elif key == "query" and declaration.query_default is not None:
             values[f.name] = declaration.query_default
     return config_class(**values)
+
+
+def is_strength(scale) -> bool:
+    """Whether ``scale`` can be an edit's strength: a finite real number (0, negative and >1 too).
+    Read without torch, so ``--scale nan`` is refused before any library loads."""
+    return not isinstance(scale, bool) and isinstance(scale, (int, float)) and math.isfinite(scale)

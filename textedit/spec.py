@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import all_hyperparameters
-from .erase import Concept, Erasure
+from .concepts import Concept, Erasure
 from .errors import SpecError
-from .io import check_fields, read_json
+from .jsonfile import check_fields, read_json
+from .settings import all_hyperparameters
 from .requests import EditRequest, contradictions, is_template, repeats
 
 TOP_LEVEL = {"model", "component", "edits", "anchor", "anchor_embedding", "knowledge", "concept", "erase", "neutral",
@@ -221,7 +221,7 @@ def parse_spec(data: Any, source: str = "<spec>") -> EditSpec:
 
 
 def _erasure(value: Any, fail):
-    """The ``erase`` object → :class:`textedit.erase.Erasure`."""
+    """The ``erase`` object → :class:`textedit.concepts.Erasure`."""
     if not isinstance(value, dict):
         fail("field 'erase'", "expected {\"concepts\": [...], \"to\"?: ..., \"preserve\"?: [...]}")
     check_fields(value, ERASE_FIELDS, "erase", fail)
