@@ -9,9 +9,12 @@
              earlier keys remembered, or the method's state continued, where the method can);
              scored once all are applied
 
-A case is a TIMED/RoAD row (:class:`EvalCase`, one request) or a knowledge concept
-(:class:`KnowledgeCase`, one request per knowledge query); both give their ``requests()``
-and are scored by :func:`score`.
+A case is a TIMED/RoAD row (:class:`EvalCase`, one request), a knowledge concept
+(:class:`KnowledgeCase`, one request per knowledge query) or a world-knowledge pair or caption
+(:class:`WorldCase`); all give their ``requests()`` and are scored by :func:`score`. A case
+whose ``edited`` is false (a world pair that is never edited, a neutral caption) is part of no
+edit: it is scored under every patch a mode makes (each single edit, each batch, the chain's
+end), so what no edit asked for is watched wherever an edit could reach it.
 
 Statistics are computed (or read from the cache) once per setting and shared by its edits;
 the judge's vectors are computed once on the unedited encoder and shared by all settings.
@@ -30,21 +33,31 @@ from ..stats import compute_stats
 from .benchmark import EvalCase
 from .knowledge import KnowledgeCase, KnowledgeSummary, score_knowledge
 from .scores import Summary, case_prompts, embed_all, score_case
+from .world import WorldCase, WorldSummary, score_world
 
 MODES = ("single", "batch", "sequential")
 
 
 def prompts_of(case) -> tuple[list[str], list[str]]:
     """``(prompts the edited encoder reads, prompts the judge reads)`` of either kind of case."""
-    return case.prompts() if isinstance(case, KnowledgeCase) else case_prompts(case)
+    return case.prompts() if isinstance(case, (KnowledgeCase, WorldCase)) else case_prompts(case)
 
 
 def score(case, edited, judge):
+    if isinstance(case, WorldCase):
+        return score_world(case, edited, judge)
     return score_knowledge(case, edited, judge) if isinstance(case, KnowledgeCase) else \
         score_case(case, edited, judge)
 
 
+def is_edited(case) -> bool:
+    """Whether a case asks for an edit (cases without ``edited`` always do)."""
+    return getattr(case, "edited", True)
+
+
 def summarize(scores: list):
+    if scores and isinstance(scores[0].case, WorldCase):
+        return WorldSummary.of(scores)
     return KnowledgeSummary.of(scores) if scores and isinstance(scores[0].case, KnowledgeCase) else \
         Summary.of(scores)
 
@@ -80,10 +93,15 @@ class Evaluator:
     def __init__(self, adapter: EncoderAdapter, cases: Sequence[EvalCase], *, corpus=None, cache_dir=None):
         self.adapter = adapter
         self.cases = list(cases)
+        #: the cases edits are made of, and those no edit asks for (scored under every patch)
+        self.edit_cases = [c for c in self.cases if is_edited(c)]
+        self.watched = [c for c in self.cases if not is_edited(c)]
         self.corpus = corpus
         self.cache_dir = cache_dir
-        judged = [p for case in self.cases for p in prompts_of(case)[1]]
-        self.judge = embed_all(adapter.embed, judged + [p for case in self.cases for p in prompts_of(case)[0]])
+        # every judged prompt, then every edited one, repeats dropped as they come (a world pair's
+        # judged prompts hold the whole answer pool, shared by all pairs)
+        judged = dict.fromkeys(p for side in (1, 0) for case in self.cases for p in prompts_of(case)[side])
+        self.judge = embed_all(adapter.embed, list(judged))
 
     def baseline(self) -> EvalResult:
         """The scores of the unedited encoder (efficacy and generality near 0, specificity near 1)."""
@@ -92,9 +110,10 @@ class Evaluator:
     def run(self, config: EditConfig, mode: str = "single",
             on_case: Callable[[], None] | None = None, batch_size: int | None = None,
             remember: bool | None = None) -> EvalResult:
-        """Edit and score every case under ``config`` in ``mode``; ``on_case`` ticks a progress bar.
+        """Edit and score every case under ``config`` in ``mode``; ``on_case`` ticks a progress bar
+        once per edited case (``edit_cases``); the ``watched`` cases are scored under every patch.
 
-        ``batch_size`` (batch mode only): cases per edit; ``None`` puts every case in one edit.
+        ``batch_size`` (batch mode only): edited cases per edit; ``None`` puts every one in one edit.
         ``remember`` (sequential mode only): ``SequentialEditor``'s, default where the method can.
         """
         if mode not in MODES:
@@ -110,8 +129,9 @@ class Evaluator:
         if mode == "sequential":
             return self._sequential(config, layers, stats, on_case, remember)
         edit_seconds = 0.0
-        size = 1 if mode == "single" else batch_size or len(self.cases)
-        groups = [self.cases[i:i + size] for i in range(0, len(self.cases), size)]
+        cases = self.edit_cases
+        size = 1 if mode == "single" else batch_size or len(cases)
+        groups = [cases[i:i + size] for i in range(0, len(cases), size)]
         scores: list = []
         for group in groups:
             started = time.perf_counter()
@@ -119,11 +139,12 @@ class Evaluator:
                          corpus=self.corpus, cache_dir=self.cache_dir)
             edit_seconds += time.perf_counter() - started
             with patch.applied(self.adapter):
-                edited = embed_all(self.adapter.embed, [p for c in group for p in prompts_of(c)[0]])
+                edited = embed_all(self.adapter.embed, [p for c in group + self.watched for p in prompts_of(c)[0]])
             for case in group:
                 scores.append(score(case, edited, self.judge))
                 if on_case is not None:
                     on_case()
+            scores.extend(score(case, edited, self.judge) for case in self.watched)
         hyperparameters = self._used(config, layers)
         if batch_size is not None:
             hyperparameters = {**hyperparameters, "batch_size": batch_size}
@@ -140,7 +161,7 @@ class Evaluator:
                                   remember=remember)
         edit_seconds = 0.0
         try:
-            for case in self.cases:
+            for case in self.edit_cases:
                 started = time.perf_counter()
                 editor.edit(case.requests())
                 edit_seconds += time.perf_counter() - started
@@ -152,4 +173,4 @@ class Evaluator:
         scores = [score(case, edited, self.judge) for case in self.cases]
         hyperparameters = {**self._used(config, layers), "remember": editor.remember}
         return EvalResult(label_of(config, layers), "sequential", hyperparameters, scores,
-                          edit_seconds / len(self.cases), len(self.cases))
+                          edit_seconds / len(self.edit_cases), len(self.edit_cases))
