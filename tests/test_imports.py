@@ -27,6 +27,9 @@ DEFERRED = {
     ("textedit.pipelines.families", "diffusers"): "diffusers takes seconds to import; a local folder needs none",
     ("textedit.pipelines.loading", "diffusers"): "diffusers takes seconds to import; only loading a pipeline needs it",
     ("textedit.locate", "matplotlib"): "matplotlib takes a second to import and only draws the heatmap",
+    ("textedit.profile", "textedit.io"): "io imports torch; reading a profile does not need it",
+    ("textedit.profile", "textedit.editor"): "the editor imports torch; reading a profile does not need it",
+    ("textedit.tune", "textedit.locate"): "only the proposal of layer windows reads causal traces",
     **{(f"textedit.methods.{path.stem}", "textedit.solvers"): "the solvers import torch (seconds); a method's "
        "declaration (name, summary, knobs) is read without it, as `textedit --help` reads it"
        for path in (PACKAGE / "methods").glob("*.py") if path.stem not in ("__init__", "base")},
