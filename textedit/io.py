@@ -271,8 +271,9 @@ def write_folder(files: Mapping[str, bytes | str], out: str | Path, what: str,
     contents = {name: _as_bytes(data) for name, data in files.items()}  # encoded before anything is written
     names = {part for name in contents for part in Path(name).parts}
     with folder_written_whole(out, what, names if replaceable is None else replaceable, error) as staging:
+        for folder in sorted({(staging / name).parent for name in contents} - {staging}):
+            folder.mkdir(parents=True, exist_ok=True)
         for name, data in contents.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             _write_new(staging / name, data, sync=False)  # the folder's sync fsyncs every file
     return Path(out)
 
