@@ -423,11 +423,13 @@ def test_a_mistyped_command_is_answered_with_the_closest(monkeypatch, capsys):
 def test_a_command_is_built_with_its_edit_options_in_their_panels(monkeypatch, capsys):
     from textedit import cli
     from textedit.methods import METHODS
+    from textedit.pipelines import pipeline_choices
 
     apply = cli._build("apply")
     options = {param.name: param for param in apply.params}
     assert {"method", "layers", "value", "lam", "threshold", "steps"} <= set(options)
     assert all(name in options["method"].help for name in METHODS)
+    assert options["pipeline"].help.endswith(" | ".join(pipeline_choices()))
     assert options["method"].rich_help_panel == cli.EDIT and options["lam"].rich_help_panel == cli.TUNING
     assert options["efficacy_floor"].rich_help_panel == options["preserve"].rich_help_panel == cli.PRESERVATION
     assert [p.name for p in apply.params][0] == "spec"  # the argument stays first; options follow by panel
@@ -748,6 +750,8 @@ def test_folders_written_are_checked_before_torch(tmp_path, option, case, fragme
     (["verify", "{tmp}", "--pipeline-path", "x", "--reference-images", "{tmp}/none", "--clip", "c"],
      "--reference-images"),
     (["verify", "{tmp}", "--pipeline-path", "x", "--prompts", "{tmp}"], "is a folder, not a file"),
+    (["verify", "{tmp}", "--pipeline-path", "x", "--pipeline", "sdxxl"], "--pipeline 'sdxxl'"),
+    (["apply", "{spec}", "--pipeline-path", "x", "--pipeline", "fluxx"], "--pipeline 'fluxx'"),
     (["learn-anchor", "{tmp}/no-images", "--token", "<t>", "--init", "dog", "--pipeline-path", "x"], "image folder"),
     (["fetch-model", "mpnet", "--cache-dir", "{file}"], "--cache-dir"),
 ])

@@ -25,6 +25,9 @@ DEFERRED = {
     ("textedit.anchor_lora", "peft"): "peft is an optional extra (textedit[lora]): only a LoRA on the denoiser "
                                       "needs it, and its absence is told in one line",
     ("textedit.pipelines.families", "diffusers"): "diffusers takes seconds to import; a local folder needs none",
+    **{("textedit.pipelines.families", target): "the families are declarations, read without torch: `textedit "
+       "apply --help` lists them and `--pipeline` is checked before torch loads"
+       for target in ("torch", "transformers", "textedit.encoders")},
     ("textedit.pipelines.loading", "diffusers"): "diffusers takes seconds to import; only loading a pipeline needs it",
     ("textedit.locate", "matplotlib"): "matplotlib takes a second to import and only draws the heatmap",
     ("textedit.profile", "textedit.io"): "io imports torch; reading a profile does not need it",
@@ -41,6 +44,7 @@ DEFERRED = {
 #: when it runs. They count as edges of the module graph all the same (``top_level_imports``
 #: walks module-level ``if`` blocks), so none of them can hide a cycle
 TYPE_CHECKED = {
+    "textedit.pipelines.families": "the families are declarations, read without torch (`--pipeline`'s choices)",
     "textedit.concepts": "an erasure is declared without torch: the CLI and the spec parser check it before torch loads",
     **{f"textedit.methods.{path.stem}": "a method's declaration is read without torch (`textedit --help`)"
        for path in (PACKAGE / "methods").glob("*.py") if path.stem != "__init__"},

@@ -42,6 +42,7 @@ from .errors import TexteditError
 from .hyperparameters import is_strength
 from .interrupts import ending_at_once
 from .methods import METHODS, methods_with
+from .pipelines.families import pipeline_choices
 from .progress import progress_bar
 from .requests import EditRequest
 from .settings import VALUE_CONFIGS, all_hyperparameters
@@ -54,10 +55,6 @@ EDIT, TUNING, PRESERVATION, MODEL, STATISTICS, TRAINING, LORA, TRACING, DRAWING,
     "Edit", "Hyperparameters", "Preservation", "Model", "Statistics", "Training", "Denoiser LoRA", "Tracing",
     "Drawing", "Scoring", "Output", "Run")
 PANELS = (None, EDIT, TUNING, PRESERVATION, TRAINING, LORA, TRACING, DRAWING, SCORING, MODEL, STATISTICS, OUTPUT, RUN)
-
-#: ``--pipeline``'s help: the families are declared with the torch code that reads their encoders
-#: (``pipelines/families.py``), so the help says how to list them instead of importing them
-PIPELINE_HELP = "pipeline family: auto (told from model_index.json) or a family's name; a wrong name lists them"
 
 #: the commands as declared (``@command``), each built into a click command only when it runs
 #: or shows its help (:func:`_build`)
@@ -78,13 +75,17 @@ def _registered() -> dict:
 
 def _build(name: str) -> TyperCommand:
     """The click command ``name`` with all its options. The edit options (``_with_edit_options``)
-    come from the method and value-strategy declarations (``settings.py``, read without torch),
-    so they are read here, when the command is built."""
+    come from the method and value-strategy declarations (``settings.py``), ``--pipeline``'s
+    choices from the pipeline families (``pipelines/families.py``), all read without torch and
+    here, when the command is built, so that one registered later is listed too."""
     info = copy.copy(_registered()[name])
     if hasattr(info.callback, "edit_settings"):
         info.callback = _add_edit_options(info.callback, info.callback.edit_settings)
     built = typer.main.get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
                                              rich_markup_mode=app.rich_markup_mode)
+    for param in built.params:
+        if param.name == "pipeline":
+            param.help = f"{param.help}: {' | '.join(pipeline_choices())}"
     # the help shows the panels in PANELS' order (arguments and options without a panel first);
     # a stable sort keeps the arguments in their order, the only one parsing reads
     built.params.sort(key=lambda param: -1 if param.param_type_name == "argument" else
@@ -276,7 +277,7 @@ def apply(
     pipeline_path: Optional[str] = typer.Option(None, "--pipeline-path", help="diffusers pipeline (hub id or "
                                                 "folder): edit its own encoders, as it reads them",
                                                 rich_help_panel=MODEL),
-    pipeline: str = typer.Option("auto", help=PIPELINE_HELP + " with --pipeline-path", rich_help_panel=MODEL),
+    pipeline: str = typer.Option("auto", help="pipeline family with --pipeline-path", rich_help_panel=MODEL),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow custom model code from the "
                                            "model repo",
                                            rich_help_panel=MODEL),
@@ -327,6 +328,7 @@ def apply(
         raise TexteditError("--after / --remember edit one encoder with a knowledge spec: use --model, not "
                             "--pipeline-path, and a spec without 'erase' or 'anchor_embedding'")
     if pipeline_path is not None:
+        _check_pipeline(pipeline)
         if model is not None or trust_remote_code:
             raise TexteditError("--pipeline-path names the model: drop --model / --trust-remote-code")
         if parsed.anchor_embedding is not None or parsed.erasure is not None:
@@ -845,7 +847,7 @@ def verify(
     patch_dir: Path = typer.Argument(..., help="patch directory"),
     pipeline_path: str = typer.Option(..., "--pipeline-path", help="diffusers pipeline: hub id or folder",
                                       rich_help_panel=MODEL),
-    pipeline: str = typer.Option("auto", help=PIPELINE_HELP, rich_help_panel=MODEL),
+    pipeline: str = typer.Option("auto", help="pipeline family", rich_help_panel=MODEL),
     dtype: Optional[str] = _dtype_option("float32 | float16 | bfloat16 (default: float32 on cpu, the family's "
                                          "usual half type on cuda / mps)"),
     anchor_embedding: list[Path] = typer.Option([], "--anchor-embedding",
@@ -887,6 +889,7 @@ def verify(
             raise TexteditError(f"{name} must be a positive integer, got {number}")
     if reference_images is not None and clip is None:
         raise TexteditError("--reference-images needs --clip MODEL to compare images")
+    _check_pipeline(pipeline)
     _existing(patch_dir, "patch directory", folder=True)
     if prompts is not None:
         _existing(prompts, "--prompts")
@@ -1178,6 +1181,12 @@ def _start_libraries() -> None:
     def one_line(message, category, filename, lineno, file=None, line=None):
         err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
     warnings.showwarning = one_line
+
+
+def _check_pipeline(pipeline: str) -> None:
+    """``--pipeline``: a family's name or ``auto``, checked before torch loads."""
+    if pipeline not in pipeline_choices():
+        raise TexteditError(f"--pipeline '{pipeline}': use one of {', '.join(pipeline_choices())}")
 
 
 def _check_scale(scale: float | None) -> None:

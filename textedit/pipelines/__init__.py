@@ -14,14 +14,31 @@
 Used by ``textedit apply --pipeline-path``, :mod:`textedit.verify` and :mod:`textedit.anchor`.
 """
 
-from .editing import (ComponentEdit, ComponentReport, PipelineEdit, choose_components, edit_pipeline,
-                      edit_pipeline_components)
-from .families import FAMILIES, Family, Reading, detect_family, family_of, pipeline_choices, present_components
-from .loading import load_encoder_as_read, load_pipeline, load_pipeline_encoder, pipeline_text_encoders, resolve_dtype
-from .reach import ReachWarning, default_pipeline_layers, edited_layers, reach_warnings
+import importlib
 
-__all__ = ["ComponentEdit", "ComponentReport", "FAMILIES", "Family", "PipelineEdit", "ReachWarning", "Reading",
-           "choose_components", "default_pipeline_layers", "detect_family", "edit_pipeline", "edit_pipeline_components",
-           "edited_layers", "family_of", "load_encoder_as_read", "load_pipeline", "load_pipeline_encoder",
-           "pipeline_choices",
-           "pipeline_text_encoders", "present_components", "reach_warnings", "resolve_dtype"]
+#: the package's API by module, imported on first use (PEP 562), as ``textedit/__init__.py``
+#: does: ``families`` imports no torch, so the command line reads the families (``--pipeline``'s
+#: choices) without importing the editing and loading code, which import torch
+_EXPORTS = {
+    ".editing": ["ComponentEdit", "ComponentReport", "PipelineEdit", "choose_components", "edit_pipeline",
+                 "edit_pipeline_components"],
+    ".families": ["FAMILIES", "Family", "Reading", "detect_family", "family_of", "pipeline_choices",
+                  "present_components"],
+    ".loading": ["load_encoder_as_read", "load_pipeline", "load_pipeline_encoder", "pipeline_text_encoders",
+                 "resolve_dtype"],
+    ".reach": ["ReachWarning", "default_pipeline_layers", "edited_layers", "reach_warnings"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module '{__name__}' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

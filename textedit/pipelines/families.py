@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import torch
-from transformers import ProcessorMixin
-
-from ..encoders import ConsumerTokenization
 from ..errors import ModelLoadError, SpecError
+
+if TYPE_CHECKING:  # the annotations' types: the families are declarations, read without torch (textedit --help)
+    import torch
+
+    from ..encoders import ConsumerTokenization
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ class Reading:
         """This reading with its chat template rendered by ``tokenizer`` into ``template``."""
         if self.chat_template is None:
             return self
+        from transformers import ProcessorMixin  # deferred: the families are declarations, read without torch (textedit --help)
+
         marker = "\ue000"  # a private-use character: no tokenizer's template contains it
         system = [{"role": "system", "content": self.system_message}] if self.system_message is not None else []
         arguments = {"add_generation_prompt": True, **dict(self.chat_template)}
@@ -149,6 +152,8 @@ class Reading:
 
     @property
     def consumer(self) -> ConsumerTokenization:
+        from ..encoders import ConsumerTokenization  # deferred: the families are declarations, read without torch (textedit --help)
+
         if self.chat_template is not None or self.length_after_prefix or self.read_last is not None:
             raise ValueError("a reading with a chat template, or lengths counted in tokens of its template, needs "
                              "its tokenizer: use reading.for_tokenizer(tokenizer)")
@@ -194,6 +199,8 @@ class Reading:
 
         The pooled vector is ``text_embeds`` for a CLIP with projection, else ``pooler_output``
         (the EOS state after the final layer norm)."""
+        import torch  # deferred: the families are declarations, read without torch (textedit --help)
+
         mask = attention_mask if self.attention_mask else None
         lm = _is_language_model_head(encoder)
         outputs = encoder(input_ids=input_ids, attention_mask=mask,
@@ -216,6 +223,8 @@ class Reading:
         and those from ``read_from`` on; real tokens and ``padding_read`` padding tokens only
         unless it ``reads_padding``), each prompt's packed to the front and zero-padded to the
         longest, with their mask; and the pooled vector."""
+        import torch  # deferred: the families are declarations, read without torch (textedit --help)
+
         input_ids, attention_mask = self.tokenize(tokenizer, prompts)
         device = next(encoder.parameters()).device
         states, pooled = self.encode(encoder, input_ids.to(device), attention_mask.to(device))
@@ -241,6 +250,8 @@ def _layer_names(layers: tuple[int, ...], joint: str) -> str:
 def text_tokenizer(tokenizer):
     """The tokenizer of a processor (the real FLUX.2 holds Mistral's ``PixtralProcessor``, whose
     text path is its tokenizer's), else ``tokenizer`` itself."""
+    from transformers import ProcessorMixin  # deferred: the families are declarations, read without torch (textedit --help)
+
     return tokenizer.tokenizer if isinstance(tokenizer, ProcessorMixin) else tokenizer
 
 
@@ -261,7 +272,9 @@ class Family:
     title: str
     steps: int  # num_inference_steps its model cards use
     guidance_scale: float
-    accelerator_dtype: torch.dtype  # what diffusers' docs load it in on cuda / mps
+    #: what diffusers' docs load it in on cuda / mps: a torch dtype or its name ("bfloat16"; the
+    #: shipped families name it, so that they are declared without torch)
+    accelerator_dtype: str | torch.dtype
     #: the pipeline's argument for the guidance scale (Qwen-Image: true_cfg_scale, which
     #: guides only when a negative prompt is given, hence ``call_arguments``)
     guidance_argument: str = "guidance_scale"
@@ -283,7 +296,12 @@ class Family:
 
     def default_dtype(self, device: str) -> torch.dtype:
         """float32 on the CPU; on an accelerator, what the family's model cards use."""
-        return torch.float32 if str(device).startswith("cpu") else self.accelerator_dtype
+        import torch  # deferred: the families are declarations, read without torch (textedit --help)
+
+        if str(device).startswith("cpu"):
+            return torch.float32
+        dtype = self.accelerator_dtype
+        return getattr(torch, dtype) if isinstance(dtype, str) else dtype
 
 
 _CLIP_LAST = Reading(hidden_state=-1, pooled=False, max_length=77)
@@ -312,21 +330,21 @@ _SANA_INSTRUCTION = "\n".join((
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("sd", "StableDiffusionPipeline", {"text_encoder": _CLIP_LAST}, "Stable Diffusion 1.x",
-           steps=50, guidance_scale=7.5, accelerator_dtype=torch.float16),
+           steps=50, guidance_scale=7.5, accelerator_dtype="float16"),
     Family("sd2", "StableDiffusionPipeline", {"text_encoder": _CLIP_LAST}, "Stable Diffusion 2.x",
-           steps=50, guidance_scale=7.5, accelerator_dtype=torch.float16),
+           steps=50, guidance_scale=7.5, accelerator_dtype="float16"),
     Family("sdxl", "StableDiffusionXLPipeline",
            {"text_encoder": _CLIP_PENULTIMATE, "text_encoder_2": _CLIP_PENULTIMATE_POOLED}, "SDXL",
-           steps=50, guidance_scale=5.0, accelerator_dtype=torch.float16),
+           steps=50, guidance_scale=5.0, accelerator_dtype="float16"),
     Family("sd3", "StableDiffusion3Pipeline",
            {"text_encoder": _CLIP_PENULTIMATE_POOLED, "text_encoder_2": _CLIP_PENULTIMATE_POOLED,
             "text_encoder_3": Reading(hidden_state=-1, pooled=False, max_length=256)}, "Stable Diffusion 3",
-           steps=28, guidance_scale=7.0, accelerator_dtype=torch.bfloat16,
+           steps=28, guidance_scale=7.0, accelerator_dtype="bfloat16",
            text_projection={"text_encoder_3": ("transformer.context_embedder",)}),
     Family("flux", "FluxPipeline",
            {"text_encoder": Reading(hidden_state=None, pooled=True, max_length=77),
             "text_encoder_2": Reading(hidden_state=-1, pooled=False, max_length=512)}, "FLUX.1",
-           steps=28, guidance_scale=3.5, accelerator_dtype=torch.bfloat16,
+           steps=28, guidance_scale=3.5, accelerator_dtype="bfloat16",
            text_projection={"text_encoder_2": ("transformer.context_embedder",)}),
     Family("qwenimage", "QwenImagePipeline", {"text_encoder": Reading(
         hidden_state=-1, pooled=False, max_length=1024 + 34, attention_mask=True, padding="longest",
@@ -334,20 +352,20 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         template="<|im_start|>system\nDescribe the image by detailing the color, shape, size, texture, quantity, "
                  "text, spatial relationships of the objects and background:<|im_end|>\n<|im_start|>user\n{}"
                  "<|im_end|>\n<|im_start|>assistant\n")}, "Qwen-Image",
-           steps=50, guidance_scale=4.0, accelerator_dtype=torch.bfloat16, guidance_argument="true_cfg_scale",
+           steps=50, guidance_scale=4.0, accelerator_dtype="bfloat16", guidance_argument="true_cfg_scale",
            call_arguments={"negative_prompt": " "},
            text_projection={"text_encoder": ("transformer.txt_norm", "transformer.txt_in")}),
     # T5 called with its mask on prompts padded to 512; the transformer's mask leaves the real
     # tokens and the first padding token on ("all except the first padding token are masked")
     Family("chroma", "ChromaPipeline", {"text_encoder": Reading(
         hidden_state=-1, pooled=False, max_length=512, attention_mask=True, reads_padding=False, padding_read=1)},
-           "Chroma", steps=35, guidance_scale=5.0, accelerator_dtype=torch.bfloat16,
+           "Chroma", steps=35, guidance_scale=5.0, accelerator_dtype="bfloat16",
            text_projection={"text_encoder": ("transformer.context_embedder",)}),
     # lower-cased and stripped (clean_caption falls back to that without bs4 and ftfy), padded
     # to 300, T5 and the transformer's cross-attention both masked
     Family("pixart_sigma", "PixArtSigmaPipeline", {"text_encoder": Reading(
         hidden_state=-1, pooled=False, max_length=300, lowercase=True, attention_mask=True, reads_padding=False)},
-           "PixArt-Σ", steps=20, guidance_scale=4.5, accelerator_dtype=torch.float16,
+           "PixArt-Σ", steps=20, guidance_scale=4.5, accelerator_dtype="float16",
            text_projection={"text_encoder": ("transformer.caption_projection",)}),
     # Gemma-2's penultimate states of the system prompt and the prompt (all read), padded to
     # 256 on the right, masked in Gemma and in the transformer (which keeps mask.sum() tokens)
@@ -355,14 +373,14 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         hidden_state=-2, pooled=False, max_length=256, attention_mask=True, reads_padding=False, padding_side="right",
         template="You are an assistant designed to generate superior images with the superior degree of image-text "
                  "alignment based on textual prompts or user prompts. <Prompt Start> {}")}, "Lumina 2",
-           steps=30, guidance_scale=4.0, accelerator_dtype=torch.bfloat16,
+           steps=30, guidance_scale=4.0, accelerator_dtype="bfloat16",
            text_projection={"text_encoder": ("transformer.time_caption_embed.caption_embedder",)}),
     # Z-Image-Turbo as the pipeline's own example runs it: 8 steps without guidance (the
     # pipeline's call defaults, 50 steps at guidance 5, suit the undistilled Z-Image)
     Family("zimage", "ZImagePipeline", {"text_encoder": Reading(
         hidden_state=-2, pooled=False, max_length=512, chat_template=(("enable_thinking", True),),
         attention_mask=True, padding="max_length", reads_padding=False)}, "Z-Image",
-           steps=8, guidance_scale=0.0, accelerator_dtype=torch.bfloat16,
+           steps=8, guidance_scale=0.0, accelerator_dtype="bfloat16",
            text_projection={"text_encoder": ("transformer.cap_embedder",)}),
     # FLUX.2 [klein] 4B as diffusers' integration test runs it: 4 steps at guidance 1 (the
     # step-distilled release; the base models, and the pipeline's defaults, use 50 steps at
@@ -370,7 +388,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("flux2klein", "Flux2KleinPipeline", {"text_encoder": Reading(
         hidden_state=(9, 18, 27), pooled=False, max_length=512, chat_template=(("enable_thinking", False),),
         attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 Klein",
-           steps=4, guidance_scale=1.0, accelerator_dtype=torch.bfloat16,
+           steps=4, guidance_scale=1.0, accelerator_dtype="bfloat16",
            text_projection={"text_encoder": ("transformer.context_embedder",)}),
     # Gemma-2's last states (after its final norm) of the lower-cased prompt behind the complex
     # human instruction, padded on the right to the instruction's own token count + 298
@@ -380,7 +398,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         hidden_state=-1, pooled=False, max_length=300 - 2, length_after_prefix=True, template=_SANA_INSTRUCTION + "{}",
         lowercase=True, attention_mask=True, reads_padding=False, padding_side="right", read_first=1,
         read_last=300 - 1)}, "Sana",
-           steps=20, guidance_scale=4.5, accelerator_dtype=torch.bfloat16,
+           steps=20, guidance_scale=4.5, accelerator_dtype="bfloat16",
            text_projection={"text_encoder": ("transformer.caption_projection", "transformer.caption_norm")}),
     # FLUX.2 [dev] as its model card runs it (the pipeline's defaults: 50 steps at guidance 4).
     # Mistral Small 3.1 reads the prompt after its system message, in the chat template with
@@ -392,7 +410,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         system_message="You are an AI that reasons about image descriptions. You give structured responses focusing "
                        "on object relationships, object\nattribution and actions without speculation.",
         add_special_tokens=False, attention_mask=True, padding="max_length", reads_padding=True)}, "FLUX.2 [dev]",
-           steps=50, guidance_scale=4.0, accelerator_dtype=torch.bfloat16,
+           steps=50, guidance_scale=4.0, accelerator_dtype="bfloat16",
            text_projection={"text_encoder": ("transformer.context_embedder",)}),
     # HiDream-I1 [Full] at the pipeline's defaults (50 steps at guidance 5), every prompt padded
     # to 128 tokens for all four encoders: the pooled (projected) vectors of CLIP-L and CLIP-G,
@@ -407,7 +425,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         "text_encoder_3": Reading(hidden_state=-1, pooled=False, max_length=128, attention_mask=True),
         "text_encoder_4": Reading(hidden_state=tuple(range(1, 33)), pooled=False, max_length=128, attention_mask=True,
                                   layers="stacked", pads_with_eos=True)}, "HiDream-I1",
-           steps=50, guidance_scale=5.0, accelerator_dtype=torch.bfloat16),
+           steps=50, guidance_scale=5.0, accelerator_dtype="bfloat16"),
 )}
 
 
