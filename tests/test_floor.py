@@ -132,6 +132,29 @@ def test_edit_records_the_floor_and_weakens_only_automatic_prompts(bert_path, sm
         EditConfig(floor="sometimes")
 
 
+def test_search_reads_the_first_layers_kept_keys_once(bert_path, small_corpus, tmp_path, monkeypatch):
+    """The first edited layer sees no update of the edit at any rung: its kept prompts' Σkkᵀ is
+    read once and reused (the later layers read theirs again, after the earlier updates), and
+    the patch is the one the rungs would give read afresh (byte-identity measured against the
+    previous code: docs/eval.md)."""
+    import textedit.editor as editor
+    adapter = load_encoder(str(bert_path))
+    reads = []
+    real = editor.token_key_gram
+
+    def counted(adapter, prompts, layer, **kw):
+        reads.append(layer)
+        return real(adapter, prompts, layer, **kw)
+
+    monkeypatch.setattr(editor, "token_key_gram", counted)
+    common = dict(layers=[0, 1], value="match", key="subject", templates=("{}", "a photo of {}"))
+    patch = edit(adapter, REQUEST, EditConfig(**common, efficacy_floor=1.9), corpus=small_corpus, cache_dir=tmp_path)
+    rungs = [t["strength"] for t in patch.hyperparameters["floor"]["tried"]]
+    assert rungs == list(STRENGTHS)
+    # one subject group: layer 0 once, layer 1 at every rung that keeps anything (not at strength 0)
+    assert reads == [0, 1, 1, 1]
+
+
 def test_apply_says_who_misses_the_floor_and_refuses_with_require_floor(monkeypatch, capsys, tmp_path, bert_path,
                                                                    small_corpus):
     spec = tmp_path / "spec.json"

@@ -321,13 +321,32 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
         if check is not None and not check.prompts:  # nothing to bind: nothing to check
             check = None
 
+        first_layer_grams: dict[int, torch.Tensor] = {}
+        first_read: list = []  # the query sites' states before any update, shared by the search's rungs
+
+        def kept_key_gram(group: int, prompts: list[str], layer: int, first: bool) -> torch.Tensor:
+            """Σ kkᵀ of a group's kept prompts at ``layer``. The first edited layer reads the
+            unedited weights whatever the strengths, so each search rung reuses its sum
+            (exact); later layers read it again, after the earlier layers' updates."""
+            if first and group in first_layer_grams:
+                return first_layer_grams[group]
+            gram = token_key_gram(adapter, [t.format(p) for p in prompts for t in contexts], layer)
+            if first:
+                first_layer_grams[group] = gram
+            return gram
+
         def solve(strengths: dict[str, float] | None = None) -> list[ModuleDelta]:
             """The layer-by-layer solve, each subject's automatic kept prompts at its strength in
             ``strengths`` × their weight (1 if absent), left applied (the caller checks it, then
             puts the original weights back)."""
             deltas = []
             for i, layer in enumerate(layers):
-                now = _read(adapter, queries, sorted({layer, layers[-1]}), bar, f"keys, layer {layer}")
+                if i == 0 and first_read:  # nothing is updated yet: every rung reads the same states
+                    now = first_read[0]
+                else:
+                    now = _read(adapter, queries, sorted({layer, layers[-1]}), bar, f"keys, layer {layer}")
+                    if i == 0:
+                        first_read.append(now)
                 keys = queries.reduce(now[layer].keys)  # [n_keys, d_in]: one per request, or per site
                 if target_values is not None:
                     values = queries.reduce(queries.expand(target_values[layer]))
@@ -338,11 +357,10 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 # values are read at the layer's output, W k + b; the solvers map keys through W alone
                 weight_targets = values - _bias(module)
                 remembered = (remembered_gram or {}).get(layer)  # Σ kkᵀ over keys whose values must stay
-                for weight, prompts, subject in kept_groups:  # kept prompts' keys keep their values:
-                    weight = weight * (strengths or {}).get(subject, 1.0)  # Σ kkᵀ joins the remembered
+                for group, (weight, prompts, subject) in enumerate(kept_groups):  # kept prompts' keys keep
+                    weight = weight * (strengths or {}).get(subject, 1.0)  # their values: Σ kkᵀ joins the remembered
                     if weight > 0:  # read with the earlier layers' updates in place, as the queries' keys are
-                        held = [t.format(p) for p in prompts for t in contexts]
-                        kept_gram = weight * token_key_gram(adapter, held, layer)
+                        kept_gram = weight * kept_key_gram(group, prompts, layer, first=i == 0)
                         remembered = kept_gram if remembered is None else kept_gram + remembered.double()
                 # solves run on the CPU in float64 whatever the model's device and dtype
                 delta, after = method.solve_in_chain(LayerProblem(
