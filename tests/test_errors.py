@@ -25,3 +25,17 @@ def test_every_error_class_is_a_textedit_error_the_cli_reports_in_one_line():
         assert issubclass(cls, TexteditError)
         with pytest.raises(TexteditError, match=r"^bad\\r$"):
             raise cls("bad\r")
+
+
+def test_quote_cuts_user_text_to_a_readable_length_and_says_how_long_it_was():
+    assert errors.quote("the mascot of acme") == "the mascot of acme"
+    quoted = errors.quote("word " * 20_000)
+    assert quoted.startswith("word word") and quoted.endswith("… (100,000 characters)")
+    assert len(quoted) < errors.QUOTED_CHARACTERS + 30
+
+
+def test_a_message_that_quoted_too_much_keeps_its_beginning_and_end_on_a_readable_line():
+    message = str(SpecError("spec.json: edits[0].prompt '" + "x" * 100_000 + "' is edited twice"))
+    assert len(message) < errors.LONGEST_MESSAGE + 40
+    assert message.startswith("spec.json: edits[0].prompt 'xxx") and message.endswith("' is edited twice")
+    assert "characters cut" in message

@@ -11,9 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from textedit.errors import PatchError, SpecError
+from faults import tree
+
+from textedit.errors import PatchError, SpecError, WriteError
 from textedit.io import (CHECKSUM_KEY, IMAGE_SUFFIXES, atomic_save_tensors, atomic_write_bytes, atomic_write_text,
-                         check_fields, read_image_folder, read_json, read_tensors, tensor_checksum)
+                         check_fields, clean_leftovers, folder_written_whole, read_image_folder, read_json,
+                         read_tensors, tensor_checksum, write_folder)
 
 
 def test_an_atomic_write_leaves_no_temporary_file_and_plain_permissions(tmp_path):
@@ -117,3 +120,85 @@ def test_an_image_folder_is_read_sorted_as_rgb_and_its_problems_named(tmp_path):
     with pytest.raises(SpecError, match="is not a folder"):
         read_image_folder(tmp_path / "notes.txt", SpecError, "x")
     assert ".png" in IMAGE_SUFFIXES and ".jpg" in IMAGE_SUFFIXES
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (a leftover's writer that was killed)."""
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_a_folder_is_written_whole_and_replaces_only_an_earlier_one(tmp_path):
+    out = tmp_path / "out"
+    assert write_folder({"a.txt": "one", "sub/b.bin": b"\x00"}, out, "a result") == out
+    assert tree(out) == {"a.txt": b"one", "sub/b.bin": b"\x00"}
+    write_folder({"a.txt": "two"}, out, "a result", replaceable={"a.txt", "sub", "b.bin"})
+    assert tree(out) == {"a.txt": b"two"} and [p.name for p in tmp_path.iterdir()] == ["out"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~mask  # not mkdtemp's 0700
+
+    (out / "mine.txt").write_text("keep")
+    with pytest.raises(WriteError, match="holds other files than a result"):
+        write_folder({"a.txt": "three"}, out, "a result")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match="exists and is not a folder"):
+        write_folder({"a.txt": "three"}, tmp_path / "file", "a result")
+    with pytest.raises(ZeroDivisionError), folder_written_whole(out, "a result", lambda f: True) as staging:
+        (staging / "a.txt").write_text("half")
+        1 / 0  # noqa: B018 - the work fails half way: nothing changes, nothing is left
+    assert tree(out) == {"a.txt": b"two", "mine.txt": b"keep"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out"]
+
+
+def test_a_failed_write_is_one_write_error_naming_the_path_and_keeps_what_was_there(tmp_path, monkeypatch):
+    import errno
+
+    path = tmp_path / "a.json"
+    atomic_write_text("old", path)
+    write_folder({"a": "old"}, tmp_path / "folder", "a result")
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(WriteError, match=f"^cannot write '{path}': No space left on device; it is kept as it was$"):
+        atomic_write_text("new", path)
+    with pytest.raises(WriteError, match="cannot write '.*folder': No space left on device"):
+        write_folder({"a": "new"}, tmp_path / "folder", "a result")
+    monkeypatch.undo()
+    assert path.read_text() == "old" and tree(tmp_path / "folder") == {"a": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "folder"]
+
+
+def test_what_a_killed_writer_left_is_cleaned_and_a_folder_moved_aside_put_back(tmp_path):
+    """A writer killed between its two renames left NAME absent and the old folder aside: the
+    next write of NAME puts it back (with a warning) before anything else; its temporary
+    siblings go; a live writer's (this process's) are kept."""
+    out, dead = tmp_path / "patch", _dead_pid()
+    aside = tmp_path / f".patch.{dead}-0a1b2c3d.old"
+    aside.mkdir()
+    (aside / "patch.json").write_text("old")
+    (tmp_path / f".patch.{dead}-00ff00ff.tmp").mkdir()
+    (tmp_path / f".patch.json.{dead}-12345678.tmp").write_text("another name's: not ours to touch")
+    live = tmp_path / f".patch.{os.getpid()}-deadbeef.tmp"
+    live.mkdir()
+    with pytest.warns(UserWarning, match="put back .*patch', moved aside by an interrupted write"):
+        done = clean_leftovers(out)
+    assert len(done) == 2 and tree(out) == {"patch.json": b"old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".patch.json.{dead}-12345678.tmp", live.name, "patch"])
+    # with the folder in place, an aside copy is only removed
+    aside.mkdir()
+    clean_leftovers(out)
+    assert not aside.exists() and tree(out) == {"patch.json": b"old"}
+
+
+def test_a_json_file_holding_a_5000_digit_integer_is_one_line(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text('{"n": ' + "1" * 5000 + "}")
+    with pytest.raises(SpecError, match="big.json: a JSON value Python cannot read .*4300 digits") as caught:
+        read_json(path, SpecError, "spec file")
+    assert len(str(caught.value)) < 300

@@ -621,3 +621,47 @@ def test_a_folder_mixing_two_patches_is_refused_in_one_line(tmp_path):
     (edited / "patch.json").write_text(json.dumps({**written, "method": "alphaedit"}))
     with pytest.raises(PatchError, match="content hashes to"):
         Patch.load(edited)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("[" * 10_000 + "]" * 10_000, "nested too deeply"),
+    ('{"format": "textedit-patch-1", "scale": ' + "9" * 5000 + "}", "4300 digits"),
+])
+def test_a_patch_json_nested_too_deep_or_holding_a_5000_digit_integer_is_one_line(patch, tmp_path, monkeypatch,
+                                                                                  capsys, text, fragment):
+    """Patch.load raises PatchError (never RecursionError or ValueError); show and export say
+    it in one line, exit 2."""
+    from cli_runner import run
+
+    directory = _saved(patch, tmp_path)
+    (directory / CONFIG_FILE).write_text(text, "utf-8")
+    with pytest.raises(PatchError, match=f"patch.json' is not valid JSON .*{fragment}") as caught:
+        Patch.load(directory)
+    assert len(str(caught.value)) < 300
+    for args in (["show", directory], ["export", directory, "--to", "peft", "--out", tmp_path / "peft"]):
+        code, _, err = run(monkeypatch, capsys, *args)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and "Traceback" not in err and lines[-1].startswith("error:") and fragment in lines[-1], err
+    assert not (tmp_path / "peft").exists()
+
+
+def test_save_replaces_an_earlier_patch_whole_and_refuses_any_other_folder(patch, bert, small_corpus, tmp_path):
+    """The folder is written beside its place and renamed: an earlier patch (with its report) is
+    replaced as a whole, nothing is left beside it, and a folder holding anything else is
+    refused untouched. Extra files (a model card, erasure.json) are part of the same folder."""
+    other = make_patch(bert, small_corpus, tmp_path / "cache", requests=(ACME,), layers=(0,))
+    directory = patch.save(tmp_path / "patch", extra={"erasure.json": "{}\n"})
+    assert sorted(p.name for p in directory.iterdir()) == ["erasure.json", CONFIG_FILE, WEIGHTS_FILE]
+    other.save(directory)
+    assert sorted(p.name for p in directory.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]  # the old report went with it
+    assert Patch.load(directory).id == other.id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "patch"]  # no temporary sibling left
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(PatchError, match="holds other files than a patch: give a new or empty folder"):
+        patch.save(mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    (tmp_path / "empty").mkdir()
+    assert Patch.load(patch.save(tmp_path / "empty")).id == patch.id

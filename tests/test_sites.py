@@ -3,6 +3,7 @@ the states read there."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from textedit.encoders import load_encoder
@@ -31,3 +32,14 @@ def test_query_sites_average_and_split_by_request(model_paths):
     assert min(second.prompt_of_site) == 0 and max(second.prompt_of_site) == len(TEMPLATES) - 1
     states = read_states(adapter, q, [0])[0]  # one row per site, in site order
     assert states.keys.shape[0] == len(q.positions)
+
+
+def test_a_100_kb_prompt_whose_subject_is_past_the_token_limit_is_a_short_line(bert):
+    """The subject is cut off by the tokenizer: one SubjectError whose message quotes the prompt
+    cut to a readable length (it was 100,079 characters)."""
+    from textedit.errors import SubjectError
+
+    prompt = "word " * 20_000 + "acme"
+    with pytest.raises(SubjectError, match=r"no tokens left after tokenization") as caught:
+        Sites.for_queries(bert, [EditRequest(prompt, "a red fox", subject="acme")], ["{}"])
+    assert len(str(caught.value)) < 200 and "(100,004 characters)" in str(caught.value)

@@ -83,3 +83,30 @@ def test_a_mistake_is_one_line_naming_the_source_and_the_field(data, message):
     with pytest.raises(SpecError) as raised:
         parse_spec(data, source="my.json")
     assert str(raised.value).startswith("my.json: ") and message in str(raised.value), str(raised.value)
+
+
+def test_a_negative_layer_counts_from_the_end(tmp_path, bert_path, small_corpus):
+    """``"layers": [-1]`` edits the last layer, as Python indexes a list (docs/spec.md); -1 and
+    its positive twin are one layer."""
+    from textedit.editor import edit
+    from textedit.encoders import load_encoder
+
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({"edits": [{"prompt": "the mascot of acme", "target": "a red fox", "subject": "acme"}],
+                                "layers": [-1], "value": "match"}))
+    spec = load_spec(path)
+    assert spec.settings["layers"] == [-1]
+    bert = load_encoder(str(bert_path))
+    last = bert.num_layers - 1
+    patch = edit(bert, spec.requests, EditConfig(**spec.settings, auto_preserve=False, floor="off"),
+                 corpus=small_corpus, cache_dir=tmp_path / "cache")
+    assert [d.layer for d in patch.deltas] == [last] and patch.hyperparameters["layers"] == [last]
+    assert bert.check_layers([-1, last, -bert.num_layers]) == [0, last]
+
+
+def test_a_spec_holding_a_5000_digit_integer_is_one_spec_error(tmp_path):
+    path = tmp_path / "huge.json"
+    path.write_text('{"anchor": "a fox", "knowledge": ["x"], "layers": [' + "9" * 5000 + "]}")
+    with pytest.raises(SpecError, match="huge.json") as caught:
+        load_spec(path)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300

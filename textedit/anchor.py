@@ -56,7 +56,7 @@ from .anchor_lora import (LORA_FILE, add_denoiser_lora, denoiser_component, lora
                           save_denoiser_lora)
 from .encoders import COMPONENT_TOKENIZERS
 from .encoders.base import EncoderAdapter, adapter_for
-from .errors import ModelLoadError, SpecError, TexteditError
+from .errors import ModelLoadError, SpecError, TexteditError, quote
 from .io import (atomic_save_tensors, atomic_write_text, check_destination, folder_written_whole, read_image_folder,
                  read_tensors)
 from .pipelines.families import FAMILIES, Conditioning, detect_family, family_of
@@ -359,7 +359,7 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     config = config or AnchorConfig()
     token = token.strip()
     if not token or any(c.isspace() for c in token):
-        raise AnchorError(f"anchor token '{token}' must be one word without spaces, such as '<acme-mascot>'")
+        raise AnchorError(f"anchor token '{quote(token)}' must be one word without spaces, such as '<acme-mascot>'")
     if config.lora_rank:
         require_peft("--lora-rank")
     files, images = read_image_folder(images_dir, AnchorError, "image folder")
@@ -369,10 +369,10 @@ def learn_anchor(pipeline_path: str | Path, images_dir: str | Path, token: str, 
     init_ids = []
     for _, tokenizer, _ in encoders:
         if in_vocabulary(tokenizer, token):
-            raise AnchorError(f"token '{token}' is already in the vocabulary of '{pipeline_path}': choose another")
+            raise AnchorError(f"token '{quote(token)}' is already in the vocabulary of '{pipeline_path}': choose another")
         init_ids.append(tokenizer(init, add_special_tokens=False).input_ids)
         if not init.strip() or not init_ids[-1]:
-            raise AnchorError(f"initializer '{init}' has no tokens")
+            raise AnchorError(f"initializer '{quote(init)}' has no tokens")
     resolution = config.resolution or native_resolution(pipe)
     pixels = to_pixels(images, resolution).to(device)
 

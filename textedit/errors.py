@@ -30,11 +30,24 @@ def quote(text: object, limit: int = QUOTED_CHARACTERS) -> str:
     return f"{text[:limit]}… ({len(text):,} characters)"
 
 
+#: the longest message kept whole: a longer one quoted some user text whole (a call that should
+#: have used :func:`quote`), and keeps its beginning (what and where) and its end (why)
+LONGEST_MESSAGE = 600
+
+
+def _readable(message: str) -> str:
+    if len(message) <= LONGEST_MESSAGE:
+        return message
+    head, tail = 2 * LONGEST_MESSAGE // 3, LONGEST_MESSAGE // 4
+    return f"{message[:head]} … ({len(message) - head - tail:,} characters cut) … {message[-tail:]}"
+
+
 class TexteditError(Exception):
-    """Base class: a problem the user can fix, described in one line (made so here)."""
+    """Base class: a problem the user can fix, described in one line (made so here) of a
+    readable length."""
 
     def __init__(self, message: object = "", *args):
-        super().__init__(one_line(str(message)), *args)
+        super().__init__(_readable(one_line(str(message))), *args)
 
 
 class SpecError(TexteditError):

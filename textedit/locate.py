@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoders.base import EncoderAdapter, find_span
-from .errors import TexteditError
+from .errors import TexteditError, quote
 from .hooks import add_to_output, record_outputs
 from .io import atomic_write_bytes
 
@@ -111,7 +111,7 @@ def trace(adapter: EncoderAdapter, prompt: str, subject: str | None = None, *, s
     offsets = batch.offsets[0][:n_tokens]
     positions = [t for t, (a, b) in enumerate(offsets) if b > a and a < end and b > start]
     if not positions:
-        raise TexteditError(f"subject '{subject}' has no tokens in '{prompt}'")
+        raise TexteditError(f"subject '{quote(subject)}' has no tokens in '{quote(prompt)}'")
     tokens = adapter.tokenizer.convert_ids_to_tokens(batch.input_ids[0].tolist())
     n_layers = adapter.num_layers
     modules = {(site, layer): site_module(adapter, site, layer) for site in sites for layer in range(n_layers)}
@@ -146,7 +146,7 @@ def trace(adapter: EncoderAdapter, prompt: str, subject: str | None = None, *, s
 
     corrupted = run(samples).mean().item()
     if 1 - corrupted < 1e-6:
-        raise TexteditError(f"noise {noise} leaves the output of '{prompt}' unchanged; raise --noise")
+        raise TexteditError(f"noise {noise} leaves the output of '{quote(prompt)}' unchanged; raise --noise")
 
     scores: dict[str, torch.Tensor] = {}
     token_of_row = torch.arange(n_tokens * samples) // samples  # row r restores token r // samples

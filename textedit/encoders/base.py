@@ -24,7 +24,7 @@ from typing import ClassVar, Sequence
 import torch
 from torch import nn
 
-from ..errors import LayerError, SubjectError
+from ..errors import LayerError, SubjectError, quote
 
 
 @dataclass(frozen=True)
@@ -303,7 +303,7 @@ class EncoderAdapter(abc.ABC):
         """Indices of the real tokens overlapping characters ``[start, end)``, ascending."""
         tokens = [i for i, (a, b) in enumerate(offsets) if attention_mask[i] and b > a and a < end and b > start]
         if not tokens:
-            raise SubjectError(f"'{text}' has no tokens left after tokenization (truncated?)")
+            raise SubjectError(f"'{quote(text)}' has no tokens left after tokenization (truncated?)")
         return tokens
 
     @classmethod
@@ -396,5 +396,5 @@ def find_span(prompt: str, subject: str | None) -> tuple[int, int]:
     if start < 0:
         start = prompt.lower().find(subject.lower())
     if start < 0 or not subject.strip():
-        raise SubjectError(f"subject '{subject}' is not in prompt '{prompt}'")
+        raise SubjectError(f"subject '{quote(subject)}' is not in prompt '{quote(prompt)}'")
     return start, start + len(subject)
