@@ -16,7 +16,7 @@ from textedit.editor import EditConfig
 from textedit.encoders import load_encoder
 from textedit.eval.benchmark import BenchmarkError
 from textedit.eval.run import Evaluator
-from textedit.eval.world import WorldSummary, is_world_file, load_world, score_world
+from textedit.eval.world import WorldSummary, is_world_file, json_format, load_world, score_world
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "benchmarks" / "data" / "world_knowledge.json"
@@ -121,6 +121,8 @@ def test_the_generator_rewrites_the_shipped_file_byte_for_byte(tmp_path, capsys)
 def test_the_world_file_is_told_from_a_knowledge_file():
     assert is_world_file(json.loads(SHIPPED.read_text()))
     assert not is_world_file(json.loads((REPO / "benchmarks" / "data" / "knowledge_test.json").read_text()))
+    assert json_format(SHIPPED) == "world"
+    assert json_format(REPO / "benchmarks" / "data" / "knowledge_test.json") == "knowledge"
 
 
 # ---- the loader ---------------------------------------------------------------------------

@@ -219,6 +219,12 @@ def is_world_file(data) -> bool:
     return isinstance(data, dict) and "pairs" in data and "concepts" not in data
 
 
+def json_format(path: str | Path) -> str:
+    """``"world"`` or ``"knowledge"``: which JSON benchmark ``path`` holds (``textedit eval`` reads
+    either); a missing or malformed file is a :class:`BenchmarkError`."""
+    return "world" if is_world_file(read_json(Path(path), BenchmarkError, "benchmark file")) else "knowledge"
+
+
 def load_world(path: str | Path, limit: int | None = None, split: str | None = None) -> list[WorldCase]:
     """Read and check a world-knowledge benchmark JSON → its cases: the edited pairs, then the
     unedited pairs, then the neutral captions.
