@@ -635,7 +635,7 @@ def test_a_patch_json_nested_too_deep_or_holding_a_5000_digit_integer_is_one_lin
 
     directory = _saved(patch, tmp_path)
     (directory / CONFIG_FILE).write_text(text, "utf-8")
-    with pytest.raises(PatchError, match=f"patch.json' is not valid JSON .*{fragment}") as caught:
+    with pytest.raises(PatchError, match=f"patch.json' is not valid JSON: .*{fragment}") as caught:
         Patch.load(directory)
     assert len(str(caught.value)) < 300
     for args in (["show", directory], ["export", directory, "--to", "peft", "--out", tmp_path / "peft"]):

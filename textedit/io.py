@@ -26,6 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from .errors import TexteditError, WriteError, quote
+from .jsonfile import check_fields, parse_json, read_json  # noqa: F401  # re-exported: JSON is read in one place
 
 #: the safetensors metadata entry holding :func:`tensor_checksum` of the file's tensors
 CHECKSUM_KEY = "textedit_sha256"
@@ -341,48 +342,8 @@ def read_tensors(path: str | Path, error: type[Exception], what: str) -> tuple[d
     return tensors, metadata
 
 
-def read_json(path: str | Path, error: type[Exception], what: str):
-    """Parse the JSON file ``path``; a missing file or bad JSON raises ``error`` with one line
-    naming the file (``what``: "spec file", "benchmark file")."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{what} '{path}' does not exist") from None
-    except IsADirectoryError:
-        raise error(f"{what} '{path}' is a directory, not a JSON file") from None
-    except PermissionError:
-        raise error(f"{what} '{path}' cannot be read (permission denied)") from None
-    except UnicodeDecodeError:
-        raise error(f"{path}: not UTF-8 text") from None
-    except OSError as exc:  # a symlink loop, a name too long, an I/O error
-        raise error(f"{what} '{path}' cannot be read: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError; so is a 5,000-digit integer
-        raise error(f"{path}: {json_problem(exc)}") from None
-
-
-def json_problem(exc: ValueError | RecursionError) -> str:
-    """What the JSON reader's exception says, in words for one line."""
-    if isinstance(exc, json.JSONDecodeError):
-        return f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-    if isinstance(exc, RecursionError):
-        return "JSON nested too deeply"
-    # "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits; use ..."
-    return f"a JSON value Python cannot read ({quote(str(exc).split(';')[0].strip() or type(exc).__name__)})"
-
-
 #: image files read from folders (anchor images, CLIP-I reference images); PIL decodes all
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-
-
-def check_fields(item: dict, known: Collection[str], where: str, fail: Callable[[str, str], None]) -> None:
-    """Call ``fail(where.key, message)`` for the first key of the JSON object ``item`` (at
-    ``where``) that is not ``known``: a typo is an error, never a field that does nothing."""
-    for key in item:
-        if key not in known:
-            fail(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(known))})")
 
 
 def read_image_folder(folder: str | Path, error: type[Exception], what: str) -> tuple[list[Path], list]:

@@ -34,7 +34,7 @@ from torch import nn
 
 from .encoders.base import EncoderAdapter, adapter_for
 from .errors import PatchError
-from .io import json_problem, read_tensors, tensor_checksum, tensors_bytes, write_folder
+from .io import parse_json, read_tensors, tensor_checksum, tensors_bytes, write_folder
 from .solvers import LowRankDelta
 from .version import __version__
 
@@ -236,10 +236,7 @@ class Patch:
             raise PatchError(f"'{config_path}' is not UTF-8 text") from None
         except OSError as exc:
             raise PatchError(f"'{config_path}' cannot be read: {exc.strerror or exc}") from None
-        try:
-            config = json.loads(text)
-        except (ValueError, RecursionError) as exc:  # bad syntax, nesting, a 5,000-digit integer
-            raise PatchError(f"'{config_path}' is not valid JSON ({json_problem(exc)})") from None
+        config = parse_json(text, PatchError, f"'{config_path}' is not valid JSON")  # nesting, digits: one line
         if not isinstance(config, dict) or config.get("format") != PATCH_FORMAT:
             raise PatchError(f"'{config_path}' is not a textedit patch (format must be '{PATCH_FORMAT}')")
         for name in ("family", "base_fingerprints", "method", "modules"):
