@@ -202,3 +202,15 @@ def test_a_json_file_holding_a_5000_digit_integer_is_one_line(tmp_path):
     with pytest.raises(SpecError, match="big.json: a JSON value Python cannot read .*4300 digits") as caught:
         read_json(path, SpecError, "spec file")
     assert len(str(caught.value)) < 300
+
+
+def test_a_name_near_the_limit_is_written_and_one_past_it_is_one_line(tmp_path):
+    """The temporary sibling of a 250-byte name is shortened so it fits where the name fits; a
+    300-byte name is one WriteError line, nothing left."""
+    long = tmp_path / ("p" * 250)
+    write_folder({"a": "x"}, long, "a result")
+    atomic_write_text("y", tmp_path / ("f" * 250))
+    assert tree(long) == {"a": b"x"} and (tmp_path / ("f" * 250)).read_text() == "y"
+    with pytest.raises(WriteError, match="File name too long"):
+        write_folder({"a": "x"}, tmp_path / ("q" * 300), "a result")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f" * 250, "p" * 250]

@@ -52,9 +52,17 @@ def _umask() -> int:
 _LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[0-9a-f]+\.(?P<kind>tmp|old)")
 
 
+def _stem(name: str) -> str:
+    """``name`` as its temporary siblings carry it: a name near the file system's limit of 255
+    bytes is shortened (with a hash of the whole), so that they fit where the name itself fits."""
+    if len(name.encode()) <= 200:
+        return name
+    return f"{name.encode()[:150].decode(errors='ignore')}~{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
 def _temporary_name(name: str, kind: str) -> str:
     """``.NAME.<pid>-<random>.tmp`` (or ``.old``): the pid says whether its writer still runs."""
-    return f".{name}.{os.getpid()}-{secrets.token_hex(4)}.{kind}"
+    return f".{_stem(name)}.{os.getpid()}-{secrets.token_hex(4)}.{kind}"
 
 
 def _alive(pid: int) -> bool:
@@ -82,7 +90,7 @@ def clean_leftovers(path: str | Path) -> list[str]:
         return done
     for entry in entries:
         match = _LEFTOVER.fullmatch(entry.name)
-        if match is None or match["name"] != path.name or _alive(int(match["pid"])):
+        if match is None or match["name"] != _stem(path.name) or _alive(int(match["pid"])):
             continue
         try:
             if match["kind"] == "old" and not os.path.lexists(path):

@@ -13,7 +13,11 @@ negative (Cholesky then calls it singular).
 Sums are cached on disk (safetensors, atomic writes) keyed by the model fingerprint, the
 layer, the corpus hash, the token scope and the model dtype. A run that stops midway leaves
 its partial sums with the number of prompts done, and the next run resumes from there;
-because sums add, shards (or distributed ranks) merge with ``+``.
+because sums add, shards (or distributed ranks) merge with ``+``. The cache is a folder of
+independent files, one per key, each written whole (a temporary sibling, fsynced, renamed:
+``io.atomic_write_bytes``) with the checksum of its tensor: a cut run leaves some layers whole
+and the others absent, never half a file, so the folder is not swapped as a whole as a patch
+is (that would serialise unrelated runs sharing one cache and drop finished layers).
 
 Token scopes:
     ``prompt``    real tokens only (BOS..EOS), what the prompt itself is made of;
