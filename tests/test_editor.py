@@ -124,3 +124,31 @@ def test_bf16_encoder_is_solved_in_float64_and_written_back_in_bf16(t5_gated_pat
     assert torch.equal(module.weight, (before.double() + delta.dense()).to(torch.bfloat16))  # summed in float64
     patch.revert(adapter)
     assert torch.equal(module.weight, before)
+
+
+def test_a_target_cache_gives_the_same_patch_and_is_keyed_by_what_the_targets_depend_on(bert_path, small_corpus,
+                                                                                          tmp_path, monkeypatch):
+    """Edits that differ only in λ or the first layers reuse the optimised values; other
+    requests, knobs or weights do not."""
+    import textedit.editor as editor
+    from textedit.editor import TargetCache
+    adapter = load_encoder(str(bert_path))
+    requests = [EditRequest("the mascot of acme", "a red fox", "acme")]
+    common = dict(corpus=small_corpus, cache_dir=tmp_path)
+    plain = edit(adapter, requests, EditConfig(layers=[0, 1], steps=5, lam=2.0), **common)
+    optimised = []
+    real = editor.optimize_deltas
+    monkeypatch.setattr(editor, "optimize_deltas", lambda *a, **k: optimised.append(1) or real(*a, **k))
+    cache = TargetCache()
+    first = edit(adapter, requests, EditConfig(layers=[0, 1], steps=5, lam=2.0), targets_cache=cache, **common)
+    assert first.id == plain.id and len(optimised) == 1  # the cache changes nothing in the patch
+    edit(adapter, requests, EditConfig(layers=[1], steps=5, lam=9.0), targets_cache=cache, **common)
+    assert len(optimised) == 1 and len(cache) == 1  # same last layer, other λ and window: reused
+    edit(adapter, requests, EditConfig(layers=[0], steps=5, lam=2.0), targets_cache=cache, **common)
+    edit(adapter, requests, EditConfig(layers=[0, 1], steps=6, lam=2.0), targets_cache=cache, **common)
+    edit(adapter, [EditRequest("the car of acme", "a red fox", "acme")], EditConfig(layers=[0, 1], steps=5),
+         targets_cache=cache, **common)
+    assert len(optimised) == 4 and len(cache) == 4  # another last layer, knob or request: optimised again
+    with first.applied(adapter):  # other weights: another fingerprint
+        edit(adapter, requests, EditConfig(layers=[0, 1], steps=5, lam=2.0), targets_cache=cache, **common)
+    assert len(optimised) == 5

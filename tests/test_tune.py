@@ -91,6 +91,8 @@ def test_a_tune_run_chooses_by_the_rule_and_resumes_without_editing_again(bert_p
     # the baseline (the built-in defaults), the other window, λ/4 and 4λ, preserve weight ¼ and 4
     assert trials[0].settings == {"layers": [0, 1], "lam": 50.0, "preserve_weight": 1.0}
     assert len(trials) == 6 and len(edits) == 6 * len(cases)
+    # values optimised once per concept and last layer: windows [0, 1] and [1] end at the same layer
+    assert len(tuner.targets) == len(cases)
     assert {json.dumps(t.settings, sort_keys=True) for t in trials} >= {
         json.dumps({"layers": [1], "lam": 50.0, "preserve_weight": 1.0}, sort_keys=True)}
     # the profile holds what the rule picks among everything measured along its path

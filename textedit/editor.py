@@ -180,6 +180,37 @@ class EditConfig:
                 **{name: self.get(name, adapter) for name in used}}
 
 
+class TargetCache:
+    """Targets an edit computed, for later edits that would compute the same ones.
+
+    An edit's targets (per-layer values for ``direct``, the stream z*_L after the last layer
+    otherwise) depend on the model's weights, the requests, their key sites (templates, key
+    position), the layers the value strategy reads and its knobs; not on λ, the method, the
+    other layers or the preservation. ``textedit tune`` measures settings one after another on
+    the same requests: with a cache, the settings that share a last layer optimise the values
+    once. The cache is the caller's (no global state) and keyed by all of the above, the
+    weights by their fingerprint, so an edit made on other weights never reads it.
+    """
+
+    def __init__(self):
+        self._targets: dict[tuple, tuple] = {}
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    @staticmethod
+    def key(fingerprint: str, requests: Sequence[EditRequest], config: "EditConfig", key: str, layers: list[int]):
+        knobs = sorted(vars(config.optimize_config()).items()) if config.value == "optimize" else ()
+        return (fingerprint, config.value, tuple(layers) if config.value == "direct" else layers[-1], key,
+                tuple(config.templates), tuple((r.prompt, r.target, r.subject) for r in requests), tuple(knobs))
+
+    def get(self, key: tuple):
+        return self._targets.get(key)
+
+    def put(self, key: tuple, targets: tuple) -> None:
+        self._targets[key] = targets
+
+
 def _refuse_preserving(method: str) -> None:
     """Preserved prompts enter the solve as remembered keys: a method without them cannot keep any."""
     raise SpecError(f"preserving prompts needs a method that keeps keys ({', '.join(remembering_methods())}), "
@@ -228,7 +259,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
          stats: dict[int, SecondMoment] | None = None, corpus: Corpus | None = None, cache_dir=None,
          component: str = ENCODER, progress: bool = False,
          remembered_gram: dict[int, torch.Tensor] | None = None, remembered_count: int = 0,
-         remember: bool | None = None, preserve: Sequence[str] = (), state: dict[int, State] | None = None) -> Patch:
+         remember: bool | None = None, preserve: Sequence[str] = (), state: dict[int, State] | None = None,
+         targets_cache: TargetCache | None = None) -> Patch:
     """Compute the patch that makes every request's key produce its target.
 
     ``stats`` may be passed to reuse statistics; otherwise they are computed (or read from
@@ -245,7 +277,9 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     per layer, the state the chain's earlier edits left, which this edit continues
     (``sequential.py``; ``None``: the chain starts here). ``preserve``: prompts whose meaning must not change,
     kept in the solve beside the automatic ones made from the requests' subjects when
-    ``config.preserves(adapter)`` (``preserve.py``). The model is unchanged on return.
+    ``config.preserves(adapter)`` (``preserve.py``). ``targets_cache``: targets computed by
+    earlier edits with the same requests, weights and value settings are reused from it, and
+    this edit's are put in it (:class:`TargetCache`). The model is unchanged on return.
     """
     config = config or EditConfig()
     if not requests:
@@ -316,7 +350,11 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     bar = progress_bar(disable=not progress)
     bar.start()
     try:
-        target_values, target_streams = _targets(adapter, queries, targets, layers, config, bar)
+        cache_key = TargetCache.key(fingerprint, requests, config, key, layers) if targets_cache is not None else None
+        cached = targets_cache.get(cache_key) if targets_cache is not None else None
+        target_values, target_streams = cached or _targets(adapter, queries, targets, layers, config, bar)
+        if targets_cache is not None and cached is None:
+            targets_cache.put(cache_key, (target_values, target_streams))
         check = FloorCheck(adapter, requests, floor) if floor is not None else None
         if check is not None and not check.prompts:  # nothing to bind: nothing to check
             check = None

@@ -39,7 +39,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .editor import EditConfig, default_layers, resolve_layers
+from .editor import EditConfig, TargetCache, default_layers, resolve_layers
 from .encoders.base import EncoderAdapter
 from .eval.knowledge import KnowledgeCase
 from .eval.run import Evaluator
@@ -145,7 +145,9 @@ class Tuner:
         self.fingerprint = adapter.fingerprint()
         self.benchmark = {"name": benchmark, "hash": dev_hash(self.cases), "concepts": len(self.cases)}
         self.done: dict[str, Trial] = self._read_state()
-        self.evaluator = Evaluator(adapter, self.cases, corpus=corpus, cache_dir=cache_dir)
+        # the trials that share a last layer share their targets: the values are optimised once
+        self.targets = TargetCache()
+        self.evaluator = Evaluator(adapter, self.cases, corpus=corpus, cache_dir=cache_dir, targets_cache=self.targets)
         self.resumed = len(self.done)
 
     def _read_state(self) -> dict[str, Trial]:

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..editor import EditConfig, edit, resolve_layers
+from ..editor import EditConfig, TargetCache, edit, resolve_layers
 from ..encoders.base import EncoderAdapter
 from ..sequential import SequentialEditor
 from ..stats import compute_stats
@@ -90,8 +90,10 @@ def label_of(config: EditConfig, layers: Sequence[int]) -> str:
 class Evaluator:
     """Scores edit settings on ``cases`` against one frozen judge (the unedited ``adapter``)."""
 
-    def __init__(self, adapter: EncoderAdapter, cases: Sequence[EvalCase], *, corpus=None, cache_dir=None):
+    def __init__(self, adapter: EncoderAdapter, cases: Sequence[EvalCase], *, corpus=None, cache_dir=None,
+                 targets_cache: TargetCache | None = None):
         self.adapter = adapter
+        self.targets_cache = targets_cache  # shared by the runs of single and batch mode (editor.TargetCache)
         self.cases = list(cases)
         #: the cases edits are made of, and those no edit asks for (scored under every patch)
         self.edit_cases = [c for c in self.cases if is_edited(c)]
@@ -136,7 +138,7 @@ class Evaluator:
         for group in groups:
             started = time.perf_counter()
             patch = edit(self.adapter, [r for c in group for r in c.requests()], config, stats=stats,
-                         corpus=self.corpus, cache_dir=self.cache_dir)
+                         corpus=self.corpus, cache_dir=self.cache_dir, targets_cache=self.targets_cache)
             edit_seconds += time.perf_counter() - started
             with patch.applied(self.adapter):
                 edited = embed_all(self.adapter.embed, [p for c in group + self.watched for p in prompts_of(c)[0]])
