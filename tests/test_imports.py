@@ -9,18 +9,29 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
 
-#: what the commands of ``textedit.cli`` import when they run, after their checks (its top imports
-#: neither torch nor transformers, so `textedit apply --help` and `textedit apply missing.json`
-#: take a fraction of a second, not five; the spec parser, ``concepts`` and ``settings`` are read at the top)
-CLI_DEFERRED = ("torch", "huggingface_hub", "transformers", *(f"textedit.{m}" for m in (
-    "anchor", "anchor_lora", "distributed", "editor", "encoders", "erase", "eval.benchmark", "eval.knowledge",
-    "eval.run", "export", "fetch", "floor", "io", "locate", "metrics", "patch", "pipelines", "preserve", "sequential",
-    "stats", "verify.generate", "verify.metrics", "verify.report", "verify.verifier")))
+#: what each module of the command line (``textedit/cli/``) imports inside its functions, when a
+#: command runs, after its checks (the package's top imports neither torch nor transformers, so
+#: `textedit apply --help` and `textedit apply missing.json` take a fraction of a second, not five;
+#: the spec parser, ``concepts`` and ``settings`` are read at the top)
+CLI_DEFERRED = {f"textedit.cli.{module}": targets for module, targets in {
+    "options": ("torch", "huggingface_hub", "transformers", "textedit.encoders", "textedit.pipelines"),
+    "report": ("textedit.erase", "textedit.floor", "textedit.io"),
+    "edit": ("textedit.anchor", "textedit.editor", "textedit.encoders", "textedit.metrics", "textedit.patch",
+             "textedit.pipelines", "textedit.preserve", "textedit.sequential"),
+    "patches": ("textedit.anchor", "textedit.encoders", "textedit.export", "textedit.metrics", "textedit.patch"),
+    "evaluate": ("textedit.editor", "textedit.encoders", "textedit.eval.benchmark", "textedit.eval.knowledge",
+                 "textedit.eval.run", "textedit.io"),
+    "diffusion": ("textedit.anchor", "textedit.anchor_lora", "textedit.patch", "textedit.pipelines",
+                  "textedit.verify.generate", "textedit.verify.metrics", "textedit.verify.report",
+                  "textedit.verify.verifier"),
+    "models": ("textedit.distributed", "textedit.fetch", "textedit.io", "textedit.locate", "textedit.stats"),
+}.items()}
 
 #: every import made inside a function, as (module, what it imports): why it waits there
 DEFERRED = {
     ("textedit._entry", "textedit.cli"): "the console script's Ctrl-C handler is in place before torch imports",
-    ("textedit.cli", "diffusers"): "diffusers takes seconds to import; only verify turns its progress bar off",
+    ("textedit.cli.diffusion", "diffusers"): "diffusers takes seconds to import; only verify turns its progress bar "
+                                             "off",
     ("textedit.anchor", "diffusers"): "diffusers takes seconds to import; apply's add_anchor needs none of it",
     ("textedit.anchor_lora", "peft"): "peft is an optional extra (textedit[lora]): only a LoRA on the denoiser "
                                       "needs it, and its absence is told in one line",
@@ -36,8 +47,8 @@ DEFERRED = {
     **{(f"textedit.methods.{path.stem}", "textedit.solvers"): "the solvers import torch (seconds); a method's "
        "declaration (name, summary, knobs) is read without it, as `textedit --help` reads it"
        for path in (PACKAGE / "methods").glob("*.py") if path.stem not in ("__init__", "base")},
-    **{("textedit.cli", target): "a command imports what it computes with when it runs: torch and transformers take "
-       "seconds, and `textedit --help` needs neither" for target in CLI_DEFERRED},
+    **{(module, target): "a command imports what it computes with when it runs: torch and transformers take "
+       "seconds, and `textedit --help` needs neither" for module, targets in CLI_DEFERRED.items() for target in targets},
 }
 
 #: imports for annotations only (``if TYPE_CHECKING:``): why each module does not import them
@@ -186,20 +197,17 @@ def test_each_function_says_why_its_first_import_waits():
             assert "# deferred:" in line, f"{module}:{node.lineno} ({function.name}): say why the import waits"
 
 
-def _cli_commands() -> list[ast.FunctionDef]:
-    """The functions of ``textedit.cli`` declared as commands (decorated ``@command(...)``)."""
-    tree = ast.parse(MODULES["textedit.cli"].read_text())
-    return [node for node in tree.body if isinstance(node, ast.FunctionDef) and any(
-        isinstance(d, ast.Call) and getattr(d.func, "id", None) == "command" for d in node.decorator_list)]
+CLI_MODULES = [module for module in MODULES if module.startswith("textedit.cli")]
 
 
 def test_every_command_checks_its_input_before_the_libraries_start():
     """A command body checks what it was given without torch (spec, paths, option values), then
     calls ``_start_libraries()`` (torch under the Ctrl-C guard), and only then imports what it
     computes with or calls a helper that does: nothing before that call imports, directly or
-    through a helper of ``textedit.cli`` that imports (found here by following the calls)."""
-    tree = ast.parse(MODULES["textedit.cli"].read_text())
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    through a helper of ``textedit/cli/`` that imports (found here by following the calls)."""
+    trees = [ast.parse(MODULES[module].read_text()) for module in CLI_MODULES]
+    functions = {node.name: node for tree in trees for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert len(functions) == sum(isinstance(n, ast.FunctionDef) for t in trees for n in t.body), "a name twice"
 
     def calls(node) -> set[str]:
         return {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
@@ -211,8 +219,9 @@ def test_every_command_checks_its_input_before_the_libraries_start():
         if not more:
             break
         importing |= more
-    commands = _cli_commands()
-    assert len(commands) >= 11
+    commands = [f for f in functions.values() if any(
+        isinstance(d, ast.Call) and getattr(d.func, "id", None) == "command" for d in f.decorator_list)]
+    assert len(commands) == 11
     for command in commands:
         before = []
         for statement in command.body:
@@ -221,8 +230,8 @@ def test_every_command_checks_its_input_before_the_libraries_start():
             before.append(statement)
         else:
             assert command.name == "fetch_model", f"{command.name} never calls _start_libraries()"
-            assert not any(isinstance(n, ast.ImportFrom) and n.module in ("torch", "encoders", "transformers")
-                           for n in ast.walk(command))
+            assert all(target.startswith("textedit.fetch") for node in ast.walk(command)
+                       if isinstance(node, ast.ImportFrom) for target in imported("textedit.cli.models", node))
             continue
         for statement in before:
             imports = [n for n in ast.walk(statement) if isinstance(n, (ast.Import, ast.ImportFrom))]

@@ -2,10 +2,10 @@
 
 ``--version`` is answered without importing the CLI. While the CLI imports (typer, rich),
 Ctrl-C ends the process at once, one line and exit 130 (``interrupts.py``); so it does while
-a command imports torch and transformers (``cli.py``). From the moment a command works,
-Ctrl-C is the usual ``KeyboardInterrupt``, which the CLI turns into the same line and code
-after its ``finally`` blocks have cleaned up; one that lands in a finalizer is raised again
-(:func:`_keep_interrupts`)."""
+a command imports torch and transformers (``_start_libraries`` in ``cli/options.py``). From
+the moment a command works, Ctrl-C is the usual ``KeyboardInterrupt``, which the CLI turns
+into the same line and code after its ``finally`` blocks have cleaned up; one that lands in a
+finalizer is raised again (:func:`_keep_interrupts`)."""
 
 from __future__ import annotations
 

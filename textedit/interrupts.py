@@ -3,7 +3,7 @@
 A ``KeyboardInterrupt`` raised inside torch's C++ import code cannot pass through it (pybind11:
 the process aborts, SIGABRT), and one raised in an importlib callback is lost ("Exception
 ignored in ..."), so that the command runs on. While the console script imports the CLI
-(``_entry.py``) and while a command imports the libraries it computes with (``cli.py``),
+(``_entry.py``) and while a command imports the libraries it computes with (``cli/``),
 nothing has been written yet, so Ctrl-C there ends the process at once. From the moment a
 command works, Ctrl-C is the usual ``KeyboardInterrupt``, which the CLI turns into the same
 line and code after its ``finally`` blocks have cleaned up.
