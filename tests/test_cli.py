@@ -791,3 +791,14 @@ def test_an_os_error_while_writing_is_one_line(monkeypatch, capsys, tmp_path, be
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert lines[-1].startswith("error:") and "patch.safetensors" in lines[-1], err
     assert "No space left on device (ENOSPC)" in " ".join(err.split())
+
+
+def test_threads_of_one_run_are_not_carried_into_the_next(monkeypatch, capsys, tmp_path):
+    """--threads is checked while parsing and set on torch when the libraries start; a later run
+    in the same process without it (a notebook, the test suite) must not set the old count."""
+    from textedit.cli import options
+
+    code, _, _ = run(monkeypatch, capsys, "apply", tmp_path / "missing.json", "--threads", "3")
+    assert code == 2 and options._threads == [3]
+    code, _, _ = run(monkeypatch, capsys, "show", tmp_path / "missing")
+    assert code == 2 and options._threads == [None]

@@ -42,7 +42,7 @@ from . import diffusion, edit, evaluate, models, patches  # each module declares
 from .evaluate import EVAL_MODES
 from .options import (DRAWING, EDIT, LORA, MODEL, OUTPUT, PANELS, PRESERVATION, RUN, SCORING,
                       STATISTICS, TRACING, TRAINING, TUNING, _add_edit_options, _existing, _shown,
-                      _writable_destination, _writable_file, commands, err, out)
+                      _threads, _writable_destination, _writable_file, commands, err, out)
 from .patches import EXPORT_FORMATS
 
 #: the package's names: the app and its entry point, and what the tests read (the panels, the
@@ -145,6 +145,7 @@ def main() -> None:
     with ending_at_once():  # they import click's modules: Ctrl-C here, before the handlers below, ends at once
         usage_errors, exits, aborts, help_requests = _click_exceptions()
     try:
+        _threads[0] = None  # --threads of this run only (main runs many times in one test process)
         code = app(standalone_mode=False)
     except TexteditError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # "[lora]" is text
