@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import builtins
 import errno
+import hashlib
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -146,6 +148,29 @@ def tree(path: Path) -> dict[str, bytes] | None:
     if path.is_file():
         return {"": path.read_bytes()}
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+#: a temporary sibling textedit's writers make (``io._temporary_name``)
+LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?P<pid>[0-9]+)-[0-9a-f]+\.(?P<kind>tmp|old)")
+
+
+def killed_state(path: Path) -> str:
+    """A hash of what the next run after a kill finds at ``path``, all its behaviour depends
+    on: the destination's files, and its leftovers by kind (a ``.tmp`` is removed unread; an
+    ``.old`` is read only when the destination is missing, to be put back)."""
+    digest = hashlib.sha256()
+    state = tree(path)
+    digest.update(b"absent" if state is None else b"present")
+    for name, data in sorted((state or {}).items()):
+        match = LEFTOVER.fullmatch(Path(name).name)
+        digest.update(f"{Path(name).parent}/{match['kind']}".encode() if match else
+                      name.encode() + b"\0" + hashlib.sha256(data).digest())
+    for name in leftovers(path):
+        kind = name.rsplit(".", 1)[1]
+        digest.update(kind.encode())
+        if kind == "old" and state is None:
+            digest.update(repr(sorted(tree(path.parent / name).items())).encode())
+    return digest.hexdigest()[:32]
 
 
 def leftovers(path: Path) -> list[str]:

@@ -169,6 +169,10 @@ def test_a_failed_write_is_one_write_error_naming_the_path_and_keeps_what_was_th
         atomic_write_text("new", path)
     with pytest.raises(WriteError, match="cannot write '.*folder': No space left on device"):
         write_folder({"a": "new"}, tmp_path / "folder", "a result")
+    with pytest.raises(WriteError, match="No space left on device$"):  # the folders made for it go again
+        atomic_write_text("new", tmp_path / "made" / "for" / "it.json")
+    with pytest.raises(WriteError, match="No space left on device$"):
+        write_folder({"a": "new"}, tmp_path / "made" / "for" / "it", "a result")
     monkeypatch.undo()
     assert path.read_text() == "old" and tree(tmp_path / "folder") == {"a": b"old"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "folder"]

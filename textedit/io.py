@@ -72,7 +72,7 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:  # another user's process
+    except (OSError, OverflowError):  # another user's process; a number no process has: not ours to judge
         return True
     return True
 
@@ -107,6 +107,20 @@ def clean_leftovers(path: str | Path) -> list[str]:
         except OSError:
             continue  # a leftover that cannot go now stays for a later run; it harms nothing
     return done
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first: what a write
+    makes, and removes again if it fails."""
+    return [f for f in (folder, *folder.parents) if not os.path.lexists(f)]
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -155,6 +169,7 @@ def atomic_write_bytes(data: bytes, path: str | Path) -> None:
     keeps what it held."""
     path = Path(path)
     data = _as_bytes(data)
+    made = _missing_folders(path.parent)
     try:
         clean_leftovers(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +180,7 @@ def atomic_write_bytes(data: bytes, path: str | Path) -> None:
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
+            _remove_empty(made)
             raise
         _fsync_dir(path.parent)
     except OSError as exc:
@@ -256,7 +272,7 @@ def folder_written_whole(out: str | Path, what: str, replaceable: Callable[[Path
     earlier result (a callable of the folder, or the file names such a folder may hold): any
     other folder is refused with ``error``, untouched."""
     out = check_destination(out, what, replaceable, error)
-    staging = None
+    staging, made, done = None, _missing_folders(out.parent), False
     try:
         clean_leftovers(out)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -264,11 +280,14 @@ def folder_written_whole(out: str | Path, what: str, replaceable: Callable[[Path
         os.mkdir(staging)
         yield staging
         atomic_replace_folder(staging, out)
+        done = True
     except OSError as exc:
         raise _cannot_write(out, exc) from None
     finally:
         if staging is not None and os.path.lexists(staging):
             shutil.rmtree(staging, ignore_errors=True)
+        if not done:
+            _remove_empty(made)
 
 
 def write_folder(files: Mapping[str, bytes | str], out: str | Path, what: str,
