@@ -330,3 +330,15 @@ def test_replacing_a_patch_on_a_nearly_full_tmpfs_keeps_the_old_one(tmpfs, scena
     Patch.load(out)
     code, shown, err = run_cli(monkeypatch, capsys, "show", out)
     assert code == 0 and Patch.load(out).id in shown, err
+
+
+def test_a_model_export_on_a_full_tmpfs_is_one_line_and_leaves_nothing(tmpfs, scenarios, monkeypatch, capsys):
+    """transformers' save_pretrained writes through safetensors' own writer, whose full-disk
+    error is not an OSError: still one line naming --out (``io.library_write``)."""
+    disk = tmpfs("64k")
+    _fill(disk)
+    export = scenarios["export-model"]
+    out = disk / "merged"
+    code, _, err = run_cli(monkeypatch, capsys, *[a if a != export.dest else out for a in export.new])
+    _one_line_error(code, err, errno.ENOSPC, out, "export --to model on a full tmpfs")
+    assert [p.name for p in disk.iterdir()] == ["ballast"]
