@@ -181,6 +181,7 @@ def test_every_write_faulted_leaves_the_old_the_new_or_nothing(name, scenarios, 
     assert code == 0 and tree_of(dest) == new, err
     operations = counted.log
     assert {op for op, _ in operations} >= {"write", "fsync", "rename"}, operations
+    print(f"{name}: {len(operations)} operations faulted")  # shown with pytest -rP
 
     lanes = [work.with_name(f"{work.name}-lane{i}") for i in range(LANES)]
     busy: dict[int, tuple[int, Path]] = {}  # worker pid → (N, lane)
