@@ -266,14 +266,12 @@ def test_any_command_line_succeeds_or_exits_2_with_one_line(monkeypatch, capsys,
     everything a command does with its arguments before it loads weights."""
     from cli_runner import run
 
-    from textedit import cli
-
     good_patch = patched_world[1]
 
     def no_weights(*args, **kwargs):
         raise TexteditError("stopped before loading weights (test)")
 
-    monkeypatch.setattr(cli, "_load", no_weights)
+    monkeypatch.setattr("textedit.cli.options._load", no_weights)  # every command loads through it
     monkeypatch.setattr("textedit.pipelines.load_pipeline", no_weights)  # where the commands import them from
     monkeypatch.setattr("textedit.anchor.learn_anchor", no_weights)
     monkeypatch.setattr("textedit.fetch.pip_download", no_weights)  # fetch-model: no download, no real cache

@@ -8,14 +8,14 @@ from pathlib import Path
 from rich.console import Console
 
 from cli_runner import run as run_cli
-from textedit import cli
+from textedit.cli import evaluate  # the module of `textedit eval`, which prints with its `out`
 
 REPO = Path(__file__).resolve().parents[2]
 ROAD_SAMPLE = REPO / "tests" / "data" / "road_sample.csv"
 
 
 def run(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(cli, "out", Console(width=200))  # a wide terminal: table cells unabridged
+    monkeypatch.setattr(evaluate, "out", Console(width=200))  # a wide terminal: table cells unabridged
     return run_cli(monkeypatch, capsys, *args)
 
 

@@ -41,14 +41,16 @@ from ..version import version_line
 from . import diffusion, edit, evaluate, models, patches  # each module declares its commands
 from .evaluate import EVAL_MODES
 from .options import (DRAWING, EDIT, LORA, MODEL, OUTPUT, PANELS, PRESERVATION, RUN, SCORING,
-                      STATISTICS, TRACING, TRAINING, TUNING, _add_edit_options, _existing, _shown,
+                      STATISTICS, TRACING, TRAINING, TUNING, _add_edit_options, _edit_options, _existing, _shown,
                       _threads, _writable_destination, _writable_file, commands, err, out)
 from .patches import EXPORT_FORMATS
+from .report import _floor_summary
 
 #: the package's names: the app and its entry point, and what the tests read (the panels, the
 #: path checks, the names checked before torch that must equal the libraries' own)
 __all__ = ["DRAWING", "EDIT", "EVAL_MODES", "EXPORT_FORMATS", "LORA", "MODEL", "OUTPUT", "PRESERVATION", "RUN", "SCORING",
-           "STATISTICS", "TRACING", "TRAINING", "TUNING", "_existing", "_writable_destination", "_writable_file", "app",
+           "STATISTICS", "TRACING", "TRAINING", "TUNING", "_edit_options", "_existing", "_floor_summary",
+           "_writable_destination", "_writable_file", "app",
            "diffusion", "edit", "evaluate", "main", "models", "patches"]
 
 

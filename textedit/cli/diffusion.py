@@ -72,7 +72,7 @@ def verify(
     for file in anchor_embedding:
         _existing(file, "--anchor-embedding")
     if anchor_lora is not None:
-        _existing(anchor_lora, "--anchor-lora", folder=None)
+        _existing(anchor_lora, "anchor LoRA", folder=None)
     out_dir = _writable_destination(out_dir or Path("reports") / patch_dir.resolve().name, "index.html", "a report")
     _start_libraries()
     from ..anchor import add_required_anchors  # deferred: a command imports what it computes with when it runs

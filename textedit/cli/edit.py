@@ -14,9 +14,10 @@ from ..corpus import load_corpus
 from ..errors import TexteditError
 from ..requests import EditRequest
 from ..spec import load_spec
+from . import options  # options._load: the one place that loads a model (tests stub it)
 from .options import (EDIT, MODEL, OUTPUT, PRESERVATION, STATISTICS, _cache_dir_option, _check_pipeline, _check_scale,
                       _component_option, _corpus_option, _device_option, _dtype_option, _existing, _floor_option,
-                      _given, _key_option, _load, _methods_that, _preserve_option, _start_libraries, _threads_option,
+                      _given, _key_option, _methods_that, _preserve_option, _start_libraries, _threads_option,
                       _with_edit_options, _writable_destination, command, err, out)
 from .report import _check_floor, _erase_and_report, _print_measure, _requests_table
 
@@ -105,7 +106,7 @@ def apply(
         return _apply_to_pipeline(spec.name, parsed, config, pipeline_path, pipeline, component, out_dir,
                                   stats_corpus, cache_dir, dtype, device, scale)
     model_ref = model or parsed.model or DEFAULT_MODEL
-    adapter = _load(model_ref, component, dtype, device, trust_remote_code)
+    adapter = options._load(model_ref, component, dtype, device, trust_remote_code)
     if parsed.erasure is not None:
         return _erase_and_report(f"{spec.name} on {adapter.name}", adapter, parsed.erasure, settings, out_dir,
                                  component, stats_corpus, cache_dir)
@@ -246,6 +247,6 @@ def erase_(
     _start_libraries()
     from ..encoders import DEFAULT_MODEL  # deferred: a command imports what it computes with when it runs
 
-    adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
+    adapter = options._load(model or DEFAULT_MODEL, component, dtype, device, False)
     _erase_and_report(f"erasing {len(names)} concept{'s' * (len(names) > 1)} from {adapter.name}", adapter, erasure,
                       settings, out_dir, component, stats_corpus, cache_dir)

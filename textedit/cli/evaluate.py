@@ -14,8 +14,9 @@ from ..errors import TexteditError
 from ..methods import METHODS
 from ..progress import progress_bar
 from ..settings import VALUE_CONFIGS
+from . import options  # options._load: the one place that loads a model (tests stub it)
 from .options import (EDIT, MODEL, OUTPUT, _cache_dir_option, _component_option, _corpus_option, _device_option,
-                      _dtype_option, _existing, _floor_option, _given, _key_option, _load, _methods_that,
+                      _dtype_option, _existing, _floor_option, _given, _key_option, _methods_that,
                       _parse_layers, _preserve_option, _start_libraries, _threads_option, _with_edit_options,
                       _writable_destination, _writable_file, command, err, out)
 
@@ -90,7 +91,7 @@ def eval_(
         fmt, cases = "knowledge", load_knowledge(benchmark, limit)
     else:
         fmt, cases = load_benchmark(benchmark, limit)
-    adapter = _load(model or DEFAULT_MODEL, component, dtype, device, False)
+    adapter = options._load(model or DEFAULT_MODEL, component, dtype, device, False)
     for config in configs:
         resolve_layers(adapter, config)
     with err.status("judging the unedited encoder"):

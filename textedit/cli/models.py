@@ -12,8 +12,9 @@ import typer
 from rich.table import Table
 
 from ..corpus import load_corpus
+from . import options  # options._load: the one place that loads a model (tests stub it)
 from .options import (OUTPUT, RUN, STATISTICS, TRACING, _cache_dir_option, _component_option, _corpus_option,
-                      _device_option, _dtype_option, _existing, _load, _parse_layers, _start_libraries,
+                      _device_option, _dtype_option, _existing, _parse_layers, _start_libraries,
                       _threads_option, _writable_destination, _writable_file, command, err, out)
 
 
@@ -45,7 +46,7 @@ def stats(
 
     shard = init_from_env(device)
     try:
-        adapter = _load(model, component, dtype, device, False)
+        adapter = options._load(model, component, dtype, device, False)
         layer_list = adapter.check_layers(wanted)
         result = compute_stats(adapter, layer_list, prompts, scope=scope, batch_size=batch_size,
                                cache_dir=cache_dir, progress=True)
@@ -71,7 +72,7 @@ def inspect(
 ):
     """List the editable MLP layers of MODEL."""
     _start_libraries()
-    adapter = _load(model, component, None, "cpu", False)
+    adapter = options._load(model, component, None, "cpu", False)
     table = Table(title=f"{adapter.name}: {adapter.family} encoder, {adapter.num_layers} layers, "
                         f"fingerprint {adapter.fingerprint()[:12]}")
     for column in ("layer", "module", "d_out", "d_in", "dtype"):
@@ -124,7 +125,7 @@ def locate(
     from ..io import atomic_write_text  # deferred: a command imports what it computes with when it runs
     from ..locate import save_heatmap, trace
 
-    adapter = _load(model, component, dtype, device, False)
+    adapter = options._load(model, component, dtype, device, False)
     with err.status("tracing"):
         result = trace(adapter, prompt, subject, sites=[s.strip() for s in sites.split(",")], samples=samples,
                        noise=noise, window=window, seed=seed)

@@ -154,21 +154,28 @@ def _threads_option():
 PRESERVATION_OWNERS = ("preservation", "floor")
 
 
-def _edit_options(settings: bool = True) -> list[tuple[str, type, str, str]]:
-    """The edit settings ``apply`` and ``erase`` share: (option name, type, help, help panel),
-    derived from the registered methods and value strategies, so a new method's knobs become
-    options and the commands cannot drift apart. ``settings=False``: the hyperparameters only
-    (``eval`` takes several methods and layer sets its own way)."""
-    options = [("method", str, " | ".join(METHODS), EDIT), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'", EDIT),
-               ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}", EDIT)] if settings else []
+def _edit_options(settings: bool = True) -> list[tuple[str, type, str]]:
+    """The edit settings ``apply`` and ``erase`` share: (option name, type, help), derived from
+    the registered methods and value strategies, so a new method's knobs become options and
+    the commands cannot drift apart. ``settings=False``: the hyperparameters only (``eval``
+    takes several methods and layer sets its own way). Their help panels: :func:`_edit_panels`."""
+    options = [("method", str, " | ".join(METHODS)), ("layers", str, "layers to edit, e.g. '1,2' or '1-3'"),
+               ("value", str, f"value strategy: {' | '.join(VALUE_CONFIGS)}")] if settings else []
     for name, declared in all_hyperparameters().items():
         owners: dict[str, list[str]] = {}  # help text → who declares the knob with it
         for owner, declaration in declared:
             owners.setdefault(declaration.help, []).append(owner)
         text = "; ".join(f"{help_text} ({', '.join(names)})" for help_text, names in owners.items())
-        panel = PRESERVATION if all(owner in PRESERVATION_OWNERS for owner, _ in declared) else TUNING
-        options.append((name, int if declared[0][1].integer else float, text, panel))
+        options.append((name, int if declared[0][1].integer else float, text))
     return options
+
+
+def _edit_panels() -> dict[str, str]:
+    """The help panel of each edit option: the method, layers and value strategy in Edit, the
+    knobs of the kept prompts and the floor in Preservation, every other knob in Hyperparameters."""
+    panels = {name: PRESERVATION if all(owner in PRESERVATION_OWNERS for owner, _ in declared) else TUNING
+              for name, declared in all_hyperparameters().items()}
+    return {"method": EDIT, "layers": EDIT, "value": EDIT, **panels}
 
 
 def _with_edit_options(command=None, *, settings: bool = True):
@@ -185,13 +192,13 @@ def _add_edit_options(command, settings: bool):
     """``command`` with the ``_edit_options(settings)`` added to its options (see :func:`_with_edit_options`)."""
     own_signature = signature(command)
     own = [p for p in own_signature.parameters.values() if p.name != "edit_options"]
-    options = _edit_options(settings)
-    shared = [Parameter(name, Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text, rich_help_panel=panel),
-                        annotation=Optional[kind]) for name, kind, text, panel in options]
+    options, panels = _edit_options(settings), _edit_panels()
+    shared = [Parameter(name, Parameter.KEYWORD_ONLY, default=typer.Option(None, help=text, rich_help_panel=panels[name]),
+                        annotation=Optional[kind]) for name, kind, text in options]
 
     @functools.wraps(command)
     def with_options(**values):
-        given = _given(**{name: values.pop(name) for name, *_ in options})
+        given = _given(**{name: values.pop(name) for name, _, _ in options})
         if "layers" in given:
             given["layers"] = _parse_layers(given["layers"])
         return command(**values, edit_options=given)

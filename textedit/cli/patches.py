@@ -11,7 +11,8 @@ from rich.table import Table
 
 from ..errors import TexteditError
 from ..requests import EditRequest
-from .options import (_check_scale, _existing, _load, _start_libraries, _writable_destination, _writable_file,
+from . import options  # options._load: the one place that loads a model (tests stub it)
+from .options import (_check_scale, _existing, _start_libraries, _writable_destination, _writable_file,
                       command, err, out)
 from .report import _floor_summary
 
@@ -49,7 +50,7 @@ def show(
     out.print(table)
     if model is None:
         return
-    adapter = _load(model, component, None, "cpu", False)
+    adapter = options._load(model, component, None, "cpu", False)
     requests = [EditRequest(r["prompt"], r["target"], r.get("subject")) for r in patch.requests]
     report = measure(adapter, patch, requests, component=component, scale=scale)
     for score in report.requests:
