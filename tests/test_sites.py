@@ -43,3 +43,21 @@ def test_a_100_kb_prompt_whose_subject_is_past_the_token_limit_is_a_short_line(b
     with pytest.raises(SubjectError, match=r"no tokens left after tokenization") as caught:
         Sites.for_queries(bert, [EditRequest(prompt, "a red fox", subject="acme")], ["{}"])
     assert len(str(caught.value)) < 200 and "(100,004 characters)" in str(caught.value)
+
+
+def test_token_key_gram_float32_products_equal_float64_ones_in_any_prompt_order(bert_path):
+    """The key sum is read in batches sorted by length, each batch's products in float32 (the
+    default) added to a float64 sum: it equals the float64 products of the prompts in their
+    own order, one at a time, to float32 precision, and does not depend on the order given."""
+    from textedit.encoders import load_encoder
+    from textedit.sites import token_key_gram
+
+    adapter = load_encoder(str(bert_path))
+    prompts = ["the founder of acme", "a photo of acme's house in the snow at night", "acme", "the mascot",
+               "a drawing of the old mill by the river, in a garden"]
+    fast = token_key_gram(adapter, prompts, 1, batch_size=2)
+    exact = sum(token_key_gram(adapter, [p], 1, products="float64") for p in prompts)
+    assert fast.dtype == torch.float64
+    torch.testing.assert_close(fast, exact, rtol=1e-5, atol=1e-6 * float(exact.abs().max()))
+    assert torch.equal(token_key_gram(adapter, prompts[::-1], 1, batch_size=2),
+                       token_key_gram(adapter, sorted(prompts, key=len)[::-1], 1, batch_size=2))

@@ -1,5 +1,5 @@
-"""The ``optimize`` value strategy: δs trained per request, in chunks, stopped by patience or a
-tolerance, with the blocks below the δ's layer run once instead of at every step."""
+"""The ``optimize`` value strategy: δs trained per request, all requests together in micro-batches,
+stopped by patience or a tolerance, with the blocks below the δ's layer run once instead of at every step."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ REQUESTS = [
 
 
 def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
-    """δs of different requests never interact, so chunks of 1 give what one chunk of all gives."""
+    """δs of different requests never interact, so micro-batches of one request's prompts give
+    what one micro-batch of all gives."""
     from textedit.sites import EDIT_TEMPLATES, Sites, read_states
     from textedit.settings import OptimizeConfig
     from textedit.value_strategies import optimize_deltas
@@ -35,7 +36,7 @@ def test_optimize_trains_requests_in_chunks_with_the_same_result(bert_path):
     together = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(chunk=16, **every_step))
     one_by_one = optimize_deltas(adapter, queries, targets, 1, streams, OptimizeConfig(chunk=1, **every_step),
                                  on_chunk=seen.append)
-    assert seen == [1, 1, 1]
+    assert seen == [3]  # all three finish at the last step
     assert together.shape == (3, streams.shape[1]) and together.abs().max() > 0
     # the loss sums the requests' losses, so each δ sees its own gradient in any chunk: equal up to
     # the float rounding of other batch shapes (a mean loss scaled gradients by the chunk, and
@@ -131,7 +132,7 @@ def test_running_the_lower_blocks_once_gives_the_deltas_of_running_them_every_st
         stack.callback(handle.remove)
         replayed = values.optimize_deltas(adapter, queries, targets, layer, streams, config)
         replayed_runs = len(runs)
-        monkeypatch.setattr(values, "replay_outputs", lambda modules, run: contextlib.nullcontext())
+        monkeypatch.setattr(values, "REPLAY", False)
         recomputed = values.optimize_deltas(adapter, queries, targets, layer, streams, config)
     assert replayed_runs == 2  # the targets' sentence vectors, then the replayed pass: once
     assert len(runs) - replayed_runs == 1 + config.steps  # the targets again, then every step
@@ -217,3 +218,33 @@ def test_tolerance_stops_each_request_at_the_first_step_that_reaches_it(bert_pat
     assert halved[0] is not None and halved[0] > 0, halved
     torch.testing.assert_close(loose, expected(halved), rtol=0, atol=1e-5 * float(loose.abs().max()))
     assert misses_of(loose)[0] <= misses[0, 0] / 2 + 1e-6
+
+
+def test_all_requests_at_once_give_each_request_the_delta_it_gets_alone(bert_path):
+    """One optimisation for every request, its prompts cut by token length into micro-batches
+    that mix requests (chunk 1: three prompts a batch), gives each request the δ that
+    optimising it alone gives, also when a tolerance stops requests at different steps."""
+    from textedit.sites import EDIT_TEMPLATES, Sites, read_states
+    from textedit.settings import OptimizeConfig
+    from textedit.value_strategies import _micro_batches, optimize_deltas
+
+    adapter = load_encoder(str(bert_path))
+    requests = REQUESTS + [EditRequest("the flag of Initech", "a blue square", subject="Initech"),
+                           EditRequest("a long and winding description of the old mill", "a windmill")]
+    templates = EDIT_TEMPLATES[:4]
+    layer = 1
+    queries = Sites.for_queries(adapter, requests, templates)
+    targets = Sites.for_targets(adapter, requests, templates)
+    streams = queries.average(read_states(adapter, queries, [layer])[layer].streams)
+    lengths = adapter.tokenize(queries.prompts).attention_mask.sum(1)
+    parts = _micro_batches(adapter, queries, torch.ones(len(requests), dtype=torch.bool), lengths,
+                           torch.zeros(len(queries.prompts), 4), 3)
+    assert sum(len(p.owner) for p in parts) == len(queries.prompts) and max(len(p.owner) for p in parts) <= 3
+    assert any(len(set(p.owner.tolist())) > 1 for p in parts)  # requests share micro-batches
+    for config in (OptimizeConfig(steps=8, tolerance=0), OptimizeConfig(steps=30, tolerance=0.3)):
+        together = optimize_deltas(adapter, queries, targets, layer, streams,
+                                   OptimizeConfig(**{**vars(config), "chunk": 1}))
+        alone = torch.cat([optimize_deltas(adapter, queries.requests(i, i + 1), targets.requests(i, i + 1), layer,
+                                           streams[i:i + 1], config) for i in range(len(requests))])
+        assert together.abs().max() > 0
+        torch.testing.assert_close(together, alone, rtol=0, atol=1e-4 * float(alone.abs().max()))
