@@ -69,3 +69,17 @@ def test_shipped_profiles_load_and_name_distinct_models(tmp_path):
         assert profile.trials and profile.settings == profile.trials[profile.chosen]["settings"]
         EditConfig(profile.method, profile.settings["layers"],
                    hyperparameters={k: v for k, v in profile.settings.items() if k != "layers"})
+
+
+def test_configured_finds_takes_a_file_or_none(tmp_path):
+    from textedit.profile import configured
+    make("abc").save(profile_path("abc", tmp_path))
+    config, used = configured(EditConfig(), "abc", cache_dir=tmp_path)
+    assert used is not None and list(config.layers) == [1, 2]
+    config, used = configured(EditConfig(), "abc", "none", cache_dir=tmp_path)
+    assert used is None and config.layers is None
+    other = make("xyz").save(tmp_path / "other.json")
+    with pytest.raises(ProfileError, match="made for the model with fingerprint xyz, not this one"):
+        configured(EditConfig(), "abc", other, cache_dir=tmp_path)
+    assert configured(EditConfig("rome"), "abc", cache_dir=tmp_path)[1] is None  # made for memit
+    assert configured(EditConfig(), "unknown", cache_dir=tmp_path)[1] is None

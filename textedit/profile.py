@@ -144,3 +144,24 @@ def find(fingerprint: str, cache_dir: str | Path | None = None) -> Profile | Non
         if profile.fingerprint == fingerprint:
             return profile
     return None
+
+
+def configured(config, fingerprint: str, choice: str | Path | None = None, cache_dir: str | Path | None = None):
+    """``(config, profile)``: ``config`` with the model's profile filled in where the user set
+    nothing, and the profile used (``None``: none).
+
+    ``choice``: ``None`` finds the profile of the model with ``fingerprint`` (:func:`find`);
+    ``"none"`` uses none (the built-in defaults); anything else is a profile file, which must
+    have been made for this model."""
+    if choice is not None and str(choice) == "none":
+        return config, None
+    if choice is None:
+        profile = find(fingerprint, cache_dir)
+    else:
+        profile = Profile.load(choice)
+        if profile.fingerprint != fingerprint:
+            raise ProfileError(f"profile '{choice}' was made for the model with fingerprint {profile.fingerprint}, "
+                               f"not this one ({fingerprint})")
+    if profile is None or profile.method != config.method:
+        return config, None
+    return profile.configure(config), profile
