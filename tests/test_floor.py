@@ -140,13 +140,13 @@ def test_search_reads_the_first_layers_kept_keys_once(bert_path, small_corpus, t
     import textedit.editor as editor
     adapter = load_encoder(str(bert_path))
     reads = []
-    real = editor.token_key_gram
+    real = editor.KeyGramReader.gram
 
-    def counted(adapter, prompts, layer, **kw):
+    def counted(self, layer, **kw):
         reads.append(layer)
-        return real(adapter, prompts, layer, **kw)
+        return real(self, layer, **kw)
 
-    monkeypatch.setattr(editor, "token_key_gram", counted)
+    monkeypatch.setattr(editor.KeyGramReader, "gram", counted)
     common = dict(layers=[0, 1], value="match", key="subject", templates=("{}", "a photo of {}"))
     patch = edit(adapter, REQUEST, EditConfig(**common, efficacy_floor=1.9), corpus=small_corpus, cache_dir=tmp_path)
     rungs = [t["strength"] for t in patch.hyperparameters["floor"]["tried"]]

@@ -187,7 +187,7 @@ def test_automatic_prompts_weigh_one_over_the_number_of_subjects(bert_path, smal
     adapter = load_encoder(str(bert_path))
     gram = torch.eye(adapter.down_proj_module(0).weight.shape[1], dtype=torch.float64)
     seen = []
-    monkeypatch.setattr(editor_module, "token_key_gram", lambda adapter, prompts, layer: gram * len(prompts))
+    monkeypatch.setattr(editor_module, "KeyGramReader", _fake_reader(lambda prompts: gram * len(prompts)))
     from textedit.methods.memit import Memit
 
     real_solve = Memit.solve
@@ -232,8 +232,8 @@ def test_preserve_contexts_and_weight_set_the_kept_prompts_contexts_and_gram(ber
     adapter = load_encoder(str(bert_path))
     gram = torch.eye(adapter.down_proj_module(0).weight.shape[1], dtype=torch.float64)
     read, seen = [], []
-    monkeypatch.setattr(editor_module, "token_key_gram",
-                        lambda adapter, prompts, layer: read.append(list(prompts)) or gram * len(prompts))
+    monkeypatch.setattr(editor_module, "KeyGramReader",
+                        _fake_reader(lambda prompts: read.append(list(prompts)) or gram * len(prompts)))
     real_solve = Memit.solve
     monkeypatch.setattr(Memit, "solve", lambda self, problem: seen.append(problem.remembered_gram) or real_solve(self, problem))
     templates = ("{}", "a photo of {}")
@@ -307,3 +307,14 @@ def test_protection_says_per_subject_what_the_edit_keeps_and_why():
     assert virtual[0] == "'zorblat': no subject, so the whole prompt is the concept: nothing of its own is kept"
     assert virtual[1].startswith("'the Prime Minister of Canada' is the knowledge itself") and "none is kept" in virtual[1]
     assert protection(MASCOT, automatic=False)[0].startswith("automatic preservation is off")
+
+
+def _fake_reader(gram_of):
+    """A stand-in for ``sites.KeyGramReader`` whose ``gram`` at any layer is ``gram_of(prompts)``."""
+    class Reader:
+        def __init__(self, adapter, prompts, *args, **kwargs):
+            self.prompts = list(prompts)
+
+        def gram(self, layer, unchanged=0):
+            return gram_of(self.prompts)
+    return Reader

@@ -61,3 +61,39 @@ def test_token_key_gram_float32_products_equal_float64_ones_in_any_prompt_order(
     torch.testing.assert_close(fast, exact, rtol=1e-5, atol=1e-6 * float(exact.abs().max()))
     assert torch.equal(token_key_gram(adapter, prompts[::-1], 1, batch_size=2),
                        token_key_gram(adapter, sorted(prompts, key=len)[::-1], 1, batch_size=2))
+
+
+@pytest.mark.parametrize("family", ["bert", "clip", "t5"])
+def test_key_gram_reader_replays_the_unchanged_blocks_and_equals_a_fresh_read(model_paths, family):
+    """Weights updated between reads, as an edit's layers and a search's rungs do: each read of
+    the reader, replaying the blocks the caller says are unchanged, equals ``token_key_gram``
+    read afresh on the current weights bit for bit, and the replayed blocks do not run."""
+    from textedit.sites import KeyGramReader, token_key_gram
+
+    adapter = load_encoder(str(model_paths[family]))
+    prompts = ["the founder of acme", "a photo of acme's house in the snow", "acme", "the mascot of globex"]
+    reader = KeyGramReader(adapter, prompts, batch_size=3)
+    originals = [adapter.down_proj_module(i).weight.detach().clone() for i in range(2)]
+    runs = []  # passes through block 0's MLP (not run while block 0 is replayed)
+    handle = adapter.down_proj_module(0).register_forward_pre_hook(lambda *_: runs.append(1))
+
+    def update(layer: int) -> None:
+        with torch.no_grad():
+            w = adapter.down_proj_module(layer).weight
+            w.add_(0.05 * w.abs().mean() * torch.randn_like(w))
+
+    torch.manual_seed(0)
+    try:
+        # (layer read, blocks unchanged since the last read, block 0 runs, the layer updated after)
+        for layer, unchanged, block0_runs, then in ((1, 1, 2, 1), (1, 1, 0, 0), (1, 0, 2, 0), (0, 0, 2, None),
+                                                    (1, 0, 2, 1), (1, 1, 0, None)):
+            runs.clear()
+            got = reader.gram(layer, unchanged=unchanged)
+            assert len(runs) == block0_runs  # two batches
+            assert torch.equal(got, token_key_gram(adapter, prompts, layer, batch_size=3))
+            if then is not None:
+                update(then)
+    finally:
+        handle.remove()
+        for i, w in enumerate(originals):
+            adapter.down_proj_module(i).weight.data.copy_(w)

@@ -35,7 +35,7 @@ from .patch import ENCODER, ModuleDelta, Patch
 from .preserve import automatic_prompts, kept_contexts
 from .progress import progress_bar
 from .requests import EditRequest, contradictions, is_template, repeats
-from .sites import EDIT_TEMPLATES, KEY_POSITIONS, Sites, read_states, token_key_gram
+from .sites import EDIT_TEMPLATES, KEY_POSITIONS, KeyGramReader, Sites, read_states, token_key_gram
 from .stats import SCOPES, SecondMoment, compute_stats
 from .settings import (FLOOR_MODES, VALUE_CONFIGS, VALUE_STRATEGIES, FloorConfig, OptimizeConfig, PreserveConfig,
                        all_hyperparameters)
@@ -362,14 +362,19 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
         first_layer_grams: dict[int, torch.Tensor] = {}
         first_read: list = []  # the query sites' states before any update, shared by the search's rungs
 
-        def kept_key_gram(group: int, prompts: list[str], layer: int, first: bool) -> torch.Tensor:
-            """Σ kkᵀ of a group's kept prompts at ``layer``. The first edited layer reads the
+        readers: dict[int, KeyGramReader] = {}
+
+        def kept_key_gram(group: int, prompts: list[str], i: int) -> torch.Tensor:
+            """Σ kkᵀ of a group's kept prompts at ``layers[i]``. The first edited layer reads the
             unedited weights whatever the strengths, so each search rung reuses its sum
-            (exact); later layers read it again, after the earlier layers' updates."""
-            if first and group in first_layer_grams:
+            (exact); later layers read it again, after the earlier layers' updates, replaying
+            the blocks below ``layers[i − 1]``, the last one updated (exact: ``KeyGramReader``)."""
+            if i == 0 and group in first_layer_grams:
                 return first_layer_grams[group]
-            gram = token_key_gram(adapter, [t.format(p) for p in prompts for t in contexts], layer)
-            if first:
+            if group not in readers:
+                readers[group] = KeyGramReader(adapter, [t.format(p) for p in prompts for t in contexts])
+            gram = readers[group].gram(layers[i], unchanged=layers[max(0, i - 1)])
+            if i == 0:
                 first_layer_grams[group] = gram
             return gram
 
@@ -398,7 +403,7 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                 for group, (weight, prompts, subject) in enumerate(kept_groups):  # kept prompts' keys keep
                     weight = weight * (strengths or {}).get(subject, 1.0)  # their values: Σ kkᵀ joins the remembered
                     if weight > 0:  # read with the earlier layers' updates in place, as the queries' keys are
-                        kept_gram = weight * kept_key_gram(group, prompts, layer, first=i == 0)
+                        kept_gram = weight * kept_key_gram(group, prompts, i)
                         remembered = kept_gram if remembered is None else kept_gram + remembered.double()
                 # solves run on the CPU in float64 whatever the model's device and dtype
                 delta, after = method.solve_in_chain(LayerProblem(

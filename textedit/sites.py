@@ -15,6 +15,8 @@ What the stream should become is a value strategy's answer (``value_strategies.p
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -197,16 +199,75 @@ def token_key_gram(adapter: EncoderAdapter, prompts: Sequence[str], layer: int, 
     products are formed in ``products`` (default :data:`GRAM_PRODUCTS`) and added to a
     float64 sum.
     """
-    products = products or GRAM_PRODUCTS
-    if products not in ("float32", "float64"):
-        raise ValueError(f"products must be 'float32' or 'float64', got '{products}'")
-    dtype = torch.float32 if products == "float32" else torch.float64
-    down = adapter.down_proj_module(layer)
-    d_in = down.weight.shape[1]
-    gram = torch.zeros(d_in, d_in, dtype=torch.float64)
-    prompts = list(prompts)
-    if not prompts:
+    return KeyGramReader(adapter, prompts, batch_size, products, keep=False).gram(layer)
+
+
+class KeyGramReader:
+    """``token_key_gram`` of fixed prompts, read again at later layers as an edit updates its
+    layers one after another: the blocks below a layer whose weights have not changed since
+    the last read return what they returned then (recorded, replayed) instead of running.
+
+    ``gram(layer, unchanged)``: ``Σ k kᵀ`` at ``layer`` on the current weights, given that
+    blocks ``0 .. unchanged − 1`` are as they were at the last read (the caller's promise:
+    an edit that has since updated only layer ``l`` passes ``unchanged=l``). The same
+    batches (same prompts, order and padding) run every time, so the sum equals a fresh
+    ``token_key_gram`` bit for bit. Memory: the outputs of the blocks below the deepest
+    layer read, at every token of every prompt.
+    """
+
+    def __init__(self, adapter: EncoderAdapter, prompts: Sequence[str], batch_size: int = 64,
+                 products: str | None = None, keep: bool = True):
+        self.products = products or GRAM_PRODUCTS
+        if self.products not in ("float32", "float64"):
+            raise ValueError(f"products must be 'float32' or 'float64', got '{self.products}'")
+        self.adapter, self.keep = adapter, keep  # keep: record the blocks' outputs for later reads
+        prompts = list(prompts)
+        lengths = adapter.tokenize(prompts).attention_mask.sum(1) if prompts else torch.zeros(0)
+        ordered = [prompts[i] for i in torch.argsort(lengths, stable=True).tolist()]
+        self.batches = [adapter.tokenize(ordered[b:b + batch_size]) for b in range(0, len(ordered), batch_size)]
+        self.recorded: list[list] = [[] for _ in self.batches]  # per batch, outputs of blocks 0, 1, …
+
+    def gram(self, layer: int, unchanged: int = 0) -> torch.Tensor:
+        adapter = self.adapter
+        dtype = torch.float32 if self.products == "float32" else torch.float64
+        down = adapter.down_proj_module(layer)
+        d_in = down.weight.shape[1]
+        gram = torch.zeros(d_in, d_in, dtype=torch.float64)
+        with torch.no_grad():
+            for b, batch in enumerate(self.batches):
+                kept = self.recorded[b][:min(unchanged, layer)]
+                run = list(range(len(kept), layer)) if self.keep else []  # computed below the layer: recorded
+                with _replaying([adapter.block(i) for i in range(len(kept))], kept), \
+                        record_outputs({i: adapter.block(i) for i in run}) as outputs, \
+                        record_inputs({layer: down}) as keys, stop_after(down):
+                    adapter.forward(batch)
+                self.recorded[b] = kept + [outputs[i] for i in run]
+                k = keys[layer][batch.attention_mask.bool().to(keys[layer].device)].to(dtype)  # [tokens, d_in]
+                gram += (k.T @ k).double().cpu()
         return gram
+
+
+@contextlib.contextmanager
+def _replaying(modules: Sequence[torch.nn.Module], recorded: Sequence):
+    """Inside the block each of ``modules`` returns its output in ``recorded`` without computing
+    (``hooks.replay_outputs`` for outputs recorded earlier). An instance attribute ``forward``
+    already there (accelerate's hooks) is put back after."""
+    before = [module.__dict__.get("forward") for module in modules]
+    try:
+        for module, output in zip(modules, recorded):
+            module.forward = functools.partial(_recorded, output)
+        yield
+    finally:
+        for module, previous in zip(modules, before):
+            if previous is None:
+                del module.forward
+            else:
+                module.forward = previous
+
+
+def _recorded(output, *_args, **_kwargs):
+    """A module's forward that ignores its inputs and returns ``output`` (``_replaying``)."""
+    return output
     lengths = adapter.tokenize(prompts).attention_mask.sum(1)
     prompts = [prompts[i] for i in torch.argsort(lengths, stable=True).tolist()]
     with torch.no_grad():

@@ -13,8 +13,6 @@ layers, MEMIT-style.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -24,7 +22,7 @@ import torch.nn.functional as F
 from .encoders.base import EncoderAdapter, TokenBatch
 from .hooks import add_to_output, record_outputs, stop_after
 from .settings import OptimizeConfig
-from .sites import Sites
+from .sites import Sites, _replaying
 
 
 def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,
@@ -93,7 +91,7 @@ def _record_below(below: Sequence[torch.nn.Module], adapter: EncoderAdapter, bat
     """What each of ``below`` (the blocks under the δ's layer) returns on ``batch``, from one
     pass without gradients stopped after the last of them; ``None`` when there are none."""
     if not below or not REPLAY:
-        return None
+        return None  # (``_replaying`` of None: the blocks compute)
     with torch.no_grad(), record_outputs(dict(enumerate(below))) as recorded, stop_after(below[-1]):
         adapter.forward(batch)
     missing = [i for i in range(len(below)) if i not in recorded]
@@ -104,27 +102,6 @@ def _record_below(below: Sequence[torch.nn.Module], adapter: EncoderAdapter, bat
 
 #: replay the blocks below the δ's layer instead of running them at every step (a test turns it off)
 REPLAY = True
-
-
-@contextlib.contextmanager
-def _replaying(modules: Sequence[torch.nn.Module], recorded: list | None):
-    """Inside the block each of ``modules`` returns its output in ``recorded`` without computing
-    (as ``hooks.replay_outputs`` does, for outputs recorded earlier); ``None`` replays nothing.
-    An instance attribute ``forward`` already there (accelerate's hooks) is put back after."""
-    if recorded is None:
-        yield
-        return
-    before = [module.__dict__.get("forward") for module in modules]
-    try:
-        for module, output in zip(modules, recorded):
-            module.forward = functools.partial(_recorded, output)
-        yield
-    finally:
-        for module, previous in zip(modules, before):
-            if previous is None:
-                del module.forward
-            else:
-                module.forward = previous
 
 
 def _optimize_all(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, streams: torch.Tensor, layer: int,
@@ -177,7 +154,7 @@ def _optimize_all(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, str
                     plus[part.rows, part.pos] = delta.to(output.dtype)
                     return plus
 
-                with _replaying(below, part.below), add_to_output(module, add_delta):
+                with _replaying(below if part.below else [], part.below or []), add_to_output(module, add_delta):
                     outputs = adapter.forward(part.batch)
                 vec = F.normalize(adapter.sentence_vector(part.batch, outputs).float(), dim=-1)
                 misses = 1 - (vec * part.goal).sum(-1)  # [prompts of the micro-batch]
@@ -226,7 +203,3 @@ def _optimize_all(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, str
         on_done(int(active.sum()))
     return (final * scale).double().cpu()
 
-
-def _recorded(output, *_args, **_kwargs):
-    """A module's forward that ignores its inputs and returns ``output`` (``_replaying``)."""
-    return output
