@@ -153,12 +153,7 @@ LANES = 2
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="kills are forked children (POSIX)")
 
 
-@pytest.mark.parametrize("name", ["apply", "export-peft", "export-diffusers", "export-model",
-                                  pytest.param("erase", marks=pytest.mark.xfail(
-                                      strict=True, raises=AssertionError,
-                                      reason="cli.py writes erasure.json into the patch folder after Patch.save: a "
-                                             "kill between the two leaves the new patch without its report (needs "
-                                             "patch.save(out_dir, extra={'erasure.json': ...}))")),
+@pytest.mark.parametrize("name", ["apply", "export-peft", "export-diffusers", "export-model", "erase",
                                   "learn-anchor", "stats", "verify"])
 def test_every_write_faulted_leaves_the_old_the_new_or_nothing(name, scenarios, monkeypatch, capsys, tmp_path):
     """For every N: killed at the N-th operation, the destination is old, new or nothing, and

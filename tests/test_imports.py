@@ -14,13 +14,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
 #: `textedit apply --help` and `textedit apply missing.json` take a fraction of a second, not five;
 #: the spec parser, ``concepts`` and ``settings`` are read at the top)
 CLI_DEFERRED = {f"textedit.cli.{module}": targets for module, targets in {
-    "options": ("torch", "huggingface_hub", "transformers", "textedit.encoders", "textedit.pipelines"),
-    "report": ("textedit.erase", "textedit.floor", "textedit.io"),
+    "options": ("torch", "huggingface_hub", "transformers", "textedit.encoders", "textedit.pipelines",
+                "textedit.profile"),
+    "report": ("textedit.erase", "textedit.floor"),
     "edit": ("textedit.anchor", "textedit.editor", "textedit.encoders", "textedit.metrics", "textedit.patch",
              "textedit.pipelines", "textedit.preserve", "textedit.sequential"),
     "patches": ("textedit.anchor", "textedit.encoders", "textedit.export", "textedit.metrics", "textedit.patch"),
     "evaluate": ("textedit.editor", "textedit.encoders", "textedit.eval.benchmark", "textedit.eval.knowledge",
-                 "textedit.eval.run", "textedit.io"),
+                 "textedit.eval.run", "textedit.eval.world", "textedit.io"),
+    "tune": ("textedit.editor", "textedit.eval.knowledge", "textedit.profile", "textedit.progress", "textedit.tune"),
     "diffusion": ("textedit.anchor", "textedit.anchor_lora", "textedit.patch", "textedit.pipelines",
                   "textedit.verify.generate", "textedit.verify.metrics", "textedit.verify.report",
                   "textedit.verify.verifier"),

@@ -128,3 +128,47 @@ def test_a_tune_run_chooses_by_the_rule_and_resumes_without_editing_again(bert_p
 def test_the_shipped_dev_set_loads():
     cases = load_knowledge(DEFAULT_DEV)
     assert len(cases) == 12 and all(c.subject in c.queries[0] for c in cases)
+
+
+def test_the_tune_command_writes_the_profile_apply_and_eval_then_use(textedit_cli, bert_path, small_corpus, tmp_path):
+    """``textedit tune`` end to end on a tiny encoder: the profile lands in the cache's profiles
+    folder, its state file is gone, and apply and eval read their unset settings from it."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(small_corpus.prompts))
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps({"contexts": ["a photo of {}", "{} in the garden"], "unrelated": ["a dog", "a cup"],
+                               "concepts": CONCEPTS}))
+    cache = tmp_path / "cache"
+    code, out, err = textedit_cli("tune", bert_path, "--dev", dev, "--samples", "2", "--corpus", corpus,
+                                  "--cache-dir", cache)
+    assert code == 0, err
+    profile = Profile.load(next((cache / "profiles").glob("*.json")))
+    assert profile.fingerprint == load_encoder(str(bert_path)).fingerprint()
+    assert not list((cache / "profiles").glob("*.state.json"))
+    assert "profile written to" in out, out
+    assert "trial 0 is the built-in defaults; chosen: trial" in out and "…" not in out, out
+    # a profile that chooses layer 1 alone and λ 7 (written by hand: the tiny model's own choice may be the defaults)
+    chosen = Profile(profile.model, profile.family, profile.fingerprint, "memit",
+                     {"layers": [1], "lam": 7.0, "preserve_weight": 1.0}, trials=profile.trials, chosen=0)
+    chosen.save(cache / "profiles" / f"{profile.fingerprint}.json")
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"edits": [{"prompt": "the mascot of acme", "target": "a red fox", "subject": "acme"}],
+                                "hyperparameters": {"steps": 2}}))
+    code, out, err = textedit_cli("apply", spec, "--model", bert_path, "--out", tmp_path / "p1", "--corpus", corpus,
+                                  "--cache-dir", cache, "--floor", "off")
+    assert code == 0, err
+    assert "settings from the profile" in err
+    written = json.loads((tmp_path / "p1" / "patch.json").read_text())["hyperparameters"]
+    assert written["layers"] == [1] and written["lam"] == 7.0
+    # a flag wins over the profile; --profile none is the built-in defaults
+    code, out, err = textedit_cli("apply", spec, "--model", bert_path, "--out", tmp_path / "p2", "--corpus", corpus,
+                                  "--cache-dir", cache, "--floor", "off", "--layers", "0", "--profile", "none")
+    assert code == 0 and "settings from" not in err
+    written = json.loads((tmp_path / "p2" / "patch.json").read_text())["hyperparameters"]
+    assert written["layers"] == [0] and written["lam"] == 50.0
+    code, out, err = textedit_cli("apply", spec, "--model", bert_path, "--profile", tmp_path / "missing.json")
+    assert code == 2 and err.count("\n") == 1 and "missing.json" in err
+    code, out, err = textedit_cli("eval", dev, "--model", bert_path, "--corpus", corpus, "--cache-dir", cache,
+                                  "--floor", "off", "--steps", "2")
+    assert code == 0, err
+    assert "settings from the profile" in err and "L1" in out

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import TexteditError
+from .fetch import default_cache_dir
 
 PROFILE_FORMAT = "textedit-profile/1"
 SHIPPED_PROFILES = Path(__file__).parent / "data" / "profiles"
@@ -118,7 +119,6 @@ class Profile:
 
 def user_profiles_dir(cache_dir: str | Path | None = None) -> Path:
     """Where ``tune`` writes and ``find`` looks first: ``<cache>/profiles``."""
-    from .fetch import default_cache_dir
     return Path(cache_dir).expanduser() / "profiles" if cache_dir else default_cache_dir() / "profiles"
 
 

@@ -1,5 +1,5 @@
 """The ``textedit`` command line: ``apply``, ``show``, ``export``, ``erase``, ``eval``, ``verify``, ``learn-anchor``,
-``locate``, ``stats``, ``inspect``, ``fetch-model``.
+``locate``, ``stats``, ``inspect``, ``fetch-model``, ``tune``.
 
 Every user error ends as one line on stderr and exit code 2; no traceback.
 
@@ -7,8 +7,8 @@ One module per family of commands over one shared module: ``options`` (the help 
 options the commands share, the checks of their paths, :func:`~.options._start_libraries`),
 ``report`` (the tables ``apply``, ``erase`` and ``show`` print), ``edit`` (``apply``,
 ``erase``), ``patches`` (``show``, ``export``), ``evaluate`` (``eval``), ``diffusion``
-(``verify``, ``learn-anchor``) and ``models`` (``stats``, ``inspect``, ``locate``,
-``fetch-model``). This module holds the app and its entry point, :func:`main`.
+(``verify``, ``learn-anchor``), ``models`` (``stats``, ``inspect``, ``locate``,
+``fetch-model``) and ``tune``. This module holds the app and its entry point, :func:`main`.
 
 Importing this package imports no torch, transformers or diffusers (seconds): ``textedit
 --help`` lists the commands from their docstrings, and a command is built (its options
@@ -38,7 +38,7 @@ from ..errors import TexteditError
 from ..interrupts import ending_at_once
 from ..pipelines.families import pipeline_choices
 from ..version import version_line
-from . import diffusion, edit, evaluate, models, patches  # each module declares its commands
+from . import diffusion, edit, evaluate, models, patches, tune  # each module declares its commands
 from .evaluate import EVAL_MODES
 from .options import (DRAWING, EDIT, LORA, MODEL, OUTPUT, PANELS, PRESERVATION, RUN, SCORING,
                       STATISTICS, TRACING, TRAINING, TUNING, _add_edit_options, _edit_options, _existing, _shown,
@@ -51,7 +51,7 @@ from .report import _floor_summary
 __all__ = ["DRAWING", "EDIT", "EVAL_MODES", "EXPORT_FORMATS", "LORA", "MODEL", "OUTPUT", "PRESERVATION", "RUN", "SCORING",
            "STATISTICS", "TRACING", "TRAINING", "TUNING", "_edit_options", "_existing", "_floor_summary",
            "_writable_destination", "_writable_file", "app",
-           "diffusion", "edit", "evaluate", "main", "models", "patches"]
+           "diffusion", "edit", "evaluate", "main", "models", "patches", "tune"]
 
 
 def _registered() -> dict:

@@ -17,8 +17,9 @@ from ..spec import load_spec
 from . import options  # options._load: the one place that loads a model (tests stub it)
 from .options import (EDIT, MODEL, OUTPUT, PRESERVATION, STATISTICS, _cache_dir_option, _check_pipeline, _check_scale,
                       _component_option, _corpus_option, _device_option, _dtype_option, _existing, _floor_option,
-                      _given, _key_option, _methods_that, _preserve_option, _start_libraries, _threads_option,
-                      _with_edit_options, _writable_destination, command, err, out)
+                      _given, _key_option, _methods_that, _preserve_option, _profile_option, _check_profile,
+                      _start_libraries, _threads_option, _with_edit_options, _with_profile, _writable_destination,
+                      command, err, out)
 from .report import _check_floor, _erase_and_report, _print_measure, _requests_table
 
 
@@ -55,6 +56,7 @@ def apply(
     key: Optional[str] = _key_option(),
     preserve: Optional[bool] = _preserve_option(),
     floor: Optional[str] = _floor_option(),
+    profile: Optional[str] = _profile_option(),
     require_floor: bool = typer.Option(False, "--require-floor", help="write nothing (exit 1) if a request misses "
                                        "the efficacy floor", rich_help_panel=PRESERVATION),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
@@ -92,6 +94,7 @@ def apply(
                                 f"{pipeline_path} --component text_encoder")
     for path in after or []:
         _existing(path, "--after", folder=True)
+    _check_profile(profile)
     _writable_destination(cache_dir, option="--cache-dir")
     out_dir = _writable_destination(out_dir or Path("patches") / spec.stem, "patch.json", "a patch")
     _start_libraries()
@@ -110,6 +113,7 @@ def apply(
     if parsed.erasure is not None:
         return _erase_and_report(f"{spec.name} on {adapter.name}", adapter, parsed.erasure, settings, out_dir,
                                  component, stats_corpus, cache_dir)
+    config = _with_profile(config, adapter, profile, cache_dir)
     requires = {}
     if parsed.anchor_embedding is not None:  # the learned anchor token joins the encoder before the edit
         requires[component or "encoder"] = add_anchor(adapter, parsed.anchor_embedding, parsed.anchor, component)

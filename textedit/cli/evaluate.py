@@ -17,8 +17,9 @@ from ..settings import VALUE_CONFIGS
 from . import options  # options._load: the one place that loads a model (tests stub it)
 from .options import (EDIT, MODEL, OUTPUT, _cache_dir_option, _component_option, _corpus_option, _device_option,
                       _dtype_option, _existing, _floor_option, _given, _key_option, _methods_that,
-                      _parse_layers, _preserve_option, _start_libraries, _threads_option, _with_edit_options,
-                      _writable_destination, _writable_file, command, err, out)
+                      _parse_layers, _preserve_option, _check_profile, _profile_option, _start_libraries,
+                      _threads_option, _with_edit_options, _with_profile, _writable_destination, _writable_file,
+                      command, err, out)
 
 
 #: ``eval --mode``'s modes: ``textedit.eval.run.MODES``, named here so that a wrong one is refused
@@ -30,7 +31,8 @@ EVAL_MODES = ("single", "batch", "sequential")
 @_with_edit_options(settings=False)
 def eval_(
     benchmark: Path = typer.Argument(..., help="TIMED or RoAD CSV (format told from the header), or a knowledge "
-                                                "benchmark JSON (benchmarks/data/knowledge_*.json)"),
+                                                "or world-knowledge benchmark JSON (benchmarks/data/"
+                                                "knowledge_*.json, world_knowledge.json; told by its fields)"),
     model: Optional[str] = typer.Option(None, help="model id or folder (default: the packaged MiniLM)",
                                         rich_help_panel=MODEL),
     component: Optional[str] = _component_option("pipeline component: text_encoder, text_encoder_2, ..."),
@@ -46,6 +48,7 @@ def eval_(
     key: Optional[str] = _key_option(),
     preserve: Optional[bool] = _preserve_option(),
     floor: Optional[str] = _floor_option(),
+    profile: Optional[str] = _profile_option(),
     remember: Optional[bool] = typer.Option(None, "--remember/--no-remember", help="sequential mode: keep earlier "
                                             f"edits' keys fixed ({_methods_that('remembers_keys')}) or continue "
                                             f"the method's state ({_methods_that('carries_state')}) (default: on "
@@ -78,20 +81,24 @@ def eval_(
     stats_corpus = load_corpus(corpus) if corpus else None
     _writable_destination(cache_dir, option="--cache-dir")
     _writable_file(json_out, "--json")
+    _check_profile(profile)
     _start_libraries()
     from ..editor import EditConfig, resolve_layers  # deferred: a command imports what it computes with when it runs
     from ..encoders import DEFAULT_MODEL
     from ..eval.benchmark import FORMAT_NAMES, load_benchmark
     from ..eval.knowledge import load_knowledge
+    from ..eval.world import json_format, load_world
     from ..eval.run import Evaluator
     from ..io import atomic_write_text
 
     configs = [EditConfig(**s) for s in settings]  # every setting is checked before any work starts
     if benchmark.suffix.lower() == ".json":
-        fmt, cases = "knowledge", load_knowledge(benchmark, limit)
+        fmt = json_format(benchmark)
+        cases = load_world(benchmark, limit) if fmt == "world" else load_knowledge(benchmark, limit)
     else:
         fmt, cases = load_benchmark(benchmark, limit)
     adapter = options._load(model or DEFAULT_MODEL, component, dtype, device, False)
+    configs = [_with_profile(config, adapter, profile, cache_dir) for config in configs]
     for config in configs:
         resolve_layers(adapter, config)
     with err.status("judging the unedited encoder"):
@@ -100,18 +107,22 @@ def eval_(
     with progress_bar(console=err, transient=True) as bar:
         for config in configs:
             for m in modes:
-                task = bar.add_task(f"{config.method} {m}", total=len(cases))
+                task = bar.add_task(f"{config.method} {m}", total=len(evaluator.edit_cases))
                 results.append(evaluator.run(config, m, on_case=lambda: bar.advance(task),
                                              batch_size=batch_size if m == "batch" else None,
                                              remember=remember if m == "sequential" else None))
                 bar.remove_task(task)
 
-    knowledge = fmt == "knowledge"
-    table = Table(title=f"{benchmark.name} ({FORMAT_NAMES.get(fmt, fmt)}, {len(cases)} "
-                        f"{'concepts' if knowledge else 'rows'}) on {adapter.name}")
+    knowledge, world = fmt == "knowledge", fmt == "world"
+    counted = f"{len(cases)} concepts" if knowledge else f"{len(cases)} rows" if not world else \
+        f"{len(evaluator.edit_cases)} edited pairs, {results[0].summary.unedited} unedited"
+    table = Table(title=f"{benchmark.name} ({FORMAT_NAMES.get(fmt, fmt)}, {counted}) on {adapter.name}")
+    # world: retrieval is the share of prompts whose nearest answer is their own (the unedited row: before)
     scores = ("efficacy", "generality", "same_subject", "same_relation") if knowledge else \
+        ("efficacy", "edited_retrieval", "unedited_retrieval", "lookalike_retrieval") if world else \
         ("efficacy", "generality", "specificity")
-    columns = ("setting", "mode", *scores, "drift", *(("max drift",) if knowledge else ()), "s / edit")
+    columns = ("setting", "mode", *scores, "drift", *(("max drift",) if knowledge or world else ()),
+               *(("neutral drift", "neutral max") if world else ()), "s / edit")
     for column in columns:
         table.add_column(column.replace("_", " "), justify="left" if column in ("setting", "mode") else "right")
     for r in results:
@@ -119,12 +130,13 @@ def eval_(
         table.add_row(r.label + ("" if not r.edits or r.hyperparameters.get("auto_preserve") else " no-preserve")
                       + (" no-remember" if r.hyperparameters.get("remember") is False else ""), r.mode,
                       *(f"{getattr(s, name):.1%}" for name in scores), f"{s.drift:.4f}",
-                      *((f"{s.max_drift:.3f}",) if knowledge else ()),
+                      *((f"{s.max_drift:.3f}",) if knowledge or world else ()),
+                      *((f"{s.neutral_drift:.4f}", f"{s.neutral_max_drift:.3f}") if world else ()),
                       "-" if not r.edits else f"{r.seconds_per_edit:.2f}")
     out.print(table)
     if json_out is not None:
         report = {"benchmark": str(benchmark), "format": fmt, "model": model or DEFAULT_MODEL,
-                  "fingerprint": adapter.fingerprint(), "rows": len(cases),
+                  "fingerprint": adapter.fingerprint(), "rows": len(evaluator.edit_cases if world else cases),
                   "results": [r.to_dict() for r in results]}
         atomic_write_text(json.dumps(report, indent=1), json_out)
         out.print(f"per-row results written to {json_out}")

@@ -124,6 +124,28 @@ def _floor_option():
                         rich_help_panel=PRESERVATION)
 
 
+def _profile_option():
+    return typer.Option(None, "--profile", help="settings measured for this model by 'textedit tune': a profile file, "
+                                                "or 'none' for the built-in defaults (default: the model's own "
+                                                "profile, where there is one; docs/tune.md)", rich_help_panel=EDIT)
+
+
+def _check_profile(profile: str | None) -> None:
+    """A named profile file must exist (``none`` turns profiles off)."""
+    if profile is not None and profile != "none":
+        _existing(Path(profile), "--profile")
+
+
+def _with_profile(config, adapter, profile: str | None, cache_dir):
+    """``config`` with the model's profile (or the one named) where the user set nothing, said in one line."""
+    from ..profile import configured  # deferred: a command imports what it computes with when it runs
+
+    config, used = configured(config, adapter.fingerprint(), profile, cache_dir)
+    if used is not None:
+        err.print(f"settings from the {used.summary()}", highlight=False, soft_wrap=True)
+    return config
+
+
 def _corpus_option():
     return typer.Option(None, help="statistics corpus (.txt or .jsonl); default: shipped", rich_help_panel=STATISTICS)
 

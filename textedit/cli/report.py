@@ -100,13 +100,11 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
     """:func:`textedit.erase.erase_with_report`, then write the patch and ``erasure.json`` and
     print erasure rate, preservation and drift."""
     from ..erase import erase_config, erase_with_report  # deferred: a command imports what it computes with when it runs
-    from ..io import atomic_write_text
 
     patch, report = erase_with_report(adapter, erasure, erase_config(**settings), component=component, corpus=corpus,
                                       cache_dir=cache_dir, progress=True)
-    patch.save(out_dir)
-    atomic_write_text(json.dumps(report.record(erasure, patch), indent=1, ensure_ascii=False) + "\n",
-                      out_dir / "erasure.json")
+    patch.save(out_dir, extra={"erasure.json": json.dumps(report.record(erasure, patch), indent=1,
+                                                          ensure_ascii=False) + "\n"})
 
     table = Table(title=f"{title}: {patch.method}, layers {patch.hyperparameters['layers']}, value "
                         f"{patch.hyperparameters['value']} (held-out contexts; judge: the unedited encoder)")
