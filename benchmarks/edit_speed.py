@@ -3,7 +3,7 @@
 values of many world-knowledge requests in one batch.
 
     nice python benchmarks/edit_speed.py [--before 935fe5f] [--threads 1] [--repeats 2]
-                                         [--limit 100] [--skip-world] [--skip-mascot]
+                                         [--limit 100] [--skip-world] [--skip-mascot] [--profile DIR]
 
 ``--before`` names a commit whose ``textedit`` package (``git archive``) is imported beside
 this tree's as ``textedit_before``; each measurement runs the previous and the current code
@@ -96,6 +96,22 @@ def moved(after, before) -> str:
     return ", ".join(out)
 
 
+def profile(sides, spec, folder: Path) -> None:
+    """One mascot edit of each side under ``cProfile`` timed in CPU seconds; the top lines printed."""
+    import cProfile
+    import pstats
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for side, name in zip(sides, ("before", "after")):
+        profiler = cProfile.Profile(time.process_time)
+        profiler.runcall(side.edit, spec.requests, spec.settings, spec.preserve)
+        profiler.dump_stats(folder / f"{name}.prof")
+        print(f"profile {name}: {folder / f'{name}.prof'}")
+        pstats.Stats(str(folder / f"{name}.prof")).sort_stats("cumulative").print_stats(
+            r"\(edit\)|_search|_targets|optimize_deltas|_optimize|kept_key_gram|token_key_gram|\.gram|run_backward|"
+            r"addmm_|_nn.linear|memit.py.*solve|read_states|margins|embed\b")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=BEFORE, help=f"the previous code path's commit (default {BEFORE})")
@@ -104,6 +120,8 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=100, help="world-knowledge requests in the batch (default 100)")
     parser.add_argument("--skip-mascot", action="store_true")
     parser.add_argument("--skip-world", action="store_true")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="also profile one mascot edit of each side (cProfile, CPU time) into this folder")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -130,6 +148,8 @@ def main(argv=None) -> int:
             print(f"  before / after: wall ×{best[0][0] / best[1][0]:.2f}, CPU ×{best[0][1] / best[1][1]:.2f}, "
                   f"values ×{best[0][2] / best[1][2]:.2f}")
             print(f"  ΔW moved (after vs before, relative): {moved(patches[1], patches[0])}")
+            if args.profile is not None:
+                profile(sides, spec, args.profile)
         if not args.skip_world:
             cases = load_world(REPO / "benchmarks" / "data" / "world_knowledge.json", limit=args.limit, split="test")
             requests = [r for c in cases if c.edited for r in c.requests()]
