@@ -35,9 +35,10 @@ class OptimizeConfig:
                                            "target's sentence vectors is at most this and at most half its "
                                            "starting value (0: never)",
                                       low=0.0, high=2.0, low_inclusive=True)
-    #: requests trained together. δs of different requests never interact (separate rows,
-    #: elementwise Adam, a summed loss), so the chunk changes only memory and padding; it
-    #: keeps the cost per request flat for thousands of requests
+    #: requests per micro-batch: all requests train in one optimisation, and a step runs their
+    #: prompts in micro-batches of at most ``chunk`` × templates prompts of similar token length.
+    #: δs of different requests never interact (separate rows, elementwise Adam, a summed loss),
+    #: so the chunk changes only memory and padding; it keeps memory flat for thousands of requests
     chunk: int = 16
 
     def __post_init__(self):
