@@ -802,3 +802,39 @@ def test_threads_of_one_run_are_not_carried_into_the_next(monkeypatch, capsys, t
     assert code == 2 and options._threads == [3]
     code, _, _ = run(monkeypatch, capsys, "show", tmp_path / "missing")
     assert code == 2 and options._threads == [None]
+
+
+def test_the_drift_guard_names_the_drifting_prompts_and_max_drift_writes_nothing(monkeypatch, capsys, tmp_path,
+                                                                                  bert_path, corpus_file):
+    """apply names every neutral or kept prompt past the threshold; --max-drift refuses the patch
+    before anything is written; the drift it reports is the measure's own."""
+    from textedit.editor import EditConfig, edit
+    from textedit.encoders import load_encoder
+    from textedit.metrics import measure
+    from textedit.requests import EditRequest
+
+    spec = write_spec(tmp_path / "spec.json", {
+        "edits": [{"prompt": "the mascot of acme", "target": "a red fox", "subject": "acme"}],
+        "neutral": ["a dog on the beach", "a cup of tea"], "hyperparameters": {"steps": 3, "lam": 0.01},
+        "floor": "off"})
+    common = ("--model", bert_path, "--corpus", corpus_file, "--cache-dir", tmp_path / "cache")
+    code, out, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "p", *common)
+    assert code == 0, err
+    # the same edit through the API: the drifts the guard reads
+    adapter = load_encoder(str(bert_path))
+    from textedit.patch import Patch
+    patch = Patch.load(tmp_path / "p")
+    report = measure(adapter, patch, [EditRequest("the mascot of acme", "a red fox", "acme")],
+                     ["a dog on the beach", "a cup of tea"])
+    worst = max(d for _, d in report.neutral)
+    assert worst > 0
+    # a bound below the worst drift: refused in one line naming the prompt, nothing written
+    code, _, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "q", "--max-drift", worst / 2, *common)
+    assert_one_line_error(code, err, "drift past", "nothing written (--max-drift)")
+    worst_prompt = max(report.neutral, key=lambda x: x[1])[0]
+    assert worst_prompt in err and not (tmp_path / "q").exists()
+    # a bound above every drift: written, nothing named
+    code, _, err = run(monkeypatch, capsys, "apply", spec, "--out", tmp_path / "r", "--max-drift", 2.0, *common)
+    assert code == 0 and "drift past" not in err and (tmp_path / "r" / "patch.json").exists()
+    assert report.drifting(worst / 2)[0] == (worst_prompt, worst)
+    assert report.drifting(2.0) == []

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
 CLI_DEFERRED = {f"textedit.cli.{module}": targets for module, targets in {
     "options": ("torch", "huggingface_hub", "transformers", "textedit.encoders", "textedit.pipelines",
                 "textedit.profile"),
-    "report": ("textedit.erase", "textedit.floor"),
+    "report": ("textedit.erase", "textedit.floor", "textedit.metrics"),
     "edit": ("textedit.anchor", "textedit.editor", "textedit.encoders", "textedit.metrics", "textedit.patch",
              "textedit.pipelines", "textedit.preserve", "textedit.sequential"),
     "patches": ("textedit.anchor", "textedit.encoders", "textedit.export", "textedit.metrics", "textedit.patch"),

@@ -66,6 +66,11 @@ class PreservedScore:
     toward: float  # largest gain in cos to any target of the edit (> 0: it moved toward a target)
 
 
+#: drift (1 − cos to itself before) past which ``apply`` names a neutral or kept prompt: the
+#: world-knowledge bar for everyday captions (issue 28: max ≤ 0.05)
+DRIFT_FLAG = 0.05
+
+
 @dataclass
 class EditReport:
     requests: list[RequestScore]
@@ -75,6 +80,11 @@ class EditReport:
     @property
     def max_drift(self) -> float:
         return max((d for _, d in self.neutral), default=0.0)
+
+    def drifting(self, threshold: float) -> list[tuple[str, float]]:
+        """``(prompt, drift)`` of every neutral and kept prompt whose drift passes ``threshold``, worst first."""
+        found = [*self.neutral, *((p.prompt, p.drift) for p in self.preserved)]
+        return sorted(((p, d) for p, d in found if d > threshold), key=lambda x: -x[1])
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from .options import (EDIT, MODEL, OUTPUT, PRESERVATION, STATISTICS, _cache_dir_
                       _given, _key_option, _methods_that, _preserve_option, _profile_option, _check_profile,
                       _start_libraries, _threads_option, _with_edit_options, _with_profile, _writable_destination,
                       command, err, out)
-from .report import _check_floor, _erase_and_report, _print_measure, _requests_table
+from .report import _check_drift, _check_floor, _erase_and_report, _print_measure, _requests_table
 
 
 @command()
@@ -59,6 +59,9 @@ def apply(
     profile: Optional[str] = _profile_option(),
     require_floor: bool = typer.Option(False, "--require-floor", help="write nothing (exit 1) if a request misses "
                                        "the efficacy floor", rich_help_panel=PRESERVATION),
+    max_drift: Optional[float] = typer.Option(None, "--max-drift", min=0.0, help="write nothing (exit 2) if a neutral "
+                                              "or kept prompt drifts past this (1 − cos to itself before; default: "
+                                              "only name those past 0.05)", rich_help_panel=PRESERVATION),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
                                                    "--pipeline-path)", rich_help_panel=STATISTICS),
     corpus: Optional[Path] = _corpus_option(),
@@ -107,7 +110,7 @@ def apply(
     config = EditConfig(**settings)
     if pipeline_path is not None:
         return _apply_to_pipeline(spec.name, parsed, config, pipeline_path, pipeline, component, out_dir,
-                                  stats_corpus, cache_dir, dtype, device, scale)
+                                  stats_corpus, cache_dir, dtype, device, scale, max_drift)
     model_ref = model or parsed.model or DEFAULT_MODEL
     adapter = options._load(model_ref, component, dtype, device, trust_remote_code)
     if parsed.erasure is not None:
@@ -131,9 +134,11 @@ def apply(
     patch.requires = requires
     if scale is not None:
         patch = patch.scaled(scale)
-    patch.save(out_dir)
+    # measured before it is written: the drift guard may refuse it
     report = measure(adapter, patch, parsed.requests, parsed.neutral or NEUTRAL_PROMPTS, component=component,
                      preserved=same_subject_checks(parsed.requests, patch.hyperparameters.get("preserved", [])))
+    _check_drift(report, max_drift)
+    patch.save(out_dir)
     _print_measure(f"{spec.name} on {adapter.name}: {patch.method}, layers {patch.hyperparameters['layers']}, "
                    f"value {patch.hyperparameters['value']}", report, named=parsed.preserve,
                    kept_in_solve=bool(patch.hyperparameters.get("preserved")))
@@ -174,7 +179,7 @@ def _edit_after(adapter, requests, config, after: list[Path], remember: bool | N
 
 def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipeline: str, component: str | None,
                        out_dir: Path, corpus, cache_dir: Path | None, dtype: str | None, device: str,
-                       scale: float | None = None) -> None:
+                       scale: float | None = None, max_drift: float | None = None) -> None:
     """``apply --pipeline-path``: :func:`textedit.pipelines.edit_pipeline_components`, its
     parts' tables, and the one patch for all written."""
     from ..metrics import NEUTRAL_PROMPTS  # deferred: a command imports what it computes with when it runs
@@ -189,6 +194,8 @@ def _apply_to_pipeline(spec_name: str, parsed, config, pipeline_path: str, pipel
                        f"{part.patch.hyperparameters['layers']}, value {part.patch.hyperparameters['value']}",
                        part.report, named=parsed.preserve,
                        kept_in_solve=bool(part.patch.hyperparameters.get("preserved")))
+    for part in result.parts:  # every encoder's drift is checked before the one patch is written
+        _check_drift(part.report, max_drift)
     patch = result.patch
     patch.save(out_dir)
     out.print(f"patch {patch.id} for {', '.join(patch.components)} written to {out_dir} "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ..errors import TexteditError
+from ..errors import TexteditError, quote
 from .options import err, out
 
 
@@ -35,6 +35,23 @@ def _check_floor(patch, required: bool = False) -> None:
     else:
         err.print(f"efficacy floor {floor['efficacy_floor']:g}: met with the kept prompts at full weight (smallest "
                   f"margin {floor['smallest_margin']:+.3f})", highlight=False)
+
+
+def _check_drift(report, max_drift: float | None) -> None:
+    """Name every neutral or kept prompt that drifts past ``max_drift`` (else ``metrics.DRIFT_FLAG``);
+    with ``max_drift`` given that is an error and nothing is written."""
+    from ..metrics import DRIFT_FLAG  # deferred: a command imports what it computes with when it runs
+
+    threshold = DRIFT_FLAG if max_drift is None else max_drift
+    drifting = report.drifting(threshold)
+    if not drifting:
+        return
+    shown = ", ".join(f"{quote(p)} {d:.3f}" for p, d in drifting[:3]) + (
+        f" and {len(drifting) - 3} more" if len(drifting) > 3 else "")
+    line = f"{len(drifting)} neutral or kept prompt(s) drift past {threshold:g} (1 − cos to before): {shown}"
+    if max_drift is not None:
+        raise TexteditError(f"{line}; nothing written (--max-drift)")
+    err.print(f"warning: {line}", highlight=False)
 
 
 def _floor_summary(floor: dict) -> str:
