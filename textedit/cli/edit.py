@@ -59,7 +59,7 @@ def apply(
     profile: Optional[str] = _profile_option(),
     require_floor: bool = typer.Option(False, "--require-floor", help="write nothing (exit 1) if a request misses "
                                        "the efficacy floor", rich_help_panel=PRESERVATION),
-    max_drift: Optional[float] = typer.Option(None, "--max-drift", min=0.0, help="write nothing (exit 2) if a neutral "
+    max_drift: Optional[float] = typer.Option(None, "--max-drift", help="write nothing (exit 2) if a neutral "
                                               "or kept prompt drifts past this (1 − cos to itself before; default: "
                                               "only name those past 0.05)", rich_help_panel=PRESERVATION),
     scope: Optional[str] = typer.Option(None, help="statistics token scope: prompt | pipeline (the default with "
@@ -82,6 +82,8 @@ def apply(
     if pipeline_path is not None:  # the denoiser reads every padded position: preserve what it sees
         settings.setdefault("scope", "pipeline")
     _check_scale(scale)
+    if max_drift is not None and not 0 <= max_drift < float("inf"):
+        raise TexteditError(f"--max-drift {max_drift}: give a drift of 0 or more (1 − cos, at most 2)")
     stats_corpus = load_corpus(corpus) if corpus else None
     component = component or parsed.component
     if (after or remember) and (pipeline_path is not None or parsed.erasure is not None
