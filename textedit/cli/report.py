@@ -46,12 +46,12 @@ def _check_drift(report, max_drift: float | None) -> None:
     drifting = report.drifting(threshold)
     if not drifting:
         return
-    shown = ", ".join(f"{quote(p)} {d:.3f}" for p, d in drifting[:3]) + (
+    shown = ", ".join(f"'{quote(p)}' {d:.3f}" for p, d in drifting[:3]) + (
         f" and {len(drifting) - 3} more" if len(drifting) > 3 else "")
     line = f"{len(drifting)} neutral or kept prompt(s) drift past {threshold:g} (1 − cos to before): {shown}"
     if max_drift is not None:
         raise TexteditError(f"{line}; nothing written (--max-drift)")
-    err.print(f"warning: {line}", highlight=False)
+    err.print(f"warning: {line}", highlight=False, soft_wrap=True)
 
 
 def _floor_summary(floor: dict) -> str:
