@@ -22,6 +22,9 @@ def test_a_profile_fills_only_what_the_user_left_unset():
     assert list(filled.layers) == [1, 2] and filled.get("lam") == 200.0 and filled.get("preserve_weight") == 0.25
     given = profile.configure(EditConfig(layers=[0], lam=7.0))
     assert list(given.layers) == [0] and given.get("lam") == 7.0 and given.get("preserve_weight") == 0.25
+    # with the automatic kept prompts off, the kept prompts' knobs are not filled in (they would do nothing)
+    off = profile.configure(EditConfig(auto_preserve=False))
+    assert off.get("lam") == 200.0 and "preserve_weight" not in off.hyperparameters
     # a profile for another method is not used; a setting the method does not read is not forced on it
     assert profile.configure(EditConfig("rome")).layers is None
     other = Profile("m", "bert", "abc", "rome", {"layers": [1], "lam": 3.0})

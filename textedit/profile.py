@@ -24,6 +24,8 @@ from pathlib import Path
 
 from .errors import TexteditError
 from .fetch import default_cache_dir
+from .hyperparameters import declarations
+from .settings import PreserveConfig
 
 PROFILE_FORMAT = "textedit-profile/1"
 SHIPPED_PROFILES = Path(__file__).parent / "data" / "profiles"
@@ -102,9 +104,12 @@ class Profile:
         if config.method != self.method:
             return config
         declared = config._declared()
+        # the kept prompts' knobs only where the edit may keep prompts: with --no-preserve they
+        # would do nothing, and a knob that does nothing is refused
+        skipped = set(declarations(PreserveConfig)) if config.auto_preserve is False else set()
         hyperparameters = dict(config.hyperparameters)
         for name, value in self.settings.items():
-            if name != "layers" and name in declared and name not in hyperparameters:
+            if name != "layers" and name in declared and name not in hyperparameters and name not in skipped:
                 hyperparameters[name] = value
         layers = config.layers if config.layers is not None else self.settings.get("layers")
         return EditConfig(config.method, layers, config.value, config.templates, config.scope, config.key,
