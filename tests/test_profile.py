@@ -22,6 +22,8 @@ def test_a_profile_fills_only_what_the_user_left_unset():
     assert list(filled.layers) == [1, 2] and filled.get("lam") == 200.0 and filled.get("preserve_weight") == 0.25
     given = profile.configure(EditConfig(layers=[0], lam=7.0))
     assert list(given.layers) == [0] and given.get("lam") == 7.0 and given.get("preserve_weight") == 0.25
+    # measured at the default key position: an edit with keys chosen by the user keeps its own defaults
+    assert profile.configure(EditConfig(key="query")).layers is None
     # with the automatic kept prompts off, the kept prompts' knobs are not filled in (they would do nothing)
     off = profile.configure(EditConfig(auto_preserve=False))
     assert off.get("lam") == 200.0 and "preserve_weight" not in off.hyperparameters

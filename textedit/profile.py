@@ -94,14 +94,20 @@ class Profile:
                    str(data.get("rule", "")), data.get("benchmark") or {}, list(data.get("trials") or []),
                    data.get("chosen"), path)
 
+    def applies_to(self, config) -> bool:
+        """Whether this profile was measured for ``config``'s kind of edit: the same method, with
+        keys at the family's default position (``tune`` measures there; λ at query keys, say,
+        is another quantity)."""
+        return config.method == self.method and config.key is None
+
     def configure(self, config):
         """``config`` (an ``EditConfig``) with this profile's settings where the user set none.
 
         ``layers`` when ``config.layers`` is ``None``; each hyperparameter the config's method,
-        value strategy and preservation read, when not given. Unchanged if the profile was
-        made for another method."""
+        value strategy and preservation read, when not given. Unchanged where it does not
+        apply (:meth:`applies_to`)."""
         from .editor import EditConfig  # deferred: the editor imports torch
-        if config.method != self.method:
+        if not self.applies_to(config):
             return config
         declared = config._declared()
         # the kept prompts' knobs only where the edit may keep prompts: with --no-preserve they
@@ -167,6 +173,6 @@ def configured(config, fingerprint: str, choice: str | Path | None = None, cache
         if profile.fingerprint != fingerprint:
             raise ProfileError(f"profile '{choice}' was made for the model with fingerprint {profile.fingerprint}, "
                                f"not this one ({fingerprint})")
-    if profile is None or profile.method != config.method:
+    if profile is None or not profile.applies_to(config):
         return config, None
     return profile.configure(config), profile
