@@ -22,6 +22,7 @@ def test_a_profile_fills_only_what_the_user_left_unset():
     assert list(filled.layers) == [1, 2] and filled.get("lam") == 200.0 and filled.get("preserve_weight") == 0.25
     given = profile.configure(EditConfig(layers=[0], lam=7.0))
     assert list(given.layers) == [0] and given.get("lam") == 7.0 and given.get("preserve_weight") == 0.25
+    assert filled.from_profile == ("lam", "preserve_weight") and given.from_profile == ("preserve_weight",)
     # measured at the default key position: an edit with keys chosen by the user keeps its own defaults
     assert profile.configure(EditConfig(key="query")).layers is None
     # with the automatic kept prompts off, the kept prompts' knobs are not filled in (they would do nothing)
@@ -88,3 +89,20 @@ def test_configured_finds_takes_a_file_or_none(tmp_path):
         configured(EditConfig(), "abc", other, cache_dir=tmp_path)
     assert configured(EditConfig("rome"), "abc", cache_dir=tmp_path)[1] is None  # made for memit
     assert configured(EditConfig(), "unknown", cache_dir=tmp_path)[1] is None
+
+
+def test_a_profiles_kept_prompt_knob_is_no_error_for_an_edit_that_keeps_none(bert_path, small_corpus, tmp_path):
+    """A request without a subject keeps no prompts: the user's preserve_weight is refused as a
+    knob doing nothing, the profile's is not (the user did not ask for it)."""
+    from textedit.editor import edit
+    from textedit.encoders import load_encoder
+    from textedit.errors import SpecError
+    from textedit.requests import EditRequest
+    adapter = load_encoder(str(bert_path))
+    request = [EditRequest("the traditional food of diwali", "sweets")]
+    common = dict(corpus=small_corpus, cache_dir=tmp_path)
+    with pytest.raises(SpecError, match="'preserve_weight' does nothing here"):
+        edit(adapter, request, EditConfig(layers=[0], steps=2, floor="off", preserve_weight=0.5), **common)
+    profiled = make("abc", layers=[0], preserve_weight=0.5).configure(EditConfig(steps=2, floor="off"))
+    patch = edit(adapter, request, profiled, **common)
+    assert patch.hyperparameters["layers"] == [0] and "preserve_weight" not in patch.hyperparameters

@@ -88,6 +88,9 @@ class EditConfig:
         self.method, self.layers, self.value, self.templates = method, layers, value, templates
         self.scope, self.key, self.auto_preserve, self.floor = scope, key, auto_preserve, floor
         self.hyperparameters = {k: v for k, v in {**(hyperparameters or {}), **given}.items() if v is not None}
+        #: the hyperparameters a profile filled in (``profile.Profile.configure``), not the user:
+        #: a kept-prompt knob among them is no error where an edit keeps no prompts
+        self.from_profile: tuple[str, ...] = ()
         self._check()
 
     def _check(self) -> None:
@@ -318,7 +321,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
     # (``preserve.kept_contexts``), times ``preserve_weight``.
     subjects = len({r.subject for r in requests if r.subject})
     preserving = config.preserve_config()
-    given = [name for name in declarations(PreserveConfig) if name in config.hyperparameters]
+    given = [name for name in declarations(PreserveConfig) if name in config.hyperparameters
+             and name not in config.from_profile]
     if given and not kept_prompts:
         raise SpecError(f"hyperparameter '{given[0]}' does nothing here: this edit keeps no prompts (no 'preserve' "
                         f"list, and automatic preservation is off)")

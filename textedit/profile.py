@@ -118,8 +118,10 @@ class Profile:
             if name != "layers" and name in declared and name not in hyperparameters and name not in skipped:
                 hyperparameters[name] = value
         layers = config.layers if config.layers is not None else self.settings.get("layers")
-        return EditConfig(config.method, layers, config.value, config.templates, config.scope, config.key,
-                          config.auto_preserve, config.floor, hyperparameters)
+        filled = EditConfig(config.method, layers, config.value, config.templates, config.scope, config.key,
+                            config.auto_preserve, config.floor, hyperparameters)
+        filled.from_profile = tuple(name for name in hyperparameters if name not in config.hyperparameters)
+        return filled
 
     def summary(self) -> str:
         """One line: the settings, and the scores that chose them."""
