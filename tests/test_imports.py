@@ -26,7 +26,8 @@ CLI_DEFERRED = {f"textedit.cli.{module}": targets for module, targets in {
     "diffusion": ("textedit.anchor", "textedit.anchor_lora", "textedit.patch", "textedit.pipelines",
                   "textedit.verify.generate", "textedit.verify.metrics", "textedit.verify.report",
                   "textedit.verify.verifier"),
-    "models": ("textedit.distributed", "textedit.fetch", "textedit.io", "textedit.locate", "textedit.stats"),
+    "models": ("textedit.distributed", "textedit.fetch", "textedit.io", "textedit.locate", "textedit.profile",
+               "textedit.stats"),
 }.items()}
 
 #: every import made inside a function, as (module, what it imports): why it waits there

@@ -106,3 +106,14 @@ def test_a_profiles_kept_prompt_knob_is_no_error_for_an_edit_that_keeps_none(ber
     profiled = make("abc", layers=[0], preserve_weight=0.5).configure(EditConfig(steps=2, floor="off"))
     patch = edit(adapter, request, profiled, **common)
     assert patch.hyperparameters["layers"] == [0] and "preserve_weight" not in patch.hyperparameters
+
+
+def test_inspect_shows_the_models_profile(textedit_cli, bert_path, tmp_path, monkeypatch):
+    from textedit.encoders import load_encoder
+    monkeypatch.setenv("TEXTEDIT_CACHE", str(tmp_path))
+    code, out, _ = textedit_cli("inspect", bert_path)
+    assert code == 0 and "edit settings: the built-in defaults (no profile for this model" in out
+    make(load_encoder(str(bert_path)).fingerprint(), layers=[1], lam=7.0).save(
+        profile_path(load_encoder(str(bert_path)).fingerprint(), tmp_path))
+    code, out, _ = textedit_cli("inspect", bert_path)
+    assert code == 0 and "edit settings: the profile for some/model" in out and "layers [1], lam 7.0" in out

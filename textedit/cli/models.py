@@ -95,6 +95,12 @@ def inspect(
                        else f"the first {consumer.read_from} tokens not read")
     # markup off: a template's own brackets (FLUX.2's "[/SYSTEM_PROMPT]") are text, not rich tags
     out.print(f"prompts are read {', '.join(reading)}", highlight=False, markup=False)
+    from ..profile import find  # deferred: a command imports what it computes with when it runs
+
+    profile = find(adapter.fingerprint())
+    out.print(f"edit settings: the {profile.summary()}" if profile is not None else
+              "edit settings: the built-in defaults (no profile for this model; 'textedit tune' measures one)",
+              highlight=False, markup=False, soft_wrap=True)
 
 
 @command()
