@@ -128,12 +128,20 @@ def replay_outputs(modules: Sequence[nn.Module], run: Callable[[], object]) -> I
     missing = [i for i in range(len(modules)) if i not in recorded]
     if missing:
         raise RuntimeError(f"replay_outputs: modules {missing} did not run")
+    with replaying(modules, [recorded[i] for i in range(len(modules))]):
+        yield
+
+
+@contextlib.contextmanager
+def replaying(modules: Sequence[nn.Module], outputs: Sequence) -> Iterator[None]:
+    """Inside the block each of ``modules`` returns its entry of ``outputs`` (recorded earlier)
+    without computing; forward hooks on the modules still fire."""
     # an instance attribute ``forward`` shadows the class's: ``module(...)`` then returns the
     # record. One that is already there (accelerate's hooks put one) is put back afterwards
     before = [module.__dict__.get("forward") for module in modules]
     try:
-        for i, module in enumerate(modules):
-            module.forward = functools.partial(_recorded, recorded[i])
+        for module, output in zip(modules, outputs):
+            module.forward = functools.partial(_recorded, output)
         yield
     finally:
         for module, previous in zip(modules, before):
@@ -144,5 +152,5 @@ def replay_outputs(modules: Sequence[nn.Module], run: Callable[[], object]) -> I
 
 
 def _recorded(output, *_args, **_kwargs):
-    """A module's forward that ignores its inputs and returns ``output`` (``replay_outputs``)."""
+    """A module's forward that ignores its inputs and returns ``output`` (``replaying``)."""
     return output

@@ -15,15 +15,13 @@ What the stream should become is a value strategy's answer (``value_strategies.p
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
 from .encoders.base import EncoderAdapter, find_span
-from .hooks import record_inputs, record_outputs, stop_after
+from .hooks import record_inputs, record_outputs, replaying, stop_after
 from .requests import EditRequest
 
 #: where a request's key is read: the last token of its subject, the last token of the whole
@@ -237,7 +235,7 @@ class KeyGramReader:
             for b, batch in enumerate(self.batches):
                 kept = self.recorded[b][:min(unchanged, layer)]
                 run = list(range(len(kept), layer)) if self.keep else []  # computed below the layer: recorded
-                with _replaying([adapter.block(i) for i in range(len(kept))], kept), \
+                with replaying([adapter.block(i) for i in range(len(kept))], kept), \
                         record_outputs({i: adapter.block(i) for i in run}) as outputs, \
                         record_inputs({layer: down}) as keys, stop_after(down):
                     adapter.forward(batch)
@@ -245,36 +243,3 @@ class KeyGramReader:
                 k = keys[layer][batch.attention_mask.bool().to(keys[layer].device)].to(dtype)  # [tokens, d_in]
                 gram += (k.T @ k).double().cpu()
         return gram
-
-
-@contextlib.contextmanager
-def _replaying(modules: Sequence[torch.nn.Module], recorded: Sequence):
-    """Inside the block each of ``modules`` returns its output in ``recorded`` without computing
-    (``hooks.replay_outputs`` for outputs recorded earlier). An instance attribute ``forward``
-    already there (accelerate's hooks) is put back after."""
-    before = [module.__dict__.get("forward") for module in modules]
-    try:
-        for module, output in zip(modules, recorded):
-            module.forward = functools.partial(_recorded, output)
-        yield
-    finally:
-        for module, previous in zip(modules, before):
-            if previous is None:
-                del module.forward
-            else:
-                module.forward = previous
-
-
-def _recorded(output, *_args, **_kwargs):
-    """A module's forward that ignores its inputs and returns ``output`` (``_replaying``)."""
-    return output
-    lengths = adapter.tokenize(prompts).attention_mask.sum(1)
-    prompts = [prompts[i] for i in torch.argsort(lengths, stable=True).tolist()]
-    with torch.no_grad():
-        for begin in range(0, len(prompts), batch_size):
-            batch = adapter.tokenize(prompts[begin:begin + batch_size])
-            with record_inputs({layer: down}) as keys, stop_after(down):
-                adapter.forward(batch)
-            k = keys[layer][batch.attention_mask.bool().to(keys[layer].device)].to(dtype)  # [tokens, d_in]
-            gram += (k.T @ k).double().cpu()
-    return gram

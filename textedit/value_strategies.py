@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from .encoders.base import EncoderAdapter, TokenBatch
-from .hooks import add_to_output, record_outputs, stop_after
+from .hooks import add_to_output, record_outputs, replaying, stop_after
 from .settings import OptimizeConfig
-from .sites import Sites, _replaying
+from .sites import Sites
 
 
 def optimize_deltas(adapter: EncoderAdapter, queries: Sites, targets: Sites, layer: int, streams: torch.Tensor,
@@ -91,7 +91,7 @@ def _record_below(below: Sequence[torch.nn.Module], adapter: EncoderAdapter, bat
     """What each of ``below`` (the blocks under the δ's layer) returns on ``batch``, from one
     pass without gradients stopped after the last of them; ``None`` when there are none."""
     if not below or not REPLAY:
-        return None  # (``_replaying`` of None: the blocks compute)
+        return None  # (``replaying`` of None: the blocks compute)
     with torch.no_grad(), record_outputs(dict(enumerate(below))) as recorded, stop_after(below[-1]):
         adapter.forward(batch)
     missing = [i for i in range(len(below)) if i not in recorded]
@@ -154,7 +154,7 @@ def _optimize_all(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, str
                     plus[part.rows, part.pos] = delta.to(output.dtype)
                     return plus
 
-                with _replaying(below if part.below else [], part.below or []), add_to_output(module, add_delta):
+                with replaying(below if part.below else [], part.below or []), add_to_output(module, add_delta):
                     outputs = adapter.forward(part.batch)
                 vec = F.normalize(adapter.sentence_vector(part.batch, outputs).float(), dim=-1)
                 misses = 1 - (vec * part.goal).sum(-1)  # [prompts of the micro-batch]
