@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import TexteditError
-from ..requests import EditRequest
+from ..requests import EditRequest, is_template
 
 
 class BenchmarkError(TexteditError):
@@ -148,3 +148,23 @@ def load_benchmark(path: str | Path, limit: int | None = None) -> tuple[str, lis
     if not cases:
         raise BenchmarkError(f"{path}: no rows")
     return fmt, cases
+
+
+class JsonChecks:
+    """The checks the loaders of benchmark JSON files (knowledge, world knowledge) make: each
+    fails in one :class:`BenchmarkError` line naming the file and the field."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, message: str):
+        raise BenchmarkError(f"{self.path}: {where}: {message}")
+
+    def strings(self, value, where: str, *, placeholder: bool = False) -> list[str]:
+        """``value`` as a non-empty list of non-empty strings (stripped); with ``placeholder``
+        each must be a template (``{}`` once, no other brace)."""
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+            self.fail(where, "expected a non-empty list of non-empty strings")
+        if placeholder and not all(is_template(v) for v in value):
+            self.fail(where, "every context must contain '{}' exactly once and no other brace")
+        return [v.strip() for v in value]

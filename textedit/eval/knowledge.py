@@ -31,8 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..requests import EditRequest, is_template
-from .benchmark import BenchmarkError, Probe
+from ..requests import EditRequest
+from .benchmark import BenchmarkError, JsonChecks, Probe
 from ..io import check_fields, read_json
 from .scores import Vectors, _cos
 
@@ -142,15 +142,8 @@ def load_knowledge(path: str | Path, limit: int | None = None) -> list[Knowledge
     path = Path(path)
     data = read_json(path, BenchmarkError, "benchmark file")
 
-    def fail(where: str, message: str):
-        raise BenchmarkError(f"{path}: {where}: {message}")
-
-    def strings(value, where: str, *, placeholder: bool = False) -> list[str]:
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            fail(where, "expected a non-empty list of non-empty strings")
-        if placeholder and not all(is_template(v) for v in value):
-            fail(where, "every context must contain '{}' exactly once and no other brace")
-        return [v.strip() for v in value]
+    checks = JsonChecks(path)
+    fail, strings = checks.fail, checks.strings
 
     if not isinstance(data, dict) or "concepts" not in data:
         fail("top level", "expected an object with 'contexts', 'unrelated' and 'concepts'")

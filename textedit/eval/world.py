@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from ..io import check_fields, read_json
 from ..requests import EditRequest, is_template, same_text
-from .benchmark import BenchmarkError
+from .benchmark import BenchmarkError, JsonChecks
 from .scores import Vectors, _cos
 
 SPLITS = ("edit", "unedited")
@@ -241,15 +241,8 @@ def load_world(path: str | Path, limit: int | None = None, split: str | None = N
     path = Path(path)
     data = read_json(path, BenchmarkError, "benchmark file")
 
-    def fail(where: str, message: str):
-        raise BenchmarkError(f"{path}: {where}: {message}")
-
-    def strings(value, where: str, *, placeholder: bool = False) -> list[str]:
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
-            fail(where, "expected a non-empty list of non-empty strings")
-        if placeholder and not all(is_template(v) for v in value):
-            fail(where, "every context must contain '{}' exactly once and no other brace")
-        return [v.strip() for v in value]
+    checks = JsonChecks(path)
+    fail, strings = checks.fail, checks.strings
 
     if not isinstance(data, dict) or "pairs" not in data:
         fail("top level", "expected an object with 'contexts', 'neutral' and 'pairs'")
