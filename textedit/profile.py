@@ -147,16 +147,21 @@ def find(fingerprint: str, cache_dir: str | Path | None = None) -> Profile | Non
     shipped profiles are checked by the test suite."""
     user = profile_path(fingerprint, cache_dir)
     if user.exists():
-        profile = Profile.load(user)
-        if profile.fingerprint != fingerprint:
-            raise ProfileError(f"profile '{user}' was made for the model with fingerprint {profile.fingerprint}, "
-                               f"not {fingerprint}")
-        return profile
+        return _load_for(user, fingerprint)
     for path in sorted(SHIPPED_PROFILES.glob("*.json")) if SHIPPED_PROFILES.is_dir() else []:
         profile = Profile.load(path)
         if profile.fingerprint == fingerprint:
             return profile
     return None
+
+
+def _load_for(path: str | Path, fingerprint: str) -> Profile:
+    """The profile at ``path``, which must have been made for the model with ``fingerprint``."""
+    profile = Profile.load(path)
+    if profile.fingerprint != fingerprint:
+        raise ProfileError(f"profile '{path}' was made for the model with fingerprint {profile.fingerprint}, "
+                           f"not this one ({fingerprint})")
+    return profile
 
 
 def configured(config, fingerprint: str, choice: str | Path | None = None, cache_dir: str | Path | None = None):
@@ -171,10 +176,7 @@ def configured(config, fingerprint: str, choice: str | Path | None = None, cache
     if choice is None:
         profile = find(fingerprint, cache_dir)
     else:
-        profile = Profile.load(choice)
-        if profile.fingerprint != fingerprint:
-            raise ProfileError(f"profile '{choice}' was made for the model with fingerprint {profile.fingerprint}, "
-                               f"not this one ({fingerprint})")
+        profile = _load_for(choice, fingerprint)
     if profile is None or not profile.applies_to(config):
         return config, None
     return profile.configure(config), profile

@@ -26,7 +26,7 @@ def tune(
                                         rich_help_panel=SCORING),
     samples: int = typer.Option(10, min=1, help="noise samples of the causal trace", rich_help_panel=TRACING),
     out_path: Optional[Path] = typer.Option(None, "--out", help="the profile (default: the cache's profiles/ "
-                                                                 "folder, where apply, erase and eval look)",
+                                                                 "folder, where apply and eval look)",
                                             rich_help_panel=OUTPUT),
     corpus: Optional[Path] = _corpus_option(),
     cache_dir: Optional[Path] = _cache_dir_option(),
