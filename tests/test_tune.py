@@ -172,3 +172,38 @@ def test_the_tune_command_writes_the_profile_apply_and_eval_then_use(textedit_cl
                                   "--floor", "off", "--steps", "2")
     assert code == 0, err
     assert "settings from the profile" in err and "L1" in out
+
+
+def test_a_failed_profile_write_is_one_line_and_keeps_the_finished_trials(textedit_cli, bert_path, small_corpus,
+                                                                         tmp_path, monkeypatch):
+    """The profile is written whole or not at all: a full disk at its rename is one line, no
+    profile is left, and the state file keeps every finished trial, so the next run measures
+    nothing again and writes the profile."""
+    import errno
+    import os
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(small_corpus.prompts))
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps({"contexts": ["a photo of {}", "{} in the garden"], "unrelated": ["a dog", "a cup"],
+                               "concepts": CONCEPTS[:1]}))
+    out = tmp_path / "profile.json"
+    real_replace = os.replace
+
+    def full(src, dst, *args, **kwargs):
+        if str(dst) == str(out):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full)
+    args = ("tune", bert_path, "--dev", dev, "--samples", "2", "--corpus", corpus, "--cache-dir", tmp_path / "c",
+            "--out", out)
+    code, _, err = textedit_cli(*args)
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert code != 0 and len(lines) == 1 and "Traceback" not in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".profile.json")]
+    state = json.loads((tmp_path / "profile.json.state.json").read_text())
+    assert len(state["trials"]) == 6
+    monkeypatch.setattr(os, "replace", real_replace)
+    code, _, err = textedit_cli(*args)
+    assert code == 0 and "resuming: 6 trial(s)" in err and out.exists()
+    assert not (tmp_path / "profile.json.state.json").exists()
