@@ -545,6 +545,30 @@ def test_an_existing_patch_in_out_is_replaced_with_a_note(monkeypatch, capsys, t
     assert [p.name for p in tmp_path.iterdir()] == ["patch.json"]  # the probe is gone
 
 
+def test_a_new_folder_removed_by_a_concurrent_check_is_made_again(monkeypatch, tmp_path):
+    """The ranks of a torchrun check the same new ``--cache-dir`` at once: each makes it, probes
+    it and removes it again. One rank's removal between another's mkdir and probe must not fail
+    that rank (CI saw "cannot be written: No such file or directory")."""
+    import tempfile
+
+    from textedit.cli import _writable_destination
+
+    folder = tmp_path / "new" / "cache"
+    real = tempfile.mkstemp
+    calls = []
+
+    def racing_mkstemp(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the other rank's cleanup lands first
+            folder.rmdir()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", racing_mkstemp)
+    assert _writable_destination(folder, option="--cache-dir") == folder
+    assert len(calls) == 2
+    assert not (tmp_path / "new").exists()  # the folders it made are removed again
+
+
 @pytest.mark.parametrize("hyperparameters, fragment", [
     ({"lam": float("nan")}, "'lam' must be finite"), ({"lam": 1e308}, "'lam' must be > 0"),
     ({"lam": -5}, "'lam' must be > 0"), ({"steps": 0}, "'steps' must be ≥ 1"),

@@ -311,8 +311,16 @@ def _writable_destination(directory: Path | None, marker: str | None = None, wha
         if directory.exists() and not directory.is_dir():
             raise TexteditError(f"{option} '{_shown(directory)}' is a file, not a directory")
         made = [d for d in (directory, *directory.parents) if not d.exists()]
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".textedit-probe-", dir=directory)
+        for attempt in range(5):
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                fd, probe = tempfile.mkstemp(prefix=".textedit-probe-", dir=directory)
+                break
+            except FileNotFoundError:
+                # another process checking the same new folder (the ranks of a torchrun) removed
+                # it between our mkdir and the probe: make it again
+                if attempt == 4:
+                    raise
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
