@@ -399,7 +399,7 @@ def test_importing_the_cli_imports_no_torch():
 
 
 COMMANDS = ["apply", "show", "export", "stats", "inspect", "eval", "verify", "erase", "learn-anchor", "locate",
-            "fetch-model"]
+            "fetch-model", "tune"]
 
 
 @pytest.mark.parametrize("args", [["--help"], *([name, "--help"] for name in COMMANDS)])
@@ -462,6 +462,11 @@ def test_every_help_fits_80_columns_with_no_name_cut(command):
     lines = done.stdout.splitlines()
     assert len(lines) > 5 and max(cell_len(line) for line in lines) <= 80
     assert "…" not in done.stdout, [line for line in lines if "…" in line]
+    # the description is rewrapped to the terminal: no line of it is cut short where the
+    # docstring broke (a line under 60 columns followed by more text of the same paragraph)
+    description = done.stdout.split("╭")[0].split("Usage:")[1].splitlines()[2:]
+    for line, following in zip(description, description[1:]):
+        assert not (following.strip() and 0 < cell_len(line.rstrip()) < 60), (line, following)
 
 
 @pytest.mark.parametrize("how", ["raised", "returned", "abort"])

@@ -27,7 +27,7 @@ import errno
 import importlib
 import os
 import sys
-from inspect import getdoc
+from inspect import cleandoc, getdoc
 from pathlib import Path
 
 import typer
@@ -70,6 +70,8 @@ def _build(name: str) -> TyperCommand:
         info.callback = _add_edit_options(info.callback, info.callback.edit_settings)
     built = typer.main.get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
                                              rich_markup_mode=app.rich_markup_mode)
+    if built.help:  # rich keeps a docstring's line breaks: one line per paragraph, rewrapped to the terminal
+        built.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in cleandoc(built.help).split("\n\n"))
     for param in built.params:
         if param.name == "pipeline":
             param.help = f"{param.help}: {' | '.join(pipeline_choices())}"
