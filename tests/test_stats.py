@@ -506,3 +506,26 @@ def test_a_consumer_that_adds_no_special_tokens_reads_one_bos_and_is_cached_apar
         assert real[0] == bos and int((real == bos).sum()) == 1
     assert not adapter.consumer.add_special_tokens and "-nospecial" in consumer_tag(adapter.consumer)
     assert "-nospecial" not in consumer_tag(dataclasses.replace(adapter.consumer, add_special_tokens=True))
+
+
+def test_sums_that_do_not_fit_the_device_are_one_line_naming_the_way_out(bert, small_corpus, monkeypatch):
+    """The sums of the layers to do are made on the model's device before the pass; where they do
+    not fit, the error says how much they need and to compute fewer layers at a time."""
+    from textedit.errors import CacheError
+
+    def full(dim, device=None):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(SecondMoment, "zeros", staticmethod(full))
+    with pytest.raises(CacheError, match=r"^the float64 sums of layers 0, 1 need 0\.0 GiB on cpu, .*--layers\)$"):
+        compute_stats(bert, [0, 1], small_corpus, use_cache=False)
+
+
+def test_the_sums_come_back_on_the_cpu_in_float64_and_move_between_devices(bert, small_corpus):
+    stats = compute_stats(bert, [0, 1], small_corpus, use_cache=False)
+    assert list(stats) == [0, 1]
+    assert all(m.sum.device.type == "cpu" and m.sum.dtype == torch.float64 for m in stats.values())
+    moment = stats[0]
+    assert moment.to("cpu") is moment  # already there: the same object, its factor kept
+    moved = moment.to("meta")
+    assert moved.sum.device.type == "meta" and moved.count == moment.count

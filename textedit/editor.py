@@ -415,7 +415,8 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                     stats[layer] if method.needs_statistics else None, remembered_gram=remembered,
                     remembered_count=remembered_count, state=(state or {}).get(layer)))
                 with torch.no_grad():
-                    updated = module.weight.double() + delta.dense().to(module.weight.device)
+                    # ΔW formed on the weight's device from its rank-n factors: only they cross
+                    updated = module.weight.double() + delta.dense(module.weight.device)
                     module.weight.copy_(updated.to(module.weight.dtype))
                 # every template's key, not their mean: a later edit must keep each context's value
                 stored = now[layer].keys.T.cpu().float() if remember and method.remembers_keys else None

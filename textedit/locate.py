@@ -125,7 +125,7 @@ def trace(adapter: EncoderAdapter, prompt: str, subject: str | None = None, *, s
     sigma = noise * embeddings.weight.float().std().item()
     eps = torch.randn(samples, len(positions), embeddings.embedding_dim, generator=generator) * sigma
     eps = eps.to(adapter.device)
-    subject_index = torch.tensor(positions)
+    subject_index = torch.tensor(positions, device=adapter.device)  # indexes the hooks' outputs at every run
 
     def run(copies: int, restore=None) -> torch.Tensor:
         """``sim`` of ``copies`` noisy runs (``copies`` = k·samples, noise sample = row % samples)."""
@@ -149,8 +149,10 @@ def trace(adapter: EncoderAdapter, prompt: str, subject: str | None = None, *, s
         raise TexteditError(f"noise {noise} leaves the output of '{quote(prompt)}' unchanged; raise --noise")
 
     scores: dict[str, torch.Tensor] = {}
-    token_of_row = torch.arange(n_tokens * samples) // samples  # row r restores token r // samples
-    rows = torch.arange(n_tokens * samples)
+    # row r restores token r // samples; on the model's device: the restoring hooks index every
+    # module output with them, layer after layer
+    token_of_row = torch.arange(n_tokens * samples, device=adapter.device) // samples
+    rows = torch.arange(n_tokens * samples, device=adapter.device)
     for site in sites:
         score = torch.zeros(n_layers, n_tokens)
         for layer in range(n_layers):

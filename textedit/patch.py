@@ -380,7 +380,8 @@ class Patch:
                 if d.component == name:
                     module = _module(adapter, d)  # layer and shape checks
                     original = module.weight.detach().clone()
-                    updated = original.double() + scale * d.delta.dense().to(original.device, torch.float64)
+                    # formed on the weight's device from the factors (only they cross), in their dtype as before
+                    updated = original.double() + scale * d.delta.dense(original.device).to(torch.float64)
                     if not torch.isfinite(updated).all():
                         raise PatchError(f"applying {d.key} would put NaN or Inf into the weights")
                     writes.append((name, d.module, module, original, updated.to(original.dtype)))

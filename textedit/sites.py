@@ -164,7 +164,8 @@ def read_states(adapter: EncoderAdapter, sites: Sites, layers: Sequence[int], ba
         for begin in range(0, len(sites.prompts), batch_size):
             batch = adapter.tokenize(sites.prompts[begin:begin + batch_size])
             chosen = ((site_prompt >= begin) & (site_prompt < begin + batch_size)).nonzero().squeeze(1)
-            rows, pos = site_prompt[chosen] - begin, site_token[chosen]
+            # on the model's device, where they index the recorded states (three reads a layer)
+            rows, pos = (site_prompt[chosen] - begin).to(adapter.device), site_token[chosen].to(adapter.device)
             with record_inputs(down) as keys, record_outputs(down) as values, \
                     record_inputs(resid, arg=adapter.residual[1]) as residuals, stop_after(down[max(layers)]):
                 adapter.forward(batch)
@@ -230,7 +231,9 @@ class KeyGramReader:
         dtype = torch.float32 if self.products == "float32" else torch.float64
         down = adapter.down_proj_module(layer)
         d_in = down.weight.shape[1]
-        gram = torch.zeros(d_in, d_in, dtype=torch.float64)
+        # summed where the keys are, and brought to the CPU once: a batch's d_in × d_in product
+        # would otherwise cross to the CPU batch by batch (2.9 GB each at d_in 18,944)
+        gram = torch.zeros(d_in, d_in, dtype=torch.float64, device=down.weight.device)
         with torch.no_grad():
             for b, batch in enumerate(self.batches):
                 kept = self.recorded[b][:min(unchanged, layer)]
@@ -241,5 +244,5 @@ class KeyGramReader:
                     adapter.forward(batch)
                 self.recorded[b] = kept + [outputs[i] for i in run]
                 k = keys[layer][batch.attention_mask.bool().to(keys[layer].device)].to(dtype)  # [tokens, d_in]
-                gram += (k.T @ k).double().cpu()
-        return gram
+                gram += k.T @ k  # a float32 product is widened to float64 as it is added (as .double() would)
+        return gram.cpu()

@@ -9,7 +9,9 @@ Notation (column convention, as in the papers):
 Every solver returns a :class:`LowRankDelta` ``ΔW = left @ rightᵀ`` of rank ≤ n, computed in
 float64 with Cholesky or LU solves; none forms an explicit inverse. Inputs are checked for
 NaN/Inf, singular systems raise :class:`NumericalError`, and ill-conditioned ones (estimated
-condition number above ``COND_WARN``) emit an :class:`IllConditionedWarning`.
+condition number above ``COND_WARN``) emit an :class:`IllConditionedWarning`. A solver runs on
+the device its inputs are on (every tensor it makes is made there); the editor hands it CPU
+tensors, so edits solve on the CPU in float64 whatever the model's device and dtype.
 """
 
 from __future__ import annotations
@@ -35,9 +37,12 @@ class LowRankDelta:
     left: torch.Tensor
     right: torch.Tensor
 
-    def dense(self) -> torch.Tensor:
-        dtype = torch.promote_types(self.left.dtype, self.right.dtype)  # a loaded patch may mix them
-        return self.left.to(dtype) @ self.right.to(dtype).T
+    def dense(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``left @ rightᵀ``, formed on ``device`` (default: the factors') in ``dtype`` (default: the
+        wider of the factors'). Formed where it is added to a weight, only the rank-r factors
+        cross between devices, not the d_out × d_in product."""
+        dtype = dtype or torch.promote_types(self.left.dtype, self.right.dtype)  # a loaded patch may mix them
+        return self.left.to(device, dtype) @ self.right.to(device, dtype).T
 
     @property
     def rank(self) -> int:
@@ -146,7 +151,7 @@ def batched(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tensor, 
     if lam < 0:
         raise NumericalError(f"λ must be ≥ 0, got {lam}")
     U = spd_solve(C, K, "the key covariance C", factor)
-    gram = lam * torch.eye(K.shape[1], dtype=torch.float64) + K.T @ U
+    gram = lam * torch.eye(K.shape[1], dtype=torch.float64, device=K.device) + K.T @ U
     gram = (gram + gram.T) / 2  # symmetric in exact arithmetic; keep it so for Cholesky
     right = spd_solve(gram, U.T, "λI + KᵀC⁻¹K (are two keys equal?)").T
     return LowRankDelta(V - W @ K, right)
@@ -187,8 +192,8 @@ def dense_factors(delta: torch.Tensor) -> LowRankDelta:
     """A dense ``ΔW [d_out, d_in]`` as exact factors of rank min(d_out, d_in) (one is the identity)."""
     d_out, d_in = delta.shape
     if d_out <= d_in:
-        return LowRankDelta(torch.eye(d_out, dtype=delta.dtype), delta.T.contiguous())
-    return LowRankDelta(delta, torch.eye(d_in, dtype=delta.dtype))
+        return LowRankDelta(torch.eye(d_out, dtype=delta.dtype, device=delta.device), delta.T.contiguous())
+    return LowRankDelta(delta, torch.eye(d_in, dtype=delta.dtype, device=delta.device))
 
 
 def null_space_projector(C: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -231,7 +236,7 @@ def null_space(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tenso
     gram = K @ K.T
     if remembered_gram is not None:
         gram = gram + _f64("remembered keys' gram", remembered_gram)
-    M = P @ gram + alpha * scale * torch.eye(P.shape[0], dtype=torch.float64)
+    M = P @ gram + alpha * scale * torch.eye(P.shape[0], dtype=torch.float64, device=P.device)
     right = torch.linalg.solve(M, projected)
     if not torch.isfinite(right).all():
         raise NumericalError("the null-space system is singular: raise α")
@@ -250,6 +255,6 @@ def ridge(W: torch.Tensor, K: torch.Tensor, V: torch.Tensor, lam: float) -> LowR
     _check_shapes(W, K, V)
     if lam <= 0:
         raise NumericalError(f"λ must be > 0 for the ridge solver, got {lam}")
-    gram = lam * torch.eye(K.shape[1], dtype=torch.float64) + K.T @ K
+    gram = lam * torch.eye(K.shape[1], dtype=torch.float64, device=K.device) + K.T @ K
     right = spd_solve(gram, K.T, "λI + KᵀK").T
     return LowRankDelta(V - W @ K, right)

@@ -73,8 +73,12 @@ class SecondMoment:
     _projectors: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
-    def zeros(cls, dim: int) -> "SecondMoment":
-        return cls(torch.zeros(dim, dim, dtype=torch.float64), 0)
+    def zeros(cls, dim: int, device: torch.device | str | None = None) -> "SecondMoment":
+        return cls(torch.zeros(dim, dim, dtype=torch.float64, device=device), 0)
+
+    def to(self, device: torch.device | str) -> "SecondMoment":
+        """The same sums on ``device`` (a factor or projector is computed again there, on use)."""
+        return self if self.sum.device == torch.device(device) else SecondMoment(self.sum.to(device), self.count)
 
     def __add__(self, other: "SecondMoment") -> "SecondMoment":
         return SecondMoment(self.sum + other.sum, self.count + other.count)
@@ -107,6 +111,8 @@ class SecondMoment:
         the time of the full product. ``products``: the precision each batch's product is
         formed in, ``"float64"`` (exact for float32 keys) or ``"float32"`` (the BLAS's fast
         kernel, as the ROME/MEMIT reference does); the running sum is float64 either way.
+        Each band is added where the sum lives; ``compute_stats`` keeps the sum on the keys'
+        device, so nothing crosses between devices here (docs/performance.md, "GPU-ready").
         """
         keys = keys.to(product_dtype(products))
         total = self.sum
@@ -251,12 +257,27 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
         cached = _read_cache(keys[layer].path(cache_dir), keys[layer], dims[layer]) if use_cache else None
         if shard is not None and cached and cached[1] < len(corpus):
             cached = None  # partial sums cover a prefix, not a rank's shard: every rank starts over
-        moment, done = cached if cached else (SecondMoment.zeros(dims[layer]), 0)
-        result[layer] = moment
-        start_at[layer] = done
+        if cached:
+            result[layer], start_at[layer] = cached
+        else:
+            start_at[layer] = 0  # its sum is made below, on the model's device
     todo = [layer for layer in layers if start_at[layer] < len(corpus)]
     if not todo:
         return result
+    # The sums of the layers still to do accumulate on the model's device, where the keys are:
+    # added on the CPU, every batch would carry each layer's upper triangle across (d_in²/2
+    # float64s: 1.4 GB a batch and layer for Qwen2.5-VL-7B's down-projection). They come back
+    # to the CPU once, at the end, for the cache and the float64 solves. On an accelerator that
+    # costs one d_in × d_in float64 per layer there (docs/scale.md, "Memory of real sizes").
+    device = adapter.device
+    try:
+        for layer in todo:
+            result[layer] = result[layer].to(device) if layer in result else SecondMoment.zeros(dims[layer], device)
+    except torch.OutOfMemoryError:
+        need = sum(8 * dims[layer] ** 2 for layer in todo) / 2 ** 30
+        raise CacheError(f"the float64 sums of layers {', '.join(map(str, todo))} need {need:.1f} GiB on {device}, "
+                         "which it does not have: compute fewer layers at a time (textedit stats --layers)") from None
+    result = {layer: result[layer] for layer in layers}  # in the order asked
 
     modules = {layer: adapter.down_proj_module(layer) for layer in todo}
     first, end = shard.bounds(len(corpus)) if shard is not None else (min(start_at[layer] for layer in todo),
@@ -295,6 +316,7 @@ def compute_stats(adapter: EncoderAdapter, layers: Sequence[int], corpus: Corpus
             result[layer].count = int(shard.all_reduce_sum(torch.tensor([result[layer].count]))[0])
         if not torch.isfinite(result[layer].sum.sum()):  # one reduction: any NaN/Inf makes the sum non-finite
             raise CacheError(f"statistics of layer {layer} hold NaN/Inf: the model produces non-finite activations")
+        result[layer] = result[layer].to("cpu")  # where the cache is written and the solves run
         if use_cache and (shard is None or shard.is_main):
             _write_cache(keys[layer].path(cache_dir), keys[layer], result[layer], len(corpus), len(corpus))
     if shard is not None:

@@ -57,6 +57,7 @@ class _MicroBatch:
     """Prompts of the training requests run together in one pass of a step."""
 
     batch: TokenBatch
+    # the index tensors live on the model's device: every step indexes device tensors with them
     owner: torch.Tensor  # [prompts]: each prompt's request (index into all requests)
     rows: torch.Tensor  # [sites]: each site's row in ``batch``
     pos: torch.Tensor  # [sites]: its token
@@ -81,9 +82,11 @@ def _micro_batches(adapter: EncoderAdapter, sites: Sites, active: torch.Tensor, 
         row_of = torch.full((len(sites.prompts),), -1, dtype=torch.long)
         row_of[part] = torch.arange(len(part))
         kept = row_of[site_prompt] >= 0
+        # moved to the device once here, not at each of the steps that index δ and the outputs with them
+        device = adapter.device
         out.append(_MicroBatch(adapter.tokenize([sites.prompts[i] for i in part.tolist()]),
-                               owner_all[part].to(adapter.device), row_of[site_prompt[kept]], site_pos[kept],
-                               site_request[kept], goal[part.to(goal.device)]))
+                               owner_all[part].to(device), row_of[site_prompt[kept]].to(device),
+                               site_pos[kept].to(device), site_request[kept].to(device), goal[part.to(goal.device)]))
     return out
 
 
@@ -147,7 +150,7 @@ def _optimize_all(adapter: EncoderAdapter, sites: Sites, goal: torch.Tensor, str
             optimizer.zero_grad()
             miss = torch.zeros(n, device=adapter.device)
             for part in parts:
-                delta = (unit_delta[part.request] * scale[part.request.to(scale.device)])
+                delta = unit_delta[part.request] * scale[part.request]  # all on the model's device
 
                 def add_delta(output: torch.Tensor, part=part, delta=delta) -> torch.Tensor:
                     plus = torch.zeros_like(output)
