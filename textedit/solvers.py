@@ -236,7 +236,8 @@ def null_space(W: torch.Tensor, C: torch.Tensor, K: torch.Tensor, V: torch.Tenso
     gram = K @ K.T
     if remembered_gram is not None:
         gram = gram + _f64("remembered keys' gram", remembered_gram)
-    M = P @ gram + alpha * scale * torch.eye(P.shape[0], dtype=torch.float64, device=P.device)
+    M = P @ gram
+    M.diagonal().add_(alpha * scale)  # + a I, without two dense d_in × d_in temporaries (docs/scale.md)
     right = torch.linalg.solve(M, projected)
     if not torch.isfinite(right).all():
         raise NumericalError("the null-space system is singular: raise α")
