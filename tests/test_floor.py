@@ -4,6 +4,7 @@ search keeps the most automatic preservation that still meets it."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -73,32 +74,61 @@ class _FakeEdit:
         return [self.margin_at(s, self.applied.get(s, 1.0)) for s in self.subjects]
 
 
-@pytest.mark.parametrize("passes_from, solves", [(1.0, 1), (0.25, 2), (0.0625, 3), (0.0, 4)])
-def test_search_keeps_the_strongest_preservation_that_meets_the_floor(passes_from, solves):
+@pytest.mark.parametrize("passes_from", STRENGTHS)
+def test_search_keeps_the_strongest_preservation_that_meets_the_floor(passes_from):
+    """Against brute force: for a floor met from some strength down, the search returns the
+    strongest strength of the ladder that meets it, in at most 2 + ⌈log₂(rungs)⌉ solves."""
     fake = _FakeEdit(lambda subject, s: 0.1 if s <= passes_from else -0.1)
     deltas, result = _search(fake.solve, fake.restore, fake, ["acme"])
-    assert result.met and result.strengths == {"acme": passes_from} and result.strength == passes_from
-    assert deltas == [f"deltas at {[('acme', passes_from)]}"] and len(fake.solves) == solves
+    strongest = max(s for s in STRENGTHS if fake.margin_at("acme", s) >= 0)
+    assert result.met and result.strengths == {"acme": strongest} and result.strength == passes_from
+    assert deltas == [f"deltas at {[('acme', passes_from)]}"]
+    assert len(fake.solves) == 1 if passes_from == 1.0 else 2 <= len(fake.solves) <= 2 + math.ceil(math.log2(len(STRENGTHS)))
     assert fake.applied is None  # every solve was taken off again
 
 
 def test_search_weakens_only_the_subjects_whose_requests_miss():
-    """In a batch, a concept that binds at full preservation keeps it while another steps down."""
-    fake = _FakeEdit(lambda subject, s: 0.1 if subject == "acme" or s == 0.0 else -0.1, ("acme", "globex"))
+    """In a batch, a concept that binds at full preservation keeps it while another steps down
+    to the strongest strength at which it binds."""
+    fake = _FakeEdit(lambda subject, s: 0.1 if subject == "acme" or s <= 4.0 ** -4 else -0.1, ("acme", "globex"))
     _, result = _search(fake.solve, fake.restore, fake, ["acme", "globex"])
-    assert result.met and result.strengths == {"acme": 1.0, "globex": 0.0}
-    assert [s["acme"] for s in fake.solves] == [1.0] * 4 and [s["globex"] for s in fake.solves] == list(STRENGTHS)
-    assert result.to_dict()["weakened"] == {"globex": 0.0}
+    assert result.met and result.strengths == {"acme": 1.0, "globex": 4.0 ** -4}
+    assert all(s["acme"] == 1.0 for s in fake.solves) and fake.solves[1]["globex"] == 0.0
+    assert result.to_dict()["weakened"] == {"globex": 4.0 ** -4}
+
+
+def test_search_in_a_batch_solves_the_chosen_strengths_together_and_falls_back_when_they_interact():
+    """Two subjects settle in different rounds: their chosen strengths are solved together once
+    more. When that combination misses (the subjects' kept prompts interact), the passing solve
+    that kept the most is taken."""
+    settle = {"acme": 4.0 ** -1, "globex": 4.0 ** -6}
+    independent = _FakeEdit(lambda subject, s: 0.1 if s <= settle[subject] else -0.1, ("acme", "globex"))
+    _, result = _search(independent.solve, independent.restore, independent, ["acme", "globex"])
+    assert result.met and result.strengths == settle and independent.solves[-1] == settle
+
+    class Interacting(_FakeEdit):
+        def margins(self):  # globex binds at 4⁻⁶ only while acme keeps less than ¼
+            a, g = self.applied["acme"], self.applied["globex"]
+            return [0.1 if a <= settle["acme"] else -0.1, 0.1 if g <= settle["globex"] and a < settle["acme"] else -0.1]
+
+    fake = Interacting(None, ("acme", "globex"))
+    _, result = _search(fake.solve, fake.restore, fake, ["acme", "globex"])
+    assert result.met
+    passing = [s for s in fake.solves if s["acme"] < settle["acme"] and s["globex"] <= settle["globex"]]
+    assert result.strengths == max(passing, key=lambda s: math.log(max(s["acme"], 1e-12)) + math.log(max(s["globex"], 1e-12)))
 
 
 def test_search_that_cannot_meet_the_floor_keeps_the_closest_and_says_who_misses():
     fake = _FakeEdit(lambda subject, s: -0.3 + 0.1 * (1 - s))
     _, result = _search(fake.solve, fake.restore, fake, ["acme"])
-    assert not result.met and result.strength == 0.0
+    assert not result.met and result.strength == 0.0 and [s["acme"] for s in fake.solves] == [1.0, 0.0]
     assert result.misses() == [("the mascot of acme", pytest.approx(-0.2))]
     assert "1 request(s) below the efficacy floor 0" in result.describe_misses()
     _, checked = _search(fake.solve, fake.restore, fake, [])  # "check": one solve, as given
     assert checked.strength == 1.0 and not checked.met
+    closer_when_kept = _FakeEdit(lambda subject, s: -0.1 - 0.1 * (1 - s))  # misses least at full strength
+    _, result = _search(closer_when_kept.solve, closer_when_kept.restore, closer_when_kept, ["acme"])
+    assert not result.met and result.strength == 1.0
 
 
 def test_edit_records_the_floor_and_weakens_only_automatic_prompts(bert_path, small_corpus, tmp_path):
@@ -112,7 +142,7 @@ def test_edit_records_the_floor_and_weakens_only_automatic_prompts(bert_path, sm
                  preserve=["the house of acme"])
     floor = patch.hyperparameters["floor"]
     assert floor["efficacy_floor"] == 1.9 and not floor["met"]
-    assert [t["strength"] for t in floor["tried"]] == list(STRENGTHS)  # missed at every rung
+    assert [t["strength"] for t in floor["tried"]] == [1.0, 0.0]  # missed at full strength and with none kept
     best = max(floor["tried"], key=lambda t: t["smallest_margin"])  # none meets it: the closest is kept
     assert floor["strength"] == best["strength"] and floor["smallest_margin"] == best["smallest_margin"]
     assert {m["prompt"] for m in floor["misses"]} == {r.prompt for r in REQUEST}
@@ -150,9 +180,9 @@ def test_search_reads_the_first_layers_kept_keys_once(bert_path, small_corpus, t
     common = dict(layers=[0, 1], value="match", key="subject", templates=("{}", "a photo of {}"))
     patch = edit(adapter, REQUEST, EditConfig(**common, efficacy_floor=1.9), corpus=small_corpus, cache_dir=tmp_path)
     rungs = [t["strength"] for t in patch.hyperparameters["floor"]["tried"]]
-    assert rungs == list(STRENGTHS)
+    assert rungs == [1.0, 0.0]
     # one subject group: layer 0 once, layer 1 at every rung that keeps anything (not at strength 0)
-    assert reads == [0, 1, 1, 1]
+    assert reads == [0, 1]
 
 
 def test_apply_says_who_misses_the_floor_and_refuses_with_require_floor(monkeypatch, capsys, tmp_path, bert_path,

@@ -18,6 +18,7 @@ The user's model is left exactly as it was; applying the patch is a separate ste
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Sequence
@@ -439,32 +440,76 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
 def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str]):
     """``(deltas, FloorResult | None)``: the solve that meets the efficacy floor keeping the most.
 
-    First every subject's automatic kept prompts at full strength; then, round by round, each
-    subject with a request below the floor steps one rung down ``STRENGTHS`` (a weaker
-    preservation moves its requests at least as far) while the subjects whose requests all
-    meet it keep theirs: a batch of many concepts weakens only those that need it. The first
-    solve that meets the floor is kept, else the one whose worst request comes closest.
-    ``solve(strengths)`` leaves its deltas applied for the check; ``restore()`` takes them
-    off. Without a check this is one solve; without ``subjects``, one solve checked.
+    Each subject's automatic kept prompts take a strength from ``STRENGTHS`` (1 … 4⁻⁷, 0),
+    found by bisection, all subjects at once (one solve per round, each subject at its own
+    strength, so a batch of many concepts weakens only those that need it):
+
+    1. every subject at full strength; a subject whose requests all meet the floor keeps it;
+    2. a subject that misses tries 0, nothing kept: missing there too, no strength helps it
+       (it keeps the strength at which its worst request came closest);
+    3. between its strongest miss and its weakest pass, the middle strength, until they are
+       neighbours on the ladder: the subject keeps the strongest that passed.
+
+    A strength between passes and misses is not always monotone (the mascot passes at 1/16
+    and misses at ¼ and at 0 with a named prompt kept); bisection returns a passing strength
+    all the same. When the chosen strengths were never solved together (a batch), they are
+    solved and checked once more; if that misses, the passing solve that kept the most is
+    taken, else the one whose worst request came closest. ``solve(strengths)`` leaves its
+    deltas applied for the check; ``restore()`` takes them off. Without a check this is one
+    solve; without ``subjects``, one solve checked.
     """
     if check is None:
         return solve(), None
-    rung = {subject: 0 for subject in subjects}
+    last = len(STRENGTHS) - 1
+    at = {subject: 0 for subject in subjects}  # the ladder index each subject is tried at next
+    missed_at = {subject: -1 for subject in subjects}  # its strongest miss (−1: none yet)
+    passed_at = {subject: None for subject in subjects}  # its weakest pass (None: none yet)
+    closest = {subject: (-math.inf, 0) for subject in subjects}  # (its worst margin, −index) at its best
     tried: list[tuple[dict[str, float], list[ModuleDelta], list[float]]] = []
-    while True:
-        strengths = {subject: STRENGTHS[i] for subject, i in rung.items()}
+
+    def attempt(strengths: dict[str, float]) -> list[float]:
         deltas = solve(strengths)
         margins = check.margins()
         restore()
         tried.append((strengths, deltas, margins))
+        return margins
+
+    while True:
+        margins = attempt({subject: STRENGTHS[i] for subject, i in at.items()})
         missing = {subject for subject, m in zip(check.subjects, margins) if m < check.floor}
-        lower = {subject for subject in missing if subject in rung and rung[subject] < len(STRENGTHS) - 1}
-        if not missing or not lower:
+        for subject, i in at.items():
+            worst = min((m for sub, m in zip(check.subjects, margins) if sub == subject), default=math.inf)
+            closest[subject] = max(closest[subject], (worst, -i))  # ties: the stronger preservation
+            if subject in missing:
+                missed_at[subject] = max(missed_at[subject], i)
+            else:
+                passed_at[subject] = i if passed_at[subject] is None else min(passed_at[subject], i)
+        moving = {}
+        for subject in at:
+            low, high = missed_at[subject], passed_at[subject]
+            if high is None:  # no pass yet: try 0 once (when it missed at 0 too, nothing helps)
+                if low < last:
+                    moving[subject] = last
+            elif high - low > 1:
+                moving[subject] = (low + high) // 2
+        if not moving:
             break
-        for subject in lower:
-            rung[subject] += 1
-    passing = [t for t in tried if min(t[2], default=0.0) >= check.floor]
-    strengths, deltas, margins = passing[0] if passing else max(tried, key=lambda t: min(t[2], default=0.0))
+        at.update(moving)
+    # each subject at the strongest preservation that passed; one that never passed, where it came closest
+    chosen = {subject: STRENGTHS[-closest[subject][1] if passed_at[subject] is None else passed_at[subject]]
+              for subject in subjects}
+    final = next((t for t in tried if t[0] == chosen), None)
+    if final is None:  # a batch whose subjects settled in different rounds: solve them together
+        attempt(chosen)
+        final = tried[-1]
+    can_pass = {subject for subject in subjects if passed_at[subject] is not None}
+    holds = lambda t: all(m >= check.floor for subject, m in zip(check.subjects, t[2])  # noqa: E731
+                          if subject in can_pass or subject is None)
+    kept_most = lambda t: sum(math.log(max(s, 1e-12)) for s in t[0].values())  # noqa: E731
+    if not holds(final):  # the subjects' strengths interact in a batch: the passing solve that kept the most
+        holding = [t for t in tried if holds(t)]
+        final = max(holding, key=kept_most) if holding else max(tried, key=lambda t: min(t[2], default=0.0))
+    strengths, deltas, margins = final
     return deltas, FloorResult(check.floor, strengths, margins, check.prompts,
                                [(min(t[0].values(), default=1.0), min(t[2], default=0.0)) for t in tried])
 
