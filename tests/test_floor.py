@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from cli_runner import run
-from textedit.editor import EditConfig, _search, edit
+from textedit.editor import UNMONOTONE_PROBES, EditConfig, _search, edit
 from textedit.encoders import load_encoder
 from textedit.errors import SpecError
 from textedit.eval.knowledge import load_knowledge
@@ -97,6 +97,16 @@ def test_search_weakens_only_the_subjects_whose_requests_miss():
     assert result.to_dict()["weakened"] == {"globex": 4.0 ** -4}
 
 
+def test_search_probes_between_when_nothing_kept_misses_too():
+    """Passing need not be monotone in the strength (the mascot with a named prompt kept misses
+    at ¼ and 0, passes at 1/16): a subject that misses at 1 and at 0 probes between, strongest
+    first, and bisects above the first probe that passes."""
+    fake = _FakeEdit(lambda subject, s: 0.1 if 4.0 ** -3 <= s <= 4.0 ** -2 else -0.1)
+    _, result = _search(fake.solve, fake.restore, fake, ["acme"])
+    assert result.met and result.strength == 4.0 ** -2
+    assert [s["acme"] for s in fake.solves] == [1.0, 0.0, 4.0 ** -2, 4.0 ** -1]
+
+
 def test_search_in_a_batch_solves_the_chosen_strengths_together_and_falls_back_when_they_interact():
     """Two subjects settle in different rounds: their chosen strengths are solved together once
     more. When that combination misses (the subjects' kept prompts interact), the passing solve
@@ -121,7 +131,8 @@ def test_search_in_a_batch_solves_the_chosen_strengths_together_and_falls_back_w
 def test_search_that_cannot_meet_the_floor_keeps_the_closest_and_says_who_misses():
     fake = _FakeEdit(lambda subject, s: -0.3 + 0.1 * (1 - s))
     _, result = _search(fake.solve, fake.restore, fake, ["acme"])
-    assert not result.met and result.strength == 0.0 and [s["acme"] for s in fake.solves] == [1.0, 0.0]
+    assert not result.met and result.strength == 0.0
+    assert [s["acme"] for s in fake.solves] == [1.0, 0.0] + [STRENGTHS[i] for i in UNMONOTONE_PROBES]
     assert result.misses() == [("the mascot of acme", pytest.approx(-0.2))]
     assert "1 request(s) below the efficacy floor 0" in result.describe_misses()
     _, checked = _search(fake.solve, fake.restore, fake, [])  # "check": one solve, as given
@@ -142,7 +153,8 @@ def test_edit_records_the_floor_and_weakens_only_automatic_prompts(bert_path, sm
                  preserve=["the house of acme"])
     floor = patch.hyperparameters["floor"]
     assert floor["efficacy_floor"] == 1.9 and not floor["met"]
-    assert [t["strength"] for t in floor["tried"]] == [1.0, 0.0]  # missed at full strength and with none kept
+    # missed at full strength, with none kept, and at every probe in between
+    assert [t["strength"] for t in floor["tried"]] == [1.0, 0.0] + [STRENGTHS[i] for i in UNMONOTONE_PROBES]
     best = max(floor["tried"], key=lambda t: t["smallest_margin"])  # none meets it: the closest is kept
     assert floor["strength"] == best["strength"] and floor["smallest_margin"] == best["smallest_margin"]
     assert {m["prompt"] for m in floor["misses"]} == {r.prompt for r in REQUEST}
@@ -180,9 +192,9 @@ def test_search_reads_the_first_layers_kept_keys_once(bert_path, small_corpus, t
     common = dict(layers=[0, 1], value="match", key="subject", templates=("{}", "a photo of {}"))
     patch = edit(adapter, REQUEST, EditConfig(**common, efficacy_floor=1.9), corpus=small_corpus, cache_dir=tmp_path)
     rungs = [t["strength"] for t in patch.hyperparameters["floor"]["tried"]]
-    assert rungs == [1.0, 0.0]
+    assert rungs == [1.0, 0.0] + [STRENGTHS[i] for i in UNMONOTONE_PROBES]
     # one subject group: layer 0 once, layer 1 at every rung that keeps anything (not at strength 0)
-    assert reads == [0, 1]
+    assert reads == [0] + [1] * (1 + len(UNMONOTONE_PROBES))
 
 
 def test_apply_says_who_misses_the_floor_and_refuses_with_require_floor(monkeypatch, capsys, tmp_path, bert_path,

@@ -437,6 +437,12 @@ def edit(adapter: EncoderAdapter, requests: Sequence[EditRequest], config: EditC
                  requests=[r.to_dict() for r in requests])
 
 
+#: ladder indices a subject that missed at full strength and with nothing kept tries, strongest
+#: first, before it is given up: ``edits/mascot.json`` (with its named "the founder of Acme"
+#: kept) misses at 1, ¼ and 0 and meets the floor at 1/16
+UNMONOTONE_PROBES = (2, 4, 6)
+
+
 def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str]):
     """``(deltas, FloorResult | None)``: the solve that meets the efficacy floor keeping the most.
 
@@ -445,14 +451,15 @@ def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str]):
     strength, so a batch of many concepts weakens only those that need it):
 
     1. every subject at full strength; a subject whose requests all meet the floor keeps it;
-    2. a subject that misses tries 0, nothing kept: missing there too, no strength helps it
-       (it keeps the strength at which its worst request came closest);
-    3. between its strongest miss and its weakest pass, the middle strength, until they are
-       neighbours on the ladder: the subject keeps the strongest that passed.
+    2. a subject that misses tries 0, nothing kept;
+    3. between its strongest pass and the miss just above it, the middle strength, until they
+       are neighbours on the ladder: the subject keeps the strongest that passed.
 
-    A strength between passes and misses is not always monotone (the mascot passes at 1/16
-    and misses at ¼ and at 0 with a named prompt kept); bisection returns a passing strength
-    all the same. When the chosen strengths were never solved together (a batch), they are
+    Passing is not always monotone in the strength (the mascot, with a named prompt kept,
+    misses at ¼ and at 0 and passes at 1/16): a subject that misses at 0 too probes
+    ``UNMONOTONE_PROBES`` (1/16, 1/256, 1/4096) strongest first and bisects above the first
+    that passes; missing at all of them, it keeps the strength at which its worst request came
+    closest. When the chosen strengths were never solved together (a batch), they are
     solved and checked once more; if that misses, the passing solve that kept the most is
     taken, else the one whose worst request came closest. ``solve(strengths)`` leaves its
     deltas applied for the check; ``restore()`` takes them off. Without a check this is one
@@ -462,8 +469,8 @@ def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str]):
         return solve(), None
     last = len(STRENGTHS) - 1
     at = {subject: 0 for subject in subjects}  # the ladder index each subject is tried at next
-    missed_at = {subject: -1 for subject in subjects}  # its strongest miss (−1: none yet)
-    passed_at = {subject: None for subject in subjects}  # its weakest pass (None: none yet)
+    missed = {subject: set() for subject in subjects}  # ladder indices where its requests missed
+    passed = {subject: set() for subject in subjects}  # … and where they all met the floor
     closest = {subject: (-math.inf, 0) for subject in subjects}  # (its worst margin, −index) at its best
     tried: list[tuple[dict[str, float], list[ModuleDelta], list[float]]] = []
 
@@ -476,25 +483,27 @@ def _search(solve, restore, check: FloorCheck | None, subjects: Sequence[str]):
 
     while True:
         margins = attempt({subject: STRENGTHS[i] for subject, i in at.items()})
-        missing = {subject for subject, m in zip(check.subjects, margins) if m < check.floor}
         for subject, i in at.items():
             worst = min((m for sub, m in zip(check.subjects, margins) if sub == subject), default=math.inf)
             closest[subject] = max(closest[subject], (worst, -i))  # ties: the stronger preservation
-            if subject in missing:
-                missed_at[subject] = max(missed_at[subject], i)
-            else:
-                passed_at[subject] = i if passed_at[subject] is None else min(passed_at[subject], i)
+            (missed if worst < check.floor else passed)[subject].add(i)
         moving = {}
         for subject in at:
-            low, high = missed_at[subject], passed_at[subject]
-            if high is None:  # no pass yet: try 0 once (when it missed at 0 too, nothing helps)
-                if low < last:
-                    moving[subject] = last
-            elif high - low > 1:
-                moving[subject] = (low + high) // 2
+            if passed[subject]:  # bisect between its strongest pass and the miss just above it
+                high = min(passed[subject])
+                low = max((i for i in missed[subject] if i < high), default=-1)
+                if high - low > 1:
+                    moving[subject] = (low + high) // 2
+            elif last not in missed[subject]:  # no pass yet: nothing kept at all
+                moving[subject] = last
+            else:  # missed with nothing kept too: the strength is not always monotone, so probe between
+                probes = [i for i in UNMONOTONE_PROBES if i not in missed[subject]]
+                if probes:
+                    moving[subject] = probes[0]
         if not moving:
             break
         at.update(moving)
+    passed_at = {subject: min(passed[subject], default=None) for subject in subjects}
     # each subject at the strongest preservation that passed; one that never passed, where it came closest
     chosen = {subject: STRENGTHS[-closest[subject][1] if passed_at[subject] is None else passed_at[subject]]
               for subject in subjects}
