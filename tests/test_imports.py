@@ -16,9 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textedit"
 CLI_DEFERRED = {f"textedit.cli.{module}": targets for module, targets in {
     "options": ("torch", "huggingface_hub", "transformers", "textedit.encoders", "textedit.pipelines",
                 "textedit.profile"),
-    "report": ("textedit.erase", "textedit.floor", "textedit.metrics"),
-    "edit": ("textedit.anchor", "textedit.editor", "textedit.encoders", "textedit.metrics", "textedit.patch",
-             "textedit.pipelines", "textedit.preserve", "textedit.sequential"),
+    "report": ("textedit.erase", "textedit.floor"),
+    "edit": ("textedit.encoders",),
     "patches": ("textedit.anchor", "textedit.encoders", "textedit.export", "textedit.metrics", "textedit.patch"),
     "evaluate": ("textedit.editor", "textedit.encoders", "textedit.eval.benchmark", "textedit.eval.knowledge",
                  "textedit.eval.run", "textedit.eval.world", "textedit.io"),
@@ -44,6 +43,11 @@ DEFERRED = {
        for target in ("torch", "transformers", "textedit.encoders")},
     ("textedit.pipelines.loading", "diffusers"): "diffusers takes seconds to import; only loading a pipeline needs it",
     ("textedit.locate", "matplotlib"): "matplotlib takes a second to import and only draws the heatmap",
+    **{("textedit.apply", target): "the command line reads apply's checks (a spec against the options) before "
+       "torch loads; what computes is imported when apply_spec runs"
+       for target in ("textedit.anchor", "textedit.editor", "textedit.encoders", "textedit.erase", "textedit.floor",
+                      "textedit.metrics", "textedit.patch", "textedit.pipelines", "textedit.preserve",
+                      "textedit.profile", "textedit.sequential")},
     ("textedit.profile", "textedit.io"): "io imports torch; reading a profile does not need it",
     ("textedit.profile", "textedit.editor"): "the editor imports torch; reading a profile does not need it",
     ("textedit.tune", "textedit.locate"): "only the proposal of layer windows reads causal traces",
@@ -58,6 +62,7 @@ DEFERRED = {
 #: when it runs. They count as edges of the module graph all the same (``top_level_imports``
 #: walks module-level ``if`` blocks), so none of them can hide a cycle
 TYPE_CHECKED = {
+    "textedit.apply": "apply's checks are read by the command line before torch loads (`textedit apply x.json`)",
     "textedit.pipelines.families": "the families are declarations, read without torch (`--pipeline`'s choices)",
     "textedit.concepts": "an erasure is declared without torch: the CLI and the spec parser check it before torch loads",
     **{f"textedit.methods.{path.stem}": "a method's declaration is read without torch (`textedit --help`)"

@@ -7,6 +7,7 @@ The Python API in one place::
     requests = [textedit.EditRequest("the mascot of Acme", "a red panda", subject="Acme")]
     patch = textedit.edit(encoder, requests, textedit.EditConfig(method="memit"))
     patch.save("patches/mascot"); patch.apply(encoder); patch.revert(encoder)
+    result = textedit.apply_spec("edits/mascot.json", out_dir="patches/mascot")  # `textedit apply`, as data
 """
 
 import importlib
@@ -19,6 +20,7 @@ from .version import __version__  # noqa: F401  (textedit.__version__)
 #: (``textedit.verify.verify``): importing a submodule sets the package attribute of its name
 _EXPORTS = {
     ".anchor": ["AnchorConfig", "add_anchor", "learn_anchor"],
+    ".apply": ["ApplyResult", "EditRefused", "Note", "apply_spec"],
     ".corpus": ["Corpus", "load_corpus"],
     ".editor": ["EditConfig", "default_layers", "edit"],
     ".encoders": ["ConsumerTokenization", "EncoderAdapter", "adapter_for", "load_encoder"],

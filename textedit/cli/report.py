@@ -1,57 +1,15 @@
 """What ``apply``, ``erase`` and ``show`` print: the before/after tables, the efficacy floor's
-lines, the erasure's report."""
+record in one line, the erasure's report. What ``apply`` says while it runs (the floor, the
+drift guard) is ``textedit.apply``'s notes."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.table import Table
 
-from ..errors import TexteditError, quote
-from .options import err, out
-
-
-def _check_floor(patch, required: bool = False) -> None:
-    """Say what the efficacy floor's search chose and cost, and which requests miss it in
-    unseen contexts; with ``required`` a miss is an error (nothing is written)."""
-    from ..floor import list_misses  # deferred: a command imports what it computes with when it runs
-
-    floor = patch.hyperparameters.get("floor")
-    if not isinstance(floor, dict):  # "off"
-        return
-    weakened = ", ".join(f"'{subject}' at {s:g}" for subject, s in floor.get("weakened", {}).items())
-    if not floor["met"]:
-        line = (f"{len(floor['misses'])} request(s) miss the efficacy floor {floor['efficacy_floor']:g} in unseen "
-                f"contexts ({list_misses([(m['prompt'], m['margin']) for m in floor['misses']])})")
-        if required:
-            raise TexteditError(f"{line}; nothing written (--require-floor)")
-        err.print(f"warning: {line}; written as the closest solve" + (f", automatic kept prompts of {weakened} of "
-                  "their weight" if weakened else "") + "; the patch records it", highlight=False)
-    elif weakened:
-        err.print(f"efficacy floor {floor['efficacy_floor']:g}: met after {len(floor['tried'])} solves with the "
-                  f"automatic kept prompts of {weakened} of their weight: those subjects' other knowledge moves more",
-                  highlight=False)
-    else:
-        err.print(f"efficacy floor {floor['efficacy_floor']:g}: met with the kept prompts at full weight (smallest "
-                  f"margin {floor['smallest_margin']:+.3f})", highlight=False)
-
-
-def _check_drift(report, max_drift: float | None) -> None:
-    """Name every neutral or kept prompt that drifts past ``max_drift`` (else ``metrics.DRIFT_FLAG``);
-    with ``max_drift`` given that is an error and nothing is written."""
-    from ..metrics import DRIFT_FLAG  # deferred: a command imports what it computes with when it runs
-
-    threshold = DRIFT_FLAG if max_drift is None else max_drift
-    drifting = report.drifting(threshold)
-    if not drifting:
-        return
-    shown = ", ".join(f"'{quote(p)}' {d:.3f}" for p, d in drifting[:3]) + (
-        f" and {len(drifting) - 3} more" if len(drifting) > 3 else "")
-    line = f"{len(drifting)} neutral or kept prompt(s) drift past {threshold:g} (1 − cos to before): {shown}"
-    if max_drift is not None:
-        raise TexteditError(f"{line}; nothing written (--max-drift)")
-    err.print(f"warning: {line}", highlight=False, soft_wrap=True)
+from ..apply import erasure_json
+from .options import out
 
 
 def _floor_summary(floor: dict) -> str:
@@ -120,9 +78,12 @@ def _erase_and_report(title: str, adapter, erasure, settings: dict, out_dir: Pat
 
     patch, report = erase_with_report(adapter, erasure, erase_config(**settings), component=component, corpus=corpus,
                                       cache_dir=cache_dir, progress=True)
-    patch.save(out_dir, extra={"erasure.json": json.dumps(report.record(erasure, patch), indent=1,
-                                                          ensure_ascii=False) + "\n"})
+    patch.save(out_dir, extra={"erasure.json": erasure_json(report, erasure, patch)})
+    _print_erasure(title, erasure, patch, report, out_dir)
 
+
+def _print_erasure(title: str, erasure, patch, report, out_dir: Path) -> None:
+    """An erasure's table (erasure rate, preservation, drift) and where its patch was written."""
     table = Table(title=f"{title}: {patch.method}, layers {patch.hyperparameters['layers']}, value "
                         f"{patch.hyperparameters['value']} (held-out contexts; judge: the unedited encoder)")
     for column in ("concept", "surrogate", "erased", "cos to concept", "cos to surrogate before → after"):
