@@ -141,3 +141,33 @@ def test_the_documented_pipeline_family_reads_what_the_pipeline_conditions_on(ex
         states, pooled = reading.encode(pipe.text_encoder, ids)
         embeds = pipe.encode_prompt(prompt, "cpu", 1, False)[0]
     assert pooled is None and torch.equal(states, embeds)
+
+
+BENCHMARKS = DOCS.parent / "benchmarks"
+
+
+def test_every_benchmark_script_is_listed_in_the_index_with_sections_that_exist():
+    """benchmarks/README.md groups the scripts by the question each answers: every
+    ``benchmarks/*.py`` has its row (a new script cannot go unlisted), each row names a command
+    that runs that script, and every docs section a row cites as holding its figures exists."""
+    index = (BENCHMARKS / "README.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([\w.]+\.py)` \|.*$", index, re.M)}
+    scripts = sorted(path.name for path in BENCHMARKS.glob("*.py"))
+    assert len(scripts) > 20
+    assert sorted(rows) == scripts, (f"not listed: {sorted(set(scripts) - set(rows))}; "
+                                     f"listed but gone: {sorted(set(rows) - set(scripts))}")
+    headings = {path.name: {line.lstrip("#").strip() for line in path.read_text().splitlines() if line.startswith("#")}
+                for path in DOCS.glob("*.md")}
+    for script, row in rows.items():
+        assert f"benchmarks/{script}" in row or "imported, not run" in row, script
+        # the last cell: `docs/a.md` § "heading" [and § "heading"] [and `docs/b.md` § "heading"] …
+        figures = row.rstrip(" |").rsplit(" | ", 1)[1]
+        doc, cited = None, 0
+        for token in re.finditer(r'`docs/([\w.]+\.md)`|§ "(.+?)"(?=$| and | \()', figures):
+            if token.group(1):
+                doc = token.group(1)
+                continue
+            assert doc in headings and token.group(2) in headings[doc], \
+                f"{script}: docs/{doc} has no section '{token.group(2)}'"
+            cited += 1
+        assert cited == figures.count("§") and (cited or figures.startswith("no table")), (script, figures)
