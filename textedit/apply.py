@@ -267,9 +267,10 @@ def _edit(parsed: EditSpec, adapter, config, component, after, remember, scale, 
     from .preserve import protection, same_subject_checks
     from .profile import configured
 
-    config, used = configured(config, adapter.fingerprint(), profile, cache_dir)
-    if used is not None:
-        note("settings", f"settings from the {used.summary()}")
+    filled, used = configured(config, adapter.fingerprint(), profile, cache_dir)
+    if used is not None:  # only what the profile filled is named, and what the user set beside it
+        note("settings", f"settings from the {used.summary(config, filled)}")
+    config = filled
     requires = {}
     if parsed.anchor_embedding is not None:  # the learned anchor token joins the encoder before the edit
         requires[component or "encoder"] = add_anchor(adapter, parsed.anchor_embedding, parsed.anchor, component)
