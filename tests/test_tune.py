@@ -166,6 +166,13 @@ def test_the_tune_command_writes_the_profile_apply_and_eval_then_use(textedit_cl
     assert code == 0 and "settings from" not in err
     written = json.loads((tmp_path / "p2" / "patch.json").read_text())["hyperparameters"]
     assert written["layers"] == [0] and written["lam"] == 50.0
+    # a flag given beside the profile: the line names only what the profile filled
+    code, out, err = textedit_cli("apply", spec, "--model", bert_path, "--out", tmp_path / "p3", "--corpus", corpus,
+                                  "--cache-dir", cache, "--floor", "off", "--layers", "0")
+    assert code == 0, err
+    said = err[err.index("settings from the profile"):].split("\n\n")[0].replace("\n", " ")
+    assert "lam 7.0" in said and "layers [1]" not in said and "(layers as given)" in said, said
+    assert json.loads((tmp_path / "p3" / "patch.json").read_text())["hyperparameters"]["layers"] == [0]
     code, out, err = textedit_cli("apply", spec, "--model", bert_path, "--profile", tmp_path / "missing.json")
     assert code == 2 and err.count("\n") == 1 and "missing.json" in err
     code, out, err = textedit_cli("eval", dev, "--model", bert_path, "--corpus", corpus, "--cache-dir", cache,

@@ -123,11 +123,19 @@ class Profile:
         filled.from_profile = tuple(name for name in hyperparameters if name not in config.hyperparameters)
         return filled
 
-    def summary(self) -> str:
-        """One line: the settings, and the scores that chose them."""
-        settings = ", ".join(f"{k} {v}" for k, v in self.settings.items())
+    def summary(self, given=None, filled=None) -> str:
+        """One line: the profile and its settings; with the config as ``given`` and as
+        ``filled`` (:meth:`configure`), only those it filled, and which ones the user set."""
         where = f" ({self.path})" if self.path else ""
-        return f"profile for {self.model}{where}: {settings}"
+        if given is None or filled is None:
+            used, overridden = list(self.settings), []
+        else:
+            used = [name for name in self.settings if (name == "layers" and given.layers is None)
+                    or name in filled.from_profile]
+            overridden = [name for name in self.settings if name not in used]
+        settings = ", ".join(f"{name} {self.settings[name]}" for name in used) or "none of its settings"
+        return f"profile for {self.model}{where}: {settings}" + \
+            (f" ({', '.join(overridden)} as given)" if overridden else "")
 
 
 def user_profiles_dir(cache_dir: str | Path | None = None) -> Path:

@@ -81,3 +81,25 @@ def test_eval_bad_input_is_one_line(monkeypatch, capsys, tmp_path, bert_path):
         assert code == 2 and "Traceback" not in err and fragment in err, err
         assert err.strip().splitlines()[-1].startswith("error:")
         assert not report.exists()
+
+
+def test_eval_table_shows_every_figure_whole_at_80_columns(monkeypatch, capsys, tmp_path, bert_path):
+    """One row per score and one column per result: at 80 columns no figure is cut ('…'),
+    and each is the JSON's, as printed."""
+    monkeypatch.setattr(evaluate, "out", Console(width=80))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join((REPO / "textedit" / "data" / "corpus.txt").read_text().splitlines()[:200]))
+    report = tmp_path / "eval.json"
+    code, out, err = run_cli(monkeypatch, capsys, "eval", REPO / "textedit" / "data" / "knowledge_dev.json",
+                             "--limit", "1", "--model", bert_path, "--layers", "0-1", "--value", "direct",
+                             "--mode", "single,sequential", "--json", report, "--corpus", corpus,
+                             "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    assert "…" not in out and max(len(line) for line in out.splitlines()) <= 80, out
+    for result in json.loads(report.read_text())["results"]:
+        summary = result["summary"]
+        for score in ("efficacy", "generality", "same_subject", "same_relation"):
+            assert f"{summary[score]:.1%}" in out, (score, out)
+        assert f"{summary['drift']:.4f}" in out and f"{summary['max_drift']:.3f}" in out
+    rows = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert {"efficacy", "generality", "drift"} <= rows

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from ..corpus import load_corpus
@@ -116,23 +117,29 @@ def eval_(
     knowledge, world = fmt == "knowledge", fmt == "world"
     counted = f"{len(cases)} concepts" if knowledge else f"{len(cases)} rows" if not world else \
         f"{len(evaluator.edit_cases)} edited pairs, {results[0].summary.unedited} unedited"
-    table = Table(title=f"{benchmark.name} ({FORMAT_NAMES.get(fmt, fmt)}, {counted}) on {adapter.name}")
-    # world: retrieval is the share of prompts whose nearest answer is their own (the unedited row: before)
+    # one row per score, one column per result (the unedited encoder first): any number of
+    # scores fits 80 columns with every figure whole, and results read side by side
+    table = Table(title=f"{benchmark.name} ({FORMAT_NAMES.get(fmt, fmt)}, {counted}) on {adapter.name}",
+                  box=box.SIMPLE_HEAD)
     scores = ("efficacy", "generality", "same_subject", "same_relation") if knowledge else \
         ("efficacy", "edited_retrieval", "unedited_retrieval", "lookalike_retrieval") if world else \
         ("efficacy", "generality", "specificity")
-    columns = ("setting", "mode", *scores, "drift", *(("max drift",) if knowledge or world else ()),
-               *(("neutral drift", "neutral max") if world else ()), "s / edit")
-    for column in columns:
-        table.add_column(column.replace("_", " "), justify="left" if column in ("setting", "mode") else "right")
+    table.add_column("score")
     for r in results:
-        s = r.summary
-        table.add_row(r.label + ("" if not r.edits or r.hyperparameters.get("auto_preserve") else " no-preserve")
-                      + (" no-remember" if r.hyperparameters.get("remember") is False else ""), r.mode,
-                      *(f"{getattr(s, name):.1%}" for name in scores), f"{s.drift:.4f}",
-                      *((f"{s.max_drift:.3f}",) if knowledge or world else ()),
-                      *((f"{s.neutral_drift:.4f}", f"{s.neutral_max_drift:.3f}") if world else ()),
-                      "-" if not r.edits else f"{r.seconds_per_edit:.2f}")
+        label = r.label + ("" if not r.edits or r.hyperparameters.get("auto_preserve") else " no-preserve") \
+            + (" no-remember" if r.hyperparameters.get("remember") is False else "")
+        table.add_column(label if r.mode == "-" else f"{label}, {r.mode}", justify="right")
+    # world: retrieval is the share of prompts whose nearest answer is their own (the unedited column: before)
+    rows = [(name.replace("_", " "), lambda s, name=name: f"{getattr(s, name):.1%}") for name in scores]
+    rows.append(("drift", lambda s: f"{s.drift:.4f}"))
+    if knowledge or world:
+        rows.append(("max drift", lambda s: f"{s.max_drift:.3f}"))
+    if world:
+        rows += [("neutral drift", lambda s: f"{s.neutral_drift:.4f}"),
+                 ("neutral max", lambda s: f"{s.neutral_max_drift:.3f}")]
+    for name, shown in rows:
+        table.add_row(name, *(shown(r.summary) for r in results))
+    table.add_row("s / edit", *("-" if not r.edits else f"{r.seconds_per_edit:.2f}" for r in results))
     out.print(table)
     if json_out is not None:
         report = {"benchmark": str(benchmark), "format": fmt, "model": model or DEFAULT_MODEL,

@@ -140,10 +140,10 @@ def _with_profile(config, adapter, profile: str | None, cache_dir):
     """``config`` with the model's profile (or the one named) where the user set nothing, said in one line."""
     from ..profile import configured  # deferred: a command imports what it computes with when it runs
 
-    config, used = configured(config, adapter.fingerprint(), profile, cache_dir)
+    filled, used = configured(config, adapter.fingerprint(), profile, cache_dir)
     if used is not None:
-        err.print(f"settings from the {used.summary()}", highlight=False, soft_wrap=True)
-    return config
+        err.print(f"settings from the {used.summary(config, filled)}", highlight=False, soft_wrap=True)
+    return filled
 
 
 def _corpus_option():
