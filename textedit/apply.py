@@ -133,8 +133,8 @@ def repeated_note(spec: EditSpec) -> str | None:
         return None
     n = len(spec.repeated)
     shown = ", ".join(spec.repeated[:3]) + (f" and {n - 3} more" if n > 3 else "")
-    return f"note: {n} request{'s' if n > 1 else ''} repeat earlier ones and {'are' if n > 1 else 'is'} edited once " \
-           f"({shown})"
+    return (f"note: {n} requests repeat earlier ones and are edited once" if n > 1 else
+            "note: 1 request repeats an earlier one and is edited once") + f" ({shown})"
 
 
 def check_options(spec: EditSpec, *, after: Sequence = (), remember: bool | None = None,

@@ -56,7 +56,7 @@ def apply(
     preserve: Optional[bool] = _preserve_option(),
     floor: Optional[str] = _floor_option(),
     profile: Optional[str] = _profile_option(),
-    require_floor: bool = typer.Option(False, "--require-floor", help="write nothing (exit 1) if a request misses "
+    require_floor: bool = typer.Option(False, "--require-floor", help="write nothing (exit 2) if a request misses "
                                        "the efficacy floor", rich_help_panel=PRESERVATION),
     max_drift: Optional[float] = typer.Option(None, "--max-drift", help="write nothing (exit 2) if a neutral "
                                               "or kept prompt drifts past this (1 − cos to itself before; default: "

@@ -115,7 +115,7 @@ def eval_(
                 bar.remove_task(task)
 
     knowledge, world = fmt == "knowledge", fmt == "world"
-    counted = f"{len(cases)} concepts" if knowledge else f"{len(cases)} rows" if not world else \
+    counted = f"{len(cases)} concept{'' if len(cases) == 1 else 's'}" if knowledge else f"{len(cases)} rows" if not world else \
         f"{len(evaluator.edit_cases)} edited pairs, {results[0].summary.unedited} unedited"
     # one row per score, one column per result (the unedited encoder first): any number of
     # scores fits 80 columns with every figure whole, and results read side by side
