@@ -4,10 +4,11 @@
     python benchmarks/speed.py                 # the default run (~10 min on a shared 2-core CPU)
     python benchmarks/speed.py --quick         # a smoke run (~2 min): small corpora, no first run
     python benchmarks/speed.py --models minilm --minilm-prompts 7000
+    python benchmarks/speed.py --models mpnet --skip-first-run      # the real all-mpnet-base-v2
 
-For each model, MiniLM (the default model, ``textedit.load_encoder()``, real weights) and a
+For each model, MiniLM (the default model, ``textedit.load_encoder()``, real weights), a
 CLIP-L-shaped ``CLIPTextModel`` with random weights (``benchmarks/stats.py`` builds it; speed
-does not depend on the weights), over the first N prompts of the shipped corpus, all layers,
+does not depend on the weights) and, with ``--models mpnet``, the real all-mpnet-base-v2, over the first N prompts of the shipped corpus, all layers,
 scope ``prompt``, batch 64, torch's default threads:
 
 (a) bare forward passes (tokenization included, as everywhere below);
@@ -254,7 +255,10 @@ def report_model(adapter, prompts, args, full_corpus_tokens: int | None) -> dict
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="minilm,clip-l", help="comma-separated: minilm, clip-l (default both)")
+    parser.add_argument("--models", default="minilm,clip-l", help="comma-separated: minilm, clip-l, mpnet (the real "
+                                                                  "all-mpnet-base-v2, 'textedit fetch-model mpnet'; "
+                                                                  "default minilm,clip-l)")
+    parser.add_argument("--mpnet-prompts", type=int, default=384, help="corpus prompts for MPNet (default 384)")
     parser.add_argument("--minilm-prompts", type=int, default=1000, help="corpus prompts for MiniLM (default 1000)")
     parser.add_argument("--clip-prompts", type=int, default=384, help="corpus prompts for CLIP-L (default 384)")
     parser.add_argument("--chunks", type=int, default=2, help="alternate (a)-(d) over this many chunks (default 2)")
@@ -265,11 +269,11 @@ def main(argv=None) -> int:
                                                              "for a CLIP-L edit), one chunk, no first run")
     args = parser.parse_args(argv)
     if args.quick:
-        args.minilm_prompts, args.clip_prompts, args.chunks, args.skip_first_run = 128, 128, 1, True
+        args.minilm_prompts, args.clip_prompts, args.mpnet_prompts, args.chunks, args.skip_first_run = 128, 128, 128, 1, True
     models = [m.strip() for m in args.models.split(",")]
-    unknown = set(models) - {"minilm", "clip-l"}
+    unknown = set(models) - {"minilm", "clip-l", "mpnet"}
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(sorted(unknown))}: use minilm, clip-l")
+        parser.error(f"unknown model(s) {', '.join(sorted(unknown))}: use minilm, clip-l, mpnet")
     started = time.perf_counter()
     print("textedit speed benchmark")
     given = sys.argv if argv is None else ["benchmarks/speed.py", *argv]
@@ -295,6 +299,11 @@ def main(argv=None) -> int:
             print(f"    {wall:.1f} s from start to exit; it reports {editing} s to edit (statistics included); "
                   f"{wall / bare_whole:.1f} × the bare passes over the whole corpus ({len(whole):,} prompts, "
                   f"{whole_tokens:,} tokens: {bare_whole:.1f} s, extrapolated from (a))")
+    if "mpnet" in models:  # the second real encoder, CLIP-L's text-tower shape (docs/mpnet.md)
+        adapter = load_encoder("mpnet")
+        adapter.name = "MPNet (all-mpnet-base-v2, real weights)"
+        report_model(adapter, load_corpus(limit=args.mpnet_prompts).prompts, args, None)
+        del adapter
     if "clip-l" in models:
         adapter = clip_adapter()
         report_model(adapter, load_corpus(limit=args.clip_prompts).prompts, args, None)
