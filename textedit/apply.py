@@ -265,11 +265,11 @@ def _edit(parsed: EditSpec, adapter, config, component, after, remember, scale, 
     from .metrics import NEUTRAL_PROMPTS, measure
     from .patch import Patch
     from .preserve import protection, same_subject_checks
-    from .profile import configured
+    from .profile import configured, profile_line
 
     filled, used = configured(config, adapter.fingerprint(), profile, cache_dir)
     if used is not None:  # only what the profile filled is named, and what the user set beside it
-        note("settings", f"settings from the {used.summary(config, filled)}")
+        note("settings", profile_line(used, config, filled))
     config = filled
     requires = {}
     if parsed.anchor_embedding is not None:  # the learned anchor token joins the encoder before the edit

@@ -138,6 +138,11 @@ class Profile:
             (f" ({', '.join(overridden)} as given)" if overridden else "")
 
 
+def profile_line(profile: Profile, given, filled) -> str:
+    """What ``apply`` and ``eval`` say when a profile filled ``given`` into ``filled``: one line."""
+    return f"settings from the {profile.summary(given, filled)}"
+
+
 def user_profiles_dir(cache_dir: str | Path | None = None) -> Path:
     """Where ``tune`` writes and ``find`` looks first: ``<cache>/profiles``."""
     return Path(cache_dir).expanduser() / "profiles" if cache_dir else default_cache_dir() / "profiles"

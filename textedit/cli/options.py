@@ -138,11 +138,11 @@ def _check_profile(profile: str | None) -> None:
 
 def _with_profile(config, adapter, profile: str | None, cache_dir):
     """``config`` with the model's profile (or the one named) where the user set nothing, said in one line."""
-    from ..profile import configured  # deferred: a command imports what it computes with when it runs
+    from ..profile import configured, profile_line  # deferred: a command imports what it computes with when it runs
 
     filled, used = configured(config, adapter.fingerprint(), profile, cache_dir)
     if used is not None:
-        err.print(f"settings from the {used.summary(config, filled)}", highlight=False, soft_wrap=True)
+        err.print(profile_line(used, config, filled), highlight=False, soft_wrap=True)
     return filled
 
 
