@@ -369,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         transformers_logging.set_verbosity(verbosity)
     if args.json is not None:
-        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1, ensure_ascii=False) + "\n")
+        from textedit.io import atomic_write_text  # written whole or not at all, as every textedit output
+
+        atomic_write_text(json.dumps([asdict(r) for r in rows], indent=1, ensure_ascii=False) + "\n", args.json)
     return 0 if rows and all(r.ok for r in rows) else 1
 
 
